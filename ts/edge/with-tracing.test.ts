@@ -1,0 +1,216 @@
+import type { Sql } from 'postgres';
+import { assert, describe, it } from './test-harness.ts';
+import { withTracing } from './with-tracing.ts';
+import { parseTraceparent, type FinishedSpan } from './tracing-context.ts';
+
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const PARENT_ID = '00f067aa0ba902b7';
+const TRACEPARENT = `00-${TRACE_ID}-${PARENT_ID}-01`;
+const UUID_A = '6f1c2a8e-3b4d-4c5e-9f60-718293a4b5c6';
+
+function post(headers: HeadersInit = {}, body = '{}'): Request {
+  return new Request('https://edge.example/functions/v1/probe', { method: 'POST', headers, body });
+}
+
+/** Runs `body` with console.error captured. */
+async function capturingErrors<T>(body: () => Promise<T>): Promise<{ result: T; lines: string[] }> {
+  const original = console.error;
+  const lines: string[] = [];
+  console.error = (...args: unknown[]) => {
+    lines.push(args.map(String).join(' '));
+  };
+  try {
+    return { result: await body(), lines };
+  } finally {
+    console.error = original;
+  }
+}
+
+describe('withTracing', () => {
+  it('runs the handler in a server span and stamps traceresponse, correlation id and CORS', async () => {
+    const spans: FinishedSpan[] = [];
+    let seenParent: string | null | undefined;
+    const handler = withTracing(
+      (_request, { span, context }) => {
+        seenParent = span.parentSpanId;
+        assert.equal(context.traceId, TRACE_ID);
+        span.attributes['app.step'] = 'done';
+        return Response.json({ ok: true }, { status: 201 });
+      },
+      { service: 'probe', onSpanEnd: (s) => spans.push(s) },
+    );
+    const response = await handler(post({ traceparent: TRACEPARENT, 'x-correlation-id': UUID_A }));
+    assert.equal(response.status, 201);
+    assert.deepEqual(await response.json(), { ok: true });
+    assert.equal(response.headers.get('x-correlation-id'), UUID_A);
+    assert.equal(response.headers.get('access-control-allow-origin'), '*');
+
+    assert.equal(spans.length, 1);
+    const span = spans[0];
+    assert.ok(span);
+    assert.equal(seenParent, PARENT_ID);
+    assert.equal(response.headers.get('traceresponse'), `00-${TRACE_ID}-${span?.spanId}-01`);
+    const traceresponse = parseTraceparent(response.headers.get('traceresponse'));
+    assert.ok(traceresponse.ok);
+    assert.equal(span?.kind, 'server');
+    assert.equal(span?.service, 'probe');
+    assert.equal(span?.name, 'POST /functions/v1/probe');
+    assert.equal(span?.parentSpanId, PARENT_ID);
+    assert.deepEqual(span?.status, { code: 'unset' });
+    assert.equal(span?.attributes['http.request.method'], 'POST');
+    assert.equal(span?.attributes['http.response.status_code'], 201);
+    assert.equal(span?.attributes['app.step'], 'done');
+    assert.ok((span?.durationMs ?? -1) >= 0);
+  });
+
+  it('starts a trace when the request has none and says why', async () => {
+    const spans: FinishedSpan[] = [];
+    const handler = withTracing(() => new Response('ok'), {
+      service: 'probe',
+      operationName: () => 'probe.run',
+      onSpanEnd: (s) => spans.push(s),
+    });
+    const response = await handler(post({ traceparent: 'nonsense' }));
+    const span = spans[0];
+    assert.equal(span?.name, 'probe.run');
+    assert.equal(span?.parentSpanId, null);
+    assert.notEqual(span?.traceId, TRACE_ID);
+    assert.equal(span?.attributes['tracegres.trace_restart_reason'], 'version is not two lowercase hex digits followed by "-"');
+    assert.equal(response.headers.get('traceresponse'), `00-${span?.traceId}-${span?.spanId}-03`);
+    assert.match(response.headers.get('x-correlation-id') ?? '', /^[0-9a-f-]{36}$/);
+  });
+
+  it('answers a CORS preflight without calling the handler', async () => {
+    let called = false;
+    const handler = withTracing(
+      () => {
+        called = true;
+        return new Response('no');
+      },
+      { service: 'probe' },
+    );
+    const response = await handler(new Request('https://edge.example/f', { method: 'OPTIONS' }));
+    assert.equal(response.status, 204);
+    assert.equal(called, false);
+    assert.ok(response.headers.get('access-control-allow-headers')?.includes('traceparent'));
+  });
+
+  it('turns a thrown error into a 500 with the correlation id, and marks the span as an error', async () => {
+    const spans: FinishedSpan[] = [];
+    const handler = withTracing(
+      () => {
+        throw new Error('secret detail from the database');
+      },
+      { service: 'probe', onSpanEnd: (s) => spans.push(s) },
+    );
+    const { result: response, lines } = await capturingErrors(() => handler(post({ 'x-correlation-id': UUID_A })));
+    assert.equal(response.status, 500);
+    assert.equal(response.headers.get('x-correlation-id'), UUID_A);
+    const text = await response.text();
+    assert.ok(!text.includes('secret detail'));
+    const body = JSON.parse(text) as { error: { message: string; correlationId: string; traceId: string } };
+    assert.equal(body.error.message, 'Internal server error');
+    assert.equal(body.error.correlationId, UUID_A);
+    assert.equal(body.error.traceId, spans[0]?.traceId);
+    assert.equal(spans[0]?.status.code, 'error');
+    assert.equal(spans[0]?.status.message, 'secret detail from the database');
+    assert.equal(spans[0]?.attributes['exception.type'], 'Error');
+    assert.equal(spans[0]?.attributes['http.response.status_code'], 500);
+    assert.ok(response.headers.get('traceresponse'));
+    assert.equal(lines.length, 1);
+    assert.equal(JSON.parse(lines[0] ?? '{}').message, 'handler failed');
+  });
+
+  it('marks 5xx responses as errors and leaves 4xx unset', async () => {
+    const spans: FinishedSpan[] = [];
+    const handler = withTracing((request) => new Response(null, { status: Number(new URL(request.url).searchParams.get('s')) }), {
+      service: 'probe',
+      onSpanEnd: (s) => spans.push(s),
+    });
+    await handler(new Request('https://edge.example/f?s=503'));
+    await handler(new Request('https://edge.example/f?s=404'));
+    assert.equal(spans[0]?.status.code, 'error');
+    assert.equal(spans[1]?.status.code, 'unset');
+  });
+
+  it('copies responses whose headers are immutable', async () => {
+    const redirect = Response.redirect('https://elsewhere.example/', 302);
+    const handler = withTracing(() => redirect, { service: 'probe' });
+    const response = await handler(post({ 'x-correlation-id': UUID_A }));
+    assert.equal(response.status, 302);
+    assert.equal(response.headers.get('location'), 'https://elsewhere.example/');
+    assert.equal(response.headers.get('x-correlation-id'), UUID_A);
+    assert.ok(response.headers.get('traceresponse'));
+  });
+
+  it('does not fail or delay the response when recording the span fails', async () => {
+    // The one place a fake database is used: one that refuses every query.
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const failingSql = Object.assign(
+      async () => {
+        await gate;
+        throw Object.assign(new Error('connection refused'), { code: '08006' });
+      },
+      { json: (value: unknown) => value },
+    ) as unknown as Sql;
+    const pending: Promise<unknown>[] = [];
+    const handler = withTracing(() => new Response('fine'), {
+      service: 'probe',
+      sql: failingSql,
+      waitUntil: (p) => pending.push(p),
+    });
+    const { lines } = await capturingErrors(async () => {
+      const response = await handler(post());
+      // The response is complete while the recording is still blocked.
+      assert.equal(response.status, 200);
+      assert.equal(await response.text(), 'fine');
+      assert.equal(pending.length, 1);
+      release();
+      assert.equal(await pending[0], false);
+    });
+    assert.equal(lines.length, 1);
+    const log = JSON.parse(lines[0] ?? '{}') as Record<string, unknown>;
+    assert.equal(log.message, 'span recording failed');
+    assert.equal(log.error_code, '08006');
+    assert.equal(log.level, 'error');
+  });
+
+  it('survives a database client that throws synchronously, without waitUntil', async () => {
+    const brokenSql = Object.assign(() => Promise.resolve([]), {
+      json: () => {
+        throw new Error('cannot serialise');
+      },
+    }) as unknown as Sql;
+    const handler = withTracing(() => new Response('fine'), { service: 'probe', sql: brokenSql });
+    const { result: response, lines } = await capturingErrors(async () => {
+      const r = await handler(post());
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      return r;
+    });
+    assert.equal(response.status, 200);
+    assert.equal(lines.length, 1);
+  });
+
+  it('keeps going when onSpanEnd or waitUntil throw', async () => {
+    const failingSql = Object.assign(() => Promise.reject(new Error('down')), { json: (v: unknown) => v }) as unknown as Sql;
+    const handler = withTracing(() => new Response('fine'), {
+      service: 'probe',
+      sql: failingSql,
+      onSpanEnd: () => {
+        throw new Error('exporter bug');
+      },
+      waitUntil: () => {
+        throw new Error('platform bug');
+      },
+    });
+    const { result: response } = await capturingErrors(async () => {
+      const r = await handler(post());
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      return r;
+    });
+    assert.equal(response.status, 200);
+  });
+});

@@ -1,0 +1,176 @@
+/**
+ * Wraps an edge-function handler (the Deno.serve signature) in a server span.
+ *
+ * Per request: read the trace context, answer a CORS preflight, open a
+ * server span, run the handler, stamp the response with `traceresponse`,
+ * `x-correlation-id` and CORS headers, then end the span and record it
+ * without holding the response back (design principle 4).
+ */
+import type { Sql } from 'postgres';
+import { corsHeaders, errorResponse, handlePreflight, type CorsOptions } from './error-response.ts';
+import { recordSpan } from './record-span.ts';
+import {
+  createSpan,
+  endSpan,
+  extractTracingContext,
+  formatTraceparent,
+  type ExtractOptions,
+  type FinishedSpan,
+  type Span,
+  type SpanStatus,
+  type TracingContext,
+} from './tracing-context.ts';
+
+export interface HandlerContext {
+  /** The server span of this request; create children with createSpan(span, ...). */
+  span: Span;
+  context: TracingContext;
+}
+
+export type TracedHandler = (request: Request, ctx: HandlerContext) => Response | Promise<Response>;
+
+export interface WithTracingOptions {
+  service: string;
+  /** Where finished spans are recorded; without it spans are only handed to onSpanEnd. */
+  sql?: Sql;
+  /**
+   * Span name. Defaults to "<METHOD> <path>"; pass a function when paths carry
+   * ids, so names stay low-cardinality (OpenTelemetry HTTP span naming).
+   */
+  operationName?: (request: Request) => string;
+  /** Keeps the recording alive after the response (e.g. a worker's ctx.waitUntil). */
+  waitUntil?: (promise: Promise<unknown>) => void;
+  /** Called with every finished span; errors it throws are logged and ignored. */
+  onSpanEnd?: (span: FinishedSpan) => void;
+  cors?: CorsOptions;
+  extract?: ExtractOptions;
+}
+
+function defaultOperationName(request: Request): string {
+  try {
+    return `${request.method} ${new URL(request.url).pathname}`;
+  } catch {
+    return request.method;
+  }
+}
+
+function requestAttributes(request: Request): Record<string, unknown> {
+  // OpenTelemetry HTTP server semantic conventions.
+  const attributes: Record<string, unknown> = { 'http.request.method': request.method };
+  try {
+    const url = new URL(request.url);
+    attributes['url.path'] = url.pathname;
+    attributes['url.scheme'] = url.protocol.replace(/:$/, '');
+    attributes['server.address'] = url.hostname;
+  } catch {
+    // A request URL that does not parse still gets a span.
+  }
+  const userAgent = request.headers.get('user-agent');
+  if (userAgent !== null) attributes['user_agent.original'] = userAgent;
+  return attributes;
+}
+
+function logError(message: string, span: Span, error: unknown): void {
+  const err = error instanceof Error ? error : new Error(String(error));
+  console.error(
+    JSON.stringify({
+      level: 'error',
+      message,
+      trace_id: span.traceId,
+      span_id: span.spanId,
+      correlation_id: span.correlationId,
+      service: span.service,
+      error_name: err.name,
+      error_message: err.message,
+      // The stack goes to the server log only, never into a response.
+      error_stack: err.stack,
+    }),
+  );
+}
+
+/**
+ * Adds headers to a response. Responses from fetch() or Response.redirect()
+ * have immutable headers; those are copied into a new Response, which keeps
+ * the body stream without reading it.
+ */
+function withHeaders(response: Response, extra: Record<string, string>): Response {
+  try {
+    for (const [name, value] of Object.entries(extra)) response.headers.set(name, value);
+    return response;
+  } catch {
+    const headers = new Headers(response.headers);
+    for (const [name, value] of Object.entries(extra)) headers.set(name, value);
+    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  }
+}
+
+export function withTracing(handler: TracedHandler, options: WithTracingOptions): (request: Request) => Promise<Response> {
+  const operationName = options.operationName ?? defaultOperationName;
+
+  return async (request: Request): Promise<Response> => {
+    // Preflights carry no traceparent worth a span; answer them straight away.
+    const preflight = handlePreflight(request, options.cors);
+    if (preflight !== null) return preflight;
+
+    const context = extractTracingContext(request, options.extract);
+    let name: string;
+    try {
+      name = operationName(request);
+    } catch {
+      name = defaultOperationName(request);
+    }
+    const span = createSpan(context, name, {
+      kind: 'server',
+      service: options.service,
+      attributes: requestAttributes(request),
+    });
+    if (context.restarted && context.restartReason !== undefined) {
+      span.attributes['tracegres.trace_restart_reason'] = context.restartReason;
+    }
+
+    let response: Response;
+    let status: SpanStatus;
+    try {
+      response = await handler(request, { span, context });
+      // OpenTelemetry HTTP server spans: 5xx is an error, 4xx is the client's
+      // problem and leaves the status unset.
+      status = response.status >= 500 ? { code: 'error', message: `HTTP ${response.status}` } : { code: 'unset' };
+    } catch (error) {
+      logError('handler failed', span, error);
+      const err = error instanceof Error ? error : new Error(String(error));
+      span.attributes['exception.type'] = err.name;
+      span.attributes['exception.message'] = err.message;
+      status = { code: 'error', message: err.message };
+      response = errorResponse(span, 500, 'Internal server error', undefined, { cors: options.cors });
+    }
+    span.attributes['http.response.status_code'] = response.status;
+
+    response = withHeaders(response, {
+      ...corsHeaders(options.cors),
+      // Trace Context Level 2 traceresponse: the trace and this server span.
+      traceresponse: formatTraceparent(span.traceId, span.spanId, span.traceFlags),
+      'x-correlation-id': span.correlationId,
+    });
+
+    const finished = endSpan(span, status);
+    if (options.onSpanEnd) {
+      try {
+        options.onSpanEnd(finished);
+      } catch (error) {
+        logError('onSpanEnd failed', span, error);
+      }
+    }
+    if (options.sql) {
+      // recordSpan never rejects; the response does not wait for it.
+      const recording = recordSpan(options.sql, finished);
+      if (options.waitUntil) {
+        try {
+          options.waitUntil(recording);
+        } catch (error) {
+          logError('waitUntil failed', span, error);
+        }
+      }
+    }
+    return response;
+  };
+}
