@@ -244,3 +244,5 @@ create or replace trigger _100_sync_trace_fields
     or new.parent_span_id = 0
   )
   execute function tracing.tg_domain_events__sync_trace_fields();
+
+grant execute on function tracing.trace_field_error(jsonb, text, jsonb, text) to tracegres_writer;

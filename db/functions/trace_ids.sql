@@ -79,3 +79,11 @@ $$;
 
 comment on function tracing.trace_field_problem(text, jsonb) is
   E'The reason a trace field value from event_metadata was not promoted, recorded in trace_field_errors.';
+
+-- Writers need the conversions for the promotion trigger (it runs as the
+-- inserting role) and to write typed columns; readers to read hex ids.
+grant execute on function
+  tracing.hex_to_trace_id(text), tracing.hex_to_span_id(text), tracing.text_to_uuid(text),
+  tracing.trace_id_to_hex(uuid), tracing.span_id_to_hex(bigint)
+  to tracegres_writer, tracegres_reader;
+grant execute on function tracing.trace_field_problem(text, jsonb) to tracegres_writer;

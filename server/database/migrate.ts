@@ -3,6 +3,9 @@
 // afterAllMigrations (forceActions, so the functions are re-applied even when
 // no migration ran; see docs/migrations.md).
 import { Logger, migrate } from 'graphile-migrate';
+// graphile-migrate keeps its pg pools alive for a moment after a command;
+// closing them at once lets callers drop the database right away.
+import { clearAllPools } from 'graphile-migrate/dist/pgReal.js';
 import JSON5 from 'json5';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -19,13 +22,28 @@ const quietLogger = new Logger(() => (level, message) => {
   if (level === 'error' || level === 'warning') console.error(`graphile-migrate: ${message}`);
 });
 
-export async function migrateDatabase(connectionString: string, options: { verbose?: boolean } = {}): Promise<void> {
+export interface MigrateOptions {
+  verbose?: boolean;
+  /** Another migrations folder (tests replay older states of the schema). */
+  migrationsFolder?: string;
+  /** Skip afterAllMigrations, i.e. the db/functions files. */
+  withoutFunctions?: boolean;
+}
+
+export async function migrateDatabase(connectionString: string, options: MigrateOptions = {}): Promise<void> {
   const settings = await readMigrationSettings();
   // Absolute, so migrating works from any working directory.
-  const migrationsFolder = path.join(projectRoot, String(settings.migrationsFolder));
+  const migrationsFolder = options.migrationsFolder ?? path.join(projectRoot, String(settings.migrationsFolder));
   await migrate(
-    { ...settings, migrationsFolder, connectionString, ...(options.verbose ? {} : { logger: quietLogger }) } as never,
+    {
+      ...settings,
+      migrationsFolder,
+      connectionString,
+      ...(options.withoutFunctions ? { afterAllMigrations: [] } : {}),
+      ...(options.verbose ? {} : { logger: quietLogger }),
+    } as never,
     false,
-    true,
+    !options.withoutFunctions,
   );
+  clearAllPools();
 }
