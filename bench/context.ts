@@ -1,0 +1,37 @@
+// What every benchmark suite gets: a Postgres server of its own and the
+// run's settings. Suites live in bench/<topic>.ts and export
+// `run(ctx): Promise<Record<string, unknown>>`; bench/main.ts prints their
+// figures as one JSON document.
+import type postgres from 'postgres';
+
+export interface BenchDatabase {
+  url: string;
+  sql: postgres.Sql;
+  drop(): Promise<void>;
+}
+
+export interface BenchContext {
+  /** Connection string of the server's maintenance database (superuser). */
+  serverUrl: string;
+  /** A fresh database migrated to the current schema. */
+  createDatabase(): Promise<BenchDatabase>;
+  /** Number of events to seed (--events, default 1,000,000). */
+  events: number;
+  /** Progress lines go to stderr, so stdout stays pure JSON. */
+  log(message: string): void;
+}
+
+export type BenchSuite = (ctx: BenchContext) => Promise<Record<string, unknown>>;
+
+/** p50/p99 and mean, in milliseconds, of a list of durations in ms. */
+export function summarize(durationsMs: number[]): { p50_ms: number; p99_ms: number; mean_ms: number; samples: number } {
+  const sorted = [...durationsMs].sort((a, b) => a - b);
+  const pick = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+  const round = (n: number) => Math.round(n * 1000) / 1000;
+  return {
+    p50_ms: round(pick(0.5)),
+    p99_ms: round(pick(0.99)),
+    mean_ms: round(sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length)),
+    samples: sorted.length,
+  };
+}
