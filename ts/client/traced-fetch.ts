@@ -29,12 +29,14 @@ export interface TracedFetchOptions {
   fetch?: typeof fetch;
 }
 
-export interface TracedRequestErrorDetails {
+export interface TracedRequestErrorInit {
   /** HTTP status, or null when no response arrived (network failure, timeout). */
   status: number | null;
   correlationId: string;
   traceId: string | null;
   url: string;
+  /** The server's `error.details`, e.g. which input fields it refused. */
+  details?: unknown;
   cause?: unknown;
 }
 
@@ -49,13 +51,15 @@ export class TracedRequestError extends Error {
   readonly correlationId: string;
   readonly traceId: string | null;
   readonly url: string;
+  readonly details: unknown;
 
-  constructor(message: string, details: TracedRequestErrorDetails) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.status = details.status;
-    this.correlationId = details.correlationId;
-    this.traceId = details.traceId;
-    this.url = details.url;
+  constructor(message: string, init: TracedRequestErrorInit) {
+    super(message, init.cause === undefined ? undefined : { cause: init.cause });
+    this.status = init.status;
+    this.correlationId = init.correlationId;
+    this.traceId = init.traceId;
+    this.url = init.url;
+    this.details = init.details;
   }
 }
 
@@ -67,6 +71,7 @@ interface ErrorBodyFields {
   message?: string;
   correlationId?: string;
   traceId?: string;
+  details?: unknown;
 }
 
 function nonEmptyString(value: unknown): string | undefined {
@@ -75,7 +80,7 @@ function nonEmptyString(value: unknown): string | undefined {
 
 /**
  * Reads the edge functions' error shape `{ error: { message, correlationId,
- * traceId } }`, tolerating `{ error: "text" }`, `{ message }` and non-JSON
+ * traceId, details? } }`, tolerating `{ error: "text" }`, `{ message }` and non-JSON
  * bodies (a proxy's HTML error page), which yield nothing.
  */
 async function readErrorBody(response: Response): Promise<ErrorBodyFields> {
@@ -94,6 +99,7 @@ async function readErrorBody(response: Response): Promise<ErrorBodyFields> {
       message: nonEmptyString(fields["message"]),
       correlationId: nonEmptyString(fields["correlationId"]),
       traceId: nonEmptyString(fields["traceId"]),
+      details: fields["details"],
     };
   }
   return { message: nonEmptyString(error) ?? nonEmptyString(record["message"]) };
@@ -167,6 +173,7 @@ async function send(
     status: response.status,
     url: sent.url,
     ...answeredIds(response, body, sent),
+    details: body.details,
   });
 }
 

@@ -1,0 +1,154 @@
+import { SignJWT } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { errorResponse } from "../edge/error-response.ts";
+import { extractTracingContext } from "../edge/tracing-context.ts";
+import { createInvitationService } from "./services/invitation-service.ts";
+import { createUserCommandService } from "./services/user-command-service.ts";
+import { type TestServer, startTestServer } from "./test-server.ts";
+import { TracedRequestError, startUserAction } from "./traced-fetch.ts";
+
+const SESSION_ID = "8a3c1f9e-2b7d-4e61-9c05-3f1d2a6b7c80";
+const USER_ID = "5b0e8f2c-1d3a-4c6e-8f90-a1b2c3d4e5f6";
+const ORGANIZATION_ID = "c3d4e5f6-a1b2-4c6e-8f90-5b0e8f2c1d3a";
+const OTHER_USER_ID = "e5f6a1b2-c3d4-4e6e-8f90-1d3a5b0e8f2c";
+const INVITATION_ID = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a";
+const API_KEY = "anon-key";
+
+let server: TestServer;
+let accessToken: string;
+
+function lastReceived() {
+  const request = server.received.at(-1);
+  if (request === undefined) throw new Error("the server received nothing");
+  return request;
+}
+
+beforeAll(async () => {
+  accessToken = await new SignJWT({ session_id: SESSION_ID, role: "authenticated" })
+    .setProtectedHeader({ alg: "HS256" })
+    .setSubject(USER_ID)
+    .sign(new TextEncoder().encode("super-secret-jwt-token-with-at-least-32-characters"));
+
+  // Stand-ins for the three edge functions, answering with their response shapes.
+  server = await startTestServer(async (request) => {
+    const context = extractTracingContext(request);
+    const body = (await request.json()) as Record<string, unknown>;
+    switch (new URL(request.url).pathname) {
+      case "/functions/v1/invite-user":
+        if (body["email"] === "taken@example.com") return errorResponse(context, 409, "Email already invited");
+        if (body["email"] === "not-an-email") {
+          return errorResponse(context, 400, "Invalid input", { issues: [{ path: "email", message: "must be an email address" }] });
+        }
+        return Response.json({ invitationId: INVITATION_ID, expiresAt: "2026-12-02T10:00:00.000Z" }, { status: 201 });
+      case "/functions/v1/accept-invitation":
+        return Response.json({ organizationId: ORGANIZATION_ID, role: "member" });
+      case "/functions/v1/manage-user":
+        if (body["action"] === "deactivate" && body["userId"] === body["changedBy"]) {
+          return errorResponse(context, 403, "You cannot deactivate yourself");
+        }
+        return Response.json({ userId: body["userId"], action: body["action"], eventId: "1042" });
+      default:
+        return errorResponse(context, 404, "No such function");
+    }
+  });
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+describe("invitation service", () => {
+  it("posts the invitation as JSON to the invite-user function, with auth and tracing headers", async () => {
+    const service = createInvitationService({ baseUrl: server.url, apiKey: API_KEY, accessToken });
+    const input = { organizationId: ORGANIZATION_ID, email: "new@example.com", role: "member", expiresInDays: 3 } as const;
+    await expect(service.inviteUser(input)).resolves.toEqual({
+      invitationId: INVITATION_ID,
+      expiresAt: "2026-12-02T10:00:00.000Z",
+    });
+    const { method, path, headers, body } = lastReceived();
+    expect(method).toBe("POST");
+    expect(path).toBe("/functions/v1/invite-user");
+    expect(JSON.parse(body)).toEqual(input);
+    expect(headers.get("content-type")).toBe("application/json");
+    expect(headers.get("apikey")).toBe(API_KEY);
+    expect(headers.get("authorization")).toBe(`Bearer ${accessToken}`);
+    expect(headers.get("x-session-id")).toBe(SESSION_ID);
+    expect(headers.has("traceparent")).toBe(true);
+    expect(headers.has("x-correlation-id")).toBe(true);
+  });
+
+  it("accepts an invitation through accept-invitation, tolerating a trailing slash on the base URL", async () => {
+    const service = createInvitationService({ baseUrl: `${server.url}/`, accessToken });
+    await expect(service.acceptInvitation({ invitationId: INVITATION_ID, userId: USER_ID })).resolves.toEqual({
+      organizationId: ORGANIZATION_ID,
+      role: "member",
+    });
+    expect(lastReceived().path).toBe("/functions/v1/accept-invitation");
+    expect(JSON.parse(lastReceived().body)).toEqual({ invitationId: INVITATION_ID, userId: USER_ID });
+  });
+
+  it("sends no session id or authorization when signed out", async () => {
+    const service = createInvitationService({ baseUrl: server.url, apiKey: API_KEY });
+    await service.acceptInvitation({ invitationId: INVITATION_ID, userId: USER_ID });
+    expect(lastReceived().headers.has("authorization")).toBe(false);
+    expect(lastReceived().headers.has("x-session-id")).toBe(false);
+  });
+
+  it("fails with the edge function's message and the correlation id the call sent", async () => {
+    const service = createInvitationService({ baseUrl: server.url, accessToken });
+    const action = startUserAction();
+    const failure = service.inviteUser(
+      { organizationId: ORGANIZATION_ID, email: "taken@example.com", role: "admin" },
+      { correlationId: action.correlationId },
+    );
+    await expect(failure).rejects.toBeInstanceOf(TracedRequestError);
+    await expect(failure).rejects.toMatchObject({
+      message: "Email already invited",
+      status: 409,
+      correlationId: action.correlationId,
+    });
+  });
+
+  it("hands the function's input issues to the caller, so a form can mark the field", async () => {
+    const service = createInvitationService({ baseUrl: server.url, accessToken });
+    const failure = service.inviteUser({ organizationId: ORGANIZATION_ID, email: "not-an-email", role: "viewer" });
+    await expect(failure).rejects.toMatchObject({
+      status: 400,
+      message: "Invalid input",
+      details: { issues: [{ path: "email", message: "must be an email address" }] },
+    });
+  });
+});
+
+describe("user command service", () => {
+  it("sends the command to manage-user", async () => {
+    const service = createUserCommandService({ baseUrl: server.url, accessToken });
+    const command = { action: "change_role", organizationId: ORGANIZATION_ID, userId: OTHER_USER_ID, role: "admin" } as const;
+    await expect(service.manageUser(command)).resolves.toEqual({ userId: OTHER_USER_ID, action: "change_role", eventId: "1042" });
+    expect(lastReceived().path).toBe("/functions/v1/manage-user");
+    expect(JSON.parse(lastReceived().body)).toEqual(command);
+  });
+
+  it("shares one correlation id across the calls of one user action", async () => {
+    const users = createUserCommandService({ baseUrl: server.url, accessToken });
+    const invitations = createInvitationService({ baseUrl: server.url, accessToken });
+    const { correlationId } = startUserAction();
+    await invitations.inviteUser({ organizationId: ORGANIZATION_ID, email: "new@example.com", role: "viewer" }, { correlationId });
+    await users.manageUser({ action: "reactivate", organizationId: ORGANIZATION_ID, userId: OTHER_USER_ID }, { correlationId });
+    const [first, second] = server.received.slice(-2);
+    expect(first?.headers.get("x-correlation-id")).toBe(correlationId);
+    expect(second?.headers.get("x-correlation-id")).toBe(correlationId);
+    expect(first?.headers.get("traceparent")).not.toBe(second?.headers.get("traceparent"));
+  });
+
+  it("reports a refused command as a TracedRequestError", async () => {
+    const service = createUserCommandService({ baseUrl: server.url, accessToken });
+    const failure = service.manageUser({
+      action: "deactivate",
+      organizationId: ORGANIZATION_ID,
+      userId: USER_ID,
+      changedBy: USER_ID,
+    });
+    await expect(failure).rejects.toMatchObject({ status: 403, message: "You cannot deactivate yourself" });
+  });
+});
