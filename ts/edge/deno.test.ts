@@ -15,7 +15,13 @@ const root = join(here, '..', '..');
 const deno = join(root, 'node_modules', '.bin', 'deno');
 
 /** The test files that need no database; each imports its API from test-harness.ts. */
-const PURE_TEST_FILES = ['tracing-context.test.ts', 'error-response.test.ts', 'with-tracing.test.ts'];
+const PURE_TEST_FILES = [
+  'tracing-context.test.ts',
+  'error-response.test.ts',
+  'with-tracing.test.ts',
+  'record-span.test.ts',
+  'json-input.test.ts',
+];
 
 describe('the toolkit under Deno', () => {
   it(
@@ -44,6 +50,14 @@ describe('the toolkit under Deno', () => {
     },
     150_000,
   );
+
+  it('covers every test file that needs neither a database nor vitest', () => {
+    // *.db.test.ts files need Postgres; this file drives Deno itself.
+    const pure = readdirSync(here)
+      .filter((file) => file.endsWith('.test.ts') && !file.endsWith('.db.test.ts') && file !== 'deno.test.ts')
+      .sort();
+    expect(pure).toEqual([...PURE_TEST_FILES].sort());
+  });
 });
 
 /** Every non-test module of the toolkit, including the example functions. */

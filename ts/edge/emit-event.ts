@@ -85,8 +85,9 @@ export async function emitEvent(sql: Sql | TransactionSql, event: DomainEventInp
     organizationId = normalizeUuid(event.organizationId);
     if (organizationId === null) throw new TypeError('emitEvent: organizationId must be a uuid');
   }
-  // jsonb cannot hold undefined at the top level; an event without data stores {}.
-  const data = (event.data === undefined ? {} : event.data) as JsonParameter;
+  // event_data is not null, and the driver sends a JS null as SQL NULL, so
+  // an event without data (undefined or null) stores {}.
+  const data = (event.data === undefined || event.data === null ? {} : event.data) as JsonParameter;
   const emissionId = generateSpanId();
   const metadata = { ...event.metadata, ...eventTraceMetadata(span, emissionId) };
 

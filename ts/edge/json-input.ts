@@ -1,0 +1,122 @@
+/**
+ * Reading and checking a JSON request body, for handlers that must answer
+ * bad input with a 400 that lists every problem at once (and carries the
+ * correlation id, through errorResponse).
+ */
+
+export interface InputIssue {
+  /** The field, or "body" for the body as a whole. */
+  path: string;
+  message: string;
+}
+
+export type JsonObjectResult = { ok: true; value: Record<string, unknown> } | { ok: false; status: 400 | 413 | 415; issues: InputIssue[] };
+
+/** Bodies larger than this are refused before parsing (65,536 characters). */
+export const MAX_JSON_BODY = 64 * 1024;
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export async function readJsonObject(request: Request, maxLength = MAX_JSON_BODY): Promise<JsonObjectResult> {
+  const type = request.headers.get('content-type');
+  if (type !== null && !/^application\/([a-z.+-]*\+)?json\b/i.test(type.trim())) {
+    return { ok: false, status: 415, issues: [{ path: 'body', message: 'content-type must be application/json' }] };
+  }
+  const declared = Number(request.headers.get('content-length') ?? '0');
+  if (declared > maxLength) {
+    return { ok: false, status: 413, issues: [{ path: 'body', message: `body must be at most ${maxLength} characters` }] };
+  }
+  let text: string;
+  try {
+    text = await request.text();
+  } catch {
+    return { ok: false, status: 400, issues: [{ path: 'body', message: 'body could not be read' }] };
+  }
+  if (text.length > maxLength) {
+    return { ok: false, status: 413, issues: [{ path: 'body', message: `body must be at most ${maxLength} characters` }] };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, status: 400, issues: [{ path: 'body', message: 'body must be valid JSON' }] };
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { ok: false, status: 400, issues: [{ path: 'body', message: 'body must be a JSON object' }] };
+  }
+  return { ok: true, value: value as Record<string, unknown> };
+}
+
+/**
+ * Collects field problems while reading values, so one response names them
+ * all. Each reader returns the value when it is valid and undefined
+ * otherwise (recording an issue unless the field was optional and absent).
+ */
+export class InputChecker {
+  readonly issues: InputIssue[] = [];
+
+  constructor(private readonly input: Record<string, unknown>) {}
+
+  get ok(): boolean {
+    return this.issues.length === 0;
+  }
+
+  private present(name: string, optional: boolean): unknown {
+    const value = this.input[name];
+    if (value === undefined || value === null) {
+      if (!optional) this.issues.push({ path: name, message: 'is required' });
+      return undefined;
+    }
+    return value;
+  }
+
+  string(name: string, options: { optional?: boolean; min?: number; max?: number } = {}): string | undefined {
+    const value = this.present(name, options.optional ?? false);
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string') return this.fail(name, 'must be a string');
+    const trimmed = value.trim();
+    const min = options.min ?? 1;
+    const max = options.max ?? 1000;
+    if (trimmed.length < min) return this.fail(name, min === 1 ? 'must not be empty' : `must be at least ${min} characters`);
+    if (trimmed.length > max) return this.fail(name, `must be at most ${max} characters`);
+    return trimmed;
+  }
+
+  uuid(name: string, options: { optional?: boolean } = {}): string | undefined {
+    const value = this.present(name, options.optional ?? false);
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string' || !UUID.test(value) || /^[0-]+$/.test(value)) return this.fail(name, 'must be a uuid');
+    return value.toLowerCase();
+  }
+
+  email(name: string, options: { optional?: boolean } = {}): string | undefined {
+    const value = this.string(name, { optional: options.optional, max: 254 });
+    if (value === undefined) return undefined;
+    if (!EMAIL.test(value)) return this.fail(name, 'must be an email address');
+    return value.toLowerCase();
+  }
+
+  oneOf<const T extends string>(name: string, allowed: readonly T[], options: { optional?: boolean } = {}): T | undefined {
+    const value = this.present(name, options.optional ?? false);
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+      return this.fail(name, `must be one of ${allowed.join(', ')}`);
+    }
+    return value as T;
+  }
+
+  integer(name: string, options: { optional?: boolean; min?: number; max?: number } = {}): number | undefined {
+    const value = this.present(name, options.optional ?? false);
+    if (value === undefined) return undefined;
+    if (typeof value !== 'number' || !Number.isInteger(value)) return this.fail(name, 'must be an integer');
+    if (options.min !== undefined && value < options.min) return this.fail(name, `must be at least ${options.min}`);
+    if (options.max !== undefined && value > options.max) return this.fail(name, `must be at most ${options.max}`);
+    return value;
+  }
+
+  private fail(path: string, message: string): undefined {
+    this.issues.push({ path, message });
+    return undefined;
+  }
+}
