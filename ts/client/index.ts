@@ -1,3 +1,14 @@
+/**
+ * The browser side of tracing. A page typically:
+ *
+ *   const action = startUserAction({ accessToken });   // one id per click or submit
+ *   logger.setContext({ correlationId: action.correlationId, sessionId: getSessionId(accessToken) });
+ *   try { await action.fetch(url, init); }
+ *   catch (error) { if (isTracedRequestError(error)) render <ErrorWithCorrelation error={error} />; }
+ *
+ * and the edge function reads the same ids back with the edge toolkit's
+ * extractTracingContext.
+ */
 export {
   CORRELATION_ID_HEADER,
   SESSION_ID_HEADER,

@@ -208,3 +208,24 @@ describe("logged errors", () => {
     expect(records()[0]?.["lastError"]).toEqual({ name: "Error", message: "timeout" });
   });
 });
+
+describe("logging never throws", () => {
+  it("survives fields whose getters or toJSON throw, dropping only that line", () => {
+    const { logger, records } = capture();
+    const hostile = {
+      toJSON() {
+        throw new Error("no");
+      },
+    };
+    const getter = Object.defineProperty(new Error("odd"), "code", {
+      enumerable: true,
+      get() {
+        throw new Error("getter");
+      },
+    });
+    expect(() => logger.info("hostile", { hostile })).not.toThrow();
+    expect(() => logger.error("odd error", getter)).not.toThrow();
+    logger.info("still logging");
+    expect(records().map((line) => line["message"])).toEqual(["still logging"]);
+  });
+});

@@ -82,9 +82,8 @@ function safeString(value: unknown): string {
 }
 
 /**
- * JSON.stringify that cannot throw: a log call must never break the code that
- * logs (cycles become "[Circular]", bigints become strings, errors are
- * serialised).
+ * JSON.stringify for values JSON has no answer for: cycles become
+ * "[Circular]", bigints strings, errors their serialised form.
  */
 function stringifyLine(record: Record<string, unknown>, environment: Environment): string {
   const ancestors: object[] = [];
@@ -107,24 +106,27 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const now = options.now ?? (() => new Date());
   let context: LogContext = {};
 
-  function write(level: LogLevel, message: string, fields: LogFields | undefined): void {
-    const record: Record<string, unknown> = {
-      time: now().toISOString(),
-      level,
-      message,
-      correlation_id: context.correlationId ?? null,
-      trace_id: context.traceId ?? null,
-    };
-    if (context.sessionId != null) record["session_id"] = context.sessionId;
-    // Fields may override the context keys (a line about another request),
-    // but not the keys that make it a log line.
-    for (const [key, value] of Object.entries(fields ?? {})) {
-      if (!RESERVED_KEYS.has(key)) record[key] = value;
-    }
+  function write(level: LogLevel, message: string, fields: LogFields | undefined, error?: { value: unknown }): void {
+    // Everything inside the try: a log call must never break the code that
+    // logs, whatever getters, toJSON methods or sinks it meets.
     try {
+      const record: Record<string, unknown> = {
+        time: now().toISOString(),
+        level,
+        message,
+        correlation_id: context.correlationId ?? null,
+        trace_id: context.traceId ?? null,
+      };
+      if (context.sessionId != null) record["session_id"] = context.sessionId;
+      // Fields may override the context keys (a line about another request),
+      // but not the keys that make it a log line.
+      for (const [key, value] of Object.entries(fields ?? {})) {
+        if (!RESERVED_KEYS.has(key)) record[key] = value;
+      }
+      if (error !== undefined) record["error"] = serializeError(error.value, environment);
       sink(stringifyLine(record, environment), level);
     } catch {
-      // A failing sink must not turn logging into an error in the caller.
+      // Nothing sensible is left to report to; dropping the line is the lesser harm.
     }
   }
 
@@ -142,7 +144,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       write("warn", message, fields);
     },
     error(message, error, fields) {
-      write("error", message, error === undefined ? fields : { ...fields, error: serializeError(error, environment) });
+      write("error", message, fields, error === undefined ? undefined : { value: error });
     },
   };
 }
