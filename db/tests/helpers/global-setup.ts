@@ -13,7 +13,7 @@ import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../../server/database/embedded-postgres.ts';
 import { migrateDatabase } from '../../../server/database/migrate.ts';
-import { withDatabase } from './connection-strings.ts';
+import { withDatabase } from '../../../server/database/connection-strings.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, inject } from 'vitest';
-import { withDatabase } from './connection-strings.ts';
+import { withDatabase } from '../../../server/database/connection-strings.ts';
 
 export interface TestDatabase {
   /** Connection string of this database, as its owner (a superuser). */

@@ -1,0 +1,81 @@
+// Verifies request tokens and turns their claims into Postgres settings.
+// Row-level security then decides what each role sees:
+//   no token          -> tracegres_anonymous (sees nothing)
+//   role "reader"     -> tracegres_reader, limited to organization_id
+//   role "admin"      -> tracegres_admin (sees every organization)
+import { importSPKI, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+
+export interface JwtConfig {
+  /** HS256 shared secret (TRACEGRES_JWT_SECRET). */
+  secret?: string;
+  /** RS256 public key in PEM (TRACEGRES_JWT_PUBLIC_KEY). */
+  publicKey?: string;
+  audience?: string;
+  issuer?: string;
+}
+
+export type PgSettings = Record<string, string>;
+
+export class InvalidTokenError extends Error {
+  override name = 'InvalidTokenError';
+}
+
+const ROLES: Record<string, string> = {
+  reader: 'tracegres_reader',
+  admin: 'tracegres_admin',
+};
+
+export const ANONYMOUS_SETTINGS: PgSettings = { role: 'tracegres_anonymous' };
+
+export function createTokenVerifier(config: JwtConfig) {
+  const keys: Array<Promise<{ key: Uint8Array | CryptoKey; alg: string }>> = [];
+  if (config.secret) keys.push(Promise.resolve({ key: new TextEncoder().encode(config.secret), alg: 'HS256' }));
+  if (config.publicKey) keys.push(importSPKI(config.publicKey, 'RS256').then((key) => ({ key, alg: 'RS256' })));
+
+  /** Settings for a request's `Authorization` header; throws InvalidTokenError. */
+  return async function pgSettingsFor(authorization: string | undefined): Promise<PgSettings> {
+    if (!authorization) return ANONYMOUS_SETTINGS;
+    const match = /^Bearer\s+(\S+)$/i.exec(authorization);
+    if (!match) throw new InvalidTokenError('Authorization header must be "Bearer <token>"');
+    if (keys.length === 0) throw new InvalidTokenError('this server accepts no tokens: no JWT secret or key is configured');
+    let payload: JWTPayload | undefined;
+    for (const pending of keys) {
+      const { key, alg } = await pending;
+      try {
+        ({ payload } = await jwtVerify(match[1]!, key, {
+          algorithms: [alg],
+          audience: config.audience,
+          issuer: config.issuer,
+        }));
+        break;
+      } catch {
+        // Try the next configured key; the error below names no detail an
+        // attacker could use.
+      }
+    }
+    if (!payload) throw new InvalidTokenError('invalid or expired token');
+    return claimsToSettings(payload);
+  };
+}
+
+function claimsToSettings(claims: JWTPayload): PgSettings {
+  const role = ROLES[String(claims.role ?? '')];
+  if (!role) throw new InvalidTokenError(`token role must be one of: ${Object.keys(ROLES).join(', ')}`);
+  const organizationId = claims.organization_id;
+  if (role === 'tracegres_reader' && typeof organizationId !== 'string') {
+    throw new InvalidTokenError('a reader token must carry an organization_id claim');
+  }
+  const settings: PgSettings = { role, 'jwt.claims.role': String(claims.role) };
+  if (typeof organizationId === 'string') settings['jwt.claims.organization_id'] = organizationId;
+  if (typeof claims.sub === 'string') settings['jwt.claims.user_id'] = claims.sub;
+  return settings;
+}
+
+/** Signs an HS256 token; for the local development token and for tests. */
+export function signToken(
+  secret: string,
+  claims: { role: 'reader' | 'admin'; organization_id?: string; sub?: string },
+  expiresIn = '12h',
+): Promise<string> {
+  return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime(expiresIn).sign(new TextEncoder().encode(secret));
+}

@@ -1,0 +1,29 @@
+// Server settings, all from the environment.
+import path from 'node:path';
+import { projectRoot } from './database/migrate.ts';
+
+export interface ServerConfig {
+  /** Postgres to serve; when unset, an embedded Postgres is started. */
+  databaseUrl?: string;
+  /** Where the embedded Postgres keeps its data (survives restarts). */
+  dataDir: string;
+  /** Port of the embedded Postgres. */
+  embeddedPort: number;
+  /** HTTP port of GraphQL and the explorer. */
+  port: number;
+  host: string;
+  jwtSecret?: string;
+  jwtPublicKey?: string;
+}
+
+export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  return {
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: path.resolve(projectRoot, env.TRACEGRES_DATA_DIR ?? '.data'),
+    embeddedPort: Number(env.TRACEGRES_EMBEDDED_PG_PORT ?? 5679),
+    port: Number(env.PORT ?? 5678),
+    host: env.HOST ?? '127.0.0.1',
+    jwtSecret: env.TRACEGRES_JWT_SECRET || undefined,
+    jwtPublicKey: env.TRACEGRES_JWT_PUBLIC_KEY || undefined,
+  };
+}

@@ -1,0 +1,90 @@
+// `npm start`: a Postgres (yours via DATABASE_URL, or an embedded one whose
+// data survives restarts), migrated, served as GraphQL on :5678.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import postgres from 'postgres';
+import { createTokenVerifier, signToken } from './auth/jwt.ts';
+import { readConfig } from './config.ts';
+import { redactPassword, withDatabase } from './database/connection-strings.ts';
+import { startEmbeddedPostgres, type RunningPostgres } from './database/embedded-postgres.ts';
+import { migrateDatabase } from './database/migrate.ts';
+
+const log = (message: string) => console.log(`[tracegres] ${message}`);
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  let embedded: RunningPostgres | undefined;
+  let databaseUrl: string;
+  if (config.databaseUrl) {
+    databaseUrl = config.databaseUrl;
+    log(`database: ${redactPassword(databaseUrl)} (DATABASE_URL)`);
+  } else {
+    const dataDir = path.join(config.dataDir, 'postgres');
+    embedded = await startEmbeddedPostgres({ dataDir, port: config.embeddedPort, persistent: true, log });
+    databaseUrl = await ensureDatabase(embedded.url, 'tracegres');
+    log(`database: ${redactPassword(databaseUrl)} (embedded, data in ${path.relative(process.cwd(), dataDir) || dataDir})`);
+  }
+
+  let stopping = false;
+  const stop = async (exitCode: number) => {
+    if (stopping) return;
+    stopping = true;
+    log('stopping...');
+    await http?.close().catch((e) => console.error(e));
+    await embedded?.stop().catch((e) => console.error(e));
+    process.exit(exitCode);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+
+  let http: Awaited<ReturnType<typeof import('./http-server.ts').startHttpServer>> | undefined;
+  try {
+    await migrateDatabase(databaseUrl);
+    log('migrated: committed migrations and db/functions applied');
+
+    // The embedded default gets a local signing secret and an admin token,
+    // so the explorer works on first start; real deployments configure
+    // TRACEGRES_JWT_SECRET or TRACEGRES_JWT_PUBLIC_KEY.
+    const jwtSecret = config.jwtSecret ?? (embedded ? await localJwtSecret(config.dataDir) : undefined);
+    const pgSettingsFor = createTokenVerifier({ secret: jwtSecret, publicKey: config.jwtPublicKey });
+    // Grafast reads GRAPHILE_ENV when it loads: development mode (richer
+    // errors) for the embedded default unless the environment says otherwise.
+    process.env.GRAPHILE_ENV ??= embedded ? 'development' : 'production';
+    const { startHttpServer } = await import('./http-server.ts');
+    http = await startHttpServer({ databaseUrl, port: config.port, host: config.host, pgSettingsFor });
+    log(`GraphQL:  ${http.url}/graphql`);
+    log(`explorer: ${http.url}/graphiql`);
+    if (embedded && !config.jwtSecret && jwtSecret) {
+      const token = await signToken(jwtSecret, { role: 'admin', sub: 'local-developer' });
+      log(`local development token (admin, 12h), send as "Authorization: Bearer <token>":\n${token}`);
+    }
+    log('ready; Ctrl-C stops the server and the database');
+  } catch (error) {
+    console.error(error);
+    await stop(1);
+  }
+}
+
+async function ensureDatabase(serverUrl: string, name: string): Promise<string> {
+  const sql = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  try {
+    const [found] = await sql`select 1 from pg_database where datname = ${name}`;
+    if (!found) await sql.unsafe(`create database ${name}`);
+  } finally {
+    await sql.end();
+  }
+  return withDatabase(serverUrl, name);
+}
+
+async function localJwtSecret(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, 'jwt-secret');
+  if (existsSync(file)) return (await readFile(file, 'utf8')).trim();
+  const secret = randomBytes(32).toString('hex');
+  await mkdir(dataDir, { recursive: true });
+  await writeFile(file, secret, { mode: 0o600 });
+  return secret;
+}
+
+await main();
