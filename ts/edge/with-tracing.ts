@@ -38,7 +38,12 @@ export interface WithTracingOptions {
    * ids, so names stay low-cardinality (OpenTelemetry HTTP span naming).
    */
   operationName?: (request: Request) => string;
-  /** Keeps the recording alive after the response (e.g. a worker's ctx.waitUntil). */
+  /**
+   * Keeps the recording alive after the response: a worker's ctx.waitUntil,
+   * or EdgeRuntime.waitUntil on Supabase. Without it the recording is
+   * fire-and-forget, which a platform that freezes the isolate after the
+   * response may cut short.
+   */
   waitUntil?: (promise: Promise<unknown>) => void;
   /** Called with every finished span; errors it throws are logged and ignored. */
   onSpanEnd?: (span: FinishedSpan) => void;
