@@ -3,10 +3,11 @@
  * `accept-invitation` edge functions. The types mirror those functions'
  * request and response bodies.
  */
+import type { InviteRole } from "../../edge/functions/invite-user.ts";
 import { type CallOptions, type EdgeFunctionConfig, invokeEdgeFunction } from "./edge-function.ts";
 
-/** The roles invite-user and manage-user accept. */
-export type MemberRole = "owner" | "admin" | "member" | "viewer";
+/** The roles invite-user and manage-user accept; a type-only import, so no server code reaches the bundle. */
+export type MemberRole = InviteRole;
 
 export interface InviteUserInput {
   organizationId: string;
