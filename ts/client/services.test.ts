@@ -1,5 +1,6 @@
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { corsHeaders } from "../edge/error-response.ts";
 import { createInvitationService } from "./services/invitation-service.ts";
 import { createUserCommandService } from "./services/user-command-service.ts";
 import { type TestServer, startTestServer } from "./test-server.ts";
@@ -105,5 +106,46 @@ describe("user command service", () => {
     expect(first?.headers.get("x-correlation-id")).toBe(correlationId);
     expect(second?.headers.get("x-correlation-id")).toBe(correlationId);
     expect(first?.headers.get("traceparent")).not.toBe(second?.headers.get("traceparent"));
+  });
+});
+
+describe("cross-origin use from a browser", () => {
+  /** Request headers a browser sends without asking the server in a preflight (Fetch standard, CORS-safelisted). */
+  const SAFELISTED = new Set(["accept", "accept-language", "content-language"]);
+
+  /** The headers a service call sets, captured before any network stack adds its own. */
+  async function headersOfCall(apiKey?: string): Promise<string[]> {
+    let sent: Request | undefined;
+    const service = createInvitationService({
+      baseUrl: "https://project.supabase.co",
+      accessToken,
+      ...(apiKey === undefined ? {} : { apiKey }),
+      fetch: async (input, init) => {
+        sent = new Request(input, init);
+        return Response.json({ invitationId: INVITATION_ID, expiresAt: "2026-12-02T10:00:00.000Z" }, { status: 201 });
+      },
+    });
+    await service.inviteUser({ organizationId: ORGANIZATION_ID, email: "new@example.com", role: "member" });
+    return [...(sent?.headers.keys() ?? [])].filter((name) => !SAFELISTED.has(name));
+  }
+
+  function allowedBy(cors: Record<string, string>): string[] {
+    return (cors["access-control-allow-headers"] ?? "").split(",").map((name) => name.trim());
+  }
+
+  it("sends only headers the edge functions' default CORS preflight allows", async () => {
+    const allowed = allowedBy(corsHeaders());
+    for (const name of await headersOfCall()) expect(allowed).toContain(name);
+  });
+
+  it("needs `apikey` allowed by the function when an API key is configured", async () => {
+    expect(await headersOfCall("anon-key")).toContain("apikey");
+    const allowed = allowedBy(corsHeaders({ allowHeaders: ["apikey"] }));
+    for (const name of await headersOfCall("anon-key")) expect(allowed).toContain(name);
+  });
+
+  it("can read the ids of a failed call, because the functions expose the headers tracedFetch reads", () => {
+    const exposed = (corsHeaders()["access-control-expose-headers"] ?? "").split(",").map((name) => name.trim());
+    expect(exposed).toEqual(expect.arrayContaining(["x-correlation-id", "traceresponse"]));
   });
 });

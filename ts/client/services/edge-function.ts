@@ -8,7 +8,11 @@ import { tracedFetchJson } from "../traced-fetch.ts";
 export interface EdgeFunctionConfig {
   /** The Supabase project URL, e.g. `https://<ref>.supabase.co`. */
   baseUrl: string;
-  /** The project's anon key; the Supabase gateway wants it as `apikey`. */
+  /**
+   * The project's anon key, sent as `apikey` as supabase-js does. Cross-origin,
+   * the function's CORS must then allow that header (the edge toolkit's
+   * `corsHeaders({ allowHeaders: ["apikey"] })`), or the preflight fails.
+   */
   apiKey?: string;
   /** The signed-in user's access token; sent as the bearer token and read for the session id. */
   accessToken?: string | null;
