@@ -1,5 +1,5 @@
-// Roles: the writer writes events, the reader reads through `api` only, and
-// PUBLIC holds nothing.
+// Roles: the writer writes events, the reader reads (through row-level
+// security) and never writes, and PUBLIC holds nothing.
 import { describe, expect, it } from 'vitest';
 import { inRolledBackTransaction, useTestDatabase } from '../helpers/test-database.ts';
 
@@ -41,11 +41,21 @@ describe('tracegres_writer', () => {
 });
 
 describe('tracegres_reader', () => {
-  it('cannot touch the tables directly', async () => {
-    await expect(asRole('tracegres_reader', (tx) => tx`select * from tracing.domain_events`)).rejects.toThrow(/permission denied/);
+  // Readers query through the invoker-rights api functions, so they hold
+  // SELECT; row-level security decides which rows (their organization's,
+  // none without one: see tables/*.row_level_security.test.ts).
+  it('sees no row without a tenant and cannot write the tables', async () => {
+    const visible = await inRolledBackTransaction(db.sql, async (tx) => {
+      await tx`insert into tracing.domain_events (stream_type, stream_id, event_type) values ('user', 'u-1', 'user.invited')`;
+      await tx`set local role tracegres_reader`;
+      return tx`select * from tracing.domain_events`;
+    });
+    expect(visible).toEqual([]);
     await expect(
       asRole('tracegres_reader', (tx) => tx`insert into tracing.domain_events (stream_type, stream_id, event_type) values ('a', 'b', 'c')`),
     ).rejects.toThrow(/permission denied/);
+    await expect(asRole('tracegres_reader', (tx) => tx`update tracing.domain_events set processing_error = 'x'`)).rejects.toThrow(/permission denied/);
+    await expect(asRole('tracegres_reader', (tx) => tx`delete from tracing.domain_events`)).rejects.toThrow(/permission denied/);
   });
 });
 
