@@ -1,0 +1,132 @@
+// Builders for spans and events, so a test can write a trace as a short
+// list: span('a', { parent: 'root', start: 0, end: 50 }) with times in
+// milliseconds after a fixed instant.
+import type postgres from 'postgres';
+
+export const T0 = Date.parse('2025-03-01T12:00:00.000Z');
+
+export const ORG_A = 'a0000000-0000-4000-8000-00000000000a';
+export const ORG_B = 'b0000000-0000-4000-8000-00000000000b';
+
+/** A W3C trace id (32 hex) made from a short label, e.g. traceId('t1'). */
+export function traceId(label: string): string {
+  return hexOf(label, 32);
+}
+
+/** A W3C span id (16 hex) made from a short label, e.g. spanId('root'). */
+export function spanId(label: string): string {
+  return hexOf(label, 16);
+}
+
+// Deterministic, readable in failures: the label's bytes as hex, padded.
+function hexOf(label: string, length: number): string {
+  const hex = Buffer.from(label, 'utf8').toString('hex');
+  if (hex.length > length) throw new Error(`label ${label} is too long for ${length} hex characters`);
+  return hex.padStart(length, '0');
+}
+
+export function at(ms: number): string {
+  return new Date(T0 + ms).toISOString();
+}
+
+export interface SpanInput {
+  trace_id: string;
+  span_id: string;
+  parent_span_id?: string | null;
+  name: string;
+  service?: string;
+  kind?: string;
+  start_time: string;
+  end_time: string;
+  status?: string;
+  status_message?: string | null;
+  attributes?: Record<string, unknown>;
+  correlation_id?: string | null;
+  session_id?: string | null;
+  organization_id?: string | null;
+  [other: string]: unknown;
+}
+
+export interface SpanOptions {
+  trace?: string;
+  parent?: string | null;
+  start: number;
+  end: number;
+  name?: string;
+  service?: string;
+  status?: string;
+  org?: string | null;
+  session?: string | null;
+  extra?: Record<string, unknown>;
+}
+
+/** A span of trace `options.trace` (default 't1') labelled `label`. */
+export function span(label: string, options: SpanOptions): SpanInput {
+  return {
+    trace_id: traceId(options.trace ?? 't1'),
+    span_id: spanId(label),
+    parent_span_id: options.parent ? spanId(options.parent) : null,
+    name: options.name ?? label,
+    service: options.service ?? 'edge',
+    start_time: at(options.start),
+    end_time: at(options.end),
+    ...(options.status ? { status: options.status } : {}),
+    organization_id: options.org === undefined ? ORG_A : options.org,
+    ...(options.session ? { session_id: options.session } : {}),
+    ...options.extra,
+  };
+}
+
+export async function recordSpans(sql: postgres.Sql | postgres.TransactionSql, spans: unknown[]): Promise<number> {
+  const [row] = await sql`select tracing.record_spans(${sql.json(spans as never)}::jsonb) as recorded`;
+  return row!.recorded as number;
+}
+
+export interface EventOptions {
+  trace?: string | null;
+  span?: string | null;
+  parent?: string | null;
+  at: number;
+  type?: string;
+  org?: string | null;
+  session?: string | null;
+  correlation?: string | null;
+  error?: string | null;
+  data?: Record<string, unknown>;
+}
+
+/** Inserts a domain event carrying trace context and returns its id. */
+export async function insertEvent(sql: postgres.Sql | postgres.TransactionSql, options: EventOptions): Promise<string> {
+  const metadata: Record<string, string> = {};
+  if (options.trace !== null) metadata.trace_id = traceId(options.trace ?? 't1');
+  if (options.span) metadata.span_id = spanId(options.span);
+  if (options.parent) metadata.parent_span_id = spanId(options.parent);
+  if (options.session) metadata.session_id = options.session;
+  if (options.correlation) metadata.correlation_id = options.correlation;
+  const [row] = await sql`
+    insert into tracing.domain_events
+      (stream_type, stream_id, event_type, event_data, event_metadata, organization_id, created_at, processing_error)
+    values ('order', 'o-1', ${options.type ?? 'order.step'}, ${sql.json((options.data ?? {}) as never)},
+            ${sql.json(metadata)}, ${options.org === undefined ? ORG_A : options.org},
+            ${at(options.at)}::timestamptz, ${options.error ?? null})
+    returning id`;
+  return row!.id as string;
+}
+
+/**
+ * Runs `body` as `role` with the request settings the API server sets from a
+ * token (organization, user), inside the caller's transaction.
+ */
+export async function actAs<T>(
+  tx: postgres.TransactionSql,
+  role: 'tracegres_anonymous' | 'tracegres_reader' | 'tracegres_admin' | 'tracegres_writer',
+  organizationId: string | null,
+  body: () => Promise<T>,
+): Promise<T> {
+  await tx.unsafe(`set local role ${role}`);
+  await tx`select set_config('jwt.claims.organization_id', ${organizationId ?? ''}, true)`;
+  // No reset on failure: the transaction is aborted then, and rolled back.
+  const result = await body();
+  await tx`reset role`;
+  return result;
+}

@@ -1,0 +1,274 @@
+// tracing.record_spans: the one writer of spans. One batch in, spans and
+// trace summaries out; a retry changes nothing; bad input names the span and
+// the field and stores nothing.
+import { describe, expect, it } from 'vitest';
+import { actAs, at, ORG_A, ORG_B, recordSpans, span, spanId, traceId } from '../../helpers/trace-fixtures.ts';
+import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
+
+const db = useTestDatabase();
+
+type Tx = import('postgres').TransactionSql;
+
+async function storedSpans(tx: Tx) {
+  return tx`
+    select tracing.span_id_to_hex(span_id) as span_id, tracing.span_id_to_hex(parent_span_id) as parent_span_id,
+           name, service, kind, status, status_message, attributes, span_events, links,
+           duration_ms, session_id::text, organization_id::text
+    from tracing.spans order by start_time, span_id`;
+}
+
+async function summaries(tx: Tx) {
+  return tx`
+    select tracing.trace_id_to_hex(trace_id) as trace_id, organization_id::text,
+           start_time, end_time, duration_ms, tracing.span_id_to_hex(root_span_id) as root_span_id,
+           root_name, root_service, services, span_count, error_count, session_id::text
+    from tracing.trace_summaries order by trace_id, organization_id`;
+}
+
+describe('recording', () => {
+  it('stores every field, converting W3C hex ids and deriving the duration', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const recorded = await recordSpans(tx, [
+        span('root', { start: 0, end: 1500, service: 'edge', extra: { kind: 'server', status: 'ok', attributes: { 'http.route': '/orders' } } }),
+        span('child', {
+          parent: 'root', start: 200, end: 1000, service: 'worker', status: 'error',
+          extra: {
+            status_message: 'boom', kind: 'CLIENT',
+            events: [{ name: 'exception', time: at(900), attributes: { 'exception.type': 'Error' } }],
+            links: [{ trace_id: traceId('other'), span_id: spanId('x') }],
+          },
+        }),
+      ]);
+      expect(recorded).toBe(2);
+      const rows = await storedSpans(tx);
+      expect(rows).toEqual([
+        {
+          span_id: spanId('root'), parent_span_id: null, name: 'root', service: 'edge', kind: 'server', status: 'ok',
+          status_message: null, attributes: { 'http.route': '/orders' }, span_events: null, links: null,
+          duration_ms: 1500, session_id: null, organization_id: ORG_A,
+        },
+        {
+          span_id: spanId('child'), parent_span_id: spanId('root'), name: 'child', service: 'worker', kind: 'client',
+          status: 'error', status_message: 'boom', attributes: {},
+          span_events: [{ name: 'exception', time: at(900), attributes: { 'exception.type': 'Error' } }],
+          links: [{ trace_id: traceId('other'), span_id: spanId('x') }],
+          duration_ms: 800, session_id: null, organization_id: ORG_A,
+        },
+      ]);
+    });
+  });
+
+  it('defaults kind to internal, status to unset and service to unknown_service', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await recordSpans(tx, [{ trace_id: traceId('t1'), span_id: spanId('a'), name: 'a', start_time: at(0), end_time: at(1) }]);
+      const [row] = await storedSpans(tx);
+      expect(row).toMatchObject({ kind: 'internal', status: 'unset', service: 'unknown_service', attributes: {} });
+    });
+  });
+
+  it('takes an empty parent id (OTLP) as a root and keeps ids whose high bit is set', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const high = 'f067aa0ba902b700';
+      await recordSpans(tx, [
+        { ...span('a', { start: 0, end: 1 }), parent_span_id: '' },
+        { ...span('b', { start: 0, end: 1 }), span_id: high, parent_span_id: 'ffffffffffffffff' },
+      ]);
+      const rows = await storedSpans(tx);
+      expect(rows.map((r) => [r.span_id, r.parent_span_id])).toEqual([
+        [spanId('a'), null],
+        [high, 'ffffffffffffffff'],
+      ]);
+    });
+  });
+
+  it('accepts an empty batch', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      expect(await recordSpans(tx, [])).toBe(0);
+    });
+  });
+});
+
+describe('idempotency', () => {
+  const batch = [
+    span('root', { start: 0, end: 100 }),
+    span('a', { parent: 'root', start: 10, end: 50, status: 'error' }),
+  ];
+
+  it('a retried batch records nothing and counts nothing twice', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      expect(await recordSpans(tx, batch)).toBe(2);
+      const before = await summaries(tx);
+      expect(await recordSpans(tx, batch)).toBe(0);
+      expect(await storedSpans(tx)).toHaveLength(2);
+      expect(await summaries(tx)).toEqual(before);
+      expect(before[0]).toMatchObject({ span_count: 2, error_count: 1 });
+    });
+  });
+
+  it('a batch that partly overlaps a stored one records only the new spans', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await recordSpans(tx, batch);
+      expect(await recordSpans(tx, [...batch, span('b', { parent: 'root', start: 60, end: 90 })])).toBe(1);
+      expect((await summaries(tx))[0]).toMatchObject({ span_count: 3, error_count: 1 });
+    });
+  });
+
+  it('a span repeated inside one batch is recorded once', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      expect(await recordSpans(tx, [batch[0], batch[0], batch[1]])).toBe(2);
+      expect((await summaries(tx))[0]).toMatchObject({ span_count: 2 });
+    });
+  });
+
+  it('the first write wins: sending a stored span again with other data changes nothing', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await recordSpans(tx, batch);
+      await recordSpans(tx, [{ ...batch[0], name: 'hijacked', organization_id: ORG_B }]);
+      const rows = await storedSpans(tx);
+      expect(rows[0]).toMatchObject({ name: 'root', organization_id: ORG_A });
+    });
+  });
+});
+
+describe('trace summaries', () => {
+  it('measure the whole trace, not the root span', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      // The root answers after 100 ms; the work it started runs until 2.5 s.
+      await recordSpans(tx, [
+        span('root', { start: 0, end: 100, name: 'POST /orders', service: 'edge' }),
+        span('wf', { parent: 'root', start: 80, end: 2500, name: 'workflow', service: 'temporal' }),
+      ]);
+      const [summary] = await summaries(tx);
+      expect(summary).toMatchObject({
+        trace_id: traceId('t1'), duration_ms: 2500, root_span_id: spanId('root'), root_name: 'POST /orders',
+        root_service: 'edge', services: ['edge', 'temporal'], span_count: 2, error_count: 0,
+      });
+    });
+  });
+
+  it('merge batches: earliest start, latest end, union of services, a root that arrives late', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await recordSpans(tx, [span('act', { parent: 'wf', start: 300, end: 900, service: 'worker', status: 'error' })]);
+      let [summary] = await summaries(tx);
+      expect(summary).toMatchObject({ root_span_id: null, root_name: null, duration_ms: 600, services: ['worker'] });
+
+      await recordSpans(tx, [
+        span('wf', { parent: 'root', start: 100, end: 1200, service: 'temporal' }),
+        span('root', { start: 0, end: 150, service: 'edge', name: 'GET /' }),
+      ]);
+      [summary] = await summaries(tx);
+      expect(summary).toMatchObject({
+        root_span_id: spanId('root'), root_name: 'GET /', duration_ms: 1200, services: ['edge', 'temporal', 'worker'],
+        span_count: 3, error_count: 1,
+      });
+      expect(summary!.start_time).toEqual(new Date(at(0)));
+
+      // A second parentless span that starts later does not displace the root.
+      await recordSpans(tx, [span('late', { start: 500, end: 600, name: 'late root' })]);
+      [summary] = await summaries(tx);
+      expect(summary).toMatchObject({ root_span_id: spanId('root'), span_count: 4 });
+    });
+  });
+
+  it('keep one summary per organization when two tenants use the same trace id', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await recordSpans(tx, [span('a', { start: 0, end: 10, org: ORG_A }), span('b', { start: 0, end: 99, org: ORG_B })]);
+      const rows = await summaries(tx);
+      expect(rows.map((r) => [r.organization_id, r.duration_ms, r.span_count])).toEqual([
+        [ORG_A, 10, 1],
+        [ORG_B, 99, 1],
+      ]);
+    });
+  });
+
+  it('remember the first session id seen', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const session = '0e5d1c7a-2b3f-4c9d-8e1a-6f7b8c9d0a1b';
+      await recordSpans(tx, [span('a', { start: 0, end: 10, session })]);
+      expect((await summaries(tx))[0]!.session_id).toBe(session);
+    });
+  });
+});
+
+describe('bad input fails the batch, naming the span and the field', () => {
+  const good = span('ok', { start: 0, end: 10 });
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['trace_id too short', { trace_id: 'abc' }, /^p_spans\[1\]\.trace_id must be 32 lowercase hex characters/],
+    ['trace_id uppercase', { trace_id: '4BF92F3577B34DA6A3CE929D0E0E4736' }, /^p_spans\[1\]\.trace_id/],
+    ['trace_id all zeros', { trace_id: '0'.repeat(32) }, /p_spans\[1\]\.trace_id .*not all zeros/],
+    ['trace_id missing', { trace_id: undefined }, /p_spans\[1\]\.trace_id/],
+    ['span_id uppercase', { span_id: 'ABCDEF0123456789' }, /^p_spans\[1\]\.span_id must be 16 lowercase hex characters/],
+    ['span_id all zeros', { span_id: '0'.repeat(16) }, /p_spans\[1\]\.span_id/],
+    ['span_id a number', { span_id: 42 }, /p_spans\[1\]\.span_id/],
+    ['parent_span_id malformed', { parent_span_id: 'xyz' }, /^p_spans\[1\]\.parent_span_id must be 16 lowercase hex/],
+    ['name missing', { name: undefined }, /^p_spans\[1\]\.name is required/],
+    ['name empty', { name: '' }, /^p_spans\[1\]\.name is required/],
+    ['kind unknown', { kind: 'SPAN_KIND_SERVER' }, /^p_spans\[1\]\.kind must be one of internal, server, client, producer, consumer/],
+    ['status unknown', { status: 'failed' }, /^p_spans\[1\]\.status must be one of unset, ok, error/],
+    ['start_time without offset', { start_time: '2025-03-01T12:00:00' }, /^p_spans\[1\]\.start_time must be an ISO 8601 timestamp with a time zone offset/],
+    ['start_time not a time', { start_time: 'yesterday' }, /^p_spans\[1\]\.start_time must be an ISO 8601/],
+    ['start_time impossible date', { start_time: '2025-02-30T12:00:00Z' }, /^p_spans\[1\]\.start_time is not a valid timestamp/],
+    ['end_time impossible hour', { end_time: '2025-03-01T25:00:00Z' }, /^p_spans\[1\]\.end_time is not a valid timestamp/],
+    ['end_time missing', { end_time: undefined }, /^p_spans\[1\]\.end_time must be an ISO 8601/],
+    ['end before start', { start_time: at(10), end_time: at(5) }, /^p_spans\[1\]\.end_time must not be before start_time/],
+    ['attributes an array', { attributes: [1, 2] }, /^p_spans\[1\]\.attributes must be a JSON object/],
+    ['events an object', { events: { name: 'x' } }, /^p_spans\[1\]\.events must be a JSON array/],
+    ['session_id not a uuid', { session_id: 'session-1' }, /^p_spans\[1\]\.session_id must be a uuid/],
+    ['organization_id nil', { organization_id: '00000000-0000-0000-0000-000000000000' }, /^p_spans\[1\]\.organization_id must be a uuid/],
+    ['correlation_id not a uuid', { correlation_id: '{x}' }, /^p_spans\[1\]\.correlation_id must be a uuid/],
+  ];
+
+  it.each(cases)('%s', async (_case, change, message) => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const bad = { ...span('bad', { start: 0, end: 10 }), ...change };
+      for (const [key, value] of Object.entries(change)) if (value === undefined) delete bad[key];
+      const error = await recordSpans(tx, [good, bad]).then(() => null, (e: unknown) => e as { message: string; code: string });
+      expect(error?.message).toMatch(message);
+      expect(error?.code).toBe('22023');
+    });
+    // Nothing of the batch was stored (each case ran in its own transaction,
+    // and the failed statement stored nothing before it).
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      expect(await storedSpans(tx)).toEqual([]);
+    });
+  });
+
+  it('names the first bad span of a large batch', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const spans = Array.from({ length: 500 }, (_, i) => span(`s${i}`, { start: i, end: i + 1 }));
+      spans[377] = { ...spans[377]!, span_id: 'nope' };
+      await expect(recordSpans(tx, spans)).rejects.toThrow(/^p_spans\[377\]\.span_id/);
+    });
+  });
+
+  it('refuses a batch that is not an array of objects', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await tx`savepoint s`;
+      await expect(tx`select tracing.record_spans(${tx.json({ spans: [] })}::jsonb)`).rejects.toThrow(/^p_spans must be a JSON array/);
+      await tx`rollback to savepoint s`;
+      await expect(tx`select tracing.record_spans(null)`).rejects.toThrow(/^p_spans must be a JSON array/);
+      await tx`rollback to savepoint s`;
+      await expect(recordSpans(tx, [good, 'x'])).rejects.toThrow(/^p_spans\[1\] must be a JSON object/);
+    });
+  });
+});
+
+describe('who may record', () => {
+  it('tracegres_writer records spans without any grant on the tables', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const recorded = await actAs(tx, 'tracegres_writer', null, () => recordSpans(tx, [span('a', { start: 0, end: 1 })]));
+      expect(recorded).toBe(1);
+    });
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await tx`set local role tracegres_writer`;
+      await expect(tx`select * from tracing.spans`).rejects.toThrow(/permission denied/);
+    });
+  });
+
+  it.each(['tracegres_reader', 'tracegres_admin', 'tracegres_anonymous'])('%s may not', async (role) => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await tx.unsafe(`set local role ${role}`);
+      await expect(recordSpans(tx, [span('a', { start: 0, end: 1 })])).rejects.toThrow(/permission denied for function record_spans/);
+    });
+  });
+});
