@@ -17,7 +17,6 @@ import {
   bundleWorkflows,
   eventsOfTrace,
   flakyMailer,
-  spanStoreExists,
   spansOfTrace,
   startWorker,
   tracingClient,
@@ -27,11 +26,9 @@ import {
 const db = useTestDatabase();
 const temporal = useTemporal();
 let bundle: WorkflowBundleWithSourceMap;
-let hasSpanStore = false;
 
 beforeAll(async () => {
   bundle = await bundleWorkflows();
-  hasSpanStore = await spanStoreExists(db.sql);
 }, 120_000);
 
 /** The caller's span, as an edge function would hold it. */
@@ -117,7 +114,6 @@ describe('organization-bootstrap workflow', () => {
     // Four activities, four distinct spans.
     expect(new Set(events.map((e) => e.span_id)).size).toBe(4);
 
-    if (!hasSpanStore) return ctx.skip('tracing.record_spans is not in the schema yet; span rows not checked');
     const spans = await spansOfTrace(db.sql, span.traceId);
     const workflowRow = spans.find((s) => s.span_id === wfSpan);
     expect(workflowRow).toMatchObject({
@@ -164,7 +160,6 @@ describe('organization-bootstrap workflow', () => {
     expect(events).toHaveLength(5);
     expect(new Set(events.map((e) => e.parent_span_id))).toEqual(new Set([workflowSpanId(workflowId, runId)]));
     expect(new Set(events.map((e) => e.correlation_id))).toEqual(new Set([span.correlationId]));
-    if (!hasSpanStore) return ctx.skip('tracing.record_spans is not in the schema yet; span rows not checked');
     const spans = await spansOfTrace(db.sql, span.traceId);
     const workflowRow = spans.find((s) => s.name === 'RunWorkflow:organizationBootstrap');
     expect(workflowRow?.parent_span_id).toBe(span.spanId);
@@ -212,7 +207,6 @@ describe('organization-bootstrap workflow', () => {
     // The retry asked the provider with the same key the failed attempt used.
     expect(mailer.sent.filter((m) => m.template === 'organization-invitation')).toHaveLength(1);
 
-    if (!hasSpanStore) return ctx.skip('tracing.record_spans is not in the schema yet; span rows not checked');
     const spans = await spansOfTrace(db.sql, span.traceId);
     const inviteRows = spans.filter((s) => s.span_id === inviteSpan);
     expect(inviteRows).toHaveLength(1);

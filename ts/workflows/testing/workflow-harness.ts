@@ -46,7 +46,10 @@ export async function startWorker(
     taskQueue: options.taskQueue,
     workflowBundle: options.bundle,
     service: 'bootstrap-worker',
-    mailer: options.mailer,
+    // A recording mailer keeps the logging default's lines out of test output.
+    mailer: options.mailer ?? flakyMailer(null),
+    // Fixed identities keep host names and process ids out of recorded histories.
+    workerOptions: { identity: 'tracegres-test-worker' },
   });
 }
 
@@ -54,6 +57,7 @@ export function tracingClient(env: TestWorkflowEnvironment): Client {
   return new Client({
     connection: env.connection,
     namespace: env.namespace ?? 'default',
+    identity: 'tracegres-test-client',
     interceptors: { workflow: [new TracingWorkflowClientInterceptor()] },
   });
 }
