@@ -33,6 +33,12 @@ describe('findTemporalCli', () => {
     expect(findTemporalCli({ HOME: home, PATH: '', TEMPORAL_CLI_PATH: explicit })).toBe(explicit);
   });
 
+  it('looks in TRACEGRES_CACHE instead of the default cache when it is set', async () => {
+    const cache = path.join(root, 'ci-cache');
+    const cached = await fakeBinary(path.join(cache, 'bin'));
+    expect(findTemporalCli({ HOME: path.join(root, 'home'), PATH: '', TRACEGRES_CACHE: cache })).toBe(cached);
+  });
+
   it('finds nothing when there is nothing, and rejects a wrong explicit path', () => {
     expect(findTemporalCli({ HOME: path.join(root, 'empty'), PATH: path.join(root, 'nowhere') })).toBeNull();
     expect(() => findTemporalCli({ TEMPORAL_CLI_PATH: path.join(root, 'missing') })).toThrow(/TEMPORAL_CLI_PATH/);

@@ -6,7 +6,8 @@
  * cannot work on machines without internet. So a binary already on the
  * machine is preferred, looked for in this order:
  *   1. TEMPORAL_CLI_PATH
- *   2. $HOME/.cache/tracegres/bin/temporal (where .ci/install-temporal.sh puts it)
+ *   2. the tracegres cache, where .ci/install-temporal.sh puts it:
+ *      $TRACEGRES_CACHE/bin/temporal, by default $HOME/.cache/tracegres/bin/temporal
  *   3. `temporal` on PATH
  * With none, the SDK's download is tried. When that fails too, tests using
  * the server skip with a message saying how to get one, except under CI
@@ -21,7 +22,8 @@ import { afterAll, beforeAll } from 'vitest';
 
 export const HOW_TO_GET_A_SERVER =
   'Install the Temporal CLI: `.ci/install-temporal.sh` (needs Go; builds github.com/temporalio/cli v1.5.1 into ' +
-  '$HOME/.cache/tracegres/bin/temporal), or put a `temporal` binary on PATH, or set TEMPORAL_CLI_PATH to one.';
+  '$HOME/.cache/tracegres/bin/temporal, where these tests look), or put a `temporal` binary on PATH, ' +
+  'or set TEMPORAL_CLI_PATH to one.';
 
 function isExecutable(file: string): boolean {
   try {
@@ -40,8 +42,8 @@ export function findTemporalCli(env: NodeJS.ProcessEnv = process.env): string | 
     if (!isExecutable(explicit)) throw new Error(`TEMPORAL_CLI_PATH=${explicit} is not an executable file`);
     return explicit;
   }
-  const home = env.HOME ?? os.homedir();
-  const cached = path.join(home, '.cache', 'tracegres', 'bin', 'temporal');
+  const cache = env.TRACEGRES_CACHE || path.join(env.HOME ?? os.homedir(), '.cache', 'tracegres');
+  const cached = path.join(cache, 'bin', 'temporal');
   if (isExecutable(cached)) return cached;
   for (const dir of (env.PATH ?? '').split(path.delimiter)) {
     if (dir === '') continue;
