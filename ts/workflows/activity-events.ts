@@ -11,11 +11,11 @@
  * else. It is written to event_metadata.idempotency_key.
  *
  * The write takes a transaction-scoped advisory lock on the key, looks for
- * an event with that key in the activity's trace (the trace id index keeps
- * the lookup to that trace's events), and only then inserts through ts/edge's
- * emitEvent. The lock serialises concurrent attempts, so the check cannot
- * race. A unique index on the key, where the schema has one, backs this up
- * for writers that skip the lock.
+ * an event with that key in the activity's trace, and only then inserts
+ * through ts/edge's emitEvent. The lock serialises concurrent attempts, so
+ * the check cannot race. The lookup is written so that both the trace id
+ * index and a partial unique index on the key (where the schema has one; it
+ * also stops writers that skip the lock) can answer it.
  */
 import type { Sql, TransactionSql } from 'postgres';
 import { emitEvent, type DomainEventInput, type EmittedEvent } from '../edge/emit-event.ts';
@@ -34,8 +34,6 @@ export interface ActivityEvent {
   duplicate: boolean;
 }
 
-type JsonParameter = Parameters<Sql['json']>[0];
-
 async function emitOnce(tx: TransactionSql, event: DomainEventInput, key: string): Promise<ActivityEvent> {
   const trace = activityTraceContext();
   // hashtextextended gives a 64-bit lock key; a collision only makes two
@@ -45,7 +43,8 @@ async function emitOnce(tx: TransactionSql, event: DomainEventInput, key: string
     select id, created_at
     from tracing.domain_events
     where trace_id = tracing.hex_to_trace_id(${trace.traceId})
-      and event_metadata @> ${tx.json({ idempotency_key: key } as JsonParameter)}
+      and event_metadata ? 'idempotency_key'
+      and event_metadata->>'idempotency_key' = ${key}
     limit 1`;
   const found = existing[0];
   if (found !== undefined) return { id: String(found.id), createdAt: found.created_at, idempotencyKey: key, duplicate: true };

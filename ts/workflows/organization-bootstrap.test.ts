@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import type { OrganizationBootstrapParams } from '../edge/functions/organization-bootstrap.ts';
 import { generateSpanId, generateTraceId } from '../edge/tracing-context.ts';
+import { organizationBootstrapStarter } from './client.ts';
 import { withTraceContext } from './interceptors/client.ts';
 import { organizationBootstrapWorkflowId } from './names.ts';
 import type { organizationBootstrap } from './organization-bootstrap.ts';
@@ -214,5 +215,29 @@ describe('organization-bootstrap workflow', () => {
     expect(inviteRows[0]?.attributes['temporal.activity.attempt']).toBe(2);
     expect(inviteRows[0]?.status).not.toBe('error');
     expect(spans).toHaveLength(5);
+  });
+
+  it('starts one workflow per organization, however often the request is repeated', async (ctx) => {
+    temporal.require(ctx);
+    const taskQueue = uniqueTaskQueue('bootstrap-repeat');
+    const worker = await startWorker(temporal.env, { sql: db.sql, bundle, taskQueue });
+    const client = tracingClient(temporal.env);
+    const start = organizationBootstrapStarter(client, { taskQueue });
+    const span = starterSpan();
+    const organizationId = randomUUID();
+    const params = bootstrapParams(organizationId, {
+      traceId: span.traceId,
+      parentSpanId: span.spanId,
+      correlationId: span.correlationId,
+      sessionId: span.sessionId,
+    });
+    await worker.runUntil(async () => {
+      const first = await start(params);
+      const second = await start(params);
+      expect(second).toEqual(first);
+      await client.workflow.getHandle(first.workflowId).result();
+    });
+    const created = (await eventsOfTrace(db.sql, span.traceId)).filter((e) => e.event_type === 'organization.created');
+    expect(created).toHaveLength(1);
   });
 });
