@@ -42,22 +42,22 @@ async function waitForSpan(traceId: string, spanId: string): Promise<void> {
   throw new Error(`span ${spanId} was never recorded`);
 }
 
+/** A row of api.timeline_span, the columns this test reads. */
 interface TimelineRow {
-  span_id: string | null;
+  span_id: string;
   parent_span_id: string | null;
-  depth: number | null;
+  depth: number;
+  is_placeholder: boolean;
+  event_count: number;
 }
 
-/** api.get_trace_timeline when the query API has it; its column names are read defensively. */
+/** The query API's timeline when the schema has it (null otherwise). */
 async function timeline(traceId: string): Promise<TimelineRow[] | null> {
   const [found] = await db.sql<{ fn: string | null }[]>`select to_regprocedure('api.get_trace_timeline(text)')::text as fn`;
   if (found?.fn == null) return null;
-  const rows = await db.sql<Record<string, unknown>[]>`select * from api.get_trace_timeline(${traceId})`;
-  return rows.map((row) => ({
-    span_id: (row.span_id as string | null) ?? null,
-    parent_span_id: (row.parent_span_id as string | null) ?? null,
-    depth: (row.depth as number | null) ?? null,
-  }));
+  return db.sql<TimelineRow[]>`
+    select span_id, parent_span_id, depth, is_placeholder, event_count
+    from api.get_trace_timeline(${traceId})`;
 }
 
 describe('browser -> edge function -> Temporal workflow -> activities', () => {
@@ -154,13 +154,19 @@ describe('browser -> edge function -> Temporal workflow -> activities', () => {
       expect(cursor).toBe(clientSpanId);
     }
 
-    // The query API's view of the same trace, once it exists.
+    // The query API's view of the same trace, once it exists: the browser's
+    // span, never recorded, is a placeholder root; every hop one level deeper.
     const rows = await timeline(traceId);
     if (rows !== null) {
-      const timelineById = new Map(rows.filter((r) => r.span_id !== null).map((r) => [r.span_id, r]));
-      expect(timelineById.get(edgeSpanId)?.parent_span_id).toBe(clientSpanId);
-      expect(timelineById.get(wfSpanId)?.parent_span_id).toBe(edgeSpanId);
-      for (const id of activitySpanIds) expect(timelineById.get(id)?.parent_span_id).toBe(wfSpanId);
+      expect(rows.map((r) => [r.span_id, r.parent_span_id, r.depth, r.is_placeholder, r.event_count])).toEqual([
+        [clientSpanId, null, 0, true, 0],
+        [edgeSpanId, clientSpanId, 1, false, 2],
+        [wfSpanId, edgeSpanId, 2, false, 0],
+        [activitySpanIds[0], wfSpanId, 3, false, 1],
+        [activitySpanIds[1], wfSpanId, 3, false, 2],
+        [activitySpanIds[2], wfSpanId, 3, false, 1],
+        [activitySpanIds[3], wfSpanId, 3, false, 1],
+      ]);
     }
   });
 });
