@@ -1,0 +1,151 @@
+-- The archive of old events: monthly partitions, created ahead of need and
+-- indexed once they hold rows; the views a DBA reads to watch retention.
+--
+-- Months are UTC months whatever the session's TimeZone, so a pg_cron job,
+-- the CLI and a psql session all agree on which partition a row belongs to.
+
+create or replace function tracing.archive_month_start(at timestamptz) returns timestamptz
+language sql immutable parallel safe as $$
+  select date_trunc('month', at at time zone 'UTC') at time zone 'UTC'
+$$;
+
+create or replace function tracing.archive_partition_name(month_start timestamptz) returns text
+language sql immutable parallel safe as $$
+  -- domain_events_archive_2026m05: sorts by month, and leaves room under
+  -- the 63-character identifier limit for the index-name suffixes.
+  select 'domain_events_archive_'
+    || extract(year from month_start at time zone 'UTC')::int
+    || 'm' || lpad(extract(month from month_start at time zone 'UTC')::int::text, 2, '0')
+$$;
+
+-- The key of the session-level advisory lock that archive and purge runs
+-- take, so two runs never work at once (restores need no lock: a row moves
+-- in one statement, and a row deleted by one mover is not returned to another).
+create or replace function tracing.retention_lock_key() returns bigint
+language sql immutable parallel safe as $$
+  select ('x' || left(md5('tracegres retention'), 16))::bit(64)::bigint
+$$;
+
+-- The partitions of the archive with their bounds, size and whether they
+-- carry the lookup indexes yet.
+create or replace view tracing.archive_partitions as
+  select c.relname::text as partition,
+         bounds.from_at,
+         bounds.to_at,
+         greatest(c.reltuples, 0)::bigint as estimated_events,
+         pg_total_relation_size(c.oid) as total_bytes,
+         (select count(*) from pg_index x join pg_class ix on ix.oid = x.indexrelid
+           where x.indrelid = c.oid
+             and ix.relname in (c.relname || '_id_key', c.relname || '_correlation_id_idx',
+                                c.relname || '_session_id_idx', c.relname || '_trace_id_idx')) = 4 as indexed
+    from pg_inherits i
+    join pg_class c on c.oid = i.inhrelid
+    cross join lateral (
+      select m[1]::timestamptz as from_at, m[2]::timestamptz as to_at
+        from regexp_match(pg_get_expr(c.relpartbound, c.oid), $re$FROM \('([^']+)'\) TO \('([^']+)'\)$re$) as m
+    ) as bounds
+   where i.inhparent = 'tracing.domain_events_archive'::regclass;
+
+comment on view tracing.archive_partitions is
+  E'Monthly partitions of tracing.domain_events_archive: bounds, estimated rows, size, and whether their lookup indexes exist yet.';
+
+create or replace function tracing.ensure_archive_partition(p_month timestamptz) returns text
+language plpgsql volatile as $$
+declare
+  v_from timestamptz := tracing.archive_month_start(p_month);
+  v_to timestamptz := (date_trunc('month', p_month at time zone 'UTC') + interval '1 month') at time zone 'UTC';
+  v_name text := tracing.archive_partition_name(v_from);
+begin
+  if to_regclass(format('tracing.%I', v_name)) is not null then
+    return null;
+  end if;
+  -- Without indexes: the run that first fills it indexes it at its end
+  -- (tracing.index_archive_partition); an empty partition needs none.
+  execute format(
+    'create table if not exists tracing.%I partition of tracing.domain_events_archive for values from (%L) to (%L)',
+    v_name, v_from, v_to);
+  -- RLS on the partition too, so reading it directly shows nothing to a
+  -- role that could only read the parent through its policies.
+  execute format('alter table tracing.%I enable row level security', v_name);
+  return v_name;
+end
+$$;
+
+comment on function tracing.ensure_archive_partition(timestamptz) is
+  E'Creates the archive partition of the (UTC) month containing p_month unless it exists; returns its name when created, else null.';
+
+create or replace function tracing.ensure_archive_partitions(p_horizon timestamptz, p_months_ahead integer) returns text[]
+language plpgsql volatile as $$
+declare
+  v_created text[] := '{}';
+  v_name text;
+  v_month timestamptz;
+begin
+  -- From the horizon's month to p_months_ahead months past it: the months
+  -- the next runs will fill. Older months (a backlog) are created by the
+  -- archive run when it meets their rows.
+  for v_month in
+    select (date_trunc('month', p_horizon at time zone 'UTC') + make_interval(months => k)) at time zone 'UTC'
+      from generate_series(0, p_months_ahead) as k
+  loop
+    v_name := tracing.ensure_archive_partition(v_month);
+    if v_name is not null then
+      v_created := v_created || v_name;
+    end if;
+  end loop;
+  return v_created;
+end
+$$;
+
+comment on function tracing.ensure_archive_partitions(timestamptz, integer) is
+  E'Creates the archive partitions from the month of p_horizon to p_months_ahead months later; returns the names it created.';
+
+create or replace function tracing.index_archive_partition(p_partition text) returns text[]
+language plpgsql volatile as $$
+declare
+  v_created text[] := '{}';
+  v_index record;
+begin
+  -- The lookups the archive serves (restore and include-archive queries by
+  -- correlation, session and trace id, newest first) and the id, unique
+  -- per partition, which with created_at fixing the partition makes an
+  -- event unique in the whole archive.
+  for v_index in
+    select * from (values
+      ('_id_key', 'create unique index if not exists %I on tracing.%I (id)'),
+      ('_correlation_id_idx', 'create index if not exists %I on tracing.%I (correlation_id, created_at desc) where correlation_id is not null'),
+      ('_session_id_idx', 'create index if not exists %I on tracing.%I (session_id, created_at desc) where session_id is not null'),
+      ('_trace_id_idx', 'create index if not exists %I on tracing.%I (trace_id, created_at desc) where trace_id is not null')
+    ) as wanted(suffix, ddl)
+  loop
+    if to_regclass(format('tracing.%I', p_partition || v_index.suffix)) is null then
+      execute format(v_index.ddl, p_partition || v_index.suffix, p_partition);
+      v_created := v_created || (p_partition || v_index.suffix);
+    end if;
+  end loop;
+  return v_created;
+end
+$$;
+
+comment on function tracing.index_archive_partition(text) is
+  E'Creates the lookup indexes of one archive partition that are missing; returns the names it created.';
+
+-- Runs whose state is 'running' but whose session is gone were killed; a
+-- DBA reads this view rather than the table to see that at once.
+create or replace view tracing.retention_run_status as
+  select r.id, r.operation, r.dry_run,
+         case
+           when r.status = 'running' and not exists (
+             select from pg_stat_activity a where a.pid = r.backend_pid and a.backend_start is not distinct from r.backend_start
+           ) then 'interrupted'
+           else r.status
+         end as status,
+         r.started_at, r.finished_at,
+         coalesce(r.finished_at, clock_timestamp()) - r.started_at as duration,
+         r.horizon, r.events_moved, r.events_dropped, r.batches, r.blocks_done, r.blocks_total,
+         r.partitions_created, r.partitions_indexed, r.partitions_dropped, r.error, r.details,
+         r.backend_pid, r.run_by, r.application_name
+    from tracing.retention_runs r;
+
+comment on view tracing.retention_run_status is
+  E'Retention runs, newest last, with runs whose session died shown as interrupted.';
