@@ -32,14 +32,13 @@ begin
   if not pg_try_advisory_lock(tracing.retention_lock_key()) then
     return false;
   end if;
-  -- Holding the lock, no other archive or purge run is alive: any such run
-  -- still marked running lost its session.
+  -- Holding the lock (and called before a run records itself), no archive
+  -- or purge run is alive: any still marked running lost its session.
   update tracing.retention_runs
      set status = 'interrupted',
          error = coalesce(error, 'its session ended before the run finished; the next run carried on'),
          finished_at = coalesce(finished_at, clock_timestamp())
-   where status = 'running' and not dry_run and operation in ('archive', 'purge')
-     and backend_pid is distinct from pg_backend_pid();
+   where status = 'running' and not dry_run and operation in ('archive', 'purge');
   return true;
 end
 $$;
@@ -80,8 +79,12 @@ begin
         perform tracing.index_archive_partition(v_partition);
         indexed := indexed || v_partition;
       end if;
-    exception when others then
-      error := concat_ws('; ', error, format('indexing %s: %s', v_partition, sqlerrm));
+    exception
+      when query_canceled then
+        error := concat_ws('; ', error, format('indexing %s: cancelled', v_partition));
+        exit;
+      when others then
+        error := concat_ws('; ', error, format('indexing %s: %s', v_partition, sqlerrm));
     end;
     commit;
   end loop;
@@ -142,6 +145,7 @@ begin
   if p_dry_run then
     -- What a real run would move now, per month, and which partitions it
     -- would create; nothing is changed but the run log.
+    run_id := tracing.start_retention_run('archive', true, v_horizon, null);
     select jsonb_build_object(
              'events_by_month', coalesce(jsonb_object_agg(tracing.archive_partition_name(m.month_start), m.n), '{}'),
              'partitions_to_create', coalesce(
@@ -158,8 +162,8 @@ begin
            and not exists (select from tracing.restored_events r where r.event_id = e.id and r.keep_until > now())
          group by 1
       ) as m;
-    run_id := tracing.start_retention_run('archive', true, v_horizon, v_details);
-    update tracing.retention_runs set status = 'succeeded', finished_at = clock_timestamp(), events_moved = archive_events.events_moved
+    update tracing.retention_runs
+       set status = 'succeeded', finished_at = clock_timestamp(), events_moved = archive_events.events_moved, details = v_details
      where id = run_id;
     raise notice 'archive dry run %: % events created before % would move to the archive; partitions to create: %',
       run_id, events_moved, v_horizon, v_details->'partitions_to_create';
@@ -211,7 +215,7 @@ begin
     begin
       set local lock_timeout = '10s';
       v_created := tracing.ensure_archive_partitions(v_horizon, v_settings.months_ahead);
-    exception when others then
+    exception when query_canceled or others then
       v_error := sqlerrm;
       v_sqlstate := sqlstate;
     end;
@@ -244,7 +248,10 @@ begin
             v_error := sqlerrm;
             v_sqlstate := sqlstate;
           end if;
-        when others then
+        -- Cancelling (Ctrl-C, pg_cancel_backend) rolls back the batch in
+        -- flight; catching it lets the run record itself and release the
+        -- lock rather than leave both to the session's end.
+        when query_canceled or others then
           v_error := sqlerrm;
           v_sqlstate := sqlstate;
       end;
@@ -262,7 +269,7 @@ begin
                      where e.ctid >= format('(%s,0)', v_block)::tid and e.ctid < format('(%s,0)', v_block + v_step)::tid
                        and e.created_at < v_horizon) as months
           ) as made;
-      exception when others then
+      exception when query_canceled or others then
         v_error := sqlerrm;
         v_sqlstate := sqlstate;
       end;
@@ -304,10 +311,16 @@ begin
 
   -- Index the months this run (or a killed one) filled; done even after a
   -- failure, so lookups into what did move stay fast.
-  call tracing.index_archive_partitions(v_indexed, v_index_error);
+  if v_sqlstate is distinct from '57014' then
+    call tracing.index_archive_partitions(v_indexed, v_index_error);
+  end if;
 
   update tracing.retention_runs
-     set status = case when v_error is null and v_index_error is null then 'succeeded' else 'failed' end,
+     set status = case
+                    when v_sqlstate = '57014' then 'interrupted'
+                    when v_error is null and v_index_error is null then 'succeeded'
+                    else 'failed'
+                  end,
          finished_at = clock_timestamp(),
          partitions_indexed = coalesce(v_indexed, '{}'),
          error = nullif(concat_ws('; ', v_error, v_index_error), '')
@@ -315,6 +328,10 @@ begin
   commit;
   perform tracing.release_retention_lock();
 
+  if v_sqlstate = '57014' then
+    raise exception 'archive run % was cancelled after moving % events; the next run carries on', run_id, events_moved
+      using errcode = '57014';
+  end if;
   if v_error is not null or v_index_error is not null then
     raise exception 'archive run % failed after moving % events: %', run_id, events_moved, concat_ws('; ', v_error, v_index_error)
       using errcode = coalesce(v_sqlstate, 'XX000'),
@@ -389,7 +406,7 @@ begin
         v_dropped := v_dropped || v_partition.partition::text;
       end if;
       events_dropped := events_dropped + v_count;
-    exception when others then
+    exception when query_canceled or others then
       v_error := format('dropping %s: %s', v_partition.partition, sqlerrm);
       v_sqlstate := sqlstate;
     end;
@@ -402,7 +419,7 @@ begin
   end loop;
 
   update tracing.retention_runs
-     set status = case when v_error is null then 'succeeded' else 'failed' end,
+     set status = case when v_sqlstate = '57014' then 'interrupted' when v_error is null then 'succeeded' else 'failed' end,
          finished_at = clock_timestamp(), error = v_error
    where id = run_id;
   commit;
@@ -497,13 +514,13 @@ begin
       end if;
       perform set_config('tracegres.restoring', 'off', true);
     end if;
-  exception when others then
+  exception when query_canceled or others then
     v_error := sqlerrm;
     v_sqlstate := sqlstate;
   end;
 
   update tracing.retention_runs
-     set status = case when v_error is null then 'succeeded' else 'failed' end,
+     set status = case when v_sqlstate = '57014' then 'interrupted' when v_error is null then 'succeeded' else 'failed' end,
          finished_at = clock_timestamp(), events_moved = coalesce(events_restored, 0), error = v_error
    where id = run_id;
   commit;
@@ -519,7 +536,14 @@ $$;
 comment on procedure tracing.restore_events(text, uuid, uuid, interval, boolean, bigint, bigint) is
   E'Moves the archived events of one trace (W3C hex id), correlation or session back into domain_events, where they stay for p_keep_for (default retention_settings.restore_keep_for) before the archive takes them again. p_dry_run counts them. Records the run in tracing.retention_runs.';
 
-create or replace procedure tracing.run_retention(p_dry_run boolean default false)
+-- The one-argument version of run_retention, replaced by the one below.
+drop procedure if exists tracing.run_retention(boolean);
+
+create or replace procedure tracing.run_retention(
+  p_dry_run boolean default false,
+  p_older_than interval default null,
+  p_batch_size integer default null
+)
 language plpgsql as $$
 declare
   v_run bigint;
@@ -527,7 +551,7 @@ declare
   v_purge boolean;
 begin
   commit;
-  call tracing.archive_events(null, p_dry_run, null, v_run, v_count);
+  call tracing.archive_events(p_older_than, p_dry_run, p_batch_size, v_run, v_count);
   select purge_after is not null into v_purge from tracing.retention_settings;
   if v_purge then
     call tracing.purge_archive(null, p_dry_run, v_run, v_count);
@@ -540,5 +564,5 @@ begin
 end
 $$;
 
-comment on procedure tracing.run_retention(boolean) is
-  E'One scheduled retention pass: archive_events, then purge_archive when purge is on, then expired restore pins. pg_cron and the in-process scheduler run exactly this.';
+comment on procedure tracing.run_retention(boolean, interval, integer) is
+  E'One retention pass: archive_events (p_older_than and p_batch_size override the settings), then purge_archive when purge is on, then expired restore pins. pg_cron and the in-process scheduler run exactly this, without arguments.';

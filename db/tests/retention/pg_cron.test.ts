@@ -1,0 +1,79 @@
+// Against a Postgres with pg_cron (CI): `tracegres retention schedule`
+// registers the job, pg_cron runs it in this test's database, and it moves
+// exactly the old events. Skipped, with the reason printed, where pg_cron is
+// missing, unless TRACEGRES_REQUIRE_PG_CRON=1 (CI), where that is a failure.
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scheduleRetention, type Output } from '../../../cli/retention.ts';
+import { useTestDatabase } from '../helpers/test-database.ts';
+import { createLedger, first, ledgerState, seedEvents, storeState } from './helpers.ts';
+import { PG_CRON_REQUIRED, pgCronDatabase } from '../helpers/pg-cron.ts';
+
+const pgCron = await pgCronDatabase();
+if ('reason' in pgCron) {
+  console.warn(`retention pg_cron tests ${PG_CRON_REQUIRED ? 'FAIL' : 'skipped'}: ${pgCron.reason}`);
+}
+
+describe.runIf('reason' in pgCron && PG_CRON_REQUIRED)('pg_cron (TRACEGRES_REQUIRE_PG_CRON=1)', () => {
+  it('is available', () => {
+    throw new Error(`pg_cron is required here: ${'reason' in pgCron ? pgCron.reason : ''}`);
+  });
+});
+
+describe.runIf('url' in pgCron)('retention scheduled with pg_cron', () => {
+  const db = useTestDatabase();
+  let cron: postgres.Sql;
+  const lines: string[] = [];
+  const out: Output = { line: (t) => lines.push(t), progress: () => {} };
+
+  beforeAll(async () => {
+    cron = postgres((pgCron as { url: string }).url, { max: 1, onnotice: () => {} });
+    await createLedger(db.sql);
+  });
+
+  afterAll(async () => {
+    // A job left behind would keep trying to run in a dropped database.
+    await cron`select cron.unschedule(jobid) from cron.job where database = ${db.name}`;
+    await cron.end();
+  });
+
+  it('is scheduled, runs, and moves the right rows', { timeout: 150_000 }, async () => {
+    await seedEvents(db.sql, { count: 2_000, ageDays: 100, tag: 'old' });
+    await seedEvents(db.sql, { count: 500, ageDays: 3, tag: 'new' });
+
+    const result = await scheduleRetention(db.url, out, { cron: '* * * * *' });
+    expect(result).toMatchObject({ scheduler: 'pg_cron', jobName: `tracegres-retention:${db.name}` });
+    const [job] = await cron`select jobid, schedule, command, database, active from cron.job where jobname = ${result.jobName!}`;
+    expect(job).toMatchObject({ schedule: '* * * * *', command: 'call tracing.run_retention()', database: db.name, active: true });
+    expect(first(await db.sql`select tracing.retention_scheduler() as s`).s).toBe('pg_cron');
+    expect(lines.join('\n')).toContain(`registered pg_cron job tracegres-retention:${db.name}`);
+
+    // pg_cron fires at the next minute boundary.
+    let run: postgres.Row | undefined;
+    for (const deadline = Date.now() + 140_000; Date.now() < deadline; ) {
+      [run] = await cron`select status, return_message from cron.job_run_details where jobid = ${job!.jobid} and status in ('succeeded', 'failed') order by runid limit 1`;
+      if (run) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(run, 'pg_cron ran the job within two minutes').toBeDefined();
+    expect(run).toMatchObject({ status: 'succeeded' });
+
+    const state = await storeState(db.sql);
+    expect(state).toMatchObject({ live: 500, archived: 2_000, distinctIds: 2_500 });
+    expect(state.checksum).toBe((await ledgerState(db.sql)).checksum);
+    const [archiveRun] = await db.sql`select * from tracing.retention_runs where operation = 'archive' order by id limit 1`;
+    expect(archiveRun).toMatchObject({ status: 'succeeded' });
+    expect(Number(archiveRun!.events_moved)).toBe(2_000);
+
+    await scheduleRetention(db.url, out, { off: true });
+    expect(await cron`select jobid from cron.job where jobname = ${result.jobName!}`).toHaveLength(0);
+    expect(first(await db.sql`select tracing.retention_scheduler() as s`).s).toBe('off');
+  });
+
+  it('a dry run of schedule registers nothing', async () => {
+    lines.length = 0;
+    await scheduleRetention(db.url, out, { cron: '0 4 * * *', dryRun: true });
+    expect(lines.join('\n')).toMatch(/dry run: would register pg_cron job .* at "0 4 \* \* \*"/);
+    expect(await cron`select jobid from cron.job where database = ${db.name}`).toHaveLength(0);
+  });
+});
