@@ -149,3 +149,24 @@ create or replace view tracing.retention_run_status as
 
 comment on view tracing.retention_run_status is
   E'Retention runs, newest last, with runs whose session died shown as interrupted.';
+
+-- Every event, live or archived, for queries asked to include the archive
+-- (api functions select from this instead of tracing.domain_events). With
+-- security_invoker the row-level security of both tables applies to the
+-- caller, and a lookup by trace, correlation or session id uses the index
+-- of each side.
+create or replace view tracing.all_events with (security_invoker = true) as
+  select id, stream_type, stream_id, event_type, event_data, event_metadata, organization_id, created_at,
+         processed_at, processing_error, correlation_id, session_id, trace_id, span_id, parent_span_id,
+         trace_field_errors, false as archived, null::timestamptz as archived_at
+    from tracing.domain_events
+  union all
+  select id, stream_type, stream_id, event_type, event_data, event_metadata, organization_id, created_at,
+         processed_at, processing_error, correlation_id, session_id, trace_id, span_id, parent_span_id,
+         trace_field_errors, true, archived_at
+    from tracing.domain_events_archive;
+
+comment on view tracing.all_events is
+  E'Live and archived events together (archived tells which), under the caller''s row-level security.';
+
+grant select on tracing.all_events to tracegres_anonymous;
