@@ -293,8 +293,9 @@ export async function scheduleRetention(url: string, out: Output, options: Sched
     if (options.off) {
       if (info.pg_cron_job && elsewhere) {
         const cron = await openCronDatabase();
-        await act('remove', `pg_cron job ${info.pg_cron_job} from database ${info.cron_database}`, async () => {
-          await cron`select cron.unschedule(jobid) from cron.job where jobname = ${info.pg_cron_job}`;
+        const names = (await app`select job_name from tracing.retention_cron_jobs(null)`).map((j) => j.job_name as string);
+        await act('remove', `pg_cron jobs ${names.join(', ')} from database ${info.cron_database}`, async () => {
+          await cron`select cron.unschedule(jobid) from cron.job where jobname in ${cron(names)}`;
           await app`select tracing.note_retention_schedule(null, null)`;
         });
       } else {
@@ -308,24 +309,30 @@ export async function scheduleRetention(url: string, out: Output, options: Sched
     const [{ next }] = (await app`select tracing.cron_next_run(${cron}, now()) as next`) as unknown as [{ next: Date | null }];
     const when = `"${cron}" (UTC, next ${iso(next)})`;
 
+    const jobs = (await app`select * from tracing.retention_cron_jobs(${cron})`) as unknown as Array<{
+      job_name: string;
+      schedule: string;
+      command: string;
+    }>;
+    const describeJobs = (where: string) =>
+      jobs.map((j) => `${j.job_name}${where}: ${j.command} at ${j.schedule === cron ? when : `"${j.schedule}"`}`).join('; ');
     if (info.installed_here) {
-      await act('register', `pg_cron job ${info.job}: ${info.command} at ${when}`, () => app`select tracing.schedule_retention(${cron})`);
+      await act('register', `pg_cron jobs ${describeJobs('')}`, () => app`select tracing.schedule_retention(${cron})`);
       return { scheduler: 'pg_cron', jobName: info.job, cronDatabase: info.database, cron };
     }
     if (elsewhere && !options.inProcess) {
       const cronDb = await openCronDatabase();
-      await act(
-        'register',
-        `pg_cron job ${info.job} in database ${info.cron_database}: ${info.command} in database ${info.database} at ${when}`,
-        async () => {
-          await cronDb`select cron.schedule_in_database(${info.job}, ${cron}, ${info.command}, ${info.database})`;
-          await app`select tracing.note_retention_schedule(${cron}, ${info.job})`;
-        },
-      );
+      await act('register', `pg_cron jobs in database ${info.cron_database} ${describeJobs(` (in ${info.database})`)}`, async () => {
+        for (const j of jobs) {
+          // Upserted by name: scheduling again replaces the jobs.
+          await cronDb`select cron.schedule_in_database(${j.job_name}, ${j.schedule}, ${j.command}, ${info.database})`;
+        }
+        await app`select tracing.note_retention_schedule(${cron}, ${info.job})`;
+      });
       return { scheduler: 'pg_cron', jobName: info.job, cronDatabase: info.cron_database, cron };
     }
     if (options.inProcess) {
-      await act('let', `the tracegres server (npm start) run ${info.command} at ${when}`, () =>
+      await act('let', `the tracegres server (npm start) run ${info.command} at ${when}, and sampling every minute`, () =>
         app`select tracing.schedule_retention(${cron}, p_in_process => true)`,
       );
       return { scheduler: 'in_process', cron };

@@ -3,7 +3,8 @@
 // (tracing.claim_retention_tick parses the stored cron schedule and returns
 // true once per minute across all app instances, and never while a pg_cron
 // job runs it), and if so run exactly what pg_cron would:
-// `call tracing.run_retention()`.
+// `call tracing.run_retention()`; likewise the sampling decisions every
+// minute (`call tracing.run_sampling()`, claimed by claim_sampling_tick).
 //
 // Failures are logged, never thrown: retention must not take the server down.
 import type postgres from 'postgres';
@@ -19,7 +20,7 @@ export interface RetentionSchedulerOptions {
 export interface RetentionScheduler {
   /** Resolves when the run in flight, if any, has stopped (it is cancelled). */
   stop(): Promise<void>;
-  /** The pass in flight, if any (tests await it). */
+  /** The passes in flight, if any (tests await them). */
   readonly running: Promise<void> | undefined;
 }
 
@@ -31,8 +32,6 @@ export function startRetentionScheduler(sql: postgres.Sql, options: RetentionSch
   const nextCheckInMs = options.nextCheckInMs ?? untilNextMinute;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let runningPid: number | undefined;
   let lastScheduler: string | undefined;
 
   const describe = async () => {
@@ -54,36 +53,49 @@ export function startRetentionScheduler(sql: postgres.Sql, options: RetentionSch
     }
   };
 
-  const runPass = async () => {
+  // The two jobs pg_cron would run (tracing.retention_cron_jobs), each
+  // claimed per minute in the database and never overlapping itself here.
+  const jobs = [
+    { name: 'retention', claim: 'claim_retention_tick', call: 'call tracing.run_retention()', running: undefined as Promise<void> | undefined, pid: undefined as number | undefined },
+    { name: 'sampling', claim: 'claim_sampling_tick', call: 'call tracing.run_sampling()', running: undefined as Promise<void> | undefined, pid: undefined as number | undefined },
+  ];
+
+  const runPass = async (job: (typeof jobs)[number]) => {
     const connection = await sql.reserve();
     try {
       const [{ pid }] = (await connection`select pg_backend_pid() as pid`) as unknown as [{ pid: number }];
-      runningPid = pid;
+      job.pid = pid;
       const started = Date.now();
       // A reserved connection: the procedure COMMITs between batches and
       // holds a session-level lock, so it needs one session to itself.
       try {
-        await connection`call tracing.run_retention()`;
+        await connection.unsafe(job.call);
       } catch (error) {
         // The connection goes back to the pool: make sure it does not keep
-        // the retention lock, whatever point the run failed at.
-        await connection`select tracing.release_retention_lock()`.catch(() => {});
+        // a retention lock, whatever point the run failed at.
+        await connection`select tracing.abandon_retention_runs(), pg_advisory_unlock_all()`.catch(() => {});
         throw error;
       }
       const runs = await connection`
-        select operation, status, events_moved, events_dropped, partitions_dropped from tracing.retention_runs
+        select operation, status, events_moved, events_dropped, partitions_dropped, details from tracing.retention_runs
          where backend_pid = ${pid} and started_at >= ${new Date(started - 1000)} order by id`;
-      log(
-        `retention: ${runs
-          .map((r) =>
-            r.operation === 'purge'
-              ? `purge ${r.status}, ${r.partitions_dropped.length} partitions dropped (${r.events_dropped} events)`
-              : `${r.operation} ${r.status}, ${r.events_moved} events moved`,
-          )
-          .join('; ') || 'nothing ran'} in ${Date.now() - started} ms`,
-      );
+      // Sampling runs every minute; only say something when it did something.
+      const quiet = job.name === 'sampling' && runs.every((r) => r.status === 'succeeded' && !r.details?.traces_kept && !r.details?.traces_dropped);
+      if (!quiet) {
+        log(
+          `${job.name}: ${runs
+            .map((r) =>
+              r.operation === 'purge'
+                ? `purge ${r.status}, ${r.partitions_dropped.length} partitions dropped (${r.events_dropped} events)`
+                : r.operation === 'tail_sampling'
+                  ? `sampling ${r.status}, ${r.details?.traces_kept ?? 0} traces kept, ${r.details?.traces_dropped ?? 0} dropped (${r.details?.spans_dropped ?? 0} spans), ${r.details?.traces_waiting ?? 0} waiting`
+                  : `${r.operation} ${r.status}, ${r.events_moved} events moved`,
+            )
+            .join('; ') || 'nothing ran'} in ${Date.now() - started} ms`,
+        );
+      }
     } finally {
-      runningPid = undefined;
+      job.pid = undefined;
       connection.release();
     }
   };
@@ -93,12 +105,13 @@ export function startRetentionScheduler(sql: postgres.Sql, options: RetentionSch
     if (stopped) return;
     try {
       await describe();
-      if (!running) {
-        const [claim] = await sql`select tracing.claim_retention_tick(${now()}) as due`;
+      for (const job of jobs) {
+        if (job.running) continue;
+        const [claim] = await sql.unsafe(`select tracing.${job.claim}($1) as due`, [now()]);
         if (claim?.due) {
-          running = runPass()
-            .catch((error: Error & { hint?: string }) => log(`retention: run failed: ${error.message}${error.hint ? ` (${error.hint})` : ''}`))
-            .finally(() => (running = undefined));
+          job.running = runPass(job)
+            .catch((error: Error & { hint?: string }) => log(`${job.name}: run failed: ${error.message}${error.hint ? ` (${error.hint})` : ''}`))
+            .finally(() => (job.running = undefined));
         }
       }
     } catch (error) {
@@ -115,17 +128,20 @@ export function startRetentionScheduler(sql: postgres.Sql, options: RetentionSch
 
   return {
     get running() {
-      return running;
+      const inFlight = jobs.map((j) => j.running).filter((p): p is Promise<void> => p !== undefined);
+      return inFlight.length ? Promise.all(inFlight).then(() => undefined) : undefined;
     },
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
-      if (running && runningPid !== undefined) {
-        // Cancelling rolls back only the batch in flight; the next run
-        // carries on from there.
-        await sql`select pg_cancel_backend(${runningPid})`.catch(() => {});
+      for (const job of jobs) {
+        if (job.running && job.pid !== undefined) {
+          // Cancelling rolls back only the batch in flight; the next run
+          // carries on from there.
+          await sql`select pg_cancel_backend(${job.pid})`.catch(() => {});
+        }
       }
-      await running;
+      await Promise.all(jobs.map((j) => j.running));
     },
   };
 }

@@ -59,6 +59,27 @@ begin
 end
 $$;
 
+-- For a session whose retention call was cancelled or failed outside the
+-- steps that record it (a client that keeps its connection, like the
+-- in-process scheduler's pool): mark its runs interrupted and drop its lock.
+create or replace function tracing.abandon_retention_runs() returns integer
+language plpgsql volatile as $$
+declare
+  v_count integer;
+begin
+  update tracing.retention_runs
+     set status = 'interrupted', finished_at = clock_timestamp(),
+         error = coalesce(error, 'cancelled or failed before it could record the outcome; the next run carries on')
+   where status = 'running' and backend_pid = pg_backend_pid();
+  get diagnostics v_count = row_count;
+  perform tracing.release_retention_lock();
+  return v_count;
+end
+$$;
+
+comment on function tracing.abandon_retention_runs() is
+  E'Marks the runs of this session still shown as running as interrupted and releases the retention lock; for clients that keep their connection after cancelling a run.';
+
 -- Indexes every non-empty archive partition still without its indexes
 -- (the months this run filled, or a killed run left). Runs one partition per
 -- transaction; returns what it indexed and any error text.
@@ -240,6 +261,11 @@ begin
       begin
         execute v_sql using format('(%s,0)', v_block)::tid, format('(%s,0)', v_block + v_step)::tid, v_horizon, now();
         get diagnostics v_moved = row_count;
+        -- Progress in the same subtransaction as the batch: both or neither.
+        update tracing.retention_runs
+           set events_moved = archive_events.events_moved + v_moved, batches = batches + 1,
+               blocks_done = least(v_block + v_step, v_blocks_total)
+         where id = run_id;
       exception
         when check_violation then
           if sqlerrm like 'no partition of relation%' then
@@ -286,9 +312,6 @@ begin
 
     events_moved := events_moved + v_moved;
     v_block := v_block + v_step;
-    update tracing.retention_runs
-       set events_moved = archive_events.events_moved, batches = batches + 1, blocks_done = least(v_block, v_blocks_total)
-     where id = run_id;
     commit;
 
     -- Sparse blocks (recent events, space emptied by earlier runs) are cheap

@@ -203,6 +203,19 @@ language sql immutable as $$
   select 'call tracing.run_retention()'
 $$;
 
+-- The pg_cron jobs retention consists of: the retention pass on its
+-- schedule, and the sampling decisions every minute (the tail window is
+-- minutes long). Both schedulers, and the CLI, register exactly these.
+create or replace function tracing.retention_cron_jobs(p_cron text)
+returns table (job_name text, schedule text, command text)
+language sql stable as $$
+  values (tracing.retention_job_name(), p_cron, tracing.retention_job_command()),
+         ('tracegres-sampling:' || current_database(), '* * * * *', 'call tracing.run_sampling()')
+$$;
+
+comment on function tracing.retention_cron_jobs(text) is
+  E'The pg_cron jobs of retention (name, schedule, command) for a retention cron expression: run_retention on it, run_sampling every minute.';
+
 -- Who runs retention now: 'pg_cron' (a job was registered and pg_cron is
 -- there), 'in_process' (npm start does, on the stored schedule), or 'off'.
 create or replace function tracing.retention_scheduler() returns text
@@ -233,6 +246,8 @@ language plpgsql volatile as $$
 declare
   v_cron text;
   v_pg_cron record;
+  v_entry record;
+  v_calls text;
   v_job text := tracing.retention_job_name();
 begin
   if p_cron is null then
@@ -248,9 +263,12 @@ begin
 
   if v_pg_cron.installed_here then
     -- Named jobs are upserted by pg_cron: calling again replaces the schedule.
-    execute 'select cron.schedule($1, $2, $3)' using v_job, v_cron, tracing.retention_job_command();
+    for v_entry in select * from tracing.retention_cron_jobs(v_cron) loop
+      execute 'select cron.schedule($1, $2, $3)' using v_entry.job_name, v_entry.schedule, v_entry.command;
+    end loop;
     perform tracing.note_retention_schedule(v_cron, v_job);
-    return format('pg_cron job %s runs %s at "%s" (UTC)', v_job, tracing.retention_job_command(), v_cron);
+    return format('pg_cron job %s runs %s at "%s" (UTC), and tracegres-sampling:%s runs call tracing.run_sampling() every minute',
+      v_job, tracing.retention_job_command(), v_cron, current_database());
   end if;
 
   if p_in_process then
@@ -259,13 +277,14 @@ begin
   end if;
 
   if v_pg_cron.loaded then
+    select string_agg(format('select cron.schedule_in_database(%L, %L, %L, %L);', j.job_name, j.schedule, j.command, current_database()), ' ')
+      into v_calls from tracing.retention_cron_jobs(v_cron) j;
     raise exception 'pg_cron keeps its jobs in database "%", not in "%"', v_pg_cron.cron_database, current_database()
       using errcode = '55000',
             hint = format(
-              'Run `npx tracegres retention schedule ''%s''`, which registers the job there for you, or in database "%s" run: '
-              || 'select cron.schedule_in_database(%L, %L, %L, %L); '
+              'Run `npx tracegres retention schedule ''%s''`, which registers the jobs there for you, or in database "%s" run: %s '
               || 'then here: select tracing.note_retention_schedule(%L, %L);',
-              v_cron, v_pg_cron.cron_database, v_job, v_cron, tracing.retention_job_command(), current_database(), v_cron, v_job);
+              v_cron, v_pg_cron.cron_database, v_calls, v_cron, v_job);
   end if;
 
   raise exception 'pg_cron is not installed on this server, so retention cannot be scheduled with it'
@@ -292,13 +311,14 @@ begin
   select pg_cron_job into v_job from tracing.retention_settings;
   select * into v_pg_cron from tracing.pg_cron_status();
   if v_job is not null and v_pg_cron.installed_here then
-    execute 'select cron.unschedule(jobid) from cron.job where jobname = $1' using v_job;
+    execute 'select cron.unschedule(jobid) from cron.job where jobname in (select job_name from tracing.retention_cron_jobs(null))';
   elsif v_job is not null and v_pg_cron.loaded then
-    raise exception 'the retention job % lives in pg_cron''s database "%"', v_job, v_pg_cron.cron_database
+    raise exception 'the retention jobs live in pg_cron''s database "%"', v_pg_cron.cron_database
       using errcode = '55000',
             hint = format(
-              'Run `npx tracegres retention schedule --off`, or in database "%s" run: select cron.unschedule(%L); then here: select tracing.note_retention_schedule(null, null);',
-              v_pg_cron.cron_database, v_job);
+              'Run `npx tracegres retention schedule --off`, or in database "%s" run: %s then here: select tracing.note_retention_schedule(null, null);',
+              v_pg_cron.cron_database,
+              (select string_agg(format('select cron.unschedule(%L);', job_name), ' ') from tracing.retention_cron_jobs(null)));
   end if;
   perform tracing.note_retention_schedule(null, null);
   return 'retention is no longer scheduled; run it by hand with call tracing.run_retention()';

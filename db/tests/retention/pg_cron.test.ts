@@ -45,8 +45,10 @@ describe.runIf('url' in pgCron)('retention scheduled with pg_cron', () => {
     expect(result).toMatchObject({ scheduler: 'pg_cron', jobName: `tracegres-retention:${db.name}` });
     const [job] = await cron`select jobid, schedule, command, database, active from cron.job where jobname = ${result.jobName!}`;
     expect(job).toMatchObject({ schedule: '* * * * *', command: 'call tracing.run_retention()', database: db.name, active: true });
+    const [sampling] = await cron`select jobid, schedule, command, database from cron.job where jobname = ${`tracegres-sampling:${db.name}`}`;
+    expect(sampling).toMatchObject({ schedule: '* * * * *', command: 'call tracing.run_sampling()', database: db.name });
     expect(first(await db.sql`select tracing.retention_scheduler() as s`).s).toBe('pg_cron');
-    expect(lines.join('\n')).toContain(`registered pg_cron job tracegres-retention:${db.name}`);
+    expect(lines.join('\n')).toMatch(new RegExp(`registered pg_cron jobs in database \\w+ tracegres-retention:${db.name} \\(in ${db.name}\\)`));
 
     // pg_cron fires at the next minute boundary.
     let run: postgres.Row | undefined;
@@ -57,6 +59,12 @@ describe.runIf('url' in pgCron)('retention scheduled with pg_cron', () => {
     }
     expect(run, 'pg_cron ran the job within two minutes').toBeDefined();
     expect(run).toMatchObject({ status: 'succeeded' });
+    // The sampling job fired in the same minute.
+    let samplingRun: postgres.Row | undefined;
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline && !samplingRun; await new Promise((r) => setTimeout(r, 500))) {
+      [samplingRun] = await cron`select status, return_message from cron.job_run_details where jobid = ${sampling!.jobid} and status in ('succeeded', 'failed') limit 1`;
+    }
+    expect(samplingRun).toMatchObject({ status: 'succeeded' });
 
     const state = await storeState(db.sql);
     expect(state).toMatchObject({ live: 500, archived: 2_000, distinctIds: 2_500 });
@@ -66,14 +74,14 @@ describe.runIf('url' in pgCron)('retention scheduled with pg_cron', () => {
     expect(Number(archiveRun!.events_moved)).toBe(2_000);
 
     await scheduleRetention(db.url, out, { off: true });
-    expect(await cron`select jobid from cron.job where jobname = ${result.jobName!}`).toHaveLength(0);
+    expect(await cron`select jobid from cron.job where database = ${db.name}`).toHaveLength(0);
     expect(first(await db.sql`select tracing.retention_scheduler() as s`).s).toBe('off');
   });
 
   it('a dry run of schedule registers nothing', async () => {
     lines.length = 0;
     await scheduleRetention(db.url, out, { cron: '0 4 * * *', dryRun: true });
-    expect(lines.join('\n')).toMatch(/dry run: would register pg_cron job .* at "0 4 \* \* \*"/);
+    expect(lines.join('\n')).toMatch(/dry run: would register pg_cron jobs .* at "0 4 \* \* \*"/);
     expect(await cron`select jobid from cron.job where database = ${db.name}`).toHaveLength(0);
   });
 });

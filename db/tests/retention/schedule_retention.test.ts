@@ -114,8 +114,11 @@ describe('schedule_retention', () => {
           delete from cron.job where jobid = job_id returning true $$;`);
       await tx`select tracing.schedule_retention('0 4 * * *')`;
       await tx`select tracing.schedule_retention('0 5 * * *')`;
-      const jobs = await tx`select jobname, schedule, command from cron.job`;
-      expect(jobs).toEqual([{ jobname: `tracegres-retention:${db.name}`, schedule: '0 5 * * *', command: 'call tracing.run_retention()' }]);
+      const jobs = await tx`select jobname, schedule, command from cron.job order by jobname`;
+      expect(jobs).toEqual([
+        { jobname: `tracegres-retention:${db.name}`, schedule: '0 5 * * *', command: 'call tracing.run_retention()' },
+        { jobname: `tracegres-sampling:${db.name}`, schedule: '* * * * *', command: 'call tracing.run_sampling()' },
+      ]);
       expect(first(await tx`select tracing.retention_scheduler() as s`).s).toBe('pg_cron');
       // The npm start scheduler stands aside while pg_cron runs it.
       expect(first(await tx`select tracing.claim_retention_tick('2026-03-04 05:00:00Z') as due`).due).toBe(false);

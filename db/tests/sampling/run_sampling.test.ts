@@ -1,0 +1,241 @@
+// tracing.run_sampling: one decision per trace, recorded with its rate;
+// errors always kept; forcing only where allowed; slow traces kept by the
+// tail decision; dropped traces lose their spans and summaries, never their
+// domain events.
+import { randomBytes } from 'node:crypto';
+import type postgres from 'postgres';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { first } from '../retention/helpers.ts';
+import { useTestDatabase } from '../helpers/test-database.ts';
+
+const db = useTestDatabase();
+
+/** A trace id whose head decision at 10% is `keep` (lower 56 bits at the top or bottom of the range). */
+function traceId(keep: boolean): string {
+  return randomBytes(9).toString('hex') + (keep ? 'ffffffffffffff' : '00000000000001');
+}
+
+let spanCounter = 0;
+interface SpanSpec {
+  name?: string;
+  root?: boolean;
+  status?: 'ok' | 'error' | 'unset';
+  durationMs?: number;
+  attributes?: Record<string, unknown>;
+}
+
+async function recordTrace(trace: string, spans: SpanSpec[] = [{ root: true }, {}]): Promise<void> {
+  const rootId = (++spanCounter).toString(16).padStart(16, '0');
+  const start = Date.parse('2026-01-01T00:00:00Z');
+  const payload = spans.map((s, i) => ({
+    trace_id: trace,
+    span_id: i === 0 ? rootId : (++spanCounter).toString(16).padStart(16, '0'),
+    parent_span_id: i === 0 || s.root ? null : rootId,
+    name: s.name ?? (i === 0 ? 'GET /orders' : 'db.query'),
+    service: 'api',
+    start_time: new Date(start).toISOString(),
+    end_time: new Date(start + (s.durationMs ?? 40)).toISOString(),
+    status: s.status ?? 'ok',
+    attributes: s.attributes ?? {},
+  }));
+  await db.sql`select tracing.record_spans(${db.sql.json(payload as unknown as postgres.JSONValue)})`;
+}
+
+async function addEvent(trace: string, options: { eventType?: string; failed?: boolean } = {}): Promise<void> {
+  await db.sql`
+    insert into tracing.domain_events (stream_type, stream_id, event_type, trace_id, processing_error)
+    values ('order', 'o-1', ${options.eventType ?? 'order.placed'}, tracing.hex_to_trace_id(${trace}), ${options.failed ? 'boom' : null})`;
+}
+
+/**
+ * Lets `minutes` pass for the spans recorded so far: they, and the
+ * sampling cursor with them, move back in time, past the tail window.
+ */
+async function age(minutes = 10): Promise<void> {
+  await db.sql`update tracing.spans set recorded_at = recorded_at - make_interval(mins => ${minutes})`;
+  await db.sql`update tracing.sampling_settings set watermark = watermark - make_interval(mins => ${minutes})`;
+}
+
+async function runSampling() {
+  return first(await db.sql`call tracing.run_sampling()`);
+}
+
+async function decision(trace: string) {
+  const [row] = await db.sql`
+    select sampled_by, sample_rate::text as rate from tracing.trace_sampling where trace_id = tracing.hex_to_trace_id(${trace})`;
+  return row ? `${row.sampled_by}@${row.rate}` : 'undecided';
+}
+
+async function counts(trace: string) {
+  return first(await db.sql`
+    select (select count(*)::int from tracing.spans where trace_id = tracing.hex_to_trace_id(${trace})) as spans,
+           (select count(*)::int from tracing.trace_summaries where trace_id = tracing.hex_to_trace_id(${trace})) as summaries,
+           (select count(*)::int from tracing.domain_events where trace_id = tracing.hex_to_trace_id(${trace})) as events`);
+}
+
+beforeEach(async () => {
+  await db.sql.unsafe(`
+    truncate tracing.spans, tracing.trace_summaries, tracing.trace_sampling, tracing.domain_events, tracing.sampling_overrides;
+    delete from tracing.retention_runs;
+    update tracing.sampling_environments set rate = 0.1, honor_forced = false, tail_window = '2 minutes', tail_latency_ms = 2000
+     where environment = 'production';
+    update tracing.sampling_settings set environment = 'production', watermark = now() - interval '1 day';`);
+});
+
+describe('run_sampling in production (10%)', () => {
+  it('keeps traces the head rule keeps at once, with their rate', async () => {
+    const kept = traceId(true);
+    await recordTrace(kept);
+    const result = await runSampling();
+    expect(Number(result.traces_kept)).toBe(1);
+    expect(await decision(kept)).toBe('head@0.1');
+    expect(await counts(kept)).toMatchObject({ spans: 2, summaries: 1 });
+    const rates = await db.sql`select sampled_by, sample_rate::float8 as rate from tracing.sampled_spans where trace_id = tracing.hex_to_trace_id(${kept})`;
+    expect(rates).toEqual([
+      { sampled_by: 'head', rate: 0.1 },
+      { sampled_by: 'head', rate: 0.1 },
+    ]);
+  });
+
+  it('lets the others wait out the tail window, then drops their spans and summary but not their events', async () => {
+    const dropped = traceId(false);
+    await recordTrace(dropped);
+    await addEvent(dropped);
+    await runSampling();
+    expect(await decision(dropped)).toBe('undecided');
+    expect(await counts(dropped)).toEqual({ spans: 2, summaries: 1, events: 1 });
+
+    await age();
+    const result = await runSampling();
+    expect(Number(result.traces_dropped)).toBe(1);
+    expect(await decision(dropped)).toBe('dropped@0.1');
+    expect(await counts(dropped)).toEqual({ spans: 0, summaries: 0, events: 1 });
+    const [run] = await db.sql`select status, details from tracing.retention_runs where operation = 'tail_sampling' order by id desc limit 1`;
+    expect(run).toMatchObject({ status: 'succeeded', details: { traces_dropped: 1, spans_dropped: 2, traces_waiting: 0 } });
+  });
+
+  it('always keeps a trace with an error, without waiting', async () => {
+    const failing = traceId(false);
+    await recordTrace(failing, [{ root: true }, { status: 'error' }]);
+    await runSampling();
+    expect(await decision(failing)).toBe('error@1');
+  });
+
+  it('keeps a trace whose domain event failed to process', async () => {
+    const failing = traceId(false);
+    await recordTrace(failing);
+    await addEvent(failing, { failed: true });
+    await runSampling();
+    expect(await decision(failing)).toBe('error@1');
+  });
+
+  it('keeps, by the tail decision, a trace that turns out to have an error within the window', async () => {
+    const trace = traceId(false);
+    await recordTrace(trace);
+    await runSampling();
+    expect(await decision(trace)).toBe('undecided');
+    await recordTrace(trace, [{ status: 'error', name: 'worker.activity' }]);
+    await runSampling();
+    expect(await decision(trace)).toBe('error@1');
+    expect((await counts(trace)).spans).toBe(3);
+  });
+
+  it('keeps whole a trace slower than the latency threshold', async () => {
+    const slow = traceId(false);
+    await recordTrace(slow, [{ root: true, durationMs: 2500 }, { durationMs: 100 }]);
+    await age();
+    await runSampling();
+    expect(await decision(slow)).toBe('latency@1');
+    expect((await counts(slow)).spans).toBe(2);
+  });
+
+  it('honours sampling.priority only where the environment allows forcing', async () => {
+    const forced = traceId(false);
+    await recordTrace(forced, [{ root: true, attributes: { 'sampling.priority': 1 } }]);
+    await age();
+    await runSampling();
+    expect(await decision(forced)).toBe('dropped@0.1');
+
+    await db.sql`update tracing.sampling_environments set honor_forced = true where environment = 'production'`;
+    const allowed = traceId(false);
+    await recordTrace(allowed, [{ root: true, attributes: { 'sampling.priority': '1' } }]);
+    await runSampling();
+    expect(await decision(allowed)).toBe('forced@1');
+  });
+
+  it('treats spans arriving late like the rest of their trace', async () => {
+    const kept = traceId(true);
+    const dropped = traceId(false);
+    await recordTrace(kept);
+    await recordTrace(dropped);
+    await age();
+    await runSampling();
+    await recordTrace(kept, [{ name: 'late' }]);
+    await recordTrace(dropped, [{ name: 'late' }]);
+    await runSampling();
+    expect(await counts(kept)).toMatchObject({ spans: 3, summaries: 1 });
+    expect(await counts(dropped)).toMatchObject({ spans: 0, summaries: 0 });
+  });
+
+  it('applies operation and event type overrides, the highest winning', async () => {
+    await db.sql`
+      insert into tracing.sampling_overrides (environment, kind, pattern, rate) values
+        ('production', 'operation', 'POST /checkout*', 1),
+        ('production', 'operation', 'GET /health', 0),
+        ('production', 'event_type', 'payment.failed', 1)`;
+    const checkout = traceId(false);
+    const health = traceId(true);
+    const payment = traceId(false);
+    await recordTrace(checkout, [{ root: true, name: 'POST /checkout/confirm' }]);
+    await recordTrace(health, [{ root: true, name: 'GET /health' }]);
+    await recordTrace(payment);
+    await addEvent(payment, { eventType: 'payment.failed' });
+    await age();
+    await runSampling();
+    expect(await decision(checkout)).toBe('head@1');
+    expect(await decision(health)).toBe('dropped@0');
+    expect(await decision(payment)).toBe('head@1');
+  });
+
+  it('keeps everything in development', async () => {
+    await db.sql`update tracing.sampling_settings set environment = 'development'`;
+    const trace = traceId(false);
+    await recordTrace(trace);
+    await runSampling();
+    expect(await decision(trace)).toBe('head@1');
+  });
+
+  it('never touches spans recorded before sampling was installed (the watermark)', async () => {
+    const old = traceId(false);
+    await recordTrace(old);
+    await db.sql`update tracing.spans set recorded_at = now() - interval '2 days'`;
+    await runSampling();
+    expect(await decision(old)).toBe('undecided');
+    expect((await counts(old)).spans).toBe(2);
+  });
+
+  it('skips while another run is at work', async () => {
+    const holder = await db.sql.reserve();
+    try {
+      await holder`select pg_advisory_lock(tracing.sampling_lock_key())`;
+      const result = await runSampling();
+      expect(result.run_id).toBeNull();
+    } finally {
+      await holder`select pg_advisory_unlock(tracing.sampling_lock_key())`;
+      holder.release();
+    }
+  });
+});
+
+describe('claim_sampling_tick', () => {
+  it('is true once per minute while retention is scheduled here', async () => {
+    await db.sql`update tracing.retention_settings set schedule = '17 3 * * *', pg_cron_job = null`;
+    const claim = async (at: string) => first(await db.sql`select tracing.claim_sampling_tick(${at}::timestamptz) as due`).due;
+    expect(await claim('2026-03-04 05:10:00Z')).toBe(true);
+    expect(await claim('2026-03-04 05:10:40Z')).toBe(false);
+    expect(await claim('2026-03-04 05:11:00Z')).toBe(true);
+    await db.sql`update tracing.retention_settings set schedule = null`;
+    expect(await claim('2026-03-04 05:12:00Z')).toBe(false);
+    await db.sql`update tracing.retention_settings set schedule = '17 3 * * *'`;
+  });
+});
