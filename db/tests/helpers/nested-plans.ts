@@ -3,7 +3,13 @@
 // log level NOTICE the server sends them to this client.
 import postgres from 'postgres';
 
-export async function nestedPlans(url: string, query: string, params: unknown[] = []): Promise<string[]> {
+export async function nestedPlans(
+  url: string,
+  query: string,
+  params: unknown[] = [],
+  /** Statements run first in the same transaction, e.g. `set local role ...`. */
+  setup: string[] = [],
+): Promise<string[]> {
   const plans: string[] = [];
   const sql = postgres(url, { max: 1, onnotice: (notice) => plans.push(String(notice.message)) });
   try {
@@ -13,6 +19,8 @@ export async function nestedPlans(url: string, query: string, params: unknown[] 
       await tx.unsafe(`set local auto_explain.log_nested_statements = on`);
       await tx.unsafe(`set local auto_explain.log_level = notice`);
       await tx.unsafe(`set local client_min_messages = notice`);
+      for (const statement of setup) await tx.unsafe(statement);
+      plans.length = 0;
       await tx.unsafe(query, params as never[]);
     });
   } finally {
