@@ -182,7 +182,22 @@ export async function retentionStatus(url: string, out: Output): Promise<void> {
     const [pins] = await sql`select count(*) as n, min(keep_until) as first_expiry from tracing.restored_events where keep_until > now()`;
     out.line(`live table ~${count(live!.estimated)} events, ${bytes(live!.bytes)}; ${count(pins!.n)} restored events kept live`);
 
-    const runs = await sql<RunRow[]>`select * from tracing.retention_run_status order by id desc limit 10`;
+    const [sampling] = await sql`
+      select e.environment, e.rate::text as rate, e.honor_forced, e.tail_window, e.tail_latency_ms,
+             (select count(*) from tracing.sampling_overrides o where o.environment = e.environment) as overrides,
+             (select max(started_at) from tracing.retention_runs where operation = 'tail_sampling') as last_run
+        from tracing.sampling_settings s join tracing.sampling_environments e using (environment)`;
+    if (sampling) {
+      out.line(
+        `sampling: environment ${sampling.environment}, ${Math.round(Number(sampling.rate) * 1e6) / 1e4}% of traces kept up front` +
+          ` (${count(sampling.overrides)} overrides), forcing ${sampling.honor_forced ? 'allowed' : 'ignored'},` +
+          ` tail window ${sampling.tail_window ?? 'none'}${sampling.tail_latency_ms ? `, traces slower than ${sampling.tail_latency_ms} ms kept` : ''};` +
+          ` last decided ${iso(sampling.last_run)}`,
+      );
+    }
+
+    // Sampling runs every minute; its runs would crowd out the rest here.
+    const runs = await sql<RunRow[]>`select * from tracing.retention_run_status where operation <> 'tail_sampling' order by id desc limit 10`;
     out.line('');
     out.line(runs.length ? 'recent runs (newest first):' : 'no runs yet');
     if (runs.length) {
