@@ -110,6 +110,7 @@ begin
         then end_time::timestamptz
         else tracing.reject_span_field(idx, 'end_time', end_time, 'must be an ISO 8601 timestamp with a time zone offset')::timestamptz
       end as end_time,
+      end_time as end_time_text,
       case when status is null then 'unset'
         when lower(status) in ('unset', 'ok', 'error') then lower(status)
         else tracing.reject_span_field(idx, 'status', status, 'must be one of unset, ok, error')
@@ -149,7 +150,7 @@ begin
     select
       trace_id, span_id, parent_span_id, name, service, kind, start_time,
       case when end_time >= start_time then end_time
-        else tracing.reject_span_field(idx, 'end_time', end_time::text, 'must not be before start_time')::timestamptz
+        else tracing.reject_span_field(idx, 'end_time', end_time_text, 'must not be before start_time')::timestamptz
       end,
       status, status_message, attributes, span_events, links, correlation_id, session_id, organization_id
     from parsed
