@@ -14,6 +14,7 @@ import type { BenchContext, BenchDatabase, BenchSuite } from './context.ts';
 
 const suites: Record<string, () => Promise<BenchSuite>> = {
   event_store: async () => (await import('./event-store.ts')).run,
+  retention: async () => (await import('./retention.ts')).run,
 };
 
 const { values } = parseArgs({

@@ -10,6 +10,7 @@ import { readConfig } from './config.ts';
 import { redactPassword, withDatabase } from './database/connection-strings.ts';
 import { startEmbeddedPostgres, type RunningPostgres } from './database/embedded-postgres.ts';
 import { migrateDatabase } from './database/migrate.ts';
+import { startRetentionScheduler, type RetentionScheduler } from './retention-scheduler.ts';
 
 const log = (message: string) => console.log(`[tracegres] ${message}`);
 
@@ -32,6 +33,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log('stopping...');
+    await scheduler?.stop().catch((e) => console.error(e));
+    await schedulerSql?.end().catch((e) => console.error(e));
     await http?.close().catch((e) => console.error(e));
     await embedded?.stop().catch((e) => console.error(e));
     process.exit(exitCode);
@@ -39,10 +42,18 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
 
+  let scheduler: RetentionScheduler | undefined;
+  let schedulerSql: postgres.Sql | undefined;
   let http: Awaited<ReturnType<typeof import('./http-server.ts').startHttpServer>> | undefined;
   try {
     await migrateDatabase(databaseUrl);
     log('migrated: committed migrations and db/functions applied');
+
+    // Retention and sampling run where pg_cron is absent (the embedded
+    // default): the same SQL jobs on the same schedule. A run holds a
+    // connection of its own, hence the small pool.
+    schedulerSql = postgres(databaseUrl, { max: 3, onnotice: () => {} });
+    scheduler = startRetentionScheduler(schedulerSql, { log });
 
     // The embedded default gets a local signing secret and an admin token,
     // so the explorer works on first start; real deployments configure
