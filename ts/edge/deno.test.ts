@@ -21,6 +21,7 @@ const PURE_TEST_FILES = [
   'with-tracing.test.ts',
   'record-span.test.ts',
   'json-input.test.ts',
+  'sampling.test.ts',
 ];
 
 describe('the toolkit under Deno', () => {

@@ -1,5 +1,5 @@
 // The shared sampling vectors, checked in SQL: the database decides every
-// case as ts/edge/sampling.ts does (edge_sampling.test.ts checks the same
+// case as ts/edge/sampling.ts does (ts/edge/sampling.test.ts checks the same
 // file), and the configuration it hands the edge yields the same decisions.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import vectors from '../../../ts/edge/sampling.vectors.json' with { type: 'json' };

@@ -1,7 +1,6 @@
-// ts/edge/sampling.ts on its own (no database): the shared vectors and its
-// rules. It is pure and Deno-clean; it lives here until the Deno run of
-// ts/edge (ts/edge/deno.test.ts, PURE_TEST_FILES) lists it.
-import vectors from '../../../ts/edge/sampling.vectors.json' with { type: 'json' };
+// sampling.ts on its own (no database): the shared vectors, which
+// db/tests/sampling/vectors.test.ts checks in SQL, and its rules.
+import vectors from './sampling.vectors.json' with { type: 'json' };
 import {
   SAMPLING_DEFAULTS,
   decideSampling,
@@ -13,8 +12,8 @@ import {
   samplingThreshold,
   traceRandomness,
   type SamplingConfig,
-} from '../../../ts/edge/sampling.ts';
-import { assert, describe, it } from '../../../ts/edge/test-harness.ts';
+} from './sampling.ts';
+import { assert, describe, it } from './test-harness.ts';
 
 describe('the shared sampling vectors (also checked in SQL)', () => {
   it('decides every case as the vector file says', () => {
