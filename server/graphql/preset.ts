@@ -5,6 +5,7 @@ import { makePgService } from 'postgraphile/adaptors/pg';
 import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
 import { ANONYMOUS_SETTINGS, type PgSettings } from '../auth/jwt.ts';
 import { assertQueryDepth } from './depth-limit.ts';
+import { maskError } from './mask-error.ts';
 
 /** Settings found for a request by the HTTP layer (see server/http-server.ts). */
 export const requestSettings = new WeakMap<IncomingMessage, PgSettings>();
@@ -14,7 +15,8 @@ export const MAX_QUERY_DEPTH = 8;
 export function makePreset(connectionString: string): GraphileConfig.Preset {
   return {
     extends: [PostGraphileAmberPreset],
-    pgServices: [makePgService({ connectionString, schemas: ['api'] })],
+    // No subscriptions: no LISTEN connection held open.
+    pgServices: [makePgService({ connectionString, schemas: ['api'], pubsub: false })],
     plugins: [
       {
         name: 'TracegresQueryDepthLimit',
@@ -35,6 +37,7 @@ export function makePreset(connectionString: string): GraphileConfig.Preset {
       // Bounded request size: a GraphQL document is small.
       maxRequestLength: 100_000,
       websockets: false,
+      maskError,
     },
     grafast: {
       // Each request runs as the role its token grants; no token, no rows.
