@@ -15,6 +15,7 @@ import type { BenchContext, BenchDatabase, BenchSuite } from './context.ts';
 const suites: Record<string, () => Promise<BenchSuite>> = {
   event_store: async () => (await import('./event-store.ts')).run,
   retention: async () => (await import('./retention.ts')).run,
+  query_api: async () => (await import('./query-api.ts')).run,
 };
 
 const { values } = parseArgs({

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { postgraphile, type PostGraphileInstance } from 'postgraphile';
 import { grafserv } from 'postgraphile/grafserv/node';
 import { InvalidTokenError, type PgSettings } from './auth/jwt.ts';
-import { makePreset, requestSettings } from './graphql/preset.ts';
+import { makePreset, releasePostGraphile, requestSettings } from './graphql/preset.ts';
 
 export interface HttpServer {
   server: Server;
@@ -69,7 +69,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
-      await pgl.release();
+      await releasePostGraphile(pgl);
     },
   };
 }

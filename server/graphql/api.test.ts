@@ -10,7 +10,7 @@ import { insertEvent, ORG_A, ORG_B, recordSpans, span, spanId, traceId } from '.
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { createTokenVerifier, signToken } from '../auth/jwt.ts';
 import { startHttpServer, type HttpServer } from '../http-server.ts';
-import { makePreset } from './preset.ts';
+import { makePreset, releasePostGraphile } from './preset.ts';
 
 const db = useTestDatabase();
 const SECRET = 'api-test-secret-long-enough-for-hs256!';
@@ -156,7 +156,7 @@ describe('in process (grafast, no HTTP)', () => {
         withPgClient.release?.();
       }
     } finally {
-      await pgl.release();
+      await releasePostGraphile(pgl);
     }
   });
 });

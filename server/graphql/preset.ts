@@ -1,6 +1,7 @@
 // The PostGraphile preset: the `api` schema as GraphQL, read-only, with each
 // request's verified JWT claims passed to Postgres as settings for RLS.
 import type { IncomingMessage } from 'node:http';
+import type { PostGraphileInstance } from 'postgraphile';
 import { makePgService } from 'postgraphile/adaptors/pg';
 import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
 import { ANONYMOUS_SETTINGS, type PgSettings } from '../auth/jwt.ts';
@@ -52,4 +53,14 @@ export function makePreset(connectionString: string): GraphileConfig.Preset {
       defaultBehavior: '-insert -update -delete',
     },
   };
+}
+
+/**
+ * Releases a PostGraphile instance and the pools of its pgServices, which
+ * PostGraphile leaves to their owner; otherwise they outlive the server.
+ */
+export async function releasePostGraphile(pgl: PostGraphileInstance): Promise<void> {
+  const { pgServices = [] } = pgl.getResolvedPreset();
+  await pgl.release();
+  for (const service of pgServices) await service.release?.();
 }
