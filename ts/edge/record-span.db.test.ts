@@ -5,7 +5,8 @@ import postgres from 'postgres';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { recordSpan } from './record-span.ts';
-import { createSpan, endSpan, extractTracingContext } from './tracing-context.ts';
+import { samplingConfigFromJson } from './sampling.ts';
+import { createSpan, endSpan, extractTracingContext, type FinishedSpan } from './tracing-context.ts';
 import { withTracing } from './with-tracing.ts';
 
 const db = useTestDatabase();
@@ -79,5 +80,49 @@ describe('withTracing with a database', () => {
     expect(pending).toHaveLength(1);
     expect(await pending[0]).toBe(true);
     if (hasSpansTable) expect(await storedCount('4bf92f3577b34da6a3ce929d0e0e4736', spanId)).toBe(1);
+  });
+});
+
+describe("withTracing's sampling decision against the database's", () => {
+  it('gives a trace the decision tracing.run_sampling then records for it', async () => {
+    await db.sql.unsafe(`
+      update tracing.sampling_environments set rate = 0.1, honor_forced = false, tail_window = '2 minutes', tail_latency_ms = 2000
+       where environment = 'production';
+      update tracing.sampling_settings set environment = 'production', watermark = now() - interval '1 day';`);
+    const [row] = await db.sql`select tracing.sampling_config() as config`;
+    const sampling = samplingConfigFromJson(row?.config);
+    expect(sampling.environment).toBe('production');
+
+    // At 10% the head rule keeps the first trace and not the others; the last one fails.
+    const cases = [
+      { traceId: '0123456789abcdef23ffffffffffffff', status: 200, flags: '01', rate: 0.1, db: 'head@0.1' },
+      { traceId: '0123456789abcdef2300000000000001', status: 200, flags: '00', rate: undefined, db: 'dropped@0.1' },
+      { traceId: '0123456789abcdef2400000000000001', status: 500, flags: '01', rate: 1, db: 'error@1' },
+    ];
+    for (const c of cases) {
+      const pending: Promise<unknown>[] = [];
+      const spans: FinishedSpan[] = [];
+      const handler = withTracing(() => new Response(null, { status: c.status }), {
+        service: 'probe',
+        sql: db.sql,
+        sampling,
+        waitUntil: (p) => pending.push(p),
+        onSpanEnd: (s) => spans.push(s),
+      });
+      const response = await handler(new Request('https://edge.example/f', { headers: { traceparent: `00-${c.traceId}-00f067aa0ba902b7-01` } }));
+      expect(await Promise.all(pending)).toEqual([true]);
+      expect(response.headers.get('traceresponse')?.slice(-2), c.traceId).toBe(c.flags);
+      expect(spans[0]?.attributes['tracegres.sample_rate'], c.traceId).toBe(c.rate);
+    }
+    // Past the tail window, so the trace not kept up front is decided too.
+    await db.sql`update tracing.spans set recorded_at = recorded_at - interval '10 minutes'`;
+    await db.sql`update tracing.sampling_settings set watermark = watermark - interval '10 minutes'`;
+    await db.sql`call tracing.run_sampling()`;
+    for (const c of cases) {
+      const [d] = await db.sql`
+        select sampled_by || '@' || sample_rate::text as decision
+          from tracing.trace_sampling where trace_id = tracing.hex_to_trace_id(${c.traceId})`;
+      expect(d?.decision, c.traceId).toBe(c.db);
+    }
   });
 });

@@ -1,7 +1,9 @@
 import type { Sql } from 'postgres';
+import vectors from './sampling.vectors.json' with { type: 'json' };
+import { SAMPLING_DEFAULTS, decideSampling, type SamplingConfig, type SamplingDecision } from './sampling.ts';
 import { assert, describe, it } from './test-harness.ts';
 import { withTracing } from './with-tracing.ts';
-import { parseTraceparent, type FinishedSpan } from './tracing-context.ts';
+import { createSpan, parseTraceparent, type FinishedSpan } from './tracing-context.ts';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT_ID = '00f067aa0ba902b7';
@@ -212,5 +214,160 @@ describe('withTracing', () => {
       return r;
     });
     assert.equal(response.status, 200);
+  });
+});
+
+describe('withTracing sampling', () => {
+  const production: SamplingConfig = { ...SAMPLING_DEFAULTS.production };
+  // At 10%: randomness (lower 56 bits) at the bottom of the range is dropped, at the top kept.
+  const DROPPED = '0123456789abcdef2300000000000001';
+  const KEPT = '0123456789abcdef23ffffffffffffff';
+
+  function traced(trace: string, flags = '01', headers: Record<string, string> = {}): Request {
+    return post({ traceparent: `00-${trace}-${PARENT_ID}-${flags}`, ...headers });
+  }
+
+  /** The handler's decision, the recorded spans and the traceresponse flags for one request. */
+  async function run(
+    options: { sampling?: SamplingConfig; trustParent?: boolean; operationName?: (request: Request) => string },
+    request: Request,
+    handle: () => Response = () => new Response('ok'),
+  ) {
+    const spans: FinishedSpan[] = [];
+    let decision: SamplingDecision | undefined;
+    let childFlags: number | undefined;
+    const handler = withTracing(
+      (_request, ctx) => {
+        decision = ctx.sampling;
+        childFlags = createSpan(ctx.span, 'child').traceFlags;
+        return handle();
+      },
+      { service: 'probe', onSpanEnd: (s) => spans.push(s), ...options },
+    );
+    const { result: response } = await capturingErrors(() => handler(request));
+    const flags = response.headers.get('traceresponse')?.slice(-2);
+    return { response, decision, childFlags, spans, flags };
+  }
+
+  it('keeps every trace by default (development), flagging it sampled', async () => {
+    const { decision, spans, flags } = await run({}, traced(DROPPED, '00'));
+    assert.equal(decision?.reason, 'head');
+    assert.equal(flags, '01');
+    assert.equal(spans[0]?.attributes['tracegres.sample_rate'], 1);
+  });
+
+  it('decides every shared vector case as decideSampling and the database do', async () => {
+    for (const c of vectors.decisions) {
+      const config = { ...production, rate: c.rate };
+      const { decision, flags, spans } = await run({ sampling: config }, traced(c.trace_id, '00'));
+      assert.deepEqual(decision, decideSampling(config, { traceId: c.trace_id, parentSampled: false, trustParent: false, forceRequested: false }));
+      assert.equal(flags, c.kept ? '01' : '00', `${c.trace_id} at ${c.rate}`);
+      assert.equal(spans[0]?.attributes['tracegres.sample_rate'], c.kept ? Number(c.rate) : undefined);
+    }
+  });
+
+  it('keeps by the head rule in production, recording the rate on the span and carrying the flag to children', async () => {
+    const { decision, childFlags, spans, flags } = await run({ sampling: production }, traced(KEPT, '00'));
+    assert.equal(decision?.reason, 'head');
+    assert.equal(flags, '01');
+    assert.equal(childFlags, 0x01);
+    assert.equal(spans[0]?.attributes['tracegres.sample_rate'], 0.1);
+    assert.equal(spans[0]?.attributes['sampling.priority'], undefined);
+  });
+
+  it("does not keep the others, clears the browser's sampled flag and still records the span for the tail decision", async () => {
+    const { decision, childFlags, spans, flags } = await run({ sampling: production }, traced(DROPPED, '03'));
+    assert.equal(decision?.sampled, false);
+    assert.equal(flags, '02');
+    assert.equal(childFlags, 0x02);
+    assert.equal(spans.length, 1);
+    assert.equal(spans[0]?.attributes['tracegres.sample_rate'], undefined);
+  });
+
+  it('neither records nor hands on the span of a dropped trace when no tail window is configured', async () => {
+    let queried = false;
+    const sql = Object.assign(
+      () => {
+        queried = true;
+        return Promise.resolve([]);
+      },
+      { json: (value: unknown) => value },
+    ) as unknown as Sql;
+    const spans: FinishedSpan[] = [];
+    const handler = withTracing(() => new Response('ok'), {
+      service: 'probe',
+      sql,
+      sampling: { ...production, tailWindowMs: 0 },
+      onSpanEnd: (s) => spans.push(s),
+    });
+    const response = await handler(traced(DROPPED));
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('traceresponse')?.slice(-2), '00');
+    assert.equal(spans.length, 0);
+    assert.equal(queried, false);
+  });
+
+  it('keeps a failed request whatever the head rule said, as the database keeps error traces', async () => {
+    const sampling = { ...production, tailWindowMs: 0 };
+    const thrown = await run({ sampling }, traced(DROPPED), () => {
+      throw new Error('boom');
+    });
+    assert.equal(thrown.flags, '01');
+    assert.equal(thrown.spans.length, 1);
+    assert.equal(thrown.spans[0]?.attributes['tracegres.sample_rate'], 1);
+    const unavailable = await run({ sampling }, traced(DROPPED), () => new Response(null, { status: 503 }));
+    assert.equal(unavailable.spans[0]?.attributes['tracegres.sample_rate'], 1);
+    const notFound = await run({ sampling }, traced(DROPPED), () => new Response(null, { status: 404 }));
+    assert.equal(notFound.spans.length, 0);
+  });
+
+  it('grants a forced request only where the configuration allows, marking the span with sampling.priority', async () => {
+    const header = { 'x-tracegres-sample': '1' };
+    const refused = await run({ sampling: production }, traced(DROPPED, '00', header));
+    assert.equal(refused.flags, '00');
+    assert.equal(refused.spans[0]?.attributes['sampling.priority'], undefined);
+    const granted = await run({ sampling: { ...production, honorForced: true } }, traced(DROPPED, '00', header));
+    assert.equal(granted.decision?.reason, 'forced');
+    assert.equal(granted.flags, '01');
+    assert.equal(granted.spans[0]?.attributes['sampling.priority'], 1);
+    assert.equal(granted.spans[0]?.attributes['tracegres.sample_rate'], 1);
+    // An untrusted caller's sampled flag is a request too.
+    const development = await run({ sampling: SAMPLING_DEFAULTS.development }, traced(DROPPED, '01'));
+    assert.equal(development.decision?.reason, 'forced');
+  });
+
+  it('keeps the trace and logs when the configuration cannot be read, never failing the request', async () => {
+    const spans: FinishedSpan[] = [];
+    const handler = withTracing(() => new Response('fine'), {
+      service: 'probe',
+      sampling: { ...production, rate: '1.5' },
+      onSpanEnd: (s) => spans.push(s),
+    });
+    const { result: response, lines } = await capturingErrors(() => handler(traced(DROPPED, '00')));
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('traceresponse')?.slice(-2), '01');
+    assert.equal(spans.length, 1);
+    assert.equal(lines.length, 1);
+    assert.equal(JSON.parse(lines[0] ?? '{}').message, 'sampling decision failed');
+  });
+
+  it("follows a trusted parent's flag", async () => {
+    const forcedUpstream = await run({ sampling: production, trustParent: true }, traced(DROPPED, '01'));
+    assert.equal(forcedUpstream.decision?.reason, 'parent');
+    assert.equal(forcedUpstream.flags, '01');
+    assert.equal(forcedUpstream.spans[0]?.attributes['sampling.priority'], 1);
+    const droppedUpstream = await run({ sampling: production, trustParent: true }, traced(KEPT, '00'));
+    assert.equal(droppedUpstream.decision?.sampled, false);
+    assert.equal(droppedUpstream.flags, '00');
+  });
+
+  it('rates by operation only a span that is the root of its trace, as the database rates a trace by its root span', async () => {
+    const sampling: SamplingConfig = { ...production, rate: '0', overrides: [{ kind: 'operation', pattern: 'POST /functions/*', rate: '1' }] };
+    const root = await run({ sampling }, post());
+    assert.equal(root.decision?.reason, 'head');
+    assert.equal(root.spans[0]?.attributes['tracegres.sample_rate'], 1);
+    const child = await run({ sampling }, traced(KEPT, '00'));
+    assert.equal(child.decision?.sampled, false);
+    assert.equal(child.decision?.rate, 0);
   });
 });

@@ -2,18 +2,31 @@
  * Wraps an edge-function handler (the Deno.serve signature) in a server span.
  *
  * Per request: read the trace context, answer a CORS preflight, open a
- * server span, run the handler, stamp the response with `traceresponse`,
- * `x-correlation-id` and CORS headers, then end the span and record it
- * without holding the response back (design principle 4).
+ * server span, make the sampling decision (decideSampling, the rule the
+ * database's tracing.run_sampling applies), run the handler, stamp the
+ * response with `traceresponse`, `x-correlation-id` and CORS headers, then
+ * end the span and record it without holding the response back (design
+ * principle 4).
  */
 import type { Sql } from 'postgres';
 import { corsHeaders, errorResponse, handlePreflight, type CorsOptions } from './error-response.ts';
 import { recordSpan } from './record-span.ts';
 import {
+  SAMPLE_RATE_ATTRIBUTE,
+  SAMPLING_DEFAULTS,
+  SAMPLING_PRIORITY_ATTRIBUTE,
+  decideSampling,
+  forceRequested,
+  type SamplingConfig,
+  type SamplingDecision,
+  type SamplingInput,
+} from './sampling.ts';
+import {
   createSpan,
   endSpan,
   extractTracingContext,
   formatTraceparent,
+  TRACE_FLAG_SAMPLED,
   type ExtractOptions,
   type FinishedSpan,
   type Span,
@@ -25,6 +38,8 @@ export interface HandlerContext {
   /** The server span of this request; create children with createSpan(span, ...). */
   span: Span;
   context: TracingContext;
+  /** The sampling decision for this request; span.traceFlags carries its `sampled` flag to children. */
+  sampling: SamplingDecision;
 }
 
 export type TracedHandler = (request: Request, ctx: HandlerContext) => Response | Promise<Response>;
@@ -45,8 +60,26 @@ export interface WithTracingOptions {
    * response may cut short.
    */
   waitUntil?: (promise: Promise<unknown>) => void;
-  /** Called with every finished span; errors it throws are logged and ignored. */
+  /**
+   * Called with every finished span that is recorded (see `sampling`);
+   * errors it throws are logged and ignored.
+   */
   onSpanEnd?: (span: FinishedSpan) => void;
+  /**
+   * The sampling configuration: samplingConfigFromEnv(Deno.env.toObject())
+   * or samplingConfigFromJson of `select tracing.sampling_config()`, so the
+   * edge follows the database's settings. Defaults to the development
+   * settings (every trace kept), which is also samplingConfigFromEnv({}).
+   * A span of a trace that is neither kept nor waiting for the database's
+   * tail decision is not recorded.
+   */
+  sampling?: SamplingConfig;
+  /**
+   * Whether callers are our own services, whose sampled flag is the trace's
+   * decision (parent-based sampling). Defaults to false: a browser's flag is
+   * only a request to keep the trace, granted where `sampling` allows it.
+   */
+  trustParent?: boolean;
   cors?: CorsOptions;
   extract?: ExtractOptions;
 }
@@ -73,6 +106,46 @@ function requestAttributes(request: Request): Record<string, unknown> {
   const userAgent = request.headers.get('user-agent');
   if (userAgent !== null) attributes['user_agent.original'] = userAgent;
   return attributes;
+}
+
+/**
+ * The decision for this request. The operation is the span's name only when
+ * the span is the root of its trace: the database rates a trace by the name
+ * of its root span (a span without a parent), so a server span under a
+ * caller's span is rated as the database would rate it, by its event types
+ * or the environment's rate.
+ */
+function samplingInput(request: Request, context: TracingContext, span: Span, trustParent: boolean): SamplingInput {
+  return {
+    traceId: span.traceId,
+    operation: span.parentSpanId === null ? span.name : null,
+    // A restarted trace has no parent: its flags are our own.
+    parentSampled: context.restarted ? undefined : (context.traceFlags & TRACE_FLAG_SAMPLED) !== 0,
+    trustParent,
+    forceRequested: forceRequested(request.headers),
+  };
+}
+
+/**
+ * decideSampling, never throwing (design principle 4): a configuration it
+ * cannot read (a rate that is not a decimal in 0..1) is logged, and the
+ * trace is kept, leaving the decision to the database.
+ */
+function decide(config: SamplingConfig, input: SamplingInput, span: Span): SamplingDecision {
+  try {
+    return decideSampling(config, input);
+  } catch (error) {
+    logError('sampling decision failed', span, error);
+    return decideSampling(SAMPLING_DEFAULTS.development, input);
+  }
+}
+
+/** Sets the decision's flag and attributes on the span, replacing an earlier decision's. */
+function applySampling(span: Span, decision: SamplingDecision): void {
+  span.traceFlags = decision.sampled ? span.traceFlags | TRACE_FLAG_SAMPLED : span.traceFlags & ~TRACE_FLAG_SAMPLED;
+  delete span.attributes[SAMPLE_RATE_ATTRIBUTE];
+  delete span.attributes[SAMPLING_PRIORITY_ATTRIBUTE];
+  Object.assign(span.attributes, decision.attributes);
 }
 
 function logError(message: string, span: Span, error: unknown): void {
@@ -111,6 +184,7 @@ function withHeaders(response: Response, extra: Record<string, string>): Respons
 
 export function withTracing(handler: TracedHandler, options: WithTracingOptions): (request: Request) => Promise<Response> {
   const operationName = options.operationName ?? defaultOperationName;
+  const samplingConfig = options.sampling ?? SAMPLING_DEFAULTS.development;
 
   return async (request: Request): Promise<Response> => {
     // Preflights carry no traceparent worth a span; answer them straight away.
@@ -132,11 +206,14 @@ export function withTracing(handler: TracedHandler, options: WithTracingOptions)
     if (context.restarted && context.restartReason !== undefined) {
       span.attributes['tracegres.trace_restart_reason'] = context.restartReason;
     }
+    const input = samplingInput(request, context, span, options.trustParent ?? false);
+    let sampling = decide(samplingConfig, input, span);
+    applySampling(span, sampling);
 
     let response: Response;
     let status: SpanStatus;
     try {
-      response = await handler(request, { span, context });
+      response = await handler(request, { span, context, sampling });
       // OpenTelemetry HTTP server spans: 5xx is an error, 4xx is the client's
       // problem and leaves the status unset.
       status = response.status >= 500 ? { code: 'error', message: `HTTP ${response.status}` } : { code: 'unset' };
@@ -149,6 +226,11 @@ export function withTracing(handler: TracedHandler, options: WithTracingOptions)
       response = errorResponse(span, 500, 'Internal server error', undefined, { cors: options.cors });
     }
     span.attributes['http.response.status_code'] = response.status;
+    // Errors are always kept, here as in the database.
+    if (status.code === 'error') {
+      sampling = decide(samplingConfig, { ...input, hasError: true }, span);
+      applySampling(span, sampling);
+    }
 
     response = withHeaders(response, {
       ...corsHeaders(options.cors),
@@ -158,6 +240,7 @@ export function withTracing(handler: TracedHandler, options: WithTracingOptions)
     });
 
     const finished = endSpan(span, status);
+    if (!sampling.recordSpans) return response;
     if (options.onSpanEnd) {
       try {
         options.onSpanEnd(finished);
