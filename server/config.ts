@@ -3,8 +3,14 @@ import path from 'node:path';
 import { projectRoot } from './database/migrate.ts';
 
 export interface ServerConfig {
-  /** Postgres to serve; when unset, an embedded Postgres is started. */
+  /** Postgres to migrate and serve; when unset, an embedded Postgres is started. */
   databaseUrl?: string;
+  /**
+   * Where GraphQL connects, when it should not use the owner's connection:
+   * as `tracegres_authenticator`, which can do nothing but switch to the
+   * role a request's token grants.
+   */
+  graphqlDatabaseUrl?: string;
   /** Where the embedded Postgres keeps its data (survives restarts). */
   dataDir: string;
   /** Port of the embedded Postgres. */
@@ -19,6 +25,7 @@ export interface ServerConfig {
 export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   return {
     databaseUrl: env.DATABASE_URL || undefined,
+    graphqlDatabaseUrl: env.TRACEGRES_GRAPHQL_DATABASE_URL || undefined,
     dataDir: path.resolve(projectRoot, env.TRACEGRES_DATA_DIR ?? '.data'),
     embeddedPort: Number(env.TRACEGRES_EMBEDDED_PG_PORT ?? 5679),
     port: Number(env.PORT ?? 5678),

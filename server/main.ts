@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     // errors) for the embedded default unless the environment says otherwise.
     process.env.GRAPHILE_ENV ??= embedded ? 'development' : 'production';
     const { startHttpServer } = await import('./http-server.ts');
-    http = await startHttpServer({ databaseUrl, port: config.port, host: config.host, pgSettingsFor });
+    http = await startHttpServer({ databaseUrl: config.graphqlDatabaseUrl ?? databaseUrl, port: config.port, host: config.host, pgSettingsFor });
     log(`GraphQL:  ${http.url}/graphql`);
     log(`explorer: ${http.url}/graphiql`);
     if (embedded && !config.jwtSecret && jwtSecret) {
