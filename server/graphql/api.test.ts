@@ -160,3 +160,22 @@ describe('in process (grafast, no HTTP)', () => {
     }
   });
 });
+
+describe('the documented queries', () => {
+  it('every GraphQL example in docs/event-observability.md is valid against the schema', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { parse, validate } = await import('postgraphile/graphql');
+    const text = await readFile(new URL('../../docs/event-observability.md', import.meta.url), 'utf8');
+    const examples = [...text.matchAll(/```graphql\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(examples.length).toBeGreaterThanOrEqual(5);
+    const pgl = postgraphile(makePreset(db.url));
+    try {
+      const { schema } = await pgl.getSchemaResult();
+      for (const example of examples) {
+        expect(validate(schema, parse(example)).map((e) => e.message), example).toEqual([]);
+      }
+    } finally {
+      await releasePostGraphile(pgl);
+    }
+  });
+});
