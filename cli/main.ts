@@ -3,6 +3,7 @@
 //   tracegres retention run      [--dry-run] [--older-than '30 days'] [--batch-size N]
 //   tracegres retention status
 //   tracegres retention schedule [CRON] [--in-process] [--off] [--dry-run]
+//   tracegres demo               [--database-url URL]
 //
 // The database is DATABASE_URL, or --database-url, or else the embedded
 // Postgres that `npm start` runs (its port from TRACEGRES_EMBEDDED_PG_PORT).
@@ -22,6 +23,9 @@ const USAGE = `usage:
       run retention with pg_cron on CRON (UTC, five fields; default the
       stored schedule, else "17 3 * * *"). --in-process: without pg_cron,
       let the tracegres server (npm start) run it. --off: stop scheduling.
+  tracegres demo [--database-url URL]
+      load demo checkout traces (some of them failed) and print a
+      correlation id to look up in the dashboard.
 
 options:
   --database-url URL   the database (default: DATABASE_URL, else the
@@ -59,6 +63,7 @@ function databaseUrl(explicit: string | undefined): string {
 }
 
 export async function main(argv: string[], out: Output = terminalOutput()): Promise<number> {
+  if (argv[0] === 'demo') return (await import('./demo.ts')).demoCommand(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({

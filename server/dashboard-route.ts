@@ -1,0 +1,192 @@
+// Serves the dashboard (dashboard/, a React app built with Vite) at `/`,
+// with the SPA fallback: any other page path gets index.html and the app's
+// router decides what to show.
+//
+// The build happens here, on the first request, when dashboard/dist is
+// missing or older than the sources, so `npm install && npm start` needs no
+// separate build step and a pulled change shows up on the next start.
+//
+// In the embedded default (a local secret that npm start generated) two
+// development routes exist as well: GET /dev-token hands the page the local
+// admin token npm start prints, and POST /dev/demo-data loads the demo data.
+// They are never mounted when the operator configured a secret or key.
+import { createReadStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const DASHBOARD_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dashboard');
+const DIST_DIR = path.join(DASHBOARD_DIR, 'dist');
+
+export interface DashboardDevOptions {
+  /** Signs the local development token offered to the page. */
+  devToken(): Promise<string>;
+  /** Loads the demo data; returns what the page shows afterwards. */
+  loadDemo?(): Promise<unknown>;
+}
+
+export interface DashboardRouteOptions {
+  /** Development routes, for the embedded default only. */
+  dev?: DashboardDevOptions;
+  log?(message: string): void;
+}
+
+export type Route = ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) & {
+  /** Resolves once the built files are there (building them if needed). */
+  ready(): Promise<void>;
+};
+
+// Paths the rest of the server answers; never the SPA's.
+const SERVER_PATHS = /^\/(graphql|graphiql|health|ruru-static)(\/|$)/;
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
+  '.map': 'application/json',
+  '.woff2': 'font/woff2',
+  '.txt': 'text/plain; charset=utf-8',
+};
+
+// Security headers for the page: it only ever talks to this server, so the
+// policy can say exactly that.
+const PAGE_HEADERS = {
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
+
+export function createDashboardRoute(options: DashboardRouteOptions = {}): Route {
+  let building: Promise<void> | undefined;
+  const ready = () => {
+    building ??= ensureBuilt(options.log).catch((error) => {
+      // A failed build is retried on the next request rather than cached.
+      building = undefined;
+      throw error;
+    });
+    return building;
+  };
+
+  const route = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const pathname = url.pathname;
+    if (SERVER_PATHS.test(pathname)) return false;
+
+    if (options.dev && pathname === '/dev-token') {
+      if (req.method !== 'GET') return methodNotAllowed(res, 'GET');
+      sendJson(res, 200, { token: await options.dev.devToken(), role: 'admin' });
+      return true;
+    }
+    if (options.dev?.loadDemo && pathname === '/dev/demo-data') {
+      if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
+      // Only the page itself may trigger it: a cross-site form post carries
+      // another Origin (or a simple content type, which JSON requests never use).
+      if (!sameOrigin(req) || !String(req.headers['content-type'] ?? '').startsWith('application/json')) {
+        sendJson(res, 403, { error: 'forbidden' });
+        return true;
+      }
+      sendJson(res, 200, await options.dev.loadDemo());
+      return true;
+    }
+
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    await ready();
+
+    // A built file (hashed assets, favicon)?
+    if (pathname !== '/' && !pathname.endsWith('/')) {
+      const file = path.join(DIST_DIR, path.normalize(decodeURIComponent(pathname)).replace(/^([/\\])+/, ''));
+      if (file.startsWith(DIST_DIR + path.sep)) {
+        const info = await stat(file).catch(() => undefined);
+        if (info?.isFile()) {
+          const immutable = file.startsWith(path.join(DIST_DIR, 'assets') + path.sep);
+          sendFile(req, res, file, info.size, {
+            'cache-control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
+          });
+          return true;
+        }
+      }
+      // A missing asset is a 404, not the page: a script tag must not get HTML.
+      if (path.extname(pathname) !== '') return false;
+    }
+
+    // SPA fallback: page paths get index.html, only for browsers asking for HTML.
+    const accept = String(req.headers.accept ?? '');
+    if (pathname !== '/' && !accept.includes('text/html')) return false;
+    const index = path.join(DIST_DIR, 'index.html');
+    const info = await stat(index);
+    sendFile(req, res, index, info.size, { 'cache-control': 'no-cache', ...PAGE_HEADERS });
+    return true;
+  };
+  return Object.assign(route, { ready });
+}
+
+function sendFile(req: IncomingMessage, res: ServerResponse, file: string, size: number, headers: Record<string, string>): void {
+  res.writeHead(200, {
+    'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+    'content-length': String(size),
+    'x-content-type-options': 'nosniff',
+    ...headers,
+  });
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  createReadStream(file).pipe(res);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+}
+
+function methodNotAllowed(res: ServerResponse, allow: string): true {
+  res.writeHead(405, { allow }).end();
+  return true;
+}
+
+function sameOrigin(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (!origin) return false;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}
+
+/** Newest modification time of the files under `dir` (0 when it is missing). */
+async function newestChange(dir: string, skip: (name: string) => boolean = () => false): Promise<number> {
+  let newest = 0;
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    if (skip(entry.name)) continue;
+    const full = path.join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? await newestChange(full, skip) : (await stat(full)).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds dashboard/dist unless it is newer than every source of the app. */
+export async function ensureBuilt(log: (message: string) => void = () => {}): Promise<void> {
+  const built = await stat(path.join(DIST_DIR, 'index.html')).then((s) => s.mtimeMs, () => 0);
+  if (built > 0) {
+    const sources = Math.max(
+      await newestChange(DASHBOARD_DIR, (name) => name === 'dist' || name === 'e2e' || name === 'node_modules'),
+      // The app imports the browser toolkit (ErrorWithCorrelation, tracedFetch).
+      await newestChange(path.resolve(DASHBOARD_DIR, '../ts/client'), (name) => name.endsWith('.test.ts')),
+    );
+    if (built >= sources) return;
+  }
+  log('building the dashboard (dashboard/ -> dashboard/dist)...');
+  const started = Date.now();
+  // Vite is loaded only when a build is needed: it is large, and a server
+  // with a current build never needs it.
+  const { build } = await import('vite');
+  await build({ configFile: path.join(DASHBOARD_DIR, 'vite.config.ts'), root: DASHBOARD_DIR, logLevel: 'warn' });
+  log(`dashboard built in ${Date.now() - started} ms`);
+}
