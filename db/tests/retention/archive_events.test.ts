@@ -2,7 +2,7 @@
 // archive, exactly once, in short batches, with every run recorded.
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../helpers/test-database.ts';
-import { clientWithNotices, createLedger, first, ledgerState, seedEvents, storeState } from './helpers.ts';
+import { clientWithNotices, createLedger, first, ledgerState, resetRetentionState, seedEvents, storeState } from './helpers.ts';
 
 const db = useTestDatabase();
 
@@ -10,14 +10,7 @@ beforeAll(async () => {
   await createLedger(db.sql);
 });
 
-beforeEach(async () => {
-  await db.sql.unsafe(`
-    truncate tracing.domain_events, public.event_ledger, tracing.restored_events;
-    delete from tracing.retention_runs;
-    do $$ declare p text; begin
-      for p in select partition from tracing.archive_partitions loop execute format('drop table tracing.%I', p); end loop;
-    end $$;`);
-});
+beforeEach(() => resetRetentionState(db.sql));
 
 async function lastRun(operation = 'archive') {
   const [run] = await db.sql`select * from tracing.retention_run_status where operation = ${operation} order by id desc limit 1`;

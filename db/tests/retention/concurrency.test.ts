@@ -4,7 +4,7 @@
 import postgres from 'postgres';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../helpers/test-database.ts';
-import { createLedger, first, ledgerState, seedEvents, storeState } from './helpers.ts';
+import { createLedger, first, ledgerState, resetRetentionState, seedEvents, storeState } from './helpers.ts';
 
 const db = useTestDatabase();
 const clients: postgres.Sql[] = [];
@@ -19,14 +19,7 @@ beforeAll(async () => {
   await createLedger(db.sql);
 });
 
-beforeEach(async () => {
-  await db.sql.unsafe(`
-    truncate tracing.domain_events, public.event_ledger, tracing.restored_events;
-    delete from tracing.retention_runs;
-    do $$ declare p text; begin
-      for p in select partition from tracing.archive_partitions loop execute format('drop table tracing.%I', p); end loop;
-    end $$;`);
-});
+beforeEach(() => resetRetentionState(db.sql));
 
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.end({ timeout: 1 }).catch(() => {})));

@@ -12,6 +12,16 @@ export const EVENT_COLUMNS = `id, stream_type, stream_id, event_type, event_data
  * test wrote, in the same statement as the write: the truth to compare
  * live + archive against.
  */
+/** Empties the live table, the ledger, the archive and the run log between tests. */
+export async function resetRetentionState(sql: postgres.Sql): Promise<void> {
+  await sql.unsafe(`
+    truncate tracing.domain_events, public.event_ledger, tracing.restored_events;
+    delete from tracing.retention_runs;
+    do $$ declare p text; begin
+      for p in select partition from tracing.archive_partitions loop execute format('drop table tracing.%I', p); end loop;
+    end $$;`);
+}
+
 export async function createLedger(sql: postgres.Sql): Promise<void> {
   await sql.unsafe(`create table if not exists public.event_ledger as select ${EVENT_COLUMNS} from tracing.domain_events with no data`);
 }

@@ -2,7 +2,7 @@
 // dropped (never deleted row by row); off unless configured.
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../helpers/test-database.ts';
-import { clientWithNotices, createLedger, first, seedEvents } from './helpers.ts';
+import { clientWithNotices, createLedger, first, resetRetentionState, seedEvents } from './helpers.ts';
 
 const db = useTestDatabase();
 
@@ -11,13 +11,8 @@ beforeAll(async () => {
 });
 
 beforeEach(async () => {
-  await db.sql.unsafe(`
-    truncate tracing.domain_events, public.event_ledger, tracing.restored_events;
-    delete from tracing.retention_runs;
-    update tracing.retention_settings set purge_after = null, archive_after = '90 days';
-    do $$ declare p text; begin
-      for p in select partition from tracing.archive_partitions loop execute format('drop table tracing.%I', p); end loop;
-    end $$;`);
+  await resetRetentionState(db.sql);
+  await db.sql`update tracing.retention_settings set purge_after = null, archive_after = '90 days'`;
   await seedEvents(db.sql, { count: 300, ageDays: 500, tag: 'ancient' });
   await seedEvents(db.sql, { count: 200, ageDays: 200, tag: 'old' });
   await seedEvents(db.sql, { count: 100, ageDays: 10, tag: 'live' });

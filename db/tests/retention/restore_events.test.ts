@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../helpers/test-database.ts';
-import { createLedger, EVENT_COLUMNS, first, ledgerState, seedEvents, storeState } from './helpers.ts';
+import { createLedger, EVENT_COLUMNS, first, ledgerState, resetRetentionState, seedEvents, storeState } from './helpers.ts';
 
 const db = useTestDatabase();
 const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -14,12 +14,7 @@ beforeAll(async () => {
 });
 
 beforeEach(async () => {
-  await db.sql.unsafe(`
-    truncate tracing.domain_events, public.event_ledger, tracing.restored_events;
-    delete from tracing.retention_runs;
-    do $$ declare p text; begin
-      for p in select partition from tracing.archive_partitions loop execute format('drop table tracing.%I', p); end loop;
-    end $$;`);
+  await resetRetentionState(db.sql);
   await seedEvents(db.sql, { count: 500, ageDays: 120, tag: 'other' });
   await seedEvents(db.sql, { count: 7, ageDays: 130, tag: 'the-trace', traceId });
   await seedEvents(db.sql, { count: 4, ageDays: 140, tag: 'the-session', sessionId });
