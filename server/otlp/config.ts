@@ -1,0 +1,114 @@
+// OTLP settings from the standard OpenTelemetry environment variables
+// (OpenTelemetry specification, "OTLP Exporter Configuration"), plus a few
+// of tracegres' own for the queue and the ingest endpoint.
+import type { Protocol } from './protocol.ts';
+import type { ResourceConfig } from './mapping.ts';
+
+export interface OtlpExportConfig {
+  /** Full URL the batches are POSTed to. */
+  endpoint: string;
+  protocol: Protocol;
+  headers: Record<string, string>;
+  timeoutMs: number;
+  gzip: boolean;
+  resource: ResourceConfig;
+  /** Spans per request (TRACEGRES_OTLP_BATCH_SIZE). */
+  batchSize: number;
+  /** Queue bound written to tracing.otlp_export_settings when set (TRACEGRES_OTLP_MAX_QUEUED_SPANS). */
+  maxQueuedSpans?: number;
+  /** How often the status is logged (TRACEGRES_OTLP_STATS_INTERVAL_MS). */
+  statsIntervalMs: number;
+}
+
+export class OtlpConfigError extends Error {}
+
+/** The export settings, or undefined when no endpoint is configured (export off). */
+export function readOtlpExportConfig(env: NodeJS.ProcessEnv = process.env): OtlpExportConfig | undefined {
+  const tracesEndpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim();
+  const baseEndpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  if (!tracesEndpoint && !baseEndpoint) return undefined;
+  // The signal-specific URL is used as given; the base one gets the
+  // signal's path appended (specification: "Endpoint URLs for OTLP/HTTP").
+  const endpoint = tracesEndpoint || `${baseEndpoint!.replace(/\/+$/, '')}/v1/traces`;
+  try {
+    const url = new URL(endpoint);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
+  } catch {
+    throw new OtlpConfigError(`OTLP endpoint must be an http(s) URL, got ${JSON.stringify(endpoint)}`);
+  }
+
+  const protocolSetting = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || 'http/protobuf').trim();
+  if (protocolSetting !== 'http/protobuf' && protocolSetting !== 'http/json') {
+    throw new OtlpConfigError(`OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf or http/json (tracegres does not speak grpc), got ${JSON.stringify(protocolSetting)}`);
+  }
+
+  // Signal-specific headers add to (and override) the general ones.
+  const headers = {
+    ...parseKeyValueList(env.OTEL_EXPORTER_OTLP_HEADERS, 'OTEL_EXPORTER_OTLP_HEADERS'),
+    ...parseKeyValueList(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'),
+  };
+
+  const timeoutMs = positiveInteger(env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT || env.OTEL_EXPORTER_OTLP_TIMEOUT, 'OTEL_EXPORTER_OTLP_TIMEOUT', 10_000);
+  const compression = (env.OTEL_EXPORTER_OTLP_TRACES_COMPRESSION || env.OTEL_EXPORTER_OTLP_COMPRESSION || 'none').trim();
+  if (compression !== 'none' && compression !== 'gzip') {
+    throw new OtlpConfigError(`OTEL_EXPORTER_OTLP_COMPRESSION must be gzip or none, got ${JSON.stringify(compression)}`);
+  }
+
+  const resourceAttributes = parseKeyValueList(env.OTEL_RESOURCE_ATTRIBUTES, 'OTEL_RESOURCE_ATTRIBUTES');
+  // OTEL_SERVICE_NAME wins over a service.name in OTEL_RESOURCE_ATTRIBUTES.
+  const serviceName = env.OTEL_SERVICE_NAME?.trim() || resourceAttributes['service.name'] || undefined;
+  delete resourceAttributes['service.name'];
+
+  return {
+    endpoint,
+    protocol: protocolSetting,
+    headers,
+    timeoutMs,
+    gzip: compression === 'gzip',
+    resource: { attributes: resourceAttributes, serviceName },
+    batchSize: positiveInteger(env.TRACEGRES_OTLP_BATCH_SIZE, 'TRACEGRES_OTLP_BATCH_SIZE', 1000),
+    maxQueuedSpans: env.TRACEGRES_OTLP_MAX_QUEUED_SPANS
+      ? positiveInteger(env.TRACEGRES_OTLP_MAX_QUEUED_SPANS, 'TRACEGRES_OTLP_MAX_QUEUED_SPANS', 0)
+      : undefined,
+    statsIntervalMs: positiveInteger(env.TRACEGRES_OTLP_STATS_INTERVAL_MS, 'TRACEGRES_OTLP_STATS_INTERVAL_MS', 60_000),
+  };
+}
+
+/** W3C Baggage-like `key=value,key2=value2` with percent-encoded values, as OTEL_*_HEADERS and OTEL_RESOURCE_ATTRIBUTES use. */
+export function parseKeyValueList(value: string | undefined, name: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!value?.trim()) return out;
+  for (const item of value.split(',')) {
+    if (!item.trim()) continue;
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new OtlpConfigError(`${name} must be a list of key=value pairs separated by commas; "${item.trim()}" is not one`);
+    const key = item.slice(0, eq).trim();
+    try {
+      out[key] = decodeURIComponent(item.slice(eq + 1).trim());
+    } catch {
+      throw new OtlpConfigError(`${name}: the value of "${key}" is not valid percent-encoding`);
+    }
+  }
+  return out;
+}
+
+function positiveInteger(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined || value.trim() === '') return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new OtlpConfigError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export interface OtlpIngestConfig {
+  /** TRACEGRES_INGEST_TOKEN: a shared secret accepted as a Bearer token. */
+  token?: string;
+  /** TRACEGRES_OTLP_MAX_BODY_BYTES: the largest request body, after decompression. */
+  maxBodyBytes: number;
+}
+
+export function readOtlpIngestConfig(env: NodeJS.ProcessEnv = process.env): OtlpIngestConfig {
+  return {
+    token: env.TRACEGRES_INGEST_TOKEN || undefined,
+    maxBodyBytes: positiveInteger(env.TRACEGRES_OTLP_MAX_BODY_BYTES, 'TRACEGRES_OTLP_MAX_BODY_BYTES', 16 * 1024 * 1024),
+  };
+}

@@ -1,0 +1,172 @@
+// OTLP/HTTP encoding and decoding, both directions, from the .proto files
+// under ./proto (the OTLP specification's messages and field numbers).
+//
+// Both wire formats meet in one plain shape (`OtlpRequest`): camelCase
+// field names, ids as lowercase hex, 64-bit integers as decimal strings,
+// enums as numbers. That is OTLP/JSON's own shape (the specification makes
+// JSON ids hex, not base64), so JSON needs no conversion and protobuf needs
+// only its ids and longs translated.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+
+const PROTO_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'proto');
+
+function loadRoot(): protobuf.Root {
+  const root = new protobuf.Root();
+  // Imports inside the .proto files are relative to PROTO_DIR, as protoc's -I.
+  root.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(PROTO_DIR, target));
+  root.loadSync([
+    'opentelemetry/proto/collector/trace/v1/trace_service.proto',
+    'google/rpc/status.proto',
+  ]);
+  root.resolveAll();
+  return root;
+}
+
+const root = loadRoot();
+export const ExportTraceServiceRequest = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
+export const ExportTraceServiceResponse = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse');
+export const RpcStatus = root.lookupType('google.rpc.Status');
+
+export const SPAN_KIND = { unspecified: 0, internal: 1, server: 2, client: 3, producer: 4, consumer: 5 } as const;
+export const STATUS_CODE = { unset: 0, ok: 1, error: 2 } as const;
+
+export interface OtlpAnyValue {
+  stringValue?: string;
+  boolValue?: boolean;
+  intValue?: string | number;
+  doubleValue?: number | string;
+  arrayValue?: { values?: OtlpAnyValue[] };
+  kvlistValue?: { values?: OtlpKeyValue[] };
+  bytesValue?: string;
+}
+export interface OtlpKeyValue { key: string; value?: OtlpAnyValue }
+export interface OtlpEvent { timeUnixNano?: string | number; name?: string; attributes?: OtlpKeyValue[] }
+export interface OtlpLink { traceId?: string; spanId?: string; traceState?: string; attributes?: OtlpKeyValue[]; flags?: number }
+export interface OtlpSpan {
+  traceId?: string;
+  spanId?: string;
+  traceState?: string;
+  parentSpanId?: string;
+  flags?: number;
+  name?: string;
+  kind?: number | string;
+  startTimeUnixNano?: string | number;
+  endTimeUnixNano?: string | number;
+  attributes?: OtlpKeyValue[];
+  events?: OtlpEvent[];
+  links?: OtlpLink[];
+  status?: { code?: number | string; message?: string };
+}
+export interface OtlpScopeSpans { scope?: { name?: string; version?: string; attributes?: OtlpKeyValue[] }; spans?: OtlpSpan[]; schemaUrl?: string }
+export interface OtlpResourceSpans { resource?: { attributes?: OtlpKeyValue[] }; scopeSpans?: OtlpScopeSpans[]; schemaUrl?: string }
+export interface OtlpRequest { resourceSpans?: OtlpResourceSpans[] }
+export interface OtlpResponse { partialSuccess?: { rejectedSpans?: string | number; errorMessage?: string } }
+
+export type Protocol = 'http/protobuf' | 'http/json';
+
+export class MalformedPayloadError extends Error {}
+
+// Paths (within a request) of the fields that are bytes on the wire and hex
+// in the plain shape.
+const ID_FIELDS = new Set(['traceId', 'spanId', 'parentSpanId']);
+
+/** Plain shape -> protobuf bytes. */
+export function encodeRequestProtobuf(request: OtlpRequest): Uint8Array {
+  const message = ExportTraceServiceRequest.fromObject(mapIds(request, hexToBytes) as Record<string, unknown>);
+  return ExportTraceServiceRequest.encode(message).finish();
+}
+
+/** Protobuf bytes -> plain shape; throws MalformedPayloadError. */
+export function decodeRequestProtobuf(body: Uint8Array): OtlpRequest {
+  let message;
+  try {
+    message = ExportTraceServiceRequest.decode(body);
+  } catch (error) {
+    throw new MalformedPayloadError(`not a protobuf ExportTraceServiceRequest: ${(error as Error).message}`);
+  }
+  const plain = ExportTraceServiceRequest.toObject(message, { longs: String, enums: Number, bytes: Array, defaults: false });
+  return mapIds(plain, bytesToHex) as OtlpRequest;
+}
+
+/** OTLP/JSON text -> plain shape; throws MalformedPayloadError. */
+export function decodeRequestJson(body: string): OtlpRequest {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch (error) {
+    throw new MalformedPayloadError(`not valid JSON: ${(error as Error).message}`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new MalformedPayloadError('an OTLP/JSON ExportTraceServiceRequest must be a JSON object');
+  }
+  return parsed as OtlpRequest;
+}
+
+export function encodeRequest(request: OtlpRequest, protocol: Protocol): Uint8Array {
+  return protocol === 'http/json' ? new TextEncoder().encode(JSON.stringify(request)) : encodeRequestProtobuf(request);
+}
+
+export function encodeResponse(response: OtlpResponse, protocol: Protocol): Uint8Array {
+  if (protocol === 'http/json') return new TextEncoder().encode(JSON.stringify(response));
+  return ExportTraceServiceResponse.encode(ExportTraceServiceResponse.fromObject(response)).finish();
+}
+
+/** A collector's response body -> plain shape; an empty body is a full success. */
+export function decodeResponse(body: Uint8Array, protocol: Protocol): OtlpResponse {
+  if (body.length === 0) return {};
+  if (protocol === 'http/json') {
+    const parsed = JSON.parse(new TextDecoder().decode(body)) as OtlpResponse;
+    return parsed && typeof parsed === 'object' ? parsed : {};
+  }
+  const message = ExportTraceServiceResponse.decode(body);
+  return ExportTraceServiceResponse.toObject(message, { longs: String, defaults: false }) as OtlpResponse;
+}
+
+export function encodeStatus(code: number, message: string, protocol: Protocol): Uint8Array {
+  if (protocol === 'http/json') return new TextEncoder().encode(JSON.stringify({ code, message }));
+  return RpcStatus.encode(RpcStatus.fromObject({ code, message })).finish();
+}
+
+/** The message of an error body (google.rpc.Status, JSON or text), best effort. */
+export function errorMessageOf(body: Uint8Array, contentType: string | null): string {
+  if (body.length === 0) return '';
+  try {
+    if (contentType?.includes('protobuf')) {
+      const status = RpcStatus.toObject(RpcStatus.decode(body)) as { message?: string };
+      if (status.message) return status.message;
+    }
+  } catch {
+    // Not a Status: fall through to text.
+  }
+  const text = new TextDecoder().decode(body);
+  try {
+    const parsed = JSON.parse(text) as { message?: unknown };
+    if (typeof parsed?.message === 'string') return parsed.message;
+  } catch {
+    // Plain text.
+  }
+  return text.slice(0, 1000);
+}
+
+function mapIds(value: unknown, convert: (id: unknown) => unknown): unknown {
+  if (Array.isArray(value)) return value.map((item) => mapIds(item, convert));
+  if (!value || typeof value !== 'object' || value instanceof Uint8Array) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    // Attribute values (AnyValue) never hold ids; their bytesValue stays as is.
+    out[key] = ID_FIELDS.has(key) ? convert(item) : key === 'value' ? item : mapIds(item, convert);
+  }
+  return out;
+}
+
+function hexToBytes(id: unknown): unknown {
+  if (typeof id !== 'string' || id === '') return undefined;
+  return Buffer.from(id, 'hex');
+}
+
+function bytesToHex(id: unknown): unknown {
+  if (Array.isArray(id) || id instanceof Uint8Array) return Buffer.from(id as number[]).toString('hex');
+  return id;
+}
