@@ -15,7 +15,7 @@ import type postgres from 'postgres';
 export const DEMO_ORGANIZATION_ID = 'de000000-0000-4000-8000-0000000000de';
 
 export interface DemoOptions {
-  /** Requests to create (default 48), spread over the hour before `now`. */
+  /** Requests to create (default 60), spread over the hour before `now`. */
   requests?: number;
   /** Also one trace with this many spans (a batch import), for big timelines. */
   largeTraceSpans?: number;
@@ -91,7 +91,7 @@ const PRODUCTS = ['sku-espresso-beans', 'sku-grinder', 'sku-filter-papers', 'sku
 
 export async function seedDemo(sql: Sql, options: DemoOptions = {}): Promise<DemoSummary> {
   const now = (options.now ?? new Date()).getTime();
-  const count = options.requests ?? 48;
+  const count = options.requests ?? 60;
   const random = sequence(20251125);
   const sessions = Array.from({ length: 6 }, () => randomUUID());
   const spans: SpanRow[] = [];

@@ -64,7 +64,21 @@ async function main(): Promise<void> {
     // errors) for the embedded default unless the environment says otherwise.
     process.env.GRAPHILE_ENV ??= embedded ? 'development' : 'production';
     const { startHttpServer } = await import('./http-server.ts');
-    http = await startHttpServer({ databaseUrl: config.graphqlDatabaseUrl ?? databaseUrl, port: config.port, host: config.host, pgSettingsFor });
+    const { createDashboardRoute } = await import('./dashboard-route.ts');
+    // The page's development token and demo button exist only in the
+    // embedded default with its generated secret, never with a configured one.
+    const devSecret = embedded && !config.jwtSecret ? jwtSecret : undefined;
+    const demoSql = schedulerSql;
+    const dashboard = createDashboardRoute({
+      log,
+      dev: devSecret
+        ? { devToken: () => signToken(devSecret, { role: 'admin', sub: 'local-developer' }), loadDemo: async () => (await import('../cli/demo.ts')).seedDemo(demoSql) }
+        : undefined,
+    });
+    // Built in the background, so the first page view rarely waits for it.
+    dashboard.ready().catch((error) => console.error('dashboard build failed (retried on the next page view):', error));
+    http = await startHttpServer({ databaseUrl: config.graphqlDatabaseUrl ?? databaseUrl, port: config.port, host: config.host, pgSettingsFor, routes: [dashboard] });
+    log(`dashboard: ${http.url}/`);
     log(`GraphQL:  ${http.url}/graphql`);
     log(`explorer: ${http.url}/graphiql`);
     if (embedded && !config.jwtSecret && jwtSecret) {

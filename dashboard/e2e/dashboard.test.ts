@@ -1,0 +1,358 @@
+// The dashboard in a real browser: Debian's Chromium, headless, driven by
+// playwright-core, against the real server (GraphQL + the dashboard route)
+// on a test database holding the demo traces.
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedDemo, type DemoSummary } from '../../cli/demo.ts';
+import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
+import { createTokenVerifier, signToken } from '../../server/auth/jwt.ts';
+import { createDashboardRoute } from '../../server/dashboard-route.ts';
+import { startHttpServer, type HttpServer } from '../../server/http-server.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+// Every run saves its screenshots in docs/screenshots/e2e/ (ignored by git,
+// so a test run leaves the checkout clean); UPDATE_SCREENSHOTS=1 also
+// replaces the timeline picture the README shows.
+const SCREENSHOTS = path.resolve(import.meta.dirname, '../../docs/screenshots/e2e');
+const README_SCREENSHOT = path.resolve(import.meta.dirname, '../../docs/screenshots/trace-timeline.png');
+const SECRET = 'dashboard-e2e-secret-long-enough-for-hs256';
+const PAGE_SIZE = 20;
+
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  if (process.env.CI) throw new Error(`${CHROMIUM} is missing; CI must install Debian's chromium for the dashboard tests`);
+  console.warn(`dashboard e2e tests skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
+}
+
+describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
+  const db = useTestDatabase();
+  let http: HttpServer;
+  let context: BrowserContext;
+  let userDataDir: string;
+  let demo: DemoSummary;
+  let adminToken: string;
+  const foreignRequests: string[] = [];
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    demo = await seedDemo(db.sql, { requests: 60, largeTraceSpans: 10_000 });
+    adminToken = await signToken(SECRET, { role: 'admin', sub: 'e2e' });
+    const dashboard = createDashboardRoute({ dev: { devToken: () => signToken(SECRET, { role: 'admin', sub: 'local-developer' }) } });
+    await dashboard.ready();
+    http = await startHttpServer({
+      databaseUrl: db.url,
+      port: 0,
+      host: '127.0.0.1',
+      pgSettingsFor: createTokenVerifier({ secret: SECRET }),
+      routes: [dashboard],
+    });
+    userDataDir = await mkdtemp(path.join(os.tmpdir(), 'tracegres-chromium-'));
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
+      viewport: { width: 1280, height: 900 },
+      permissions: ['clipboard-read', 'clipboard-write'],
+    });
+    // The page must talk to nothing but its own server (no CDN, no fonts).
+    await context.route('**/*', (route) => {
+      const url = route.request().url();
+      if (url.startsWith(http.url + '/') || url.startsWith('data:')) return route.continue();
+      foreignRequests.push(url);
+      return route.abort();
+    });
+    await mkdir(SCREENSHOTS, { recursive: true });
+  }, 180_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await http?.close();
+    if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
+    expect(foreignRequests).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+
+  async function newPage(): Promise<Page> {
+    const page = await context.newPage();
+    page.on('pageerror', (error) => pageErrors.push(String(error)));
+    return page;
+  }
+
+  /** A page signed in with the admin token, as a user pasting it would. */
+  async function signedIn(at = '/'): Promise<Page> {
+    const page = await newPage();
+    await page.goto(http.url + at);
+    await page.fill('#token', adminToken);
+    await page.click('button[type=submit]:has-text("Sign in")');
+    await page.waitForSelector('header.top');
+    return page;
+  }
+
+  async function search(page: Page, id: string) {
+    await page.fill('#search-any', id);
+    await page.press('#search-any', 'Enter');
+  }
+
+  const rows = (page: Page) => page.locator('.timeline-rows .span-row');
+
+  it('denies a wrong token and lets a valid one in', async () => {
+    const page = await newPage();
+    await page.goto(http.url + '/');
+    const forged = await signToken('some-other-secret-some-other-secret-xx', { role: 'admin' });
+    await page.fill('#token', forged);
+    await page.click('button[type=submit]:has-text("Sign in")');
+    await expect.poll(() => page.locator('.denied').textContent()).toMatch(/Access denied/);
+    expect(await page.locator('header.top').count()).toBe(0);
+
+    await page.fill('#token', adminToken);
+    await page.click('button[type=submit]:has-text("Sign in")');
+    await page.waitForSelector('table.events tbody tr');
+    expect(await page.evaluate(() => sessionStorage.getItem('tracegres.token'))).toBe(adminToken);
+    await page.close();
+  });
+
+  it('offers the local development token where the server has one', async () => {
+    const page = await newPage();
+    await page.goto(http.url + '/');
+    await page.click('button:has-text("Use the local development token")');
+    await page.waitForSelector('table.events tbody tr');
+    await page.close();
+  });
+
+  it('lists failed events newest first and pages through all of them', async () => {
+    const page = await signedIn();
+    await page.waitForSelector('table.events tbody tr');
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'failed-events.png') });
+    const seen: string[] = [];
+    const times: string[] = [];
+    for (let pageNumber = 1; ; pageNumber++) {
+      await expect.poll(() => page.locator('.page-number').textContent()).toBe(`Page ${pageNumber}`);
+      const ids = await page.locator('table.events tbody tr').evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.eventId!));
+      expect(ids.length).toBeLessThanOrEqual(PAGE_SIZE);
+      // Each row shows the ids a support engineer looks for.
+      expect(await page.locator('table.events tbody tr').first().locator('a[data-id]').count()).toBe(3);
+      seen.push(...ids);
+      times.push(...(await page.locator('table.events tbody tr td:first-child').allTextContents()));
+      const older = page.locator('.pager button:has-text("Older")');
+      if (await older.isDisabled()) break;
+      const firstBefore = ids[0];
+      await older.click();
+      await expect.poll(async () => page.locator('table.events tbody tr').first().getAttribute('data-event-id')).not.toBe(firstBefore);
+    }
+    expect(seen.length).toBe(demo.failedEvents);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect([...times].sort().reverse()).toEqual(times);
+    // More than one page, and back again.
+    const pages = Math.ceil(demo.failedEvents / PAGE_SIZE);
+    expect(pages).toBeGreaterThan(1);
+    await page.click('.pager button:has-text("Newer")');
+    await expect.poll(() => page.locator('.page-number').textContent()).toBe(`Page ${pages - 1}`);
+    await page.close();
+  });
+
+  it('filters failed events by event type and time range', async () => {
+    const page = await signedIn();
+    await page.fill('input[name=type]', 'email.failed');
+    await page.click('.filters button[type=submit]');
+    await page.waitForURL(/type=email.failed/);
+    await expect.poll(async () => new Set(await page.locator('table.events tbody tr td:nth-child(2)').allTextContents())).toEqual(new Set(['email.failed']));
+    // A range in the future holds nothing.
+    await page.goto(`${http.url}/?from=2999-01-01T00:00`);
+    await page.waitForSelector('.empty');
+    expect(await page.locator('.empty').textContent()).toMatch(/No failed events match/);
+    await page.close();
+  });
+
+  it('finds a failed request from its correlation id, with its whole trace', async () => {
+    const page = await signedIn();
+    await search(page, demo.failedRequest.correlationId);
+    await page.waitForURL(`**/correlation/${demo.failedRequest.correlationId}`);
+    await page.waitForSelector('.timeline-rows .span-row');
+    // browser, edge function, workflow, three activities, one database call.
+    expect(await rows(page).count()).toBe(7);
+    const charge = page.locator('.span-row[data-span-id]', { hasText: 'chargePayment' });
+    expect(await charge.getAttribute('data-status')).toBe('error');
+    // Failed spans are red.
+    expect(await charge.locator('.span-bar').evaluate((bar) => getComputedStyle(bar).backgroundColor)).toBe('rgb(211, 47, 47)');
+    const reserve = page.locator('.span-row', { hasText: 'reserveInventory' });
+    expect(await reserve.locator('.span-bar').evaluate((bar) => getComputedStyle(bar).backgroundColor)).not.toBe('rgb(211, 47, 47)');
+    // The critical path is marked, and runs through the slow failed charge.
+    expect(await charge.getAttribute('data-critical')).toBe('true');
+    expect(await page.locator('.span-row[data-critical=true]').count()).toBeGreaterThan(1);
+    // Bars indented by depth and placed by offset: the database call sits inside the charge.
+    const box = async (text: string) => (await page.locator('.span-row', { hasText: text }).locator('.span-bar').boundingBox())!;
+    const [chargeBar, dbBar, rootBar] = [await box('chargePayment'), await box('INSERT payments'), await box('POST /checkout')];
+    expect(dbBar.x).toBeGreaterThanOrEqual(chargeBar.x);
+    expect(dbBar.x + dbBar.width).toBeLessThanOrEqual(chargeBar.x + chargeBar.width + 1);
+    expect(rootBar.width).toBeGreaterThan(chargeBar.width);
+    const indent = async (text: string) => page.locator('.span-row', { hasText: text }).locator('.span-label').evaluate((el) => parseFloat(getComputedStyle(el).paddingLeft));
+    expect(await indent('INSERT payments')).toBeGreaterThan(await indent('chargePayment'));
+    expect(await indent('chargePayment')).toBeGreaterThan(await indent('POST /checkout'));
+
+    // Span details on click: status message, attributes, events.
+    await charge.click();
+    const details = page.locator('.span-details');
+    await details.waitFor();
+    expect(await details.textContent()).toMatch(/card declined|provider timeout/);
+    expect(await details.textContent()).toContain('temporal.activity.type');
+    expect(await details.textContent()).toContain('payment.failed');
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'trace-timeline.png'), fullPage: true });
+    if (process.env.UPDATE_SCREENSHOTS) await copyFile(path.join(SCREENSHOTS, 'trace-timeline.png'), README_SCREENSHOT);
+
+    // One click copies an id.
+    await details.locator('button[aria-label="Copy trace id"]').click();
+    await expect.poll(() => page.evaluate(() => navigator.clipboard.readText())).toBe(demo.failedRequest.traceId);
+    expect(await details.locator('button[aria-label="Copy trace id"]').textContent()).toBe('Copied');
+    await page.close();
+  });
+
+  it('finds a trace from its trace id, also inside a pasted traceparent', async () => {
+    const page = await signedIn();
+    const request = demo.requests[10]!;
+    await search(page, `00-${request.traceId}-00f067aa0ba902b7-01`);
+    await page.waitForURL(`**/trace/${request.traceId}`);
+    await page.waitForSelector('.timeline-rows .span-row');
+    expect(await rows(page).count()).toBe(7);
+    expect(await page.locator('.facts--inline').textContent()).toContain(request.correlationId);
+    await page.close();
+  });
+
+  it('shows a session: every trace of it in time order', async () => {
+    const page = await signedIn();
+    const sessionId = demo.failedRequest.sessionId;
+    await search(page, sessionId.toUpperCase());
+    await page.waitForURL(`**/session/${sessionId}`);
+    await page.waitForSelector('.session-traces li');
+    const expected = demo.requests.filter((r) => r.sessionId === sessionId).map((r) => r.traceId);
+    const shown = await page.locator('.session-traces li').evaluateAll((lis) => lis.map((li) => (li as HTMLElement).dataset.traceId!));
+    expect(shown.filter((id) => expected.includes(id))).toEqual(expected);
+    expect(await page.locator('.session-traces li.failed').count()).toBeGreaterThan(0);
+    // Opening one shows its timeline.
+    await page.locator(`.session-traces li[data-trace-id="${expected[0]}"] a`).click();
+    await page.waitForURL(`**/trace/${expected[0]}`);
+    await page.waitForSelector('.timeline-rows .span-row');
+    await page.close();
+  });
+
+  it('searches by each field separately', async () => {
+    const page = await signedIn();
+    const request = demo.requests[1]!;
+    await page.click('.search-fields summary');
+    for (const [field, id, url] of [
+      ['session', request.sessionId, `/session/${request.sessionId}`],
+      ['trace', request.traceId, `/trace/${request.traceId}`],
+      ['correlation', request.correlationId, `/correlation/${request.correlationId}`],
+    ] as const) {
+      await page.fill(`input[data-field=${field}]`, id);
+      await page.press(`input[data-field=${field}]`, 'Enter');
+      await page.waitForURL(`**${url}`);
+    }
+    // A trace id where a session id belongs is refused with a reason.
+    await page.fill('input[data-field=session]', request.traceId);
+    await page.press('input[data-field=session]', 'Enter');
+    expect(await page.locator('.search-message').textContent()).toMatch(/uuid/);
+    await page.close();
+  });
+
+  it('opens an event: its data, metadata and trace timeline', async () => {
+    const page = await signedIn();
+    await page.locator('table.events tbody tr').first().locator('button.link-button').click();
+    const details = page.locator('.event-details');
+    await details.locator('.timeline-rows .span-row').first().waitFor();
+    expect(await details.locator('pre.json').first().textContent()).toContain('orderId');
+    expect(await details.locator('pre.json').nth(1).textContent()).toContain('"trace_id"');
+    expect(await details.textContent()).toContain('Processing error');
+    await page.close();
+  });
+
+  it('shows spans that were never recorded: placeholders and spans inferred from events', async () => {
+    const page = await signedIn(`/trace/${demo.requests[4]!.traceId}`);
+    await page.waitForSelector('.timeline-rows .span-row');
+    const placeholder = page.locator('.span-row--placeholder');
+    expect(await placeholder.count()).toBe(1);
+    expect(await placeholder.textContent()).toContain('missing parent span');
+    await page.goto(`${http.url}/trace/${demo.requests[7]!.traceId}`);
+    await page.waitForSelector('.span-row--inferred');
+    expect(await page.locator('.span-row--inferred').textContent()).toContain('inferred');
+    await page.close();
+  });
+
+  it('shows a failed query with the reference id to quote (ErrorWithCorrelation)', async () => {
+    const page = await signedIn('/trace/not-a-trace-id');
+    const alert = page.locator('.error-with-correlation');
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/p_trace_id/);
+    expect(await alert.locator('.error-with-correlation__id').textContent()).toMatch(/^[0-9a-f-]{36}$/);
+    await page.close();
+  });
+
+  it('keeps a 10,000-span timeline responsive by rendering only the visible rows', async () => {
+    const page = await signedIn(`/trace/${demo.largeTraceId}`);
+    await page.waitForSelector('.timeline-rows .span-row', { timeout: 30_000 });
+    expect(await page.locator('.timeline-rows').getAttribute('data-span-count')).toBe('10000');
+    expect(await rows(page).count()).toBeLessThan(100);
+    // Scroll to the end: the last span is rendered, and within a frame or two.
+    const elapsed = await page.evaluate(async () => {
+      const scroller = document.querySelector<HTMLElement>('.timeline-rows')!;
+      const started = performance.now();
+      scroller.scrollTop = scroller.scrollHeight;
+      for (let i = 0; i < 20 && !document.querySelector('.span-row[data-index="9999"]'); i++) {
+        await new Promise((resolve) => requestAnimationFrame(resolve));
+      }
+      return document.querySelector('.span-row[data-index="9999"]') ? performance.now() - started : Infinity;
+    });
+    expect(elapsed).toBeLessThan(500);
+    expect(await rows(page).count()).toBeLessThan(100);
+    await page.close();
+  });
+
+  it('is keyboard reachable: arrows move through spans, Enter opens one', async () => {
+    const page = await signedIn(`/trace/${demo.failedRequest.traceId}`);
+    await page.waitForSelector('.timeline-rows .span-row');
+    await page.locator('.span-row[data-index="0"]').focus();
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    expect(await page.evaluate(() => (document.activeElement as HTMLElement).dataset.index)).toBe('2');
+    await page.keyboard.press('Enter');
+    await page.locator('.span-details').waitFor();
+    // The search box is reachable with Tab from the top of the page.
+    await page.goto(`${http.url}/`);
+    await page.waitForSelector('table.events tbody tr');
+    let reached = false;
+    for (let i = 0; i < 10 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = await page.evaluate(() => document.activeElement?.id === 'search-any');
+    }
+    expect(reached).toBe(true);
+    await page.close();
+  });
+
+  it('reads in a narrow window without sideways scrolling of the page', async () => {
+    const page = await signedIn(`/trace/${demo.failedRequest.traceId}`);
+    await page.setViewportSize({ width: 380, height: 800 });
+    await page.waitForSelector('.timeline-rows .span-row');
+    const overflow = await page.evaluate(() =>
+      [...document.querySelectorAll<HTMLElement>('body *')]
+        .filter((el) => el.getBoundingClientRect().right > innerWidth + 1 && !el.closest('.timeline-rows, .table-wrap, pre'))
+        .map((el) => `${el.tagName}.${el.className}`)
+        .slice(0, 5),
+    );
+    expect(overflow).toEqual([]);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(381);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'trace-timeline-narrow.png') });
+    await page.close();
+  });
+});
