@@ -1,0 +1,233 @@
+// POST /v1/traces: spans from the real OpenTelemetry JS SDK and its OTLP
+// exporters, through a real server, into api.get_trace_timeline; and every
+// way a request can be wrong.
+import { gzipSync } from 'node:zlib';
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { OTLPTraceExporter as OTLPHttpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OTLPProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
+import { createTokenVerifier, signToken } from '../auth/jwt.ts';
+import { startHttpServer, type HttpServer } from '../http-server.ts';
+import { createOtlpIngestRoute } from './ingest.ts';
+import { encodeRequestProtobuf, ExportTraceServiceResponse, RpcStatus, type OtlpRequest } from './protocol.ts';
+
+const db = useTestDatabase();
+const SECRET = 'ingest-test-secret-long-enough-for-hs256';
+const INGEST_TOKEN = 'ingest-token-for-tests';
+let http: HttpServer;
+let sql: postgres.Sql;
+let adminJwt: string;
+
+beforeAll(async () => {
+  sql = postgres(db.url, { max: 4, onnotice: () => {} });
+  const pgSettingsFor = createTokenVerifier({ secret: SECRET });
+  http = await startHttpServer({
+    databaseUrl: db.url,
+    port: 0,
+    host: '127.0.0.1',
+    pgSettingsFor,
+    routes: [createOtlpIngestRoute({ sql, pgSettingsFor, token: INGEST_TOKEN, maxBodyBytes: 256 * 1024, log: () => {} })],
+  });
+  adminJwt = await signToken(SECRET, { role: 'admin', sub: 'ingest-test' });
+});
+afterAll(async () => {
+  await http?.close();
+  await sql?.end();
+});
+
+async function timeline(traceId: string) {
+  return sql`select span_id, parent_span_id, name, service, kind, status, status_message, attributes,
+                    start_time, end_time, offset_ms, duration_ms, depth
+               from api.get_trace_timeline(${traceId}) order by position`;
+}
+
+async function sendWithSdk(exporter: SpanExporter, serviceName: string) {
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': serviceName, 'deployment.environment.name': 'test' }),
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  });
+  const tracer = provider.getTracer('ingest-test', '1.0.0');
+  const t0 = Date.UTC(2026, 2, 1, 12, 0, 0);
+  const root = tracer.startSpan('GET /orders/:id', {
+    kind: SpanKind.SERVER,
+    startTime: new Date(t0),
+    attributes: { 'http.request.method': 'GET', 'http.response.status_code': 200, 'session.id': '0d9e8f7a-6b5c-4d3e-9f1a-2b3c4d5e6f70', ratio: 0.5, ok: true, tags: ['x', 'y'] },
+  });
+  const rootContext = trace.setSpan(context.active(), root);
+  const child = tracer.startSpan('SELECT orders', { kind: SpanKind.CLIENT, startTime: new Date(t0 + 20) }, rootContext);
+  child.addEvent('rows fetched', { rows: 3 }, new Date(t0 + 60));
+  child.setStatus({ code: SpanStatusCode.ERROR, message: 'deadlock detected' });
+  const grandchild = tracer.startSpan('parse rows', { startTime: new Date(t0 + 70) }, trace.setSpan(rootContext, child));
+  grandchild.end(new Date(t0 + 75));
+  child.end(new Date(t0 + 80));
+  root.end(new Date(t0 + 125));
+  await provider.forceFlush();
+  await provider.shutdown();
+  return {
+    traceId: root.spanContext().traceId,
+    rootId: root.spanContext().spanId,
+    childId: child.spanContext().spanId,
+    grandchildId: grandchild.spanContext().spanId,
+    t0,
+  };
+}
+
+describe('spans from the OpenTelemetry JS SDK', () => {
+  for (const [protocol, makeExporter] of [
+    ['http/protobuf', (url: string, headers: Record<string, string>) => new OTLPProtoExporter({ url, headers })],
+    ['http/json', (url: string, headers: Record<string, string>) => new OTLPHttpJsonExporter({ url, headers })],
+  ] as const) {
+    it(`appear in the trace timeline with their parents and timing (${protocol})`, async () => {
+      const exporter = makeExporter(`${http.url}/v1/traces`, { authorization: `Bearer ${INGEST_TOKEN}` });
+      const sent = await sendWithSdk(exporter, `orders-${protocol}`);
+      const rows = await timeline(sent.traceId);
+      expect(rows.map((r) => [r.span_id, r.parent_span_id, r.depth])).toEqual([
+        [sent.rootId, null, 0],
+        [sent.childId, sent.rootId, 1],
+        [sent.grandchildId, sent.childId, 2],
+      ]);
+      const [root, child, grandchild] = rows;
+      expect(root!.name).toBe('GET /orders/:id');
+      expect(root!.service).toBe(`orders-${protocol}`);
+      expect(root!.kind).toBe('server');
+      expect(root!.start_time.getTime()).toBe(sent.t0);
+      expect(root!.duration_ms).toBeCloseTo(125, 6);
+      expect(child!.kind).toBe('client');
+      expect(child!.offset_ms).toBeCloseTo(20, 6);
+      expect(child!.duration_ms).toBeCloseTo(60, 6);
+      expect(child!.status).toBe('error');
+      expect(child!.status_message).toBe('deadlock detected');
+      expect(grandchild!.offset_ms).toBeCloseTo(70, 6);
+      expect(grandchild!.kind).toBe('internal');
+      // Typed attributes; resource attributes other than service.name stay with the span.
+      expect(root!.attributes).toMatchObject({
+        'http.request.method': 'GET', 'http.response.status_code': 200, ratio: 0.5, ok: true, tags: ['x', 'y'],
+        'deployment.environment.name': 'test',
+      });
+      expect(root!.attributes['service.name']).toBeUndefined();
+      const [stored] = await sql`select session_id, span_events from tracing.spans
+                                 where trace_id = tracing.hex_to_trace_id(${sent.traceId}) and span_id = tracing.hex_to_span_id(${sent.childId})`;
+      expect(stored!.span_events).toEqual([{ name: 'rows fetched', time: '2026-03-01T12:00:00.060000Z', time_unix_nano: String((sent.t0 + 60) * 1e6), attributes: { rows: 3 } }]);
+      const [rootRow] = await sql`select session_id from tracing.spans
+                                  where trace_id = tracing.hex_to_trace_id(${sent.traceId}) and span_id = tracing.hex_to_span_id(${sent.rootId})`;
+      expect(rootRow!.session_id).toBe('0d9e8f7a-6b5c-4d3e-9f1a-2b3c4d5e6f70');
+    });
+  }
+
+  it('accepts a query API token with role admin, and refuses a reader token, a wrong token and none', async () => {
+    const body = encodeRequestProtobuf(request([span()]));
+    const post = (authorization?: string) => fetch(`${http.url}/v1/traces`, {
+      method: 'POST', body, headers: { 'content-type': 'application/x-protobuf', ...(authorization ? { authorization } : {}) },
+    });
+    expect((await post(`Bearer ${adminJwt}`)).status).toBe(200);
+    const reader = await signToken(SECRET, { role: 'reader', organization_id: 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee' });
+    for (const authorization of [`Bearer ${reader}`, 'Bearer wrong-token', undefined, `Basic ${INGEST_TOKEN}`]) {
+      const response = await post(authorization);
+      expect(response.status).toBe(401);
+      const status = RpcStatus.toObject(RpcStatus.decode(new Uint8Array(await response.arrayBuffer()))) as { message: string };
+      expect(status.message).toMatch(/Bearer token is required/);
+    }
+  });
+});
+
+let spanCounter = 0;
+function span(overrides: Record<string, unknown> = {}) {
+  spanCounter += 1;
+  return {
+    traceId: `${spanCounter.toString(16).padStart(8, '0')}11112222333344445555aaaa`,
+    spanId: `${spanCounter.toString(16).padStart(8, '0')}bbbbcccc`,
+    name: 'op',
+    kind: 1,
+    startTimeUnixNano: '1772366400000000000',
+    endTimeUnixNano: '1772366400500000000',
+    ...overrides,
+  };
+}
+
+function request(spans: unknown[]): OtlpRequest {
+  return { resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'raw' } }] }, scopeSpans: [{ spans: spans as never }] }] };
+}
+
+async function postJson(body: string | Uint8Array, headers: Record<string, string> = {}) {
+  const response = await fetch(`${http.url}/v1/traces`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}`, ...headers },
+  });
+  const text = await response.text();
+  // Errors come back in the request's encoding: protobuf when it was not JSON.
+  const json = response.headers.get('content-type') === 'application/json';
+  return { status: response.status, body: json && text ? JSON.parse(text) : {} };
+}
+
+describe('requests', () => {
+  it('stores the valid spans and names the rejected ones in partial_success', async () => {
+    const good = span();
+    const bad = [
+      span({ traceId: '00000000000000000000000000000000' }),
+      span({ spanId: 'xyz' }),
+      span({ name: '' }),
+      span({ endTimeUnixNano: '1' }),
+      span({ kind: 9 }),
+    ];
+    const { status, body } = await postJson(JSON.stringify(request([good, ...bad])));
+    expect(status).toBe(200);
+    expect(body.partialSuccess.rejectedSpans).toBe('5');
+    expect(body.partialSuccess.errorMessage).toMatch(/^5 span\(s\) rejected: span 1 .*traceId must be 16 bytes/);
+    for (const reason of ['spanId must be 8 bytes', 'name is required', 'endTimeUnixNano must not be before', 'kind must be a SpanKind']) {
+      expect(body.partialSuccess.errorMessage).toContain(reason);
+    }
+    const [{ n }] = await sql`select count(*)::int as n from tracing.spans where trace_id = tracing.hex_to_trace_id(${good.traceId})`;
+    expect(n).toBe(1);
+  });
+
+  it('answers protobuf with a protobuf ExportTraceServiceResponse, and is idempotent', async () => {
+    const body = encodeRequestProtobuf(request([span(), span()]));
+    for (let i = 0; i < 2; i++) {
+      const response = await fetch(`${http.url}/v1/traces`, {
+        method: 'POST', body, headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${INGEST_TOKEN}` },
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('application/x-protobuf');
+      const decoded = ExportTraceServiceResponse.toObject(ExportTraceServiceResponse.decode(new Uint8Array(await response.arrayBuffer())));
+      expect(decoded).toEqual({});
+    }
+  });
+
+  it('accepts gzip', async () => {
+    const s = span();
+    const { status } = await postJson(gzipSync(JSON.stringify(request([s]))), { 'content-encoding': 'gzip' });
+    expect(status).toBe(200);
+    const [{ n }] = await sql`select count(*)::int as n from tracing.spans where trace_id = tracing.hex_to_trace_id(${s.traceId})`;
+    expect(n).toBe(1);
+  });
+
+  it('answers 400 with a clear message for malformed payloads, and keeps serving', async () => {
+    expect(await postJson('{not json')).toMatchObject({ status: 400, body: { message: expect.stringMatching(/^not valid JSON/) } });
+    expect(await postJson('[1,2]')).toMatchObject({ status: 400, body: { message: expect.stringMatching(/must be a JSON object/) } });
+    expect(await postJson('{"resourceSpans": 3}')).toMatchObject({ status: 400, body: { message: 'resourceSpans must be an array' } });
+    expect(await postJson('{"resourceSpans": [{"scopeSpans": [{"spans": {}}]}]}')).toMatchObject({ status: 400 });
+    expect(await postJson('not gzip', { 'content-encoding': 'gzip' })).toMatchObject({ status: 400, body: { message: expect.stringMatching(/not valid gzip/) } });
+    const garbage = await fetch(`${http.url}/v1/traces`, {
+      method: 'POST', body: new Uint8Array([0xff, 0xff, 0xff, 0x0f, 0x01]), headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${INGEST_TOKEN}` },
+    });
+    expect(garbage.status).toBe(400);
+    expect((RpcStatus.toObject(RpcStatus.decode(new Uint8Array(await garbage.arrayBuffer()))) as { message: string }).message).toMatch(/not a protobuf ExportTraceServiceRequest/);
+    expect((await postJson('{}', { 'content-type': 'text/plain' })).status).toBe(415);
+    expect((await fetch(`${http.url}/v1/traces`)).status).toBe(405);
+    expect((await postJson('{}')).status).toBe(200);
+  });
+
+  it('bounds the body, compressed or not', async () => {
+    const big = JSON.stringify(request(Array.from({ length: 2000 }, () => span({ attributes: [{ key: 'padding', value: { stringValue: 'x'.repeat(200) } }] }))));
+    expect(big.length).toBeGreaterThan(256 * 1024);
+    expect((await postJson(big)).status).toBe(413);
+    const bomb = await postJson(gzipSync(big), { 'content-encoding': 'gzip' });
+    expect(bomb.status).toBe(413);
+    expect(bomb.body.message).toMatch(/once decompressed/);
+  });
+});
