@@ -101,6 +101,39 @@ describe('emitActivityEvent', () => {
     expect(seen).toEqual([expected, expected]);
   });
 
+  it('stores an event once across retries when it writes as tracegres_writer', async () => {
+    const wf = execution();
+    /** One attempt of an activity, writing in a transaction of its own as the writer role. */
+    const attempt = (activityId: string, n: number) =>
+      activityEnv({ workflowExecution: wf, activityId, attempt: n }).run(() =>
+        db.sql.begin(async (tx) => {
+          await tx`set local role tracegres_writer`;
+          return emitActivityEvent(tx, paymentEvent);
+        }),
+      ) as Promise<ActivityEvent>;
+    // The role may not read event_metadata, so the key is looked up through
+    // tracing.domain_event_by_idempotency_key.
+    await expect(
+      db.sql.begin(async (tx) => {
+        await tx`set local role tracegres_writer`;
+        return tx`select id from tracing.domain_events where event_metadata ? 'idempotency_key'`;
+      }),
+    ).rejects.toThrow(/permission denied/);
+
+    const first = await attempt('4', 1);
+    const retry = await attempt('4', 2);
+    expect(first.duplicate).toBe(false);
+    expect(retry).toEqual({ ...first, duplicate: true });
+    // Overlapping attempts too: the advisory lock makes the later one find the event.
+    const overlapping = await Promise.all([attempt('5', 1), attempt('5', 2)]);
+    expect(overlapping.map((r) => r.duplicate).sort()).toEqual([false, true]);
+    expect(overlapping[0]?.id).toBe(overlapping[1]?.id);
+
+    const events = await eventsOfTrace(db.sql, workflowTraceId(wf.workflowId, wf.runId));
+    expect(events.map((e) => e.event_metadata.idempotency_key)).toEqual([first.idempotencyKey, overlapping[0]?.idempotencyKey]);
+    expect(events[0]?.event_metadata.temporal_attempt).toBe(1);
+  });
+
   it('refuses to run outside an activity with the tracing interceptor', async () => {
     expect(() => activityTraceContext()).toThrow(/outside an activity/);
     const bare = new MockActivityEnvironment({}, { logger: new DefaultLogger('ERROR') });

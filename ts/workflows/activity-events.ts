@@ -11,11 +11,11 @@
  * else. It is written to event_metadata.idempotency_key.
  *
  * The write takes a transaction-scoped advisory lock on the key, looks for
- * an event with that key in the activity's trace, and only then inserts
- * through ts/edge's emitEvent. The lock serialises concurrent attempts, so
- * the check cannot race. The lookup is written so that both the trace id
- * index and a partial unique index on the key (where the schema has one; it
- * also stops writers that skip the lock) can answer it.
+ * an event with that key (tracing.domain_event_by_idempotency_key, which the
+ * writer role may call although it may not read event_metadata), and only
+ * then inserts through ts/edge's emitEvent. The lock serialises concurrent
+ * attempts, so the check cannot race; the unique index on the key
+ * (domain_events_idempotency_key_idx) stops writers that skip the lock.
  */
 import type { Sql, TransactionSql } from 'postgres';
 import { emitEvent, type DomainEventInput, type EmittedEvent } from '../edge/emit-event.ts';
@@ -40,12 +40,7 @@ async function emitOnce(tx: TransactionSql, event: DomainEventInput, key: string
   // unrelated emissions wait for each other, never skip one.
   await tx`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`;
   const existing = await tx<{ id: string; created_at: Date }[]>`
-    select id, created_at
-    from tracing.domain_events
-    where trace_id = tracing.hex_to_trace_id(${trace.traceId})
-      and event_metadata ? 'idempotency_key'
-      and event_metadata->>'idempotency_key' = ${key}
-    limit 1`;
+    select id, created_at from tracing.domain_event_by_idempotency_key(${key})`;
   const found = existing[0];
   if (found !== undefined) return { id: String(found.id), createdAt: found.created_at, idempotencyKey: key, duplicate: true };
 
