@@ -106,9 +106,11 @@ export function startRetentionScheduler(sql: postgres.Sql, options: RetentionSch
     try {
       await describe();
       for (const job of jobs) {
-        if (job.running) continue;
+        if (job.running || stopped) continue;
         const [claim] = await sql.unsafe(`select tracing.${job.claim}($1) as due`, [now()]);
-        if (claim?.due) {
+        // stop() may have come while the claim was on its way: a claimed
+        // minute left unrun is run by the next instance's check.
+        if (claim?.due && !stopped) {
           job.running = runPass(job)
             .catch((error: Error & { hint?: string }) => log(`${job.name}: run failed: ${error.message}${error.hint ? ` (${error.hint})` : ''}`))
             .finally(() => (job.running = undefined));
@@ -118,13 +120,14 @@ export function startRetentionScheduler(sql: postgres.Sql, options: RetentionSch
       log(`retention: scheduler check failed: ${(error as Error).message}`);
     }
     if (!stopped) {
-      timer = setTimeout(() => void tick(), nextCheckInMs(now()));
+      timer = setTimeout(() => void (checking = tick()), nextCheckInMs(now()));
       // The scheduler alone never keeps the process alive.
       timer.unref();
     }
   };
 
-  void tick();
+  // The check in progress, so stop() can wait for it to finish deciding.
+  let checking: Promise<void> | undefined = tick();
 
   return {
     get running() {
@@ -134,6 +137,7 @@ export function startRetentionScheduler(sql: postgres.Sql, options: RetentionSch
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
+      await checking;
       for (const job of jobs) {
         if (job.running && job.pid !== undefined) {
           // Cancelling rolls back only the batch in flight; the next run
