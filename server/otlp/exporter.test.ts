@@ -188,11 +188,11 @@ describe('sampling', () => {
     await sql`update tracing.otlp_export_settings set max_queued_spans = 2`;
     const traceId = traceHex();
     const notices: string[] = [];
-    const listening = postgres(db.url, { max: 1, onnotice: (n) => notices.push(n.message) });
+    const listening = postgres(db.url, { max: 1, onnotice: (n) => notices.push(String(n.message)) });
     try {
       const spans = ['5555555555555551', '5555555555555552', '5555555555555553'].map((span_id) =>
         ({ trace_id: traceId, span_id, name: 'op', service: 's', start_time: '2026-03-01T10:00:00Z', end_time: '2026-03-01T10:00:01Z' }));
-      const [{ recorded }] = await listening`select tracing.record_spans(${listening.json(spans)}) as recorded`;
+      const recorded = (await listening`select tracing.record_spans(${listening.json(spans)}) as recorded`)[0]!.recorded;
       expect(recorded).toBe(3);
     } finally {
       await listening.end();
@@ -234,7 +234,7 @@ describe('delivery', () => {
     await sql`update tracing.otlp_outbox set available_at = now()`;
     exporter.start();
     await waitFor(async () => {
-      const [{ waiting }] = await sql`select count(*)::int as waiting from tracing.otlp_outbox`;
+      const waiting = (await sql`select count(*)::int as waiting from tracing.otlp_outbox`)[0]!.waiting;
       return waiting === 0;
     }, 20_000);
     await exporter.stop();
@@ -266,7 +266,7 @@ describe('delivery', () => {
     expect(rows).toHaveLength(3);
     expect(rows[0]!.reason).toBe('partial success: the collector rejected 1 of 3 spans of this batch: attribute value too long');
     expect(rows[0]!.http_status).toBeNull();
-    const [{ requeued }] = await sql`select tracing.otlp_requeue_dead_letters() as requeued`;
+    const requeued = (await sql`select tracing.otlp_requeue_dead_letters() as requeued`)[0]!.requeued;
     expect(Number(requeued)).toBe(3);
     expect(await exporter.exportBatch()).toEqual({ kind: 'exported', spans: 3 });
   });
