@@ -10,9 +10,11 @@
 // development routes exist as well: GET /dev-token hands the page the local
 // admin token npm start prints, and POST /dev/demo-data loads the demo data.
 // They are never mounted when the operator configured a secret or key.
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, rm, stat, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -171,8 +173,34 @@ async function newestChange(dir: string, skip: (name: string) => boolean = () =>
   return newest;
 }
 
-/** Builds dashboard/dist unless it is newer than every source of the app. */
+/**
+ * Builds dashboard/dist unless it is newer than every source of the app.
+ * Processes of one checkout (npm start, parallel test files) take turns
+ * through a lock file, so two builds never empty each other's output.
+ */
 export async function ensureBuilt(log: (message: string) => void = () => {}): Promise<void> {
+  const lock = path.join(os.tmpdir(), `tracegres-dashboard-build-${createHash('sha256').update(DASHBOARD_DIR).digest('hex').slice(0, 12)}.lock`);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      await writeFile(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // A lock older than any build is left by a process that died.
+      const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+      if (age > 60_000 || Date.now() > deadline) await rm(lock, { force: true });
+      else await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  try {
+    await buildIfStale(log);
+  } finally {
+    await rm(lock, { force: true });
+  }
+}
+
+async function buildIfStale(log: (message: string) => void): Promise<void> {
   const built = await stat(path.join(DIST_DIR, 'index.html')).then((s) => s.mtimeMs, () => 0);
   if (built > 0) {
     const sources = Math.max(
