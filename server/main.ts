@@ -11,6 +11,7 @@ import { redactPassword, withDatabase } from './database/connection-strings.ts';
 import { startEmbeddedPostgres, type RunningPostgres } from './database/embedded-postgres.ts';
 import { migrateDatabase } from './database/migrate.ts';
 import { startRetentionScheduler, type RetentionScheduler } from './retention-scheduler.ts';
+import { startOtlp, type OtlpServerParts } from './otlp/server.ts';
 
 const log = (message: string) => console.log(`[tracegres] ${message}`);
 
@@ -36,6 +37,7 @@ async function main(): Promise<void> {
     await scheduler?.stop().catch((e) => console.error(e));
     await schedulerSql?.end().catch((e) => console.error(e));
     await http?.close().catch((e) => console.error(e));
+    await otlp?.stop().catch((e) => console.error(e));
     await embedded?.stop().catch((e) => console.error(e));
     process.exit(exitCode);
   };
@@ -44,6 +46,7 @@ async function main(): Promise<void> {
 
   let scheduler: RetentionScheduler | undefined;
   let schedulerSql: postgres.Sql | undefined;
+  let otlp: OtlpServerParts | undefined;
   let http: Awaited<ReturnType<typeof import('./http-server.ts').startHttpServer>> | undefined;
   try {
     await migrateDatabase(databaseUrl);
@@ -77,7 +80,11 @@ async function main(): Promise<void> {
     });
     // Built in the background, so the first page view rarely waits for it.
     dashboard.ready().catch((error) => console.error('dashboard build failed (retried on the next page view):', error));
-    http = await startHttpServer({ databaseUrl: config.graphqlDatabaseUrl ?? databaseUrl, port: config.port, host: config.host, pgSettingsFor, routes: [dashboard] });
+    // OTLP ingest at /v1/traces (as the owner: record_spans), and the
+    // exporter loop when OTEL_EXPORTER_OTLP_* is set.
+    otlp = startOtlp({ databaseUrl, pgSettingsFor, log });
+    http = await startHttpServer({ databaseUrl: config.graphqlDatabaseUrl ?? databaseUrl, port: config.port, host: config.host, pgSettingsFor, routes: [...otlp.routes, dashboard] });
+    log(`OTLP ingest: ${http.url}/v1/traces`);
     log(`dashboard: ${http.url}/`);
     log(`GraphQL:  ${http.url}/graphql`);
     log(`explorer: ${http.url}/graphiql`);

@@ -1,0 +1,98 @@
+// OTLP through `npm start` end to end: the OpenTelemetry JS SDK sends spans
+// to the server's /v1/traces, they land in the trace timeline, sampling
+// keeps the trace, and the exporter loop (configured by the OTEL_* variables)
+// forwards them to a collector.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { context, trace } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import postgres from 'postgres';
+import { afterAll, expect, it } from 'vitest';
+import { freePort } from '../database/embedded-postgres.ts';
+import { projectRoot } from '../database/migrate.ts';
+import { startTestReceiver } from './test-receiver.ts';
+
+const dataDir = await mkdtemp(path.join(os.tmpdir(), 'tracegres-otlp-start-'));
+let child: ChildProcess | undefined;
+afterAll(async () => {
+  if (child && child.exitCode === null) {
+    const exited = new Promise((resolve) => child!.once('exit', resolve));
+    child.kill('SIGINT');
+    await exited;
+  }
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+it('ingests SDK spans through npm start and exports them once sampling keeps the trace', async () => {
+  const receiver = await startTestReceiver();
+  const pgPort = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: '0',
+    TRACEGRES_DATA_DIR: dataDir,
+    TRACEGRES_EMBEDDED_PG_PORT: String(pgPort),
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.port}`,
+    OTEL_EXPORTER_OTLP_HEADERS: 'x-collector-key=abc%20def',
+    OTEL_SERVICE_NAME: 'tracegres-test',
+  };
+  delete env.DATABASE_URL;
+  delete env.TRACEGRES_JWT_SECRET;
+  child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  await waitFor(async () => output.includes('ready;'), 90_000, () => output);
+  const ingestUrl = /OTLP ingest:\s+(\S+)/.exec(output)![1]!;
+  const token = /development token[^\n]*\n(\S+)/.exec(output)![1]!;
+  expect(output).toContain(`exporting to http://127.0.0.1:${receiver.port}/v1/traces (http/protobuf)`);
+
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': 'checkout' }),
+    spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: ingestUrl, headers: { authorization: `Bearer ${token}` } }))],
+  });
+  const tracer = provider.getTracer('npm-start-test');
+  const t0 = Date.now() - 1000;
+  const root = tracer.startSpan('POST /checkout', { startTime: new Date(t0) });
+  const child1 = tracer.startSpan('reserve stock', { startTime: new Date(t0 + 10) }, trace.setSpan(context.active(), root));
+  child1.end(new Date(t0 + 40));
+  root.end(new Date(t0 + 100));
+  await provider.forceFlush();
+  await provider.shutdown();
+  const traceId = root.spanContext().traceId;
+
+  const sql = postgres(`postgres://postgres:postgres@127.0.0.1:${pgPort}/tracegres`, { max: 1, onnotice: () => {} });
+  try {
+    const rows = await sql`select span_id, parent_span_id, offset_ms, duration_ms from api.get_trace_timeline(${traceId}) order by position`;
+    expect(rows.map((r) => [r.span_id, r.parent_span_id])).toEqual([
+      [root.spanContext().spanId, null],
+      [child1.spanContext().spanId, root.spanContext().spanId],
+    ]);
+    expect(rows[1]!.offset_ms).toBeCloseTo(10, 6);
+    expect(rows[1]!.duration_ms).toBeCloseTo(30, 6);
+
+    // Development keeps every trace (rate 1); decide now rather than at the
+    // next minute, and let the exporter look again at once.
+    await sql`call tracing.run_sampling()`;
+    await sql`update tracing.otlp_outbox set available_at = now()`;
+    await waitFor(async () => receiver.acceptedSpans().length >= 2, 15_000, () => output);
+    const exported = receiver.acceptedSpans().map((s) => s.spanId).sort();
+    expect(exported).toEqual([root.spanContext().spanId, child1.spanContext().spanId].sort());
+    expect(receiver.requests[0]!.headers['x-collector-key']).toBe('abc def');
+  } finally {
+    await sql.end();
+    await receiver.close();
+  }
+}, 120_000);
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number, context: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`condition not met within ${timeoutMs} ms:\n${context()}`);
+}

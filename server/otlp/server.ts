@@ -1,0 +1,45 @@
+// What `npm start` runs for OTLP: the /v1/traces ingest route always, and
+// the exporter loop when an OTLP endpoint is configured.
+import postgres from 'postgres';
+import type { PgSettings } from '../auth/jwt.ts';
+import { readOtlpExportConfig, readOtlpIngestConfig } from './config.ts';
+import { createOtlpExporter, type OtlpExporter } from './exporter.ts';
+import { createOtlpIngestRoute } from './ingest.ts';
+
+export interface OtlpServerParts {
+  routes: Array<ReturnType<typeof createOtlpIngestRoute>>;
+  exporter?: OtlpExporter;
+  stop(): Promise<void>;
+}
+
+export function startOtlp(options: {
+  databaseUrl: string;
+  pgSettingsFor: (authorization: string | undefined) => Promise<PgSettings>;
+  log: (message: string) => void;
+  env?: NodeJS.ProcessEnv;
+}): OtlpServerParts {
+  const env = options.env ?? process.env;
+  // Read first: a wrong OTEL_* setting stops the start with its message.
+  const exportConfig = readOtlpExportConfig(env);
+  const ingestConfig = readOtlpIngestConfig(env);
+  const ingestSql = postgres(options.databaseUrl, { max: 4, onnotice: () => {} });
+  const routes = [createOtlpIngestRoute({ ...ingestConfig, sql: ingestSql, pgSettingsFor: options.pgSettingsFor, log: options.log })];
+  let exporterSql: postgres.Sql | undefined;
+  let exporter: OtlpExporter | undefined;
+  if (exportConfig) {
+    exporterSql = postgres(options.databaseUrl, { max: 2, onnotice: () => {} });
+    exporter = createOtlpExporter(exporterSql, exportConfig, { log: (m) => options.log(`otlp export: ${m}`) });
+    exporter.start();
+  } else {
+    options.log('OTLP export off (set OTEL_EXPORTER_OTLP_ENDPOINT to turn it on)');
+  }
+  return {
+    routes,
+    exporter,
+    async stop() {
+      await exporter?.stop();
+      await exporterSql?.end();
+      await ingestSql.end();
+    },
+  };
+}
