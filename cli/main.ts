@@ -4,6 +4,7 @@
 //   tracegres retention status
 //   tracegres retention schedule [CRON] [--in-process] [--off] [--dry-run]
 //   tracegres demo               [--database-url URL]
+//   tracegres export             [status] [--once] [--database-url URL]
 //
 // The database is DATABASE_URL, or --database-url, or else the embedded
 // Postgres that `npm start` runs (its port from TRACEGRES_EMBEDDED_PG_PORT).
@@ -26,6 +27,9 @@ const USAGE = `usage:
   tracegres demo [--database-url URL]
       load demo checkout traces (some of them failed) and print a
       correlation id to look up in the dashboard.
+  tracegres export [status] [--once] [--database-url URL]
+      send queued spans to the OTLP collector of OTEL_EXPORTER_OTLP_*
+      (tracegres export --help for more).
 
 options:
   --database-url URL   the database (default: DATABASE_URL, else the
@@ -64,6 +68,7 @@ function databaseUrl(explicit: string | undefined): string {
 
 export async function main(argv: string[], out: Output = terminalOutput()): Promise<number> {
   if (argv[0] === 'demo') return (await import('./demo.ts')).demoCommand(argv.slice(1));
+  if (argv[0] === 'export') return (await import('./export.ts')).exportCommand(argv.slice(1), databaseUrl);
   let parsed;
   try {
     parsed = parseArgs({
