@@ -16,6 +16,7 @@ const suites: Record<string, () => Promise<BenchSuite>> = {
   event_store: async () => (await import('./event-store.ts')).run,
   retention: async () => (await import('./retention.ts')).run,
   query_api: async () => (await import('./query-api.ts')).run,
+  otlp: async () => (await import('./otlp.ts')).run,
 };
 
 const { values } = parseArgs({
