@@ -12,7 +12,7 @@
 // They are never mounted when the operator configured a secret or key.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -180,16 +180,18 @@ async function newestChange(dir: string, skip: (name: string) => boolean = () =>
  */
 export async function ensureBuilt(log: (message: string) => void = () => {}): Promise<void> {
   const lock = path.join(os.tmpdir(), `tracegres-dashboard-build-${createHash('sha256').update(DASHBOARD_DIR).digest('hex').slice(0, 12)}.lock`);
-  const deadline = Date.now() + 120_000;
+  const deadline = Date.now() + 300_000;
   for (;;) {
     try {
       await writeFile(lock, String(process.pid), { flag: 'wx' });
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      // A lock older than any build is left by a process that died.
-      const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
-      if (age > 60_000 || Date.now() > deadline) await rm(lock, { force: true });
+      // A lock whose process is gone was left by a crash; one that outlives
+      // the deadline is taken over rather than waited for forever.
+      // (An empty lock is one being written this instant.)
+      const holder = await readFile(lock, 'utf8').catch(() => '');
+      if ((holder !== '' && !isRunning(Number(holder))) || Date.now() > deadline) await rm(lock, { force: true });
       else await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
@@ -197,6 +199,17 @@ export async function ensureBuilt(log: (message: string) => void = () => {}): Pr
     await buildIfStale(log);
   } finally {
     await rm(lock, { force: true });
+  }
+}
+
+function isRunning(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

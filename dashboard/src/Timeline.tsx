@@ -50,7 +50,10 @@ export function Timeline({ spans, height = 480 }: { spans: TimelineSpan[]; heigh
   );
   useEffect(() => {
     if (focusIndex === null) return;
-    scroller.current?.querySelector<HTMLElement>(`[data-index="${focusIndex}"]`)?.focus();
+    // preventScroll: this also runs while the user scrolls with the wheel,
+    // and must not pull the list back to the focused row.
+    const row = scroller.current?.querySelector<HTMLElement>(`[data-index="${focusIndex}"]`);
+    if (row && document.activeElement !== row) row.focus({ preventScroll: true });
   }, [focusIndex, first, last]);
 
   const onKeyDown = (event: KeyboardEvent<HTMLDivElement>) => {

@@ -13,7 +13,8 @@ export function TraceTimeline({ traceId }: { traceId: string }) {
   if (!data) return loading ? <Loading what="the trace timeline" /> : null;
   const spans = data.getTraceTimeline.nodes;
   if (spans.length === 0) return <p className="empty">This trace has no spans (or none you may see).</p>;
-  return <Timeline spans={spans} />;
+  // Keyed by trace: a selected span belongs to its trace.
+  return <Timeline key={traceId} spans={spans} />;
 }
 
 /** A table of events; a row opens its details below. */
