@@ -99,7 +99,8 @@ export async function seedDemo(sql: Sql, options: DemoOptions = {}): Promise<Dem
   const requests: DemoRequest[] = [];
 
   for (let i = 0; i < count; i++) {
-    const sessionId = sessions[i % sessions.length]!;
+    // Users take turns, shifted every round so each one meets a failure.
+    const sessionId = sessions[(i + Math.floor(i / sessions.length)) % sessions.length]!;
     const correlationId = randomUUID();
     const traceId = hex(16);
     // Oldest first, about a minute apart, ending a minute before now.
@@ -158,7 +159,7 @@ export async function seedDemo(sql: Sql, options: DemoOptions = {}): Promise<Dem
     push({
       span_id: ids.charge, parent_span_id: ids.workflow, name: 'chargePayment', service: 'order-worker', kind: 'internal',
       start_time: iso(chargeStart), end_time: iso(chargeEnd), status: failed ? 'error' : 'ok',
-      ...(failed ? { status_message: DECLINES[i % DECLINES.length]! } : {}),
+      ...(failed ? { status_message: DECLINES[Math.floor(i / 3) % DECLINES.length]! } : {}),
       attributes: { 'temporal.activity.type': 'chargePayment', 'temporal.attempt': failed ? 3 : 1, 'payment.provider': 'stripe' },
     });
     push({
@@ -181,7 +182,7 @@ export async function seedDemo(sql: Sql, options: DemoOptions = {}): Promise<Dem
     event(ids.edge, ids.browser, 'edge-checkout', edgeStart + 12, 'order.created', { orderId: order, items: [{ sku: product, quantity: 1 + (i % 3) }], amountCents: amount, currency: 'EUR' });
     event(ids.reserve, ids.workflow, 'order-worker', reserveEnd - 2, 'inventory.reserved', { orderId: order, sku: product });
     if (failed) {
-      event(ids.charge, ids.workflow, 'order-worker', chargeEnd - 3, 'payment.failed', { orderId: order, amountCents: amount, attempts: 3 }, DECLINES[i % DECLINES.length]!);
+      event(ids.charge, ids.workflow, 'order-worker', chargeEnd - 3, 'payment.failed', { orderId: order, amountCents: amount, attempts: 3 }, DECLINES[Math.floor(i / 3) % DECLINES.length]!);
     } else {
       event(ids.charge, ids.workflow, 'order-worker', chargeEnd - 3, 'payment.captured', { orderId: order, amountCents: amount });
     }
