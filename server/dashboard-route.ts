@@ -217,7 +217,7 @@ async function buildIfStale(log: (message: string) => void): Promise<void> {
   const built = await stat(path.join(DIST_DIR, 'index.html')).then((s) => s.mtimeMs, () => 0);
   if (built > 0) {
     const sources = Math.max(
-      await newestChange(DASHBOARD_DIR, (name) => name === 'dist' || name === 'e2e' || name === 'node_modules'),
+      await newestChange(DASHBOARD_DIR, (name) => name === 'dist' || name === 'e2e' || name === 'node_modules' || name.endsWith('.test.ts')),
       // The app imports the browser toolkit (ErrorWithCorrelation, tracedFetch).
       await newestChange(path.resolve(DASHBOARD_DIR, '../ts/client'), (name) => name.endsWith('.test.ts')),
     );
