@@ -41,7 +41,12 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
   beforeAll(async () => {
     demo = await seedDemo(db.sql, { requests: 60, largeTraceSpans: 10_000 });
     adminToken = await signToken(SECRET, { role: 'admin', sub: 'e2e' });
-    const dashboard = createDashboardRoute({ dev: { devToken: () => signToken(SECRET, { role: 'admin', sub: 'local-developer' }) } });
+    const dashboard = createDashboardRoute({
+      dev: {
+        devToken: () => signToken(SECRET, { role: 'admin', sub: 'local-developer' }),
+        loadDemo: () => seedDemo(db.sql, { requests: 6 }),
+      },
+    });
     await dashboard.ready();
     http = await startHttpServer({
       databaseUrl: db.url,
@@ -337,6 +342,16 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
       reached = await page.evaluate(() => document.activeElement?.id === 'search-any');
     }
     expect(reached).toBe(true);
+    await page.close();
+  });
+
+  // Last: it adds data the counts above rely on.
+  it('loads demo data with one button and opens a failed request', async () => {
+    const page = await signedIn();
+    await page.click('button:has-text("Load demo data")');
+    await page.waitForURL(/\/correlation\/[0-9a-f-]{36}$/);
+    await page.waitForSelector('.timeline-rows .span-row--error');
+    expect(await page.locator('.banner').textContent()).toMatch(/Loaded 6 requests/);
     await page.close();
   });
 

@@ -10,6 +10,7 @@ import { formatDuration, formatTime, json } from './format.ts';
 const ROW_HEIGHT = 30;
 const OVERSCAN = 12;
 const MAX_INDENT_LEVELS = 16;
+const MAX_EVENT_TICKS = 50;
 
 export function Timeline({ spans, height = 480 }: { spans: TimelineSpan[]; height?: number }) {
   const [selected, setSelected] = useState<number | null>(null);
@@ -110,6 +111,15 @@ export function Timeline({ spans, height = 480 }: { spans: TimelineSpan[]; heigh
         </span>
         <span className="span-track">
           <span className="span-bar" style={{ left: `${left}%`, width: `${width}%` }} />
+          {/* When the span's events happened; failed ones stand out. */}
+          {span.events.slice(0, MAX_EVENT_TICKS).map((event) => (
+            <span
+              key={event.id}
+              className={event.processing_error ? 'span-event-tick span-event-tick--failed' : 'span-event-tick'}
+              style={{ left: `${(event.offset_ms / total) * 100}%` }}
+              title={`${event.event_type}${event.processing_error ? `: ${event.processing_error}` : ''}`}
+            />
+          ))}
         </span>
         <span className="span-duration">
           {formatDuration(span.durationMs)}
@@ -128,6 +138,7 @@ export function Timeline({ spans, height = 480 }: { spans: TimelineSpan[]; heigh
         <span>◆ critical path</span>
         <span><span className="swatch swatch--placeholder" /> not recorded</span>
         <span><span className="swatch swatch--inferred" /> inferred from events</span>
+        <span><span className="swatch swatch--tick" /> event</span>
         <span className="timeline-scale">0 – {formatDuration(total)}</span>
       </div>
       <div
