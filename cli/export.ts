@@ -68,7 +68,7 @@ export async function exportCommand(argv: string[], databaseUrl: (explicit: stri
     log(`database: ${redactPassword(url)}`);
     const exporter = createOtlpExporter(sql, config, { log });
     if (values.once) {
-      await sql`select tracing.otlp_enable_export(true)`;
+      await exporter.enable();
       let sent = 0;
       for (;;) {
         const result = await exporter.exportBatch();

@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     dashboard.ready().catch((error) => console.error('dashboard build failed (retried on the next page view):', error));
     // OTLP ingest at /v1/traces (as the owner: record_spans), and the
     // exporter loop when OTEL_EXPORTER_OTLP_* is set.
-    otlp = startOtlp({ databaseUrl, pgSettingsFor, log });
+    otlp = await startOtlp({ databaseUrl, pgSettingsFor, log });
     http = await startHttpServer({ databaseUrl: config.graphqlDatabaseUrl ?? databaseUrl, port: config.port, host: config.host, pgSettingsFor, routes: [...otlp.routes, dashboard] });
     log(`OTLP ingest: ${http.url}/v1/traces`);
     log(`dashboard: ${http.url}/`);

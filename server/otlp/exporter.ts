@@ -42,6 +42,8 @@ export interface ExporterOptions {
 export interface OtlpExporter {
   /** One claim-send-record cycle; what the loop runs. */
   exportBatch(): Promise<BatchResult>;
+  /** Turns queueing on (and applies the configured queue bound); start() does it too. */
+  enable(): Promise<void>;
   /** Starts the loop (and the periodic status log). */
   start(): void;
   /** Stops the loop after the batch in flight. */
@@ -200,17 +202,22 @@ export function createOtlpExporter(sql: postgres.Sql, config: OtlpExportConfig, 
     }
   }
 
+  async function enable(): Promise<void> {
+    // Queueing starts with the first configured exporter and stays on:
+    // spans recorded while every exporter is down wait for it.
+    await sql`select tracing.otlp_enable_export(true)`;
+    if (config.maxQueuedSpans) await sql`update tracing.otlp_export_settings set max_queued_spans = ${config.maxQueuedSpans}`;
+  }
+
   return {
     exportBatch,
     logStatus,
+    enable,
     start() {
       if (running) return;
       stopped = false;
       running = (async () => {
-        // Queueing starts with the first configured exporter and stays on:
-        // spans recorded while every exporter is down wait for it.
-        await sql`select tracing.otlp_enable_export(true)`;
-        if (config.maxQueuedSpans) await sql`update tracing.otlp_export_settings set max_queued_spans = ${config.maxQueuedSpans}`;
+        await enable();
         log(`exporting to ${config.endpoint} (${config.protocol}), batches of ${config.batchSize}`);
         await logStatus();
         statsTimer = setInterval(() => void logStatus(), config.statsIntervalMs);

@@ -48,7 +48,8 @@ it('ingests SDK spans through npm start and exports them once sampling keeps the
   await waitFor(async () => output.includes('ready;'), 90_000, () => output);
   const ingestUrl = /OTLP ingest:\s+(\S+)/.exec(output)![1]!;
   const token = /development token[^\n]*\n(\S+)/.exec(output)![1]!;
-  expect(output).toContain(`exporting to http://127.0.0.1:${receiver.port}/v1/traces (http/protobuf)`);
+  // The exporter announces itself once it has turned queueing on.
+  await waitFor(async () => output.includes(`exporting to http://127.0.0.1:${receiver.port}/v1/traces (http/protobuf)`), 10_000, () => output);
 
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'checkout' }),

@@ -86,8 +86,89 @@ export function decodeRequestProtobuf(body: Uint8Array): OtlpRequest {
   } catch (error) {
     throw new MalformedPayloadError(`not a protobuf ExportTraceServiceRequest: ${(error as Error).message}`);
   }
-  const plain = ExportTraceServiceRequest.toObject(message, { longs: String, enums: Number, bytes: Array, defaults: false });
-  return mapIds(plain, bytesToHex) as OtlpRequest;
+  // A walk written for these messages: protobufjs' generic toObject plus a
+  // pass converting ids took about half of ingest's CPU time.
+  return plainRequest(message as unknown as DecodedRequest);
+}
+
+// The decoded message objects, as far as the walk below reads them.
+type Long64 = number | { toString(): string };
+interface DecodedAnyValue {
+  value?: string;
+  stringValue?: string; boolValue?: boolean; intValue?: Long64; doubleValue?: number;
+  arrayValue?: { values: DecodedAnyValue[] }; kvlistValue?: { values: DecodedKeyValue[] }; bytesValue?: Uint8Array;
+}
+interface DecodedKeyValue { key: string; value?: DecodedAnyValue | null }
+interface DecodedSpan {
+  traceId: Uint8Array; spanId: Uint8Array; traceState: string; parentSpanId: Uint8Array; flags: number; name: string; kind: number;
+  startTimeUnixNano: Long64; endTimeUnixNano: Long64; attributes: DecodedKeyValue[];
+  events: Array<{ timeUnixNano: Long64; name: string; attributes: DecodedKeyValue[] }>;
+  links: Array<{ traceId: Uint8Array; spanId: Uint8Array; traceState: string; attributes: DecodedKeyValue[]; flags: number }>;
+  status?: { code: number; message: string } | null;
+}
+interface DecodedRequest {
+  resourceSpans: Array<{
+    resource?: { attributes: DecodedKeyValue[] } | null;
+    scopeSpans: Array<{ scope?: { name: string; version: string } | null; spans: DecodedSpan[]; schemaUrl: string }>;
+    schemaUrl: string;
+  }>;
+}
+
+function plainRequest(m: DecodedRequest): OtlpRequest {
+  return {
+    resourceSpans: m.resourceSpans.map((rs) => ({
+      ...(rs.resource ? { resource: { attributes: rs.resource.attributes.map(plainKeyValue) } } : {}),
+      scopeSpans: rs.scopeSpans.map((ss) => ({
+        ...(ss.scope ? { scope: { name: ss.scope.name, version: ss.scope.version } } : {}),
+        spans: ss.spans.map(plainSpan),
+      })),
+    })),
+  };
+}
+
+function plainSpan(s: DecodedSpan): OtlpSpan {
+  return {
+    traceId: hex(s.traceId),
+    spanId: hex(s.spanId),
+    parentSpanId: hex(s.parentSpanId),
+    traceState: s.traceState,
+    flags: s.flags,
+    name: s.name,
+    kind: s.kind,
+    startTimeUnixNano: String(s.startTimeUnixNano),
+    endTimeUnixNano: String(s.endTimeUnixNano),
+    attributes: s.attributes.map(plainKeyValue),
+    events: s.events.map((e) => ({ timeUnixNano: String(e.timeUnixNano), name: e.name, attributes: e.attributes.map(plainKeyValue) })),
+    links: s.links.map((l) => ({ traceId: hex(l.traceId), spanId: hex(l.spanId), traceState: l.traceState, attributes: l.attributes.map(plainKeyValue), flags: l.flags })),
+    ...(s.status ? { status: { code: s.status.code, ...(s.status.message ? { message: s.status.message } : {}) } } : {}),
+  };
+}
+
+function plainKeyValue(kv: DecodedKeyValue): OtlpKeyValue {
+  return kv.value ? { key: kv.key, value: plainAnyValue(kv.value) } : { key: kv.key };
+}
+
+function plainAnyValue(v: DecodedAnyValue): OtlpAnyValue {
+  // protobufjs names the field set in a oneof through its virtual `value`.
+  switch (v.value) {
+    case 'stringValue': return { stringValue: v.stringValue! };
+    case 'boolValue': return { boolValue: v.boolValue! };
+    case 'intValue': return { intValue: String(v.intValue) };
+    case 'doubleValue': return { doubleValue: v.doubleValue! };
+    case 'arrayValue': return { arrayValue: { values: v.arrayValue!.values.map(plainAnyValue) } };
+    case 'kvlistValue': return { kvlistValue: { values: v.kvlistValue!.values.map(plainKeyValue) } };
+    case 'bytesValue': return { bytesValue: Buffer.from(v.bytesValue as Uint8Array).toString('base64') };
+    default: return {};
+  }
+}
+
+function hex(bytes: Uint8Array | number[]): string {
+  // An absent bytes field decodes to protobufjs' shared empty array.
+  if (bytes.length === 0) return '';
+  if (Buffer.isBuffer(bytes)) return bytes.toString('hex');
+  return bytes instanceof Uint8Array
+    ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
+    : Buffer.from(bytes).toString('hex');
 }
 
 /** OTLP/JSON text -> plain shape; throws MalformedPayloadError. */
@@ -166,7 +247,3 @@ function hexToBytes(id: unknown): unknown {
   return Buffer.from(id, 'hex');
 }
 
-function bytesToHex(id: unknown): unknown {
-  if (Array.isArray(id) || id instanceof Uint8Array) return Buffer.from(id as number[]).toString('hex');
-  return id;
-}

@@ -12,12 +12,12 @@ export interface OtlpServerParts {
   stop(): Promise<void>;
 }
 
-export function startOtlp(options: {
+export async function startOtlp(options: {
   databaseUrl: string;
   pgSettingsFor: (authorization: string | undefined) => Promise<PgSettings>;
   log: (message: string) => void;
   env?: NodeJS.ProcessEnv;
-}): OtlpServerParts {
+}): Promise<OtlpServerParts> {
   const env = options.env ?? process.env;
   // Read first: a wrong OTEL_* setting stops the start with its message.
   const exportConfig = readOtlpExportConfig(env);
@@ -29,6 +29,9 @@ export function startOtlp(options: {
   if (exportConfig) {
     exporterSql = postgres(options.databaseUrl, { max: 2, onnotice: () => {} });
     exporter = createOtlpExporter(exporterSql, exportConfig, { log: (m) => options.log(`otlp export: ${m}`) });
+    // Before the server takes requests, so no span ingested from the first
+    // moment misses the queue.
+    await exporter.enable();
     exporter.start();
   } else {
     options.log('OTLP export off (set OTEL_EXPORTER_OTLP_ENDPOINT to turn it on)');
