@@ -14,6 +14,8 @@ export interface OtlpExportConfig {
   resource: ResourceConfig;
   /** Spans per request (TRACEGRES_OTLP_BATCH_SIZE). */
   batchSize: number;
+  /** Requests in flight at once per exporter process (TRACEGRES_OTLP_CONCURRENCY). */
+  concurrency?: number;
   /** Queue bound written to tracing.otlp_export_settings when set (TRACEGRES_OTLP_MAX_QUEUED_SPANS). */
   maxQueuedSpans?: number;
   /** How often the status is logged (TRACEGRES_OTLP_STATS_INTERVAL_MS). */
@@ -67,6 +69,7 @@ export function readOtlpExportConfig(env: NodeJS.ProcessEnv = process.env): Otlp
     gzip: compression === 'gzip',
     resource: { attributes: resourceAttributes, serviceName },
     batchSize: positiveInteger(env.TRACEGRES_OTLP_BATCH_SIZE, 'TRACEGRES_OTLP_BATCH_SIZE', 1000),
+    concurrency: positiveInteger(env.TRACEGRES_OTLP_CONCURRENCY, 'TRACEGRES_OTLP_CONCURRENCY', 2),
     maxQueuedSpans: env.TRACEGRES_OTLP_MAX_QUEUED_SPANS
       ? positiveInteger(env.TRACEGRES_OTLP_MAX_QUEUED_SPANS, 'TRACEGRES_OTLP_MAX_QUEUED_SPANS', 0)
       : undefined,

@@ -37,6 +37,8 @@ export interface ExporterOptions {
   maxBackoffMs?: number;
   /** Random source for jitter (tests pin it). */
   random?: () => number;
+  /** Batches in flight at once (default: the config's, else 2). */
+  concurrency?: number;
 }
 
 export interface OtlpExporter {
@@ -58,10 +60,11 @@ export function createOtlpExporter(sql: postgres.Sql, config: OtlpExportConfig, 
   const initialBackoffMs = options.initialBackoffMs ?? 500;
   const maxBackoffMs = options.maxBackoffMs ?? 60_000;
   const random = options.random ?? Math.random;
+  const concurrency = options.concurrency ?? config.concurrency ?? 2;
   let failures = 0;
   let running: Promise<void> | undefined;
   let stopped = false;
-  let wake: (() => void) | undefined;
+  const sleepers = new Set<() => void>();
   let statsTimer: NodeJS.Timeout | undefined;
   let lastOverflow = -1n;
 
@@ -146,8 +149,9 @@ export function createOtlpExporter(sql: postgres.Sql, config: OtlpExportConfig, 
 
   function sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => { wake = undefined; resolve(); }, ms);
-      wake = () => { clearTimeout(timer); wake = undefined; resolve(); };
+      const wake = () => { clearTimeout(timer); sleepers.delete(wake); resolve(); };
+      const timer = setTimeout(wake, ms);
+      sleepers.add(wake);
     });
   }
 
@@ -218,16 +222,18 @@ export function createOtlpExporter(sql: postgres.Sql, config: OtlpExportConfig, 
       stopped = false;
       running = (async () => {
         await enable();
-        log(`exporting to ${config.endpoint} (${config.protocol}), batches of ${config.batchSize}`);
+        log(`exporting to ${config.endpoint} (${config.protocol}), batches of ${config.batchSize}, ${concurrency} in flight`);
         await logStatus();
         statsTimer = setInterval(() => void logStatus(), config.statsIntervalMs);
         statsTimer.unref();
-        await loop();
+        // Several batches in flight: while one waits for the collector,
+        // another is claimed and encoded (skip locked keeps them apart).
+        await Promise.all(Array.from({ length: concurrency }, () => loop()));
       })().catch((error) => log(`stopped by an error: ${(error as Error).message}`));
     },
     async stop() {
       stopped = true;
-      wake?.();
+      for (const wake of [...sleepers]) wake();
       if (statsTimer) clearInterval(statsTimer);
       await running;
       running = undefined;
