@@ -126,6 +126,9 @@ export function createOtlpExporter(sql: postgres.Sql, config: OtlpExportConfig, 
       const body = encodeRequest(spansToOtlpRequest(rows, config.resource), config.protocol);
       const outcome = await send(body);
       if (outcome.kind === 'accepted' && outcome.rejected === 0) {
+        // OTLP: a partial success with nothing rejected but a message is a
+        // warning from the collector, worth a log line.
+        if (outcome.message) log(`collector warning: ${outcome.message}`);
         await tx`select tracing.otlp_finish_batch(${ids}::bigint[], 'exported')`;
         return { kind: 'exported', spans: rows.length } as const;
       }
