@@ -98,6 +98,9 @@ returns table (
   domain_events jsonb
 )
 language plpgsql volatile
+-- Definer rights: under a caller's row-level security a span it may not
+-- see would look deleted, and its queue row would be discarded.
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
@@ -261,6 +264,11 @@ $$;
 comment on function tracing.otlp_finish_batch(bigint[], text, text, integer, text, interval, bigint) is
   E'Records what became of a claimed batch: exported (dequeued), retry (attempts + 1, not before p_retry_after) or dead_letter (moved to tracing.otlp_dead_letters with the reason), and updates the counters.';
 
+-- The exporter runs as the database owner; nobody else may claim spans,
+-- settle batches, requeue dead letters or switch queueing.
+revoke all on function tracing.otlp_claim_spans(integer) from public;
+revoke all on function tracing.otlp_finish_batch(bigint[], text, text, integer, text, interval, bigint) from public;
+
 create or replace function tracing.otlp_requeue_dead_letters(p_since timestamptz default '-infinity') returns bigint
 language sql volatile
 set search_path = pg_catalog, pg_temp
@@ -282,6 +290,8 @@ $$;
 comment on function tracing.otlp_requeue_dead_letters(timestamptz) is
   E'Moves dead-lettered spans (dead-lettered since p_since) back into the export queue; returns how many.';
 
+revoke all on function tracing.otlp_requeue_dead_letters(timestamptz) from public;
+
 create or replace function tracing.otlp_enable_export(p_enabled boolean default true) returns void
 language sql volatile
 set search_path = pg_catalog, pg_temp
@@ -291,6 +301,8 @@ $$;
 
 comment on function tracing.otlp_enable_export(boolean) is
   E'Turns queueing of recorded spans for OTLP export on (an exporter does this when it starts) or off (queued spans stay queued).';
+
+revoke all on function tracing.otlp_enable_export(boolean) from public;
 
 create or replace view tracing.otlp_export_status with (security_invoker = true) as
   select st.enabled,

@@ -44,6 +44,22 @@ describe('queueing spans for export', () => {
       await expect(tx`select * from tracing.otlp_outbox`).rejects.toThrow(/permission denied/);
     });
   });
+
+  it('lets only the owner claim, settle, requeue and switch the queue', async () => {
+    for (const role of ['tracegres_writer', 'tracegres_admin']) {
+      for (const call of [
+        'select * from tracing.otlp_claim_spans(10)',
+        "select tracing.otlp_finish_batch('{}', 'exported')",
+        'select tracing.otlp_requeue_dead_letters()',
+        'select tracing.otlp_enable_export(true)',
+      ]) {
+        await inRolledBackTransaction(db.sql, async (tx) => {
+          await tx.unsafe(`set local role ${role}`);
+          await expect(tx.unsafe(call)).rejects.toThrow(/permission denied for function/);
+        });
+      }
+    }
+  });
 });
 
 describe('claims and outcomes', () => {
