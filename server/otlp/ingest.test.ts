@@ -198,6 +198,14 @@ describe('requests', () => {
     }
   });
 
+  it('stores a NUL character (which Postgres text cannot hold) as U+FFFD instead of failing the request', async () => {
+    const s = span({ name: 'op\u0000name', attributes: [{ key: 'raw', value: { stringValue: 'a\u0000b' } }, { key: 'literal', value: { stringValue: 'c\\u0000d' } }] });
+    const { status } = await postJson(new Uint8Array(encodeRequestProtobuf(request([s]))), { 'content-type': 'application/x-protobuf' });
+    expect(status).toBe(200);
+    const [stored] = await sql`select name, attributes from tracing.spans where trace_id = tracing.hex_to_trace_id(${s.traceId})`;
+    expect(stored).toEqual({ name: 'op\ufffdname', attributes: { raw: 'a\ufffdb', literal: 'c\\u0000d' } });
+  });
+
   it('accepts gzip', async () => {
     const s = span();
     const { status } = await postJson(gzipSync(JSON.stringify(request([s]))), { 'content-encoding': 'gzip' });

@@ -126,12 +126,17 @@ async function recordAll(sql: postgres.Sql, records: SpanRecord[], positions: nu
   let pendingPositions = positions;
   while (pending.length > 0) {
     try {
-      await sql`select tracing.record_spans(${sql.json(pending as unknown as postgres.JSONValue)})`;
+      await sql`select tracing.record_spans(${toJsonText(pending)}::text::jsonb)`;
       return;
     } catch (error) {
       const pgError = error as { code?: string; message?: string };
       const index = pgError.code === '22023' ? /^p_spans\[(\d+)\]/.exec(pgError.message ?? '')?.[1] : undefined;
-      if (index === undefined || Number(index) >= pending.length) throw error;
+      if (index === undefined || Number(index) >= pending.length) {
+        // Other bad data (class 22) would fail the same way on every retry:
+        // the client gets a 400, not a 503 to retry forever.
+        if (pgError.code?.startsWith('22')) throw new HttpProblem(400, `the spans could not be stored: ${pgError.message}`);
+        throw error;
+      }
       const i = Number(index);
       rejected.push({
         index: pendingPositions[i]!,
@@ -143,6 +148,16 @@ async function recordAll(sql: postgres.Sql, records: SpanRecord[], positions: nu
       pendingPositions = pendingPositions.filter((_, j) => j !== i);
     }
   }
+}
+
+/**
+ * The records as JSON text for jsonb. Postgres text cannot hold U+0000, which
+ * OTLP strings may carry: it becomes U+FFFD rather than failing the request
+ * (a \u0000 escape preceded by an even number of backslashes is a NUL; with
+ * an odd number it is literal text and stays).
+ */
+function toJsonText(records: SpanRecord[]): string {
+  return JSON.stringify(records).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
 }
 
 function describeRejections(rejected: RejectedSpan[]): string {
