@@ -111,6 +111,8 @@ declare
   v_gone bigint[];
   v_undecided bigint[];
   v_rounds integer := 0;
+  v_traces uuid[];
+  v_events jsonb;
 begin
   if p_limit is null or p_limit < 1 or p_limit > 100000 then
     raise exception 'p_limit must be between 1 and 100000' using errcode = '22023',
@@ -163,42 +165,44 @@ begin
      where o.id = any (v_undecided);
   end loop;
 
+  -- The batch's domain events, grouped per span once, into a lookup
+  -- object. A join here let the planner, misjudging the size of the batch
+  -- (an array parameter), re-run the grouping for every span.
+  select array_agg(distinct o.trace_id) into v_traces
+    from tracing.otlp_outbox o where o.id = any (v_ready);
+  if v_traces is not null then
+    select jsonb_object_agg(x.span_key, x.events) into v_events
+      from (
+        select e.trace_id::text || ':' || e.span_id::text as span_key,
+               jsonb_agg(jsonb_build_object(
+                 'name', e.event_type,
+                 'time_unix_nano', tracing.otlp_unix_nano(e.created_at),
+                 'attributes', jsonb_strip_nulls(jsonb_build_object(
+                   'tracegres.event.id', e.id,
+                   'tracegres.stream.type', e.stream_type,
+                   'tracegres.stream.id', e.stream_id,
+                   'tracegres.processing_error', e.processing_error))
+               ) order by e.created_at, e.id) as events
+          from tracing.domain_events e
+         where e.trace_id = any (v_traces)
+           and e.span_id is not null
+         group by e.trace_id, e.span_id
+      ) as x;
+  end if;
+
   return query
-    with batch as (
-      select o.id, o.attempts, s.*
-        from tracing.otlp_outbox o
-        join tracing.spans s on s.trace_id = o.trace_id and s.span_id = o.span_id
-       where o.id = any (v_ready)
-    ),
-    -- The domain events each span emitted become its span events; grouped
-    -- once per trace rather than looked up per span.
-    events as (
-      select e.trace_id, e.span_id,
-             jsonb_agg(jsonb_build_object(
-               'name', e.event_type,
-               'time_unix_nano', tracing.otlp_unix_nano(e.created_at),
-               'attributes', jsonb_strip_nulls(jsonb_build_object(
-                 'tracegres.event.id', e.id,
-                 'tracegres.stream.type', e.stream_type,
-                 'tracegres.stream.id', e.stream_id,
-                 'tracegres.processing_error', e.processing_error))
-             ) order by e.created_at, e.id) as domain_events
-        from tracing.domain_events e
-       where e.trace_id in (select distinct b.trace_id from batch b)
-         and e.span_id is not null
-       group by e.trace_id, e.span_id
-    )
-    select b.id, b.attempts,
-           tracing.trace_id_to_hex(b.trace_id), tracing.span_id_to_hex(b.span_id),
-           tracing.span_id_to_hex(b.parent_span_id),
-           b.name, b.service, b.kind,
-           tracing.otlp_unix_nano(b.start_time), tracing.otlp_unix_nano(b.end_time),
-           b.status, b.status_message, b.attributes, b.span_events, b.links,
-           b.correlation_id, b.session_id, b.organization_id,
-           ev.domain_events
-      from batch b
-      left join events ev on ev.trace_id = b.trace_id and ev.span_id = b.span_id
-     order by b.id;
+    select o.id, o.attempts,
+           tracing.trace_id_to_hex(s.trace_id), tracing.span_id_to_hex(s.span_id),
+           tracing.span_id_to_hex(s.parent_span_id),
+           s.name, s.service, s.kind,
+           tracing.otlp_unix_nano(s.start_time), tracing.otlp_unix_nano(s.end_time),
+           s.status, s.status_message, s.attributes, s.span_events, s.links,
+           s.correlation_id, s.session_id, s.organization_id,
+           v_events -> (s.trace_id::text || ':' || s.span_id::text)
+      from unnest(v_ready) as r(id)
+      join tracing.otlp_outbox o on o.id = r.id
+      join tracing.spans s on s.trace_id = o.trace_id and s.span_id = o.span_id
+     order by o.id;
 end
 $$;
 
