@@ -169,7 +169,8 @@ begin
   -- object. A join here let the planner, misjudging the size of the batch
   -- (an array parameter), re-run the grouping for every span.
   select array_agg(distinct o.trace_id) into v_traces
-    from tracing.otlp_outbox o where o.id = any (v_ready);
+    from unnest(v_ready) as r(id)
+    join tracing.otlp_outbox o on o.id = r.id;
   if v_traces is not null then
     select jsonb_object_agg(x.span_key, x.events) into v_events
       from (
