@@ -34,6 +34,11 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log('stopping...');
+    // A connection that notices the database going away mid-shutdown must
+    // not turn a clean Ctrl-C into a crash: log it and carry on stopping.
+    const duringShutdown = (error: unknown) => console.error(`[tracegres] during shutdown: ${String(error)}`);
+    process.on('uncaughtException', duringShutdown);
+    process.on('unhandledRejection', duringShutdown);
     await scheduler?.stop().catch((e) => console.error(e));
     await schedulerSql?.end().catch((e) => console.error(e));
     await http?.close().catch((e) => console.error(e));
