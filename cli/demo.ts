@@ -10,6 +10,7 @@
 // (inferred), so the dashboard shows messy traces as they really look.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type postgres from 'postgres';
+import type { SpanRecord } from '../ts/edge/record-span.ts';
 
 /** The organization all demo data belongs to. */
 export const DEMO_ORGANIZATION_ID = 'de000000-0000-4000-8000-0000000000de';
@@ -41,22 +42,7 @@ export interface DemoSummary {
 
 type Sql = postgres.Sql | postgres.TransactionSql;
 
-interface SpanRow {
-  trace_id: string;
-  span_id: string;
-  parent_span_id: string | null;
-  name: string;
-  service: string;
-  kind: string;
-  start_time: string;
-  end_time: string;
-  status: string;
-  status_message?: string;
-  attributes: Record<string, unknown>;
-  correlation_id: string;
-  session_id: string;
-  organization_id: string;
-}
+type SpanRow = SpanRecord & { correlation_id: string; session_id: string; organization_id: string };
 
 interface EventRow {
   trace_id: string;

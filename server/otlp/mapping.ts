@@ -23,6 +23,7 @@ import {
   type OtlpResourceSpans,
   type OtlpSpan,
 } from './protocol.ts';
+import type { SpanRecord } from '../../ts/edge/record-span.ts';
 
 export const SESSION_ID_ATTRIBUTE = 'session.id';
 export const CORRELATION_ID_ATTRIBUTE = 'tracegres.correlation_id';
@@ -167,25 +168,8 @@ export function toAnyValue(value: Json): OtlpAnyValue {
 
 // ---------------------------------------------------------------- ingest
 
-/** One span as tracing.record_spans takes it. */
-export interface SpanRecord {
-  trace_id: string;
-  span_id: string;
-  parent_span_id: string | null;
-  name: string;
-  service: string;
-  kind: string;
-  start_time: string;
-  end_time: string;
-  status: string;
-  status_message: string | null;
-  attributes: Record<string, Json>;
-  events: Array<Record<string, Json>> | null;
-  links: Array<Record<string, Json>> | null;
-  correlation_id: string | null;
-  session_id: string | null;
-  organization_id: string | null;
-}
+/** One span as tracing.record_spans takes it: the toolkit's SpanRecord. */
+export type { SpanRecord };
 
 export interface RejectedSpan {
   /** 0-based position among all spans of the request. */

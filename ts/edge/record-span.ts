@@ -16,7 +16,10 @@ export interface RecordSpanOptions {
   organizationId?: string | null;
 }
 
-/** One element of the JSON array tracing.record_spans takes. */
+/**
+ * One element of the JSON array tracing.record_spans takes (see
+ * db/functions/spans_record.sql); every writer of spans builds these.
+ */
 export interface SpanRecord {
   trace_id: string;
   span_id: string;
@@ -26,11 +29,14 @@ export interface SpanRecord {
   kind: string;
   start_time: string;
   end_time: string;
-  duration_ms: number;
+  /** Informational: the database derives the duration from start and end. */
+  duration_ms?: number;
   status: string;
-  status_message: string | null;
+  status_message?: string | null;
   attributes: Record<string, unknown>;
-  correlation_id: string;
+  events?: Array<Record<string, unknown>> | null;
+  links?: Array<Record<string, unknown>> | null;
+  correlation_id: string | null;
   session_id: string | null;
   organization_id: string | null;
 }
