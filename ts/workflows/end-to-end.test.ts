@@ -4,8 +4,7 @@
 // connected trace: client span -> edge server span -> workflow span ->
 // activity spans, with every event under the span that emitted it.
 import { randomUUID } from 'node:crypto';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { createOrganizationBootstrapHandler } from '../edge/functions/organization-bootstrap.ts';
 import { generateSpanId, generateTraceId } from '../edge/tracing-context.ts';
@@ -14,23 +13,19 @@ import type { organizationBootstrap } from './organization-bootstrap.ts';
 import { activitySpanId, workflowSpanId } from './span-ids.ts';
 import { useTemporal } from './testing/temporal-server.ts';
 import {
-  bundleWorkflows,
   eventsOfTrace,
-  spanStoreExists,
   spansOfTrace,
+  spanStoreExists,
   startWorker,
   tracingClient,
   uniqueTaskQueue,
+  useWorkflowBundle,
   type SpanRow,
 } from './testing/workflow-harness.ts';
 
 const db = useTestDatabase();
 const temporal = useTemporal();
-let bundle: WorkflowBundleWithSourceMap;
-
-beforeAll(async () => {
-  bundle = await bundleWorkflows();
-}, 120_000);
+const bundle = useWorkflowBundle();
 
 /** withTracing records the edge span without holding the response back; wait for it. */
 async function waitForSpan(traceId: string, spanId: string): Promise<void> {
@@ -66,7 +61,7 @@ describe('browser -> edge function -> Temporal workflow -> activities', () => {
     expect(await spanStoreExists(db.sql), 'tracing.record_spans must exist for this test').toBe(true);
 
     const taskQueue = uniqueTaskQueue('e2e');
-    const worker = await startWorker(temporal.env, { sql: db.sql, bundle, taskQueue });
+    const worker = await startWorker(temporal.env, { sql: db.sql, bundle: bundle(), taskQueue });
     const client = tracingClient(temporal.env);
     const handler = createOrganizationBootstrapHandler({
       sql: db.sql,

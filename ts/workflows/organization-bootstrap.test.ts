@@ -3,8 +3,7 @@
 // each activity's events hang off its own span under the workflow span, and
 // a retried activity writes its events and span once.
 import { randomUUID } from 'node:crypto';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import type { OrganizationBootstrapParams } from '../edge/functions/organization-bootstrap.ts';
 import { generateSpanId, generateTraceId } from '../edge/tracing-context.ts';
@@ -15,22 +14,18 @@ import type { organizationBootstrap } from './organization-bootstrap.ts';
 import { activitySpanId, workflowSpanId } from './span-ids.ts';
 import { useTemporal } from './testing/temporal-server.ts';
 import {
-  bundleWorkflows,
   eventsOfTrace,
   flakyMailer,
   spansOfTrace,
   startWorker,
   tracingClient,
   uniqueTaskQueue,
+  useWorkflowBundle,
 } from './testing/workflow-harness.ts';
 
 const db = useTestDatabase();
 const temporal = useTemporal();
-let bundle: WorkflowBundleWithSourceMap;
-
-beforeAll(async () => {
-  bundle = await bundleWorkflows();
-}, 120_000);
+const bundle = useWorkflowBundle();
 
 /** The caller's span, as an edge function would hold it. */
 function starterSpan() {
@@ -66,7 +61,7 @@ describe('organization-bootstrap workflow', () => {
   it('carries the starter\'s trace context through headers to every activity\'s events', async (ctx) => {
     temporal.require(ctx);
     const taskQueue = uniqueTaskQueue('bootstrap');
-    const worker = await startWorker(temporal.env, { sql: db.sql, bundle, taskQueue });
+    const worker = await startWorker(temporal.env, { sql: db.sql, bundle: bundle(), taskQueue });
     const client = tracingClient(temporal.env);
     const span = starterSpan();
     const organizationId = randomUUID();
@@ -140,7 +135,7 @@ describe('organization-bootstrap workflow', () => {
   it('takes the trace context from explicit params when the starter has no current span', async (ctx) => {
     temporal.require(ctx);
     const taskQueue = uniqueTaskQueue('bootstrap-params');
-    const worker = await startWorker(temporal.env, { sql: db.sql, bundle, taskQueue });
+    const worker = await startWorker(temporal.env, { sql: db.sql, bundle: bundle(), taskQueue });
     // A client without the interceptor, like the Temporal CLI or another SDK.
     const client = temporal.env.client;
     const span = starterSpan();
@@ -173,7 +168,7 @@ describe('organization-bootstrap workflow', () => {
     // The invitation mail fails once: inviteFirstAdmin's first attempt has
     // already stored invitation.created when it fails, and is retried.
     const mailer = flakyMailer('organization-invitation');
-    const worker = await startWorker(temporal.env, { sql: db.sql, bundle, taskQueue, mailer });
+    const worker = await startWorker(temporal.env, { sql: db.sql, bundle: bundle(), taskQueue, mailer });
     const client = tracingClient(temporal.env);
     const span = starterSpan();
     const organizationId = randomUUID();
@@ -220,7 +215,7 @@ describe('organization-bootstrap workflow', () => {
   it('starts one workflow per organization, however often the request is repeated', async (ctx) => {
     temporal.require(ctx);
     const taskQueue = uniqueTaskQueue('bootstrap-repeat');
-    const worker = await startWorker(temporal.env, { sql: db.sql, bundle, taskQueue });
+    const worker = await startWorker(temporal.env, { sql: db.sql, bundle: bundle(), taskQueue });
     const client = tracingClient(temporal.env);
     const start = organizationBootstrapStarter(client, { taskQueue });
     const span = starterSpan();

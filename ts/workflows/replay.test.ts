@@ -16,15 +16,15 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { Worker } from '@temporalio/worker';
+import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { generateSpanId, generateTraceId, parseTraceparent } from '../edge/tracing-context.ts';
 import { organizationBootstrapStarter } from './client.ts';
 import { activitySpanId, workflowSpanId } from './span-ids.ts';
 import { ACTIVITY_SPAN_ID_HEADER, TRACEPARENT_HEADER } from './trace-headers.ts';
 import { useTemporal } from './testing/temporal-server.ts';
-import { bundleWorkflows, startWorker, tracingClient, uniqueTaskQueue } from './testing/workflow-harness.ts';
+import { bundleWorkflows, startWorker, tracingClient, uniqueTaskQueue, useWorkflowBundle } from './testing/workflow-harness.ts';
 import { RECORD_WORKFLOW_SPAN_ACTIVITY, type WorkflowSpanRecord } from './workflow-span.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/organization-bootstrap.history.json', import.meta.url));
@@ -37,11 +37,7 @@ interface HistoryFixture {
 
 const db = useTestDatabase();
 const temporal = useTemporal();
-let bundle: WorkflowBundleWithSourceMap;
-
-beforeAll(async () => {
-  bundle = await bundleWorkflows();
-}, 120_000);
+const bundle = useWorkflowBundle();
 
 type History = ReturnType<typeof historyFromJSON>;
 
@@ -84,7 +80,7 @@ describe('replay', () => {
   it('replays a history the real server recorded just now', async (ctx) => {
     temporal.require(ctx);
     const taskQueue = uniqueTaskQueue('replay');
-    const worker = await startWorker(temporal.env, { sql: db.sql, bundle, taskQueue });
+    const worker = await startWorker(temporal.env, { sql: db.sql, bundle: bundle(), taskQueue });
     const client = tracingClient(temporal.env);
     const start = organizationBootstrapStarter(client, { taskQueue });
     const organizationId = randomUUID();
@@ -105,7 +101,7 @@ describe('replay', () => {
       return { workflowId, history: await handle.fetchHistory() };
     });
 
-    await Worker.runReplayHistory({ workflowBundle: bundle }, history.history, history.workflowId);
+    await Worker.runReplayHistory({ workflowBundle: bundle() }, history.history, history.workflowId);
     expectDerivedSpanIds(history.workflowId, history.history);
 
     if (process.env.TRACEGRES_RECORD_HISTORY === '1') {
@@ -116,7 +112,7 @@ describe('replay', () => {
 
   it('replays the committed history with today\'s workflow and interceptors', async () => {
     const fixture = JSON.parse(await readFile(FIXTURE, 'utf8')) as HistoryFixture;
-    await Worker.runReplayHistory({ workflowBundle: bundle }, fixture.history, fixture.workflowId);
+    await Worker.runReplayHistory({ workflowBundle: bundle() }, fixture.history, fixture.workflowId);
   });
 
   it('finds in the committed history exactly the span ids a replay derives', async () => {

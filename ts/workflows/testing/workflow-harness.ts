@@ -8,6 +8,7 @@ import { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type postgres from 'postgres';
+import { beforeAll } from 'vitest';
 import { TracingWorkflowClientInterceptor } from '../interceptors/client.ts';
 import type { Mailer } from '../organization-bootstrap-activities.ts';
 import { createTracegresWorker, WORKFLOW_INTERCEPTORS_MODULE, WORKFLOWS_PATH } from '../worker.ts';
@@ -29,6 +30,21 @@ export function bundleWorkflows(options: { withInterceptors?: boolean } = {}): P
     workflowInterceptorModules: options.withInterceptors === false ? [] : [WORKFLOW_INTERCEPTORS_MODULE],
     logger: quietLogger,
   });
+}
+
+/**
+ * Bundles the workflows once for the calling test file (a beforeAll hook)
+ * and returns a getter for the bundle.
+ */
+export function useWorkflowBundle(): () => WorkflowBundleWithSourceMap {
+  let bundle: WorkflowBundleWithSourceMap | undefined;
+  beforeAll(async () => {
+    bundle = await bundleWorkflows();
+  }, 120_000);
+  return () => {
+    if (!bundle) throw new Error('the workflow bundle exists only inside tests (beforeAll has not run)');
+    return bundle;
+  };
 }
 
 export function uniqueTaskQueue(name: string): string {
