@@ -33,7 +33,8 @@ async function startServer(): Promise<{ url: string; stop(): Promise<void>; kind
   const external = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
   if (external) return { url: external, stop: async () => {}, kind: 'external' };
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tracegres-bench-'));
-  await chmod(dir, 0o777);
+  // As root, Postgres runs as the `postgres` user, which must enter this folder.
+  await chmod(dir, 0o755);
   const server = await startEmbeddedPostgres({
     dataDir: path.join(dir, 'data'),
     persistent: false,

@@ -259,7 +259,7 @@ function largeTrace(traceId: string, size: number, start: number, correlationId:
 export async function demoCommand(argv: string[]): Promise<number> {
   const { parseArgs } = await import('node:util');
   const { default: postgresClient } = await import('postgres');
-  const { readConfig } = await import('../server/config.ts');
+  const { embeddedDatabaseUrl, readConfig } = await import('../server/config.ts');
   const { redactPassword } = await import('../server/database/connection-strings.ts');
   let url: string | undefined;
   try {
@@ -269,7 +269,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const config = readConfig();
-  url ??= config.databaseUrl ?? `postgres://postgres:postgres@127.0.0.1:${config.embeddedPort}/tracegres`;
+  url ??= config.databaseUrl ?? embeddedDatabaseUrl(config);
   const sql = postgresClient(url, { max: 1, onnotice: () => {} });
   try {
     const demo = await seedDemo(sql);

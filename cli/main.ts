@@ -9,7 +9,7 @@
 // The database is DATABASE_URL, or --database-url, or else the embedded
 // Postgres that `npm start` runs (its port from TRACEGRES_EMBEDDED_PG_PORT).
 import { parseArgs } from 'node:util';
-import { readConfig } from '../server/config.ts';
+import { embeddedDatabaseUrl, readConfig } from '../server/config.ts';
 import { redactPassword } from '../server/database/connection-strings.ts';
 import { type Output, retentionStatus, runRetention, scheduleRetention } from './retention.ts';
 
@@ -62,8 +62,7 @@ function databaseUrl(explicit: string | undefined): string {
   if (explicit) return explicit;
   const config = readConfig();
   if (config.databaseUrl) return config.databaseUrl;
-  // The embedded Postgres of `npm start` (see server/database/embedded-postgres.ts).
-  return `postgres://postgres:postgres@127.0.0.1:${config.embeddedPort}/tracegres`;
+  return embeddedDatabaseUrl(config);
 }
 
 export async function main(argv: string[], out: Output = terminalOutput()): Promise<number> {

@@ -1,4 +1,5 @@
 // Server settings, all from the environment.
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from './database/migrate.ts';
 
@@ -15,6 +16,8 @@ export interface ServerConfig {
   dataDir: string;
   /** Port of the embedded Postgres. */
   embeddedPort: number;
+  /** The embedded Postgres's generated superuser password (0600). */
+  embeddedPasswordFile: string;
   /** HTTP port of GraphQL and the explorer. */
   port: number;
   host: string;
@@ -23,14 +26,30 @@ export interface ServerConfig {
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const dataDir = path.resolve(projectRoot, env.TRACEGRES_DATA_DIR ?? '.data');
   return {
     databaseUrl: env.DATABASE_URL || undefined,
     graphqlDatabaseUrl: env.TRACEGRES_GRAPHQL_DATABASE_URL || undefined,
-    dataDir: path.resolve(projectRoot, env.TRACEGRES_DATA_DIR ?? '.data'),
+    dataDir,
+    embeddedPasswordFile: path.join(dataDir, 'postgres-password'),
     embeddedPort: Number(env.TRACEGRES_EMBEDDED_PG_PORT ?? 5679),
     port: Number(env.PORT ?? 5678),
     host: env.HOST ?? '127.0.0.1',
     jwtSecret: env.TRACEGRES_JWT_SECRET || undefined,
     jwtPublicKey: env.TRACEGRES_JWT_PUBLIC_KEY || undefined,
   };
+}
+
+/**
+ * The `tracegres` database of the embedded Postgres that `npm start` runs
+ * (for the CLI): its port and the password it generated on first start.
+ */
+export function embeddedDatabaseUrl(config: ServerConfig): string {
+  let password: string;
+  try {
+    password = readFileSync(config.embeddedPasswordFile, 'utf8').trim();
+  } catch {
+    throw new Error(`no embedded database yet (${config.embeddedPasswordFile} is missing): run \`npm start\` once, or pass DATABASE_URL`);
+  }
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${config.embeddedPort}/tracegres`;
 }

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
+import { embeddedDatabaseUrl, readConfig } from './config.ts';
 import { freePort } from './database/embedded-postgres.ts';
 import { projectRoot } from './database/migrate.ts';
 
@@ -38,7 +39,8 @@ async function start(pgPort: number): Promise<Started> {
   });
   const graphqlUrl = /GraphQL:\s+(\S+)/.exec(output)![1]!;
   const token = /development token[^\n]*\n(\S+)/.exec(output)![1]!;
-  return { child, output: () => output, graphqlUrl, databaseUrl: `postgres://postgres:postgres@127.0.0.1:${pgPort}/tracegres`, token };
+  const databaseUrl = embeddedDatabaseUrl(readConfig({ TRACEGRES_DATA_DIR: dataDir, TRACEGRES_EMBEDDED_PG_PORT: String(pgPort) }));
+  return { child, output: () => output, graphqlUrl, databaseUrl, token };
 }
 
 async function stop(started: Started): Promise<number | null> {

@@ -24,7 +24,7 @@ async function main(): Promise<void> {
     log(`database: ${redactPassword(databaseUrl)} (DATABASE_URL)`);
   } else {
     const dataDir = path.join(config.dataDir, 'postgres');
-    embedded = await startEmbeddedPostgres({ dataDir, port: config.embeddedPort, persistent: true, log });
+    embedded = await startEmbeddedPostgres({ dataDir, port: config.embeddedPort, persistent: true, passwordFile: config.embeddedPasswordFile, log });
     databaseUrl = await ensureDatabase(embedded.url, 'tracegres');
     log(`database: ${redactPassword(databaseUrl)} (embedded, data in ${path.relative(process.cwd(), dataDir) || dataDir})`);
   }

@@ -12,6 +12,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import postgres from 'postgres';
 import { afterAll, expect, it } from 'vitest';
+import { embeddedDatabaseUrl, readConfig } from '../config.ts';
 import { freePort } from '../database/embedded-postgres.ts';
 import { projectRoot } from '../database/migrate.ts';
 import { startTestReceiver } from './test-receiver.ts';
@@ -65,7 +66,7 @@ it('ingests SDK spans through npm start and exports them once sampling keeps the
   await provider.shutdown();
   const traceId = root.spanContext().traceId;
 
-  const sql = postgres(`postgres://postgres:postgres@127.0.0.1:${pgPort}/tracegres`, { max: 1, onnotice: () => {} });
+  const sql = postgres(embeddedDatabaseUrl(readConfig({ TRACEGRES_DATA_DIR: dataDir, TRACEGRES_EMBEDDED_PG_PORT: String(pgPort) })), { max: 1, onnotice: () => {} });
   try {
     const rows = await sql`select span_id, parent_span_id, offset_ms, duration_ms from api.get_trace_timeline(${traceId}) order by position`;
     expect(rows.map((r) => [r.span_id, r.parent_span_id])).toEqual([

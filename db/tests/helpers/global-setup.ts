@@ -32,8 +32,8 @@ async function startServer(): Promise<RunningPostgres> {
     return { url: withDatabase(container.getConnectionUri(), 'postgres'), stop: async () => void (await container.stop()) };
   }
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tracegres-test-'));
-  // As root, Postgres runs as the `postgres` user and must create its folder here.
-  await chmod(dir, 0o777);
+  // As root, Postgres runs as the `postgres` user, which must enter this folder.
+  await chmod(dir, 0o755);
   const server = await startEmbeddedPostgres({
     dataDir: path.join(dir, 'data'),
     persistent: false,
