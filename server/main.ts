@@ -8,7 +8,7 @@ import postgres from 'postgres';
 import { createTokenVerifier, signToken } from './auth/jwt.ts';
 import { readConfig } from './config.ts';
 import { redactPassword, withDatabase } from './database/connection-strings.ts';
-import { startEmbeddedPostgres, type RunningPostgres } from './database/embedded-postgres.ts';
+import { startEmbeddedPostgres, type RunningEmbeddedPostgres } from './database/embedded-postgres.ts';
 import { migrateDatabase } from './database/migrate.ts';
 import { startRetentionScheduler, type RetentionScheduler } from './retention-scheduler.ts';
 import { startOtlp, type OtlpServerParts } from './otlp/server.ts';
@@ -17,7 +17,7 @@ const log = (message: string) => console.log(`[tracegres] ${message}`);
 
 async function main(): Promise<void> {
   const config = readConfig();
-  let embedded: RunningPostgres | undefined;
+  let embedded: RunningEmbeddedPostgres | undefined;
   let databaseUrl: string;
   if (config.databaseUrl) {
     databaseUrl = config.databaseUrl;
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     const dataDir = path.join(config.dataDir, 'postgres');
     embedded = await startEmbeddedPostgres({ dataDir, port: config.embeddedPort, persistent: true, passwordFile: config.embeddedPasswordFile, log });
     databaseUrl = await ensureDatabase(embedded.url, 'tracegres');
-    log(`database: ${redactPassword(databaseUrl)} (embedded, data in ${path.relative(process.cwd(), dataDir) || dataDir})`);
+    log(`database: ${redactPassword(databaseUrl)} (embedded, data in ${path.relative(process.cwd(), embedded.dataDir) || embedded.dataDir})`);
   }
 
   let stopping = false;

@@ -29,6 +29,11 @@ export interface RunningPostgres {
   stop(): Promise<void>;
 }
 
+export interface RunningEmbeddedPostgres extends RunningPostgres {
+  /** The data folder in use (another one when the asked-for one is out of the `postgres` user's reach). */
+  dataDir: string;
+}
+
 export interface EmbeddedPostgresOptions {
   /** Folder of the cluster; created and initialised when missing. */
   dataDir: string;
@@ -52,7 +57,7 @@ const LEGACY_PASSWORD = 'postgres';
 
 export class EmbeddedPostgresError extends Error {}
 
-export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningEmbeddedPostgres> {
   const log = options.log ?? (() => {});
   const port = options.port ?? (await freePort());
   const runAs = isRoot() ? postgresUser() : undefined;
@@ -88,6 +93,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   let stopped: Promise<void> | undefined;
   return {
     url,
+    dataDir,
     stop: () => (stopped ??= (async () => {
       await tool('pg_ctl', ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60']).catch((error) => log(`stopping embedded Postgres: ${firstLine(error)}`));
       rmSync(ownerFile(dataDir), { force: true });
