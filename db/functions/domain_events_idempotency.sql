@@ -14,9 +14,11 @@
 -- (tracing.archive_events, after retention_settings.archive_after) is not
 -- found, which is far past any activity's retries.
 
-create or replace function tracing.domain_event_by_idempotency_key(p_key text)
+-- Keys are unique within an organization (migration 000008): another
+-- tenant's event with the same key is not this writer's earlier attempt.
+create or replace function tracing.domain_event_by_idempotency_key(p_key text, p_organization_id uuid)
 returns table (id bigint, created_at timestamptz)
-language sql stable strict
+language sql stable
 -- Definer rights: writers may not read event_metadata.
 security definer
 set search_path = pg_catalog, pg_temp
@@ -24,12 +26,30 @@ rows 1
 as $$
   select e.id, e.created_at
     from tracing.domain_events e
-   where e.event_metadata ? 'idempotency_key'
+   where e.organization_id is not distinct from p_organization_id
+     and e.event_metadata ? 'idempotency_key'
      and (e.event_metadata ->> 'idempotency_key') = p_key
 $$;
 
+comment on function tracing.domain_event_by_idempotency_key(text, uuid) is
+  E'The live event of organization p_organization_id (null: events without one) stored with event_metadata.idempotency_key = p_key (its id and created_at), or no row. For writers that repeat a write, such as retried Temporal activities.';
+
+revoke all on function tracing.domain_event_by_idempotency_key(text, uuid) from public;
+grant execute on function tracing.domain_event_by_idempotency_key(text, uuid) to tracegres_writer;
+
+-- The one-argument form looks among events without an organization.
+create or replace function tracing.domain_event_by_idempotency_key(p_key text)
+returns table (id bigint, created_at timestamptz)
+language sql stable strict
+security definer
+set search_path = pg_catalog, pg_temp
+rows 1
+as $$
+  select * from tracing.domain_event_by_idempotency_key(p_key, null::uuid)
+$$;
+
 comment on function tracing.domain_event_by_idempotency_key(text) is
-  E'The live event stored with event_metadata.idempotency_key = p_key (its id and created_at), or no row. For writers that repeat a write, such as retried Temporal activities.';
+  E'The live event without an organization stored with event_metadata.idempotency_key = p_key, or no row; see the (text, uuid) form for events of an organization.';
 
 revoke all on function tracing.domain_event_by_idempotency_key(text) from public;
 grant execute on function tracing.domain_event_by_idempotency_key(text) to tracegres_writer;

@@ -42,8 +42,8 @@ begin
   -- Sampling decides later (tracing.run_sampling); every span is queued and
   -- the exporter sends only those of kept traces.
   with queued as (
-    insert into tracing.otlp_outbox (trace_id, span_id)
-    select n.trace_id, n.span_id from new_spans n limit v_room
+    insert into tracing.otlp_outbox (trace_id, span_id, organization_id)
+    select n.trace_id, n.span_id, n.organization_id from new_spans n limit v_room
     returning 1
   )
   select count(*) into v_queued from queued;
@@ -127,7 +127,7 @@ begin
   while cardinality(v_ready) < p_limit and v_rounds < 8 loop
     v_rounds := v_rounds + 1;
     with candidates as (
-      select o.id, o.trace_id, o.span_id
+      select o.id, o.trace_id, o.span_id, o.organization_id
         from tracing.otlp_outbox o
        where o.available_at <= now()
          and o.id <> all (v_ready)
@@ -150,8 +150,11 @@ begin
                else 'undecided'
              end as state
         from candidates c
+        -- A span is named by its ids within its organization.
         left join tracing.spans s on s.trace_id = c.trace_id and s.span_id = c.span_id
+          and s.organization_id is not distinct from c.organization_id
         left join tracing.trace_sampling d on d.trace_id = c.trace_id
+          and d.organization_id is not distinct from c.organization_id
     )
     select coalesce(array_agg(id), '{}'),
            coalesce(array_agg(id) filter (where state = 'gone'), '{}'),
@@ -174,7 +177,7 @@ begin
   if v_traces is not null then
     select jsonb_object_agg(x.span_key, x.events) into v_events
       from (
-        select e.trace_id::text || ':' || e.span_id::text as span_key,
+        select e.trace_id::text || ':' || e.span_id::text || ':' || coalesce(e.organization_id::text, '') as span_key,
                jsonb_agg(jsonb_build_object(
                  'name', e.event_type,
                  'time_unix_nano', tracing.otlp_unix_nano(e.created_at),
@@ -187,7 +190,7 @@ begin
           from tracing.domain_events e
          where e.trace_id = any (v_traces)
            and e.span_id is not null
-         group by e.trace_id, e.span_id
+         group by e.trace_id, e.span_id, e.organization_id
       ) as x;
   end if;
 
@@ -199,10 +202,11 @@ begin
            tracing.otlp_unix_nano(s.start_time), tracing.otlp_unix_nano(s.end_time),
            s.status, s.status_message, s.attributes, s.span_events, s.links,
            s.correlation_id, s.session_id, s.organization_id,
-           v_events -> (s.trace_id::text || ':' || s.span_id::text)
+           v_events -> (s.trace_id::text || ':' || s.span_id::text || ':' || coalesce(s.organization_id::text, ''))
       from unnest(v_ready) as r(id)
       join tracing.otlp_outbox o on o.id = r.id
       join tracing.spans s on s.trace_id = o.trace_id and s.span_id = o.span_id
+        and s.organization_id is not distinct from o.organization_id
      order by o.id;
 end
 $$;
@@ -247,10 +251,10 @@ begin
       -- message; p_accepted of them did arrive.
       with moved as (
         delete from tracing.otlp_outbox where id = any (p_outbox_ids)
-        returning trace_id, span_id, enqueued_at, attempts
+        returning trace_id, span_id, organization_id, enqueued_at, attempts
       )
-      insert into tracing.otlp_dead_letters (trace_id, span_id, enqueued_at, attempts, http_status, reason, endpoint)
-      select trace_id, span_id, enqueued_at, attempts + 1, p_http_status,
+      insert into tracing.otlp_dead_letters (trace_id, span_id, organization_id, enqueued_at, attempts, http_status, reason, endpoint)
+      select trace_id, span_id, organization_id, enqueued_at, attempts + 1, p_http_status,
              coalesce(nullif(left(p_reason, 2000), ''), 'rejected without a reason'), p_endpoint
         from moved;
       get diagnostics v_count = row_count;
@@ -282,11 +286,11 @@ as $$
   -- accepted batch go out again, duplicates included (at-least-once).
   with moved as (
     delete from tracing.otlp_dead_letters where dead_lettered_at >= p_since
-    returning trace_id, span_id, enqueued_at
+    returning trace_id, span_id, organization_id, enqueued_at
   ),
   queued as (
-    insert into tracing.otlp_outbox (trace_id, span_id, enqueued_at)
-    select trace_id, span_id, enqueued_at from moved
+    insert into tracing.otlp_outbox (trace_id, span_id, organization_id, enqueued_at)
+    select trace_id, span_id, organization_id, enqueued_at from moved
     returning 1
   )
   select count(*) from queued

@@ -67,7 +67,8 @@ $$;
 create or replace view tracing.sampled_spans with (security_invoker = true) as
   select s.*, d.sampled_by, d.sample_rate
     from tracing.spans s
-    left join tracing.trace_sampling d on d.trace_id = s.trace_id;
+    left join tracing.trace_sampling d
+      on d.trace_id = s.trace_id and d.organization_id is not distinct from s.organization_id;
 
 comment on view tracing.sampled_spans is
   E'Spans with their trace''s sampling decision and the rate it was kept at (1 for traces kept for an error, latency or a forced request); null while undecided.';
@@ -114,18 +115,20 @@ begin
   begin
     create temporary table sampling_candidates on commit drop as
       with recent as (
-        -- Traces with spans recorded since the last run (BRIN on recorded_at).
-        select s.trace_id, min(s.recorded_at) as first_recorded, max(s.recorded_at) as last_recorded
+        -- Traces with spans recorded since the last run (BRIN on recorded_at),
+        -- one per organization: tenants sharing a trace id are decided apart.
+        select s.trace_id, s.organization_id, min(s.recorded_at) as first_recorded, max(s.recorded_at) as last_recorded
           from tracing.spans s
          where s.recorded_at > v_since
-         group by s.trace_id
+         group by s.trace_id, s.organization_id
       ),
       undecided as (
         select r.* from recent r
-         where not exists (select from tracing.trace_sampling d where d.trace_id = r.trace_id)
+         where not exists (select from tracing.trace_sampling d
+                             where d.trace_id = r.trace_id and d.organization_id is not distinct from r.organization_id)
       ),
       facts as (
-        select u.trace_id, u.first_recorded, u.last_recorded,
+        select u.trace_id, u.organization_id, u.first_recorded, u.last_recorded,
                bool_or(s.status = 'error') as span_error,
                -- OpenTracing's sampling.priority convention: >= 1 asks to keep.
                bool_or(case jsonb_typeof(s.attributes -> 'sampling.priority')
@@ -137,22 +140,25 @@ begin
                -- The trace's operation: its earliest root span.
                (array_agg(s.name order by s.start_time, s.span_id) filter (where s.parent_span_id is null))[1] as root_name
           from undecided u
-          join tracing.spans s on s.trace_id = u.trace_id
-         group by u.trace_id, u.first_recorded, u.last_recorded
+          join tracing.spans s on s.trace_id = u.trace_id and s.organization_id is not distinct from u.organization_id
+         group by u.trace_id, u.organization_id, u.first_recorded, u.last_recorded
       ),
       rated as (
         select f.*,
                tracing.sampling_rate(v_env.environment, f.root_name,
                  case when v_event_overrides
-                   then array(select distinct e.event_type from tracing.domain_events e where e.trace_id = f.trace_id)
+                   then array(select distinct e.event_type from tracing.domain_events e
+                               where e.trace_id = f.trace_id and e.organization_id is not distinct from f.organization_id)
                    else '{}'::text[] end) as rate,
                -- A failed domain event makes its trace an error trace too.
                f.span_error or exists (
-                 select from tracing.domain_events e where e.trace_id = f.trace_id and e.processing_error is not null
+                 select from tracing.domain_events e
+                  where e.trace_id = f.trace_id and e.organization_id is not distinct from f.organization_id
+                    and e.processing_error is not null
                ) as has_error
           from facts f
       )
-      select r.trace_id, r.first_recorded, r.rate,
+      select r.trace_id, r.organization_id, r.first_recorded, r.rate,
              case
                -- Errors are always kept.
                when r.has_error then 'error'
@@ -166,11 +172,11 @@ begin
              end as sampled_by
         from rated r;
 
-    insert into tracing.trace_sampling (trace_id, sampled_by, sample_rate, environment)
-    select trace_id, sampled_by, case when sampled_by in ('head', 'dropped') then rate else 1 end, v_env.environment
+    insert into tracing.trace_sampling (trace_id, organization_id, sampled_by, sample_rate, environment)
+    select trace_id, organization_id, sampled_by, case when sampled_by in ('head', 'dropped') then rate else 1 end, v_env.environment
       from sampling_candidates
      where sampled_by is not null
-    on conflict (trace_id) do nothing;
+    on conflict (trace_id, organization_id) do nothing;
 
     select count(*) filter (where sampled_by is not null and sampled_by <> 'dropped'),
            count(*) filter (where sampled_by = 'dropped'),
@@ -184,14 +190,17 @@ begin
     with gone as (
       delete from tracing.spans s
        using tracing.trace_sampling d
-       where s.recorded_at > v_since and d.trace_id = s.trace_id and d.sampled_by = 'dropped'
-      returning s.trace_id
+       where s.recorded_at > v_since and d.trace_id = s.trace_id
+         and d.organization_id is not distinct from s.organization_id and d.sampled_by = 'dropped'
+      returning s.trace_id, s.organization_id
     ),
     counted as (
       select count(*) as n from gone
     ),
     summaries as (
-      delete from tracing.trace_summaries t where t.trace_id in (select distinct trace_id from gone)
+      delete from tracing.trace_summaries t
+       where exists (select from gone g
+                      where g.trace_id = t.trace_id and g.organization_id is not distinct from t.organization_id)
     )
     select n into v_spans_dropped from counted;
 

@@ -157,7 +157,9 @@ begin
     -- Concurrent batches take row locks in one global order, so two
     -- batches sharing spans wait for each other instead of deadlocking.
     order by trace_id, span_id
-    on conflict (trace_id, span_id) do nothing
+    -- A span is named by its ids within its organization: another tenant
+    -- cannot take ids that travel in every traceparent.
+    on conflict (trace_id, span_id, organization_id) do nothing
     returning trace_id, span_id, parent_span_id, name, service, start_time, end_time, status,
               session_id, correlation_id, organization_id
   ),

@@ -12,7 +12,8 @@
  *
  * The write takes a transaction-scoped advisory lock on the key, looks for
  * an event with that key (tracing.domain_event_by_idempotency_key, which the
- * writer role may call although it may not read event_metadata), and only
+ * writer role may call although it may not read event_metadata; keys are
+ * unique within the event's organization), and only
  * then inserts through ts/edge's emitEvent. The lock serialises concurrent
  * attempts, so the check cannot race; the unique index on the key
  * (domain_events_idempotency_key_idx) stops writers that skip the lock.
@@ -40,7 +41,8 @@ async function emitOnce(tx: TransactionSql, event: DomainEventInput, key: string
   // unrelated emissions wait for each other, never skip one.
   await tx`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`;
   const existing = await tx<{ id: string; created_at: Date }[]>`
-    select id, created_at from tracing.domain_event_by_idempotency_key(${key})`;
+    select id, created_at
+      from tracing.domain_event_by_idempotency_key(${key}, ${event.organizationId ?? null}::uuid)`;
   const found = existing[0];
   if (found !== undefined) return { id: String(found.id), createdAt: found.created_at, idempotencyKey: key, duplicate: true };
 
