@@ -23,6 +23,9 @@ export interface ServerConfig {
   host: string;
   jwtSecret?: string;
   jwtPublicKey?: string;
+  /** `aud` and `iss` every token must carry, when set. */
+  jwtAudience?: string;
+  jwtIssuer?: string;
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -37,6 +40,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     host: env.HOST ?? '127.0.0.1',
     jwtSecret: env.TRACEGRES_JWT_SECRET || undefined,
     jwtPublicKey: env.TRACEGRES_JWT_PUBLIC_KEY || undefined,
+    jwtAudience: env.TRACEGRES_JWT_AUDIENCE || undefined,
+    jwtIssuer: env.TRACEGRES_JWT_ISSUER || undefined,
   };
 }
 

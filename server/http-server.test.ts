@@ -42,10 +42,33 @@ describe('tokens', () => {
     const expired = await signToken(SECRET, { role: 'admin' }, '-1m');
     expect((await post({ query: '{ __typename }' }, { authorization: `Bearer ${expired}` })).status).toBe(401);
     const { SignJWT } = await import('jose');
-    const superuser = await new SignJWT({ role: 'postgres' }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET));
+    const superuser = await new SignJWT({ role: 'postgres' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
     const { status, body } = await post({ query: '{ __typename }' }, { authorization: `Bearer ${superuser}` });
     expect(status).toBe(401);
     expect(body.errors?.[0]?.message).toMatch(/role must be one of/);
+  });
+
+  it('refuses a token without an expiry, and one whose role is an Object.prototype key', async () => {
+    const { SignJWT } = await import('jose');
+    const key = new TextEncoder().encode(SECRET);
+    const forever = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'HS256' }).sign(key);
+    expect((await post({ query: '{ __typename }' }, { authorization: `Bearer ${forever}` })).status).toBe(401);
+    for (const role of ['constructor', '__proto__', 'toString']) {
+      const token = await new SignJWT({ role }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(key);
+      const { status, body } = await post({ query: '{ __typename }' }, { authorization: `Bearer ${token}` });
+      expect(status, role).toBe(401);
+      expect(body.errors?.[0]?.message).toMatch(/role must be one of/);
+    }
+  });
+
+  it('checks audience and issuer when they are configured', async () => {
+    const verify = createTokenVerifier({ secret: SECRET, audience: 'tracegres', issuer: 'https://auth.example' });
+    const good = await signToken(SECRET, { role: 'admin' }, '1h', { audience: 'tracegres', issuer: 'https://auth.example' });
+    expect((await verify(`Bearer ${good}`)).role).toBe('tracegres_admin');
+    for (const claims of [{}, { audience: 'other', issuer: 'https://auth.example' }, { audience: 'tracegres', issuer: 'https://evil.example' }]) {
+      const token = await signToken(SECRET, { role: 'admin' }, '1h', claims);
+      await expect(verify(`Bearer ${token}`)).rejects.toThrow(/invalid or expired token/);
+    }
   });
 
   it('accepts a valid token', async () => {

@@ -67,7 +67,8 @@ async function main(): Promise<void> {
     // so the explorer works on first start; real deployments configure
     // TRACEGRES_JWT_SECRET or TRACEGRES_JWT_PUBLIC_KEY.
     const jwtSecret = config.jwtSecret ?? (embedded ? await localJwtSecret(config.dataDir) : undefined);
-    const pgSettingsFor = createTokenVerifier({ secret: jwtSecret, publicKey: config.jwtPublicKey });
+    const pgSettingsFor = createTokenVerifier({ secret: jwtSecret, publicKey: config.jwtPublicKey, audience: config.jwtAudience, issuer: config.jwtIssuer });
+    const claimsOf = { audience: config.jwtAudience, issuer: config.jwtIssuer };
     // Grafast reads GRAPHILE_ENV when it loads: development mode (richer
     // errors) for the embedded default unless the environment says otherwise.
     process.env.GRAPHILE_ENV ??= embedded ? 'development' : 'production';
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
     const dashboard = createDashboardRoute({
       log,
       dev: devSecret
-        ? { devToken: () => signToken(devSecret, { role: 'admin', sub: 'local-developer' }), loadDemo: async () => (await import('../cli/demo.ts')).seedDemo(demoSql) }
+        ? { devToken: () => signToken(devSecret, { role: 'admin', sub: 'local-developer' }, '12h', claimsOf), loadDemo: async () => (await import('../cli/demo.ts')).seedDemo(demoSql) }
         : undefined,
     });
     // Built in the background, so the first page view rarely waits for it.
@@ -94,7 +95,7 @@ async function main(): Promise<void> {
     log(`GraphQL:  ${http.url}/graphql`);
     log(`explorer: ${http.url}/graphiql`);
     if (embedded && !config.jwtSecret && jwtSecret) {
-      const token = await signToken(jwtSecret, { role: 'admin', sub: 'local-developer' });
+      const token = await signToken(jwtSecret, { role: 'admin', sub: 'local-developer' }, '12h', claimsOf);
       log(`local development token (admin, 12h), send as "Authorization: Bearer <token>":\n${token}`);
     }
     log('ready; Ctrl-C stops the server and the database');

@@ -10,7 +10,9 @@ export interface JwtConfig {
   secret?: string;
   /** RS256 public key in PEM (TRACEGRES_JWT_PUBLIC_KEY). */
   publicKey?: string;
+  /** Required `aud` (TRACEGRES_JWT_AUDIENCE); unchecked when unset. */
   audience?: string;
+  /** Required `iss` (TRACEGRES_JWT_ISSUER); unchecked when unset. */
   issuer?: string;
 }
 
@@ -46,6 +48,8 @@ export function createTokenVerifier(config: JwtConfig) {
           algorithms: [alg],
           audience: config.audience,
           issuer: config.issuer,
+          // A token without an expiry would be valid forever once leaked.
+          requiredClaims: ['exp'],
         }));
         break;
       } catch {
@@ -59,7 +63,9 @@ export function createTokenVerifier(config: JwtConfig) {
 }
 
 function claimsToSettings(claims: JWTPayload): PgSettings {
-  const role = ROLES[String(claims.role ?? '')];
+  // Own keys only: `role: "constructor"` must not find Object.prototype's.
+  const claimed = String(claims.role ?? '');
+  const role = Object.hasOwn(ROLES, claimed) ? ROLES[claimed] : undefined;
   if (!role) throw new InvalidTokenError(`token role must be one of: ${Object.keys(ROLES).join(', ')}`);
   const organizationId = claims.organization_id;
   if (role === 'tracegres_reader' && typeof organizationId !== 'string') {
@@ -76,6 +82,10 @@ export function signToken(
   secret: string,
   claims: { role: 'reader' | 'admin'; organization_id?: string; sub?: string },
   expiresIn = '12h',
+  { audience, issuer }: { audience?: string; issuer?: string } = {},
 ): Promise<string> {
-  return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime(expiresIn).sign(new TextEncoder().encode(secret));
+  const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime(expiresIn);
+  if (audience) jwt.setAudience(audience);
+  if (issuer) jwt.setIssuer(issuer);
+  return jwt.sign(new TextEncoder().encode(secret));
 }
