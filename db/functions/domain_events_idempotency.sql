@@ -14,7 +14,7 @@
 -- (tracing.archive_events, after retention_settings.archive_after) is not
 -- found, which is far past any activity's retries.
 
--- Keys are unique within an organization (migration 000008): another
+-- Keys are unique within an organization (migration 000009): another
 -- tenant's event with the same key is not this writer's earlier attempt.
 create or replace function tracing.domain_event_by_idempotency_key(p_key text, p_organization_id uuid)
 returns table (id bigint, created_at timestamptz)
@@ -26,7 +26,8 @@ rows 1
 as $$
   select e.id, e.created_at
     from tracing.domain_events e
-   where e.organization_id is not distinct from p_organization_id
+   where coalesce(e.organization_id, '00000000-0000-0000-0000-000000000000'::uuid)
+         = coalesce(p_organization_id, '00000000-0000-0000-0000-000000000000'::uuid)
      and e.event_metadata ? 'idempotency_key'
      and (e.event_metadata ->> 'idempotency_key') = p_key
 $$;

@@ -24,7 +24,7 @@ interface SpanSpec {
   attributes?: Record<string, unknown>;
 }
 
-async function recordTrace(trace: string, spans: SpanSpec[] = [{ root: true }, {}]): Promise<void> {
+async function recordTrace(trace: string, spans: SpanSpec[] = [{ root: true }, {}], organizationId?: string): Promise<void> {
   const rootId = (++spanCounter).toString(16).padStart(16, '0');
   const start = Date.parse('2026-01-01T00:00:00Z');
   const payload = spans.map((s, i) => ({
@@ -37,6 +37,7 @@ async function recordTrace(trace: string, spans: SpanSpec[] = [{ root: true }, {
     end_time: new Date(start + (s.durationMs ?? 40)).toISOString(),
     status: s.status ?? 'ok',
     attributes: s.attributes ?? {},
+    organization_id: organizationId ?? null,
   }));
   await db.sql`select tracing.record_spans(${db.sql.json(payload as unknown as postgres.JSONValue)})`;
 }
@@ -119,6 +120,26 @@ describe('run_sampling in production (10%)', () => {
     await recordTrace(failing, [{ root: true }, { status: 'error' }]);
     await runSampling();
     expect(await decision(failing)).toBe('error@1');
+  });
+
+  it("decides each organization's trace apart when two tenants use the same trace id", async () => {
+    const orgA = '0a000000-0000-4000-8000-00000000000a';
+    const orgB = '0b000000-0000-4000-8000-00000000000b';
+    const shared = traceId(false);
+    await recordTrace(shared, [{ root: true }, { status: 'error' }], orgA);
+    await recordTrace(shared, [{ root: true }, {}], orgB);
+    await age();
+    await runSampling();
+    const rows = await db.sql`
+      select d.organization_id::text, d.sampled_by,
+             (select count(*)::int from tracing.spans s
+               where s.trace_id = d.trace_id and s.organization_id = d.organization_id) as spans
+        from tracing.trace_sampling d where d.trace_id = tracing.hex_to_trace_id(${shared}) order by 1`;
+    // Tenant A's error keeps only tenant A's trace; B's is sampled on its own.
+    expect(rows).toEqual([
+      { organization_id: orgA, sampled_by: 'error', spans: 2 },
+      { organization_id: orgB, sampled_by: 'dropped', spans: 0 },
+    ]);
   });
 
   it('keeps a trace whose domain event failed to process', async () => {

@@ -35,6 +35,28 @@ describe('tracegres_writer', () => {
     });
   });
 
+  it("updates processing state only of its own organization's events", async () => {
+    const orgA = '0a000000-0000-4000-8000-00000000000a';
+    const orgB = '0b000000-0000-4000-8000-00000000000b';
+    await asRole('tracegres_writer', async (tx) => {
+      const [inserted] = await tx`
+        insert into tracing.domain_events (stream_type, stream_id, event_type, organization_id)
+        values ('user', 'u-1', 'user.invited', ${orgA}) returning id`;
+      await tx`select set_config('jwt.claims.organization_id', ${orgB}, true)`;
+      const foreign = await tx`update tracing.domain_events set processed_at = now(), processing_error = 'x' where id = ${inserted!.id}`;
+      expect(foreign.count).toBe(0);
+      // Without a tenant a writer settles only events without an organization.
+      await tx`select set_config('jwt.claims.organization_id', '', true)`;
+      expect((await tx`update tracing.domain_events set processing_error = 'x' where id = ${inserted!.id}`).count).toBe(0);
+      await tx`select set_config('jwt.claims.organization_id', ${orgA}, true)`;
+      const own = await tx`update tracing.domain_events set processing_error = 'smtp down' where id = ${inserted!.id}`;
+      expect(own.count).toBe(1);
+      await tx`reset role`;
+      const [stored] = await tx`select processed_at, processing_error from tracing.domain_events where id = ${inserted!.id}`;
+      expect(stored).toEqual({ processed_at: null, processing_error: 'smtp down' });
+    });
+  });
+
   it('cannot delete events', async () => {
     await expect(asRole('tracegres_writer', (tx) => tx`delete from tracing.domain_events`)).rejects.toThrow(/permission denied/);
   });

@@ -1,10 +1,12 @@
 // tracing.domain_event_by_idempotency_key: the writer role finds the event
 // stored under an idempotency key without reading event_metadata; the key is
-// unique among live events.
+// unique among the live events of one organization.
 import { describe, expect, it } from 'vitest';
 import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
 
 const db = useTestDatabase();
+const ORG_A = '0a000000-0000-4000-8000-00000000000a';
+const ORG_B = '0b000000-0000-4000-8000-00000000000b';
 
 type Tx = import('postgres').TransactionSql;
 
@@ -29,6 +31,19 @@ describe('tracing.domain_event_by_idempotency_key', () => {
     });
   });
 
+  it("finds only the event of the caller's organization: another tenant's key is not an earlier attempt", async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await tx`set local role tracegres_writer`;
+      const [mine] = await tx`
+        insert into tracing.domain_events (stream_type, stream_id, event_type, event_metadata, organization_id)
+        values ('payment', 'p-1', 'payment.captured', '{"idempotency_key": "order-42"}', ${ORG_A})
+        returning id, created_at`;
+      expect(await tx`select * from tracing.domain_event_by_idempotency_key('order-42', ${ORG_A}::uuid)`).toEqual([mine]);
+      expect(await tx`select * from tracing.domain_event_by_idempotency_key('order-42', ${ORG_B}::uuid)`).toEqual([]);
+      expect(await tx`select * from tracing.domain_event_by_idempotency_key('order-42')`).toEqual([]);
+    });
+  });
+
   it('is answered by the unique index on the key', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       await tx`insert into tracing.domain_events (stream_type, stream_id, event_type, event_metadata)
@@ -37,7 +52,8 @@ describe('tracing.domain_event_by_idempotency_key', () => {
       await tx`analyze tracing.domain_events`;
       const plan = await tx.unsafe(`explain (format text)
         select e.id from tracing.domain_events e
-         where e.event_metadata ? 'idempotency_key' and (e.event_metadata ->> 'idempotency_key') = 'k-7'`);
+         where coalesce(e.organization_id, '00000000-0000-0000-0000-000000000000'::uuid) = '00000000-0000-0000-0000-000000000000'::uuid
+           and e.event_metadata ? 'idempotency_key' and (e.event_metadata ->> 'idempotency_key') = 'k-7'`);
       expect(plan.map((r) => Object.values(r)[0]).join('\n')).toContain('domain_events_idempotency_key_idx');
     });
   });
@@ -63,6 +79,21 @@ describe('domain_events_idempotency_key_idx', () => {
         code: '23505',
         constraint_name: 'domain_events_idempotency_key_idx',
       });
+    });
+  });
+
+  it("lets another organization use the same key: its new event is written", async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await tx`set local role tracegres_writer`;
+      for (const org of [ORG_A, ORG_B]) {
+        await tx`
+          insert into tracing.domain_events (stream_type, stream_id, event_type, event_metadata, organization_id)
+          values ('payment', 'p-1', 'payment.captured', '{"idempotency_key": "order-42"}', ${org})`;
+      }
+      await expect(
+        tx`insert into tracing.domain_events (stream_type, stream_id, event_type, event_metadata, organization_id)
+           values ('payment', 'p-1', 'payment.captured', '{"idempotency_key": "order-42"}', ${ORG_B})`,
+      ).rejects.toMatchObject({ code: '23505', constraint_name: 'domain_events_idempotency_key_idx' });
     });
   });
 

@@ -123,9 +123,28 @@ describe('idempotency', () => {
   it('the first write wins: sending a stored span again with other data changes nothing', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       await recordSpans(tx, batch);
-      await recordSpans(tx, [{ ...batch[0], name: 'hijacked', organization_id: ORG_B }]);
+      await recordSpans(tx, [{ ...batch[0], name: 'hijacked' }]);
       const rows = await storedSpans(tx);
       expect(rows[0]).toMatchObject({ name: 'root', organization_id: ORG_A });
+    });
+  });
+
+  it("another organization's span with the same ids is its own span: the ids seen in a traceparent take nothing from the victim", async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      // The attacker records the ids first; the victim's span must still be stored.
+      expect(await recordSpans(tx, [{ ...batch[0], name: 'squatted', organization_id: ORG_B }])).toBe(1);
+      expect(await recordSpans(tx, batch)).toBe(batch.length);
+      const rows = await tx`select name, organization_id::text from tracing.spans
+                             where span_id = tracing.hex_to_span_id(${batch[0]!.span_id}) order by name`;
+      expect(rows).toEqual([
+        { name: 'root', organization_id: ORG_A },
+        { name: 'squatted', organization_id: ORG_B },
+      ]);
+      const counts = await tx`select organization_id::text, span_count from tracing.trace_summaries order by organization_id`;
+      expect(counts).toEqual([
+        { organization_id: ORG_A, span_count: batch.length },
+        { organization_id: ORG_B, span_count: 1 },
+      ]);
     });
   });
 });
