@@ -9,7 +9,9 @@
 // In the embedded default (a local secret that npm start generated) two
 // development routes exist as well: GET /dev-token hands the page the local
 // admin token npm start prints, and POST /dev/demo-data loads the demo data.
-// They are never mounted when the operator configured a secret or key.
+// They are never mounted when the operator configured a secret or key, nor
+// on a bind other than loopback, and answer only requests whose Host (and
+// Origin) name this server on a loopback name.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -31,6 +33,13 @@ export interface DashboardDevOptions {
 export interface DashboardRouteOptions {
   /** Development routes, for the embedded default only. */
   dev?: DashboardDevOptions;
+  /**
+   * The address the server listens on. The development routes hand out an
+   * admin token, so they exist only on a loopback bind.
+   */
+  bindHost?: string;
+  /** Serve the build's source maps (development only). */
+  sourceMaps?: boolean;
   log?(message: string): void;
 }
 
@@ -64,7 +73,18 @@ const PAGE_HEADERS = {
   'referrer-policy': 'no-referrer',
 };
 
+const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
+
+function isLoopbackAddress(address: string | undefined): boolean {
+  return address === 'localhost' || address === '::1' || address === '::ffff:127.0.0.1' || /^127\.\d+\.\d+\.\d+$/.test(address ?? '');
+}
+
 export function createDashboardRoute(options: DashboardRouteOptions = {}): Route {
+  let dev = options.dev;
+  if (dev && !isLoopbackAddress(options.bindHost ?? '127.0.0.1')) {
+    options.log?.(`development routes (/dev-token, /dev/demo-data) are off: HOST=${options.bindHost} is not a loopback address`);
+    dev = undefined;
+  }
   let building: Promise<void> | undefined;
   const ready = () => {
     building ??= ensureBuilt(options.log).catch((error) => {
@@ -80,20 +100,27 @@ export function createDashboardRoute(options: DashboardRouteOptions = {}): Route
     const pathname = url.pathname;
     if (SERVER_PATHS.test(pathname)) return false;
 
-    if (options.dev && pathname === '/dev-token') {
+    if (dev && pathname === '/dev-token') {
       if (req.method !== 'GET') return methodNotAllowed(res, 'GET');
-      sendJson(res, 200, { token: await options.dev.devToken(), role: 'admin' });
-      return true;
-    }
-    if (options.dev?.loadDemo && pathname === '/dev/demo-data') {
-      if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
-      // Only the page itself may trigger it: a cross-site form post carries
-      // another Origin (or a simple content type, which JSON requests never use).
-      if (!sameOrigin(req) || !String(req.headers['content-type'] ?? '').startsWith('application/json')) {
+      // A page of another site cannot read this answer, but one that
+      // rebinds its DNS name to 127.0.0.1 could: it sends its own Host.
+      const origin = req.headers.origin;
+      if (!loopbackOrigin(req) || (origin !== undefined && !ownOrigins(req).includes(origin))) {
         sendJson(res, 403, { error: 'forbidden' });
         return true;
       }
-      sendJson(res, 200, await options.dev.loadDemo());
+      sendJson(res, 200, { token: await dev.devToken(), role: 'admin' });
+      return true;
+    }
+    if (dev?.loadDemo && pathname === '/dev/demo-data') {
+      if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
+      // Only the page itself may trigger it: a cross-site form post carries
+      // another Origin (or a simple content type, which JSON requests never use).
+      if (!loopbackOrigin(req) || !ownOrigins(req).includes(String(req.headers.origin)) || !String(req.headers['content-type'] ?? '').startsWith('application/json')) {
+        sendJson(res, 403, { error: 'forbidden' });
+        return true;
+      }
+      sendJson(res, 200, await dev.loadDemo());
       return true;
     }
 
@@ -102,13 +129,23 @@ export function createDashboardRoute(options: DashboardRouteOptions = {}): Route
 
     // A built file (hashed assets, favicon)?
     if (pathname !== '/' && !pathname.endsWith('/')) {
-      const file = path.join(DIST_DIR, path.normalize(decodeURIComponent(pathname)).replace(/^([/\\])+/, ''));
+      let decoded: string;
+      try {
+        decoded = decodeURIComponent(pathname);
+      } catch {
+        // A malformed escape (`/%E0%A4%A`) is the client's mistake.
+        res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end('malformed URL');
+        return true;
+      }
+      if (!options.sourceMaps && decoded.endsWith('.map')) return false;
+      const file = path.join(DIST_DIR, path.normalize(decoded).replace(/^([/\\])+/, ''));
       if (file.startsWith(DIST_DIR + path.sep)) {
         const info = await stat(file).catch(() => undefined);
         if (info?.isFile()) {
           const immutable = file.startsWith(path.join(DIST_DIR, 'assets') + path.sep);
           sendFile(req, res, file, info.size, {
             'cache-control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
+            ...PAGE_HEADERS,
           });
           return true;
         }
@@ -151,14 +188,18 @@ function methodNotAllowed(res: ServerResponse, allow: string): true {
   return true;
 }
 
-function sameOrigin(req: IncomingMessage): boolean {
-  const origin = req.headers.origin;
-  if (!origin) return false;
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
-  }
+/** The origins this server itself has, on the port the request came in on. */
+function ownOrigins(req: IncomingMessage): string[] {
+  return LOOPBACK_HOSTS.map((host) => `http://${host}:${req.socket.localPort}`);
+}
+
+/**
+ * The request reached a loopback address and names one of the loopback
+ * host names with this server's port, so no other site's name (DNS
+ * rebinding) is behind it.
+ */
+function loopbackOrigin(req: IncomingMessage): boolean {
+  return isLoopbackAddress(req.socket.localAddress) && LOOPBACK_HOSTS.some((host) => req.headers.host === `${host}:${req.socket.localPort}`);
 }
 
 /** Newest modification time of the files under `dir` (0 when it is missing). */

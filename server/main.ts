@@ -80,6 +80,8 @@ async function main(): Promise<void> {
     const demoSql = schedulerSql;
     const dashboard = createDashboardRoute({
       log,
+      bindHost: config.host,
+      sourceMaps: Boolean(embedded),
       dev: devSecret
         ? { devToken: () => signToken(devSecret, { role: 'admin', sub: 'local-developer' }, '12h', claimsOf), loadDemo: async () => (await import('../cli/demo.ts')).seedDemo(demoSql) }
         : undefined,
