@@ -35,7 +35,7 @@ const failed =
 const skipped = report.numPendingTests + report.numTodoTests;
 const summary =
   `${report.numPassedTests} passed, ${report.numFailedTests} failed, ${skipped} skipped or todo, ` +
-  `${failedFiles.length} of ${report.numTotalTestSuites} files not passed`;
+  `${failedFiles.length} of ${(report.testResults ?? []).length} files not passed`;
 
 if (expectFailure) {
   if (failed) {
