@@ -103,7 +103,7 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
     const http = await startHttpServer({
       databaseUrl: db.url, port: 0, host: '127.0.0.1',
       pgSettingsFor: async () => ({ role: 'tracegres_anonymous' }),
-      routes: [createOtlpIngestRoute({ sql, token: TOKEN, maxBodyBytes: 64 * 1024 * 1024, log: ctx.log })],
+      routes: [createOtlpIngestRoute({ sql, token: TOKEN, organizationId: '0a000000-0000-4000-8000-00000000000a', maxBodyBytes: 64 * 1024 * 1024, log: ctx.log })],
     });
     try {
       // The queue on, as when this server also exports.

@@ -55,6 +55,11 @@ describe('readOtlpExportConfig', () => {
 describe('readOtlpIngestConfig', () => {
   it('reads the ingest token and the body bound', () => {
     expect(readOtlpIngestConfig({})).toEqual({ token: undefined, maxBodyBytes: 16 * 1024 * 1024 });
-    expect(readOtlpIngestConfig({ TRACEGRES_INGEST_TOKEN: 't', TRACEGRES_OTLP_MAX_BODY_BYTES: '1024' })).toEqual({ token: 't', maxBodyBytes: 1024 });
+    const organization = '0a000000-0000-4000-8000-00000000000a';
+    expect(readOtlpIngestConfig({ TRACEGRES_INGEST_TOKEN: 't', TRACEGRES_INGEST_ORGANIZATION_ID: organization, TRACEGRES_OTLP_MAX_BODY_BYTES: '1024' }))
+      .toEqual({ token: 't', organizationId: organization, maxBodyBytes: 1024 });
+    // The shortcut token is bound to one organization or the server does not start.
+    expect(() => readOtlpIngestConfig({ TRACEGRES_INGEST_TOKEN: 't' })).toThrow(/TRACEGRES_INGEST_TOKEN needs TRACEGRES_INGEST_ORGANIZATION_ID/);
+    expect(() => readOtlpIngestConfig({ TRACEGRES_INGEST_TOKEN: 't', TRACEGRES_INGEST_ORGANIZATION_ID: 'acme' })).toThrow(/must be a uuid/);
   });
 });

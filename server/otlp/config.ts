@@ -103,15 +103,32 @@ function positiveInteger(value: string | undefined, name: string, fallback: numb
 }
 
 export interface OtlpIngestConfig {
-  /** TRACEGRES_INGEST_TOKEN: a shared secret accepted as a Bearer token. */
+  /**
+   * TRACEGRES_INGEST_TOKEN: a shared secret accepted as a Bearer token, the
+   * single-tenant shortcut for tokens made with `tracegres ingest-token create`.
+   */
   token?: string;
+  /** TRACEGRES_INGEST_ORGANIZATION_ID: the organization TRACEGRES_INGEST_TOKEN's spans belong to; required with it. */
+  organizationId?: string;
   /** TRACEGRES_OTLP_MAX_BODY_BYTES: the largest request body, after decompression. */
   maxBodyBytes: number;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export function readOtlpIngestConfig(env: NodeJS.ProcessEnv = process.env): OtlpIngestConfig {
+  const token = env.TRACEGRES_INGEST_TOKEN || undefined;
+  const organizationId = env.TRACEGRES_INGEST_ORGANIZATION_ID || undefined;
+  // A token without an organization would let its spans claim any tenant:
+  // refuse to start rather than guess.
+  if (token && !organizationId) {
+    throw new OtlpConfigError('TRACEGRES_INGEST_TOKEN needs TRACEGRES_INGEST_ORGANIZATION_ID, the organization (uuid) its spans belong to');
+  }
+  if (organizationId && !UUID.test(organizationId)) {
+    throw new OtlpConfigError(`TRACEGRES_INGEST_ORGANIZATION_ID must be a uuid, got ${JSON.stringify(organizationId)}`);
+  }
   return {
-    token: env.TRACEGRES_INGEST_TOKEN || undefined,
+    ...(token ? { token, organizationId } : {}),
     maxBodyBytes: positiveInteger(env.TRACEGRES_OTLP_MAX_BODY_BYTES, 'TRACEGRES_OTLP_MAX_BODY_BYTES', 16 * 1024 * 1024),
   };
 }

@@ -13,11 +13,15 @@ import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { createTokenVerifier, signToken } from '../auth/jwt.ts';
 import { startHttpServer, type HttpServer } from '../http-server.ts';
 import { createOtlpIngestRoute } from './ingest.ts';
+import { generateIngestToken, hashIngestToken } from './ingest-tokens.ts';
 import { encodeRequestProtobuf, ExportTraceServiceResponse, RpcStatus, type OtlpRequest } from './protocol.ts';
 
 const db = useTestDatabase();
 const SECRET = 'ingest-test-secret-long-enough-for-hs256';
 const INGEST_TOKEN = 'ingest-token-for-tests';
+// The organization TRACEGRES_INGEST_TOKEN is bound to in these tests.
+const INGEST_ORG = '0a000000-0000-4000-8000-00000000000a';
+const OTHER_ORG = '0b000000-0000-4000-8000-00000000000b';
 let http: HttpServer;
 let sql: postgres.Sql;
 let adminJwt: string;
@@ -30,7 +34,7 @@ beforeAll(async () => {
     port: 0,
     host: '127.0.0.1',
     pgSettingsFor,
-    routes: [createOtlpIngestRoute({ sql, pgSettingsFor, token: INGEST_TOKEN, maxBodyBytes: 256 * 1024, log: () => {} })],
+    routes: [createOtlpIngestRoute({ sql, pgSettingsFor, token: INGEST_TOKEN, organizationId: INGEST_ORG, maxBodyBytes: 256 * 1024, log: () => {} })],
   });
   adminJwt = await signToken(SECRET, { role: 'admin', sub: 'ingest-test' });
 });
@@ -123,7 +127,10 @@ describe('spans from the OpenTelemetry JS SDK', () => {
     const post = (authorization?: string) => fetch(`${http.url}/v1/traces`, {
       method: 'POST', body, headers: { 'content-type': 'application/x-protobuf', ...(authorization ? { authorization } : {}) },
     });
-    expect((await post(`Bearer ${adminJwt}`)).status).toBe(200);
+    const asAdmin = (headers: Record<string, string>) => fetch(`${http.url}/v1/traces`, {
+      method: 'POST', body, headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${adminJwt}`, ...headers },
+    });
+    expect((await asAdmin({ 'x-tracegres-organization-id': OTHER_ORG })).status).toBe(200);
     const reader = await signToken(SECRET, { role: 'reader', organization_id: 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee' });
     for (const authorization of [`Bearer ${reader}`, 'Bearer wrong-token', undefined, `Basic ${INGEST_TOKEN}`]) {
       const response = await post(authorization);
@@ -131,6 +138,52 @@ describe('spans from the OpenTelemetry JS SDK', () => {
       const status = RpcStatus.toObject(RpcStatus.decode(new Uint8Array(await response.arrayBuffer()))) as { message: string };
       expect(status.message).toMatch(/Bearer token is required/);
     }
+  });
+});
+
+describe('tenants: spans belong to the organization of the token that sent them', () => {
+  const claim = (org: string) => [{ key: 'tracegres.organization_id', value: { stringValue: org } }];
+  async function storedOrgs(traceId: string) {
+    const rows = await sql`select organization_id::text, name from tracing.spans
+                            where trace_id = tracing.hex_to_trace_id(${traceId}) order by organization_id, name`;
+    return rows.map((r) => [r.organization_id, r.name]);
+  }
+
+  it("TRACEGRES_INGEST_TOKEN's spans are its configured organization's, whatever organization they claim", async () => {
+    const sent = span({ name: 'claims another tenant', attributes: claim(OTHER_ORG) });
+    expect((await postJson(JSON.stringify(request([sent])))).status).toBe(200);
+    expect(await storedOrgs(sent.traceId)).toEqual([[INGEST_ORG, 'claims another tenant']]);
+  });
+
+  it('a stored ingest token writes into its own organization until it is revoked', async () => {
+    const token = generateIngestToken();
+    const [created] = await sql`select tracing.create_ingest_token(${OTHER_ORG}, ${hashIngestToken(token)}, 'ci') as id`;
+    const sent = span({ name: 'from the token', attributes: claim(INGEST_ORG) });
+    expect((await postJson(JSON.stringify(request([sent])), { authorization: `Bearer ${token}` })).status).toBe(200);
+    expect(await storedOrgs(sent.traceId)).toEqual([[OTHER_ORG, 'from the token']]);
+    await sql`select tracing.revoke_ingest_token(${created!.id})`;
+    expect((await postJson(JSON.stringify(request([span()])), { authorization: `Bearer ${token}` })).status).toBe(401);
+  });
+
+  it('an admin JWT ingests only for an organization it names', async () => {
+    const sent = span({ name: 'admin', attributes: claim(INGEST_ORG) });
+    const missing = await postJson(JSON.stringify(request([sent])), { authorization: `Bearer ${adminJwt}` });
+    expect(missing.status).toBe(400);
+    expect(missing.body.message).toMatch(/x-tracegres-organization-id/);
+    const named = await postJson(JSON.stringify(request([sent])), { authorization: `Bearer ${adminJwt}`, 'x-tracegres-organization-id': OTHER_ORG });
+    expect(named.status).toBe(200);
+    expect(await storedOrgs(sent.traceId)).toEqual([[OTHER_ORG, 'admin']]);
+  });
+
+  it("a span whose ids another tenant recorded first is still stored for its own tenant", async () => {
+    const token = generateIngestToken();
+    await sql`select tracing.create_ingest_token(${OTHER_ORG}, ${hashIngestToken(token)}) as id`;
+    const victim = span({ name: 'victim' });
+    // The attacker saw the victim's traceparent and sends its ids first.
+    expect((await postJson(JSON.stringify(request([{ ...victim, name: 'squatter' }])), { authorization: `Bearer ${token}` })).status).toBe(200);
+    const response = await postJson(JSON.stringify(request([victim])));
+    expect(response).toEqual({ status: 200, body: {} });
+    expect(await storedOrgs(victim.traceId)).toEqual([[INGEST_ORG, 'victim'], [OTHER_ORG, 'squatter']]);
   });
 });
 

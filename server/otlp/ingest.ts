@@ -13,6 +13,7 @@ import { createGunzip } from 'node:zlib';
 import type postgres from 'postgres';
 import { InvalidTokenError, type PgSettings } from '../auth/jwt.ts';
 import type { OtlpIngestConfig } from './config.ts';
+import { hashIngestToken } from './ingest-tokens.ts';
 import { MalformedRequestError, otlpRequestToSpanRecords, type RejectedSpan, type SpanRecord } from './mapping.ts';
 import {
   MalformedPayloadError,
@@ -39,6 +40,9 @@ class HttpProblem extends Error {
   }
 }
 
+const ORGANIZATION_HEADER = 'x-tracegres-organization-id';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 // Rejections listed in partial_success.error_message, beyond which only the count is given.
 const LISTED_REJECTIONS = 10;
 
@@ -46,21 +50,39 @@ const LISTED_REJECTIONS = 10;
 export function createOtlpIngestRoute(options: IngestOptions) {
   const log = options.log ?? ((message: string) => console.error(`[tracegres otlp] ${message}`));
   const token = options.token ? Buffer.from(options.token) : undefined;
+  if (token && !options.organizationId) throw new TypeError('createOtlpIngestRoute: a token needs the organizationId its spans belong to');
 
-  async function authorized(authorization: string | undefined): Promise<boolean> {
-    if (!authorization) return false;
+  /**
+   * The organization the request's spans belong to, whatever they claim:
+   * the shortcut token's configured one, a stored ingest token's, or the
+   * one an admin JWT names (its organization_id claim or the
+   * x-tracegres-organization-id header). Null: not authorized.
+   */
+  async function organizationOf(req: IncomingMessage): Promise<string | null> {
+    const authorization = req.headers.authorization;
+    if (!authorization) return null;
     const match = /^Bearer\s+(\S+)$/i.exec(authorization);
-    if (!match) return false;
+    if (!match) return null;
     const given = Buffer.from(match[1]!);
-    if (token && given.length === token.length && timingSafeEqual(given, token)) return true;
-    if (!options.pgSettingsFor) return false;
+    if (token && given.length === token.length && timingSafeEqual(given, token)) return options.organizationId!;
+    const [stored] = await options.sql<{ organization_id: string | null }[]>`
+      select tracing.ingest_token_organization(${hashIngestToken(match[1]!)}) as organization_id`;
+    if (stored?.organization_id) return stored.organization_id;
+    if (!options.pgSettingsFor) return null;
+    let settings: PgSettings;
     try {
-      const settings = await options.pgSettingsFor(authorization);
-      return settings.role === 'tracegres_admin';
+      settings = await options.pgSettingsFor(authorization);
     } catch (error) {
-      if (error instanceof InvalidTokenError) return false;
+      if (error instanceof InvalidTokenError) return null;
       throw error;
     }
+    if (settings.role !== 'tracegres_admin') return null;
+    const header = req.headers[ORGANIZATION_HEADER];
+    const named = (typeof header === 'string' ? header.trim() : undefined) || settings['jwt.claims.organization_id'];
+    if (!named || !UUID.test(named)) {
+      throw new HttpProblem(400, `an admin token ingests for one organization: name it (a uuid) in the ${ORGANIZATION_HEADER} header or the token's organization_id claim`);
+    }
+    return named.toLowerCase();
   }
 
   return async function otlpIngestRoute(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
@@ -76,9 +98,10 @@ export function createOtlpIngestRoute(options: IngestOptions) {
       if (contentType !== 'application/x-protobuf' && contentType !== 'application/json') {
         throw new HttpProblem(415, 'content-type must be application/x-protobuf or application/json');
       }
-      if (!(await authorized(req.headers.authorization))) {
+      const organizationId = await organizationOf(req);
+      if (organizationId === null) {
         res.setHeader('www-authenticate', 'Bearer');
-        throw new HttpProblem(401, 'a Bearer token is required: the ingest token, or a query API token with role admin');
+        throw new HttpProblem(401, 'a Bearer token is required: an ingest token, or a query API token with role admin');
       }
       const body = await readBody(req, options.maxBodyBytes);
       let request: OtlpRequest;
@@ -96,6 +119,8 @@ export function createOtlpIngestRoute(options: IngestOptions) {
         throw error;
       }
       const rejected = [...mapped.rejected];
+      // Spans belong to the token's organization, whatever they claim.
+      for (const record of mapped.records) record.organization_id = organizationId;
       await recordAll(options.sql, mapped.records, mapped.positions, rejected);
       const response = rejected.length
         ? { partialSuccess: { rejectedSpans: String(rejected.length), errorMessage: describeRejections(rejected) } }
