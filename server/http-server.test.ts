@@ -79,12 +79,61 @@ describe('tokens', () => {
 
 describe('bounds', () => {
   it('refuses queries nested deeper than the limit, with a message saying so', async () => {
-    const deep = '{ ' + 'a: query { '.repeat(9) + '__typename' + ' }'.repeat(9) + ' }';
+    const deep = '{ ' + 'node(id: "query") { ... on Query { '.repeat(9) + '__typename' + ' } }'.repeat(9) + ' }';
     const { status, body } = await post({ query: deep });
     expect(status).toBe(400);
     expect(body.errors?.[0]?.message).toMatch(/query depth 10 exceeds the limit of 8/);
-    const shallow = '{ ' + 'a: query { '.repeat(3) + '__typename' + ' }'.repeat(3) + ' }';
+    const shallow = '{ ' + 'node(id: "query") { ... on Query { '.repeat(3) + '__typename' + ' } }'.repeat(3) + ' }';
     expect((await post({ query: shallow })).status).toBe(200);
+  });
+
+  it('has no Query.query field to re-enter the root through', async () => {
+    const { status, body } = await post({ query: '{ query { __typename } }' });
+    expect(status).toBe(400);
+    expect(body.errors?.[0]?.message).toMatch(/Cannot query field "query"/);
+  });
+
+  it('refuses fragments x aliases x root re-entry with a quick 400 naming the limit, and /health stays responsive', async () => {
+    // The reported attack: 20 x 20 x 20 aliases through fragments, here
+    // re-entering the root through node(id: "query") since Query.query is gone.
+    const level = (name: string, next: string) =>
+      `fragment ${name} on Query { ${Array.from({ length: 20 }, (_, i) => `a${i}: node(id: "query") { ... on Query { ...${next} } }`).join(' ')} }`;
+    const timelines = Array.from({ length: 20 }, (_, i) => `t${i}: getTraceTimeline(pTraceId: "4bf92f3577b34da6a3ce929d0e0e4736") { nodes { spanId name events } }`).join(' ');
+    const attack = `query { ...F1 } ${level('F1', 'F2')} ${level('F2', 'F3')} fragment F3 on Query { ${timelines} }`;
+    const started = Date.now();
+    const health = (async () => {
+      const t = Date.now();
+      await (await fetch(`${http.url}/health`)).json();
+      return Date.now() - t;
+    })();
+    const { status, body } = await post({ query: attack });
+    expect(status).toBe(400);
+    expect(body.errors?.[0]?.message).toMatch(/query cost \d+ exceeds the limit of 50000/);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(await health).toBeLessThan(1_000);
+  });
+
+  it('weighs list fields by their page size', async () => {
+    const fields = 'rowId eventType createdAt traceId spanId';
+    expect((await post({ query: `{ getFailedEvents(pFirst: 500) { nodes { ${fields} } } }` })).status).toBe(200);
+    const many = Array.from({ length: 25 }, (_, i) => `a${i}: getFailedEvents(pFirst: 500) { nodes { ${fields} } }`).join(' ');
+    const { status, body } = await post({ query: `{ ${many} }` });
+    expect(status).toBe(400);
+    expect(body.errors?.[0]?.message).toMatch(/query cost 62550 exceeds the limit of 50000/);
+    // Variables count as their values.
+    const vars = await post({ query: `query($n: Int) { ${many.replaceAll('pFirst: 500', 'pFirst: $n')} }`, variables: { n: 10 } });
+    expect(vars.status).toBe(200);
+  });
+
+  it('answers the standard introspection query, which is deeper than the data limit', async () => {
+    const { getIntrospectionQuery } = await import('postgraphile/graphql');
+    const { status, body } = await post({ query: getIntrospectionQuery() });
+    expect(status).toBe(200);
+    expect(body.data.__schema.queryType.name).toBe('Query');
+    const nested = '{ __schema { types { fields { args { type { enumValues { name } } } } } } }';
+    const refused = await post({ query: nested });
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors?.[0]?.message).toMatch(/introspection nests 4 lists, more than the limit of 3/);
   });
 
   it('refuses oversized request bodies', async () => {

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { postgraphile, type PostGraphileInstance } from 'postgraphile';
 import { grafserv } from 'postgraphile/grafserv/node';
 import { InvalidTokenError, type PgSettings } from './auth/jwt.ts';
-import { makePreset, releasePostGraphile, requestSettings } from './graphql/preset.ts';
+import { makePreset, releasePostGraphile, requestSettings, type GraphqlOptions } from './graphql/preset.ts';
 
 export interface HttpServer {
   server: Server;
@@ -18,12 +18,14 @@ export interface HttpServerOptions {
   port: number;
   host: string;
   pgSettingsFor(authorization: string | undefined): Promise<PgSettings>;
+  /** Introspection and statement timeout (see GraphqlOptions). */
+  graphql?: GraphqlOptions;
   /** Other routes (the dashboard, OTLP ingest); return true when handled. */
   routes?: Array<(req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>>;
 }
 
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
-  const pgl = postgraphile(makePreset(options.databaseUrl));
+  const pgl = postgraphile(makePreset(options.databaseUrl, options.graphql));
   const serv = pgl.createServ(grafserv);
   const graphql = serv.createHandler();
 

@@ -5,27 +5,54 @@ import type { PostGraphileInstance } from 'postgraphile';
 import { makePgService } from 'postgraphile/adaptors/pg';
 import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
 import { ANONYMOUS_SETTINGS, type PgSettings } from '../auth/jwt.ts';
-import { assertQueryDepth } from './depth-limit.ts';
+import { NoSchemaIntrospectionCustomRule, parse, validate, type GraphQLError } from 'postgraphile/graphql';
 import { maskError } from './mask-error.ts';
+import { assertWithinBudget } from './query-cost.ts';
 
 /** Settings found for a request by the HTTP layer (see server/http-server.ts). */
 export const requestSettings = new WeakMap<IncomingMessage, PgSettings>();
 
-export const MAX_QUERY_DEPTH = 8;
+export interface GraphqlOptions {
+  /**
+   * Introspection, the Ruru explorer and "Did you mean" suggestions
+   * (TRACEGRES_GRAPHQL_INTROSPECTION; on for the embedded default, off with
+   * DATABASE_URL). Default here: on.
+   */
+  introspection?: boolean;
+  /** Postgres statement_timeout of each GraphQL request (TRACEGRES_GRAPHQL_STATEMENT_TIMEOUT). */
+  statementTimeout?: string;
+}
 
-export function makePreset(connectionString: string): GraphileConfig.Preset {
+export const DEFAULT_STATEMENT_TIMEOUT = '10s';
+
+export function makePreset(connectionString: string, options: GraphqlOptions = {}): GraphileConfig.Preset {
+  const introspection = options.introspection ?? true;
+  const statementTimeout = options.statementTimeout ?? DEFAULT_STATEMENT_TIMEOUT;
   return {
     extends: [PostGraphileAmberPreset],
+    // `Query.query` (Relay 1) hands back Query itself, so one request could
+    // re-enter every root field through it.
+    disablePlugins: ['QueryQueryPlugin'],
     // No subscriptions: no LISTEN connection held open.
     pgServices: [makePgService({ connectionString, schemas: ['api'], pubsub: false })],
     plugins: [
       {
-        name: 'TracegresQueryDepthLimit',
+        name: 'TracegresQueryBudget',
         version: '1.0.0',
+        grafast: {
+          middleware: {
+            // After validation, before planning: the operation, its
+            // variables and the schema are all known here.
+            prepareArgs(next, { args }) {
+              assertWithinBudget(args.schema, args.document, args.operationName, args.variableValues as Record<string, unknown>);
+              return next();
+            },
+          },
+        },
         grafserv: {
           middleware: {
-            processGraphQLRequestBody(next, event) {
-              if (typeof event.body.query === 'string') assertQueryDepth(event.body.query, MAX_QUERY_DEPTH);
+            setPreset(next, event) {
+              if (!introspection) hideSchema(event);
               return next();
             },
           },
@@ -35,6 +62,7 @@ export function makePreset(connectionString: string): GraphileConfig.Preset {
     grafserv: {
       graphqlPath: '/graphql',
       graphiqlPath: '/graphiql',
+      graphiql: introspection,
       // Bounded request size: a GraphQL document is small.
       maxRequestLength: 100_000,
       websockets: false,
@@ -44,14 +72,54 @@ export function makePreset(connectionString: string): GraphileConfig.Preset {
       // Each request runs as the role its token grants; no token, no rows.
       context(requestContext) {
         const req = requestContext.node?.req;
-        return { pgSettings: (req && requestSettings.get(req)) ?? ANONYMOUS_SETTINGS };
+        // statement_timeout is set per transaction: `alter role ... set`
+        // would not apply, since requests switch role with set_config.
+        return { pgSettings: { ...((req && requestSettings.get(req)) ?? ANONYMOUS_SETTINGS), statement_timeout: statementTimeout } };
       },
+      // Planning blocks the event loop; the budget keeps it far below this.
+      timeouts: { planning: 2_000 },
     },
     schema: {
       // Readers never write through GraphQL: no mutations are generated for
       // tables, and `api` holds only stable query functions.
       defaultBehavior: '-insert -update -delete',
     },
+  };
+}
+
+/**
+ * No introspection, and validation errors without "Did you mean" (they
+ * would spell the schema out field by field).
+ */
+function hideSchema(event: { validationRules: unknown[]; getExecutionConfig: (ctx: any) => any }): void {
+  event.validationRules.push(NoSchemaIntrospectionCustomRule);
+  const rules = event.validationRules as Parameters<typeof validate>[2];
+  const base = event.getExecutionConfig;
+  // The schema is built once (no watch mode), so one cache serves it.
+  const cache = new Map<string, { document?: any; errors?: readonly GraphQLError[] }>();
+  event.getExecutionConfig = function (this: unknown, ctx: unknown) {
+    const withOwnValidation = (config: any) => {
+      return {
+        ...config,
+        parseAndValidate(query: string) {
+          let result = cache.get(query);
+          if (!result) {
+            try {
+              const document = parse(query);
+              const errors = validate(config.schema, document, rules, { hideSuggestions: true });
+              result = errors.length ? { errors } : { document };
+            } catch (error) {
+              result = { errors: [error as GraphQLError] };
+            }
+            if (cache.size >= 500) cache.delete(cache.keys().next().value!);
+            cache.set(query, result);
+          }
+          return result;
+        },
+      };
+    };
+    const config = base.call(this, ctx);
+    return typeof config?.then === 'function' ? config.then(withOwnValidation) : withOwnValidation(config);
   };
 }
 
