@@ -5,6 +5,7 @@
 //   tracegres retention schedule [CRON] [--in-process] [--off] [--dry-run]
 //   tracegres demo               [--database-url URL]
 //   tracegres export             [status] [--once] [--database-url URL]
+//   tracegres ingest-token       create --organization UUID [--name NAME] | list | revoke ID
 //
 // The database is DATABASE_URL, or --database-url, or else the embedded
 // Postgres that `npm start` runs (its port from TRACEGRES_EMBEDDED_PG_PORT).
@@ -30,6 +31,9 @@ const USAGE = `usage:
   tracegres export [status] [--once] [--database-url URL]
       send queued spans to the OTLP collector of OTEL_EXPORTER_OTLP_*
       (tracegres export --help for more).
+  tracegres ingest-token create --organization UUID [--name NAME] | list | revoke ID
+      tokens for OTLP ingest at /v1/traces, each bound to one organization
+      (tracegres ingest-token --help for more).
 
 options:
   --database-url URL   the database (default: DATABASE_URL, else the
@@ -68,6 +72,7 @@ function databaseUrl(explicit: string | undefined): string {
 export async function main(argv: string[], out: Output = terminalOutput()): Promise<number> {
   if (argv[0] === 'demo') return (await import('./demo.ts')).demoCommand(argv.slice(1));
   if (argv[0] === 'export') return (await import('./export.ts')).exportCommand(argv.slice(1), databaseUrl);
+  if (argv[0] === 'ingest-token') return (await import('./ingest-tokens.ts')).ingestTokenCommand(argv.slice(1), databaseUrl, out);
   let parsed;
   try {
     parsed = parseArgs({
