@@ -1,20 +1,33 @@
 // Which database errors reach GraphQL clients verbatim. The api functions
-// reject bad arguments with SQLSTATE class 22 (data exception, e.g. 22023
-// invalid_parameter_value) and a message that names the argument; those are
-// the caller's to read. Everything else stays masked (grafserv logs it with
-// a hash and id the client can quote).
+// reject bad arguments with a plpgsql RAISE of SQLSTATE 22023
+// (invalid_parameter_value) whose message starts with the argument's name
+// (`p_first must be ...`, see db/functions/api_arguments.sql); those are the
+// caller's to read. Other class 22 errors (a cast failing inside a function,
+// a value out of range) may quote stored data, so they stay masked with
+// everything else (grafserv logs it with a hash and id the client can
+// quote). A statement cancelled by statement_timeout says so.
 import { defaultMaskError } from 'postgraphile/grafserv';
 import { GraphQLError } from 'postgraphile/graphql';
 
+interface DatabaseError extends Error {
+  code?: unknown;
+  routine?: unknown;
+}
+
+function isApiArgumentError(error: DatabaseError): boolean {
+  return error.code === '22023' && error.routine === 'exec_stmt_raise' && /^p_[a-z0-9_]+ /.test(error.message);
+}
+
 export function maskError(error: GraphQLError): GraphQLError {
-  const original = error.originalError as (Error & { code?: unknown }) | undefined;
-  if (original && typeof original.code === 'string' && original.code.startsWith('22')) {
+  const original = error.originalError as DatabaseError | undefined;
+  const code = original && isApiArgumentError(original) ? 'INVALID_ARGUMENT' : original?.code === '57014' ? 'STATEMENT_TIMEOUT' : undefined;
+  if (original && code) {
     return new GraphQLError(original.message, {
       nodes: error.nodes,
       source: error.source,
       positions: error.positions,
       path: error.path,
-      extensions: { code: 'INVALID_ARGUMENT', sqlstate: original.code },
+      extensions: { code, sqlstate: original.code },
     });
   }
   return defaultMaskError(error);
