@@ -55,8 +55,12 @@ async function record(spans: unknown[]): Promise<void> {
 }
 
 async function keep(traceId: string, sampledBy = 'head'): Promise<void> {
-  await sql`insert into tracing.trace_sampling (trace_id, sampled_by, sample_rate, environment)
-            values (tracing.hex_to_trace_id(${traceId}), ${sampledBy}, 1, 'development')`;
+  // Decisions are per trace and organization: one for each organization the trace's spans have.
+  await sql`insert into tracing.trace_sampling (trace_id, organization_id, sampled_by, sample_rate, environment)
+            select distinct trace_id, organization_id, ${sampledBy}, 1, 'development'
+              from tracing.spans where trace_id = tracing.hex_to_trace_id(${traceId})
+            union
+            select tracing.hex_to_trace_id(${traceId}), null, ${sampledBy}, 1, 'development'`;
 }
 
 function attr(attributes: OtlpKeyValue[] | undefined, key: string): OtlpAnyValue | undefined {
@@ -88,8 +92,9 @@ describe('mapping to OTLP', () => {
         service: 'unknown_service', kind: 'client', start_time: '2026-03-01T10:00:00.2Z', end_time: '2026-03-01T10:00:00.9Z', status: 'ok',
       },
     ]);
-    await sql`insert into tracing.domain_events (stream_type, stream_id, event_type, event_data, trace_id, span_id, created_at)
-              values ('order', 'o-1', 'OrderPlaced', '{}', tracing.hex_to_trace_id(${traceId}), tracing.hex_to_span_id('1111111111111111'), '2026-03-01T10:00:00.5Z')`;
+    await sql`insert into tracing.domain_events (stream_type, stream_id, event_type, event_data, trace_id, span_id, organization_id, created_at)
+              values ('order', 'o-1', 'OrderPlaced', '{}', tracing.hex_to_trace_id(${traceId}), tracing.hex_to_span_id('1111111111111111'),
+                      ${organization}, '2026-03-01T10:00:00.5Z')`;
     await keep(traceId);
 
     const exporter = createOtlpExporter(sql, config(), quiet);

@@ -54,7 +54,11 @@ it('ingests SDK spans through npm start and exports them once sampling keeps the
 
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'checkout' }),
-    spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: ingestUrl, headers: { authorization: `Bearer ${token}` } }))],
+    spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({
+      url: ingestUrl,
+      // An admin token ingests for the organization it names.
+      headers: { authorization: `Bearer ${token}`, 'x-tracegres-organization-id': '0d000000-0000-4000-8000-00000000000d' },
+    }))],
   });
   const tracer = provider.getTracer('npm-start-test');
   const t0 = Date.now() - 1000;
