@@ -26,6 +26,10 @@ export interface ServerConfig {
   /** `aud` and `iss` every token must carry, when set. */
   jwtAudience?: string;
   jwtIssuer?: string;
+  /** Introspection, Ruru and "Did you mean" suggestions: on for the embedded default, off with DATABASE_URL. */
+  graphqlIntrospection: boolean;
+  /** Postgres statement_timeout of each GraphQL request. */
+  graphqlStatementTimeout?: string;
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -42,6 +46,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     jwtPublicKey: env.TRACEGRES_JWT_PUBLIC_KEY || undefined,
     jwtAudience: env.TRACEGRES_JWT_AUDIENCE || undefined,
     jwtIssuer: env.TRACEGRES_JWT_ISSUER || undefined,
+    graphqlIntrospection: env.TRACEGRES_GRAPHQL_INTROSPECTION ? /^(1|true|on|yes)$/i.test(env.TRACEGRES_GRAPHQL_INTROSPECTION) : !env.DATABASE_URL,
+    graphqlStatementTimeout: env.TRACEGRES_GRAPHQL_STATEMENT_TIMEOUT || undefined,
   };
 }
 

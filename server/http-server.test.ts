@@ -142,6 +142,62 @@ describe('bounds', () => {
   });
 });
 
+describe('with introspection off (the DATABASE_URL default)', () => {
+  let closed: HttpServer;
+  beforeAll(async () => {
+    closed = await startHttpServer({ databaseUrl: db.url, port: 0, host: '127.0.0.1', pgSettingsFor: createTokenVerifier({ secret: SECRET }), graphql: { introspection: false } });
+  });
+  afterAll(() => closed?.close());
+  const postTo = async (body: unknown) => {
+    const response = await fetch(`${closed.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: response.status, body: (await response.json()) as { data?: any; errors?: Array<{ message: string }> } };
+  };
+
+  it('refuses introspection, serves no explorer and suggests no field names', async () => {
+    const intro = await postTo({ query: '{ __schema { queryType { name } } }' });
+    expect(intro.body.errors?.[0]?.message).toMatch(/introspection/i);
+    const typo = await postTo({ query: '{ getTraceTimelin(pTraceId: "x") { nodes { spanId } } }' });
+    expect(typo.body.errors?.[0]?.message).toMatch(/Cannot query field "getTraceTimelin"/);
+    expect(typo.body.errors?.[0]?.message).not.toMatch(/Did you mean/);
+    expect((await fetch(`${closed.url}/graphiql`, { headers: { accept: 'text/html' } })).status).toBe(404);
+    expect((await postTo({ query: '{ __typename }' })).body).toEqual({ data: { __typename: 'Query' } });
+  });
+
+  it('suggests field names when introspection is on', async () => {
+    const { body } = await post({ query: '{ getTraceTimelin(pTraceId: "x") { nodes { spanId } } }' });
+    expect(body.errors?.[0]?.message).toMatch(/Did you mean "getTraceTimeline"/);
+  });
+});
+
+describe('statement timeout', () => {
+  it('cancels a GraphQL statement that runs past it, and says so', async () => {
+    const slow = await startHttpServer({ databaseUrl: db.url, port: 0, host: '127.0.0.1', pgSettingsFor: createTokenVerifier({ secret: SECRET }), graphql: { statementTimeout: '300ms' } });
+    const admin = await signToken(SECRET, { role: 'admin' });
+    // The schema is built first: building it would wait for the lock too.
+    await fetch(`${slow.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' });
+    // A lock held elsewhere makes the api function wait; the timeout ends the wait.
+    const reserved = await db.sql.reserve();
+    try {
+      await reserved`begin`;
+      await reserved`lock table tracing.spans in access exclusive mode`;
+      const started = Date.now();
+      const response = await fetch(`${slow.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
+        body: JSON.stringify({ query: '{ getTraceTimeline(pTraceId: "4bf92f3577b34da6a3ce929d0e0e4736") { nodes { spanId } } }' }),
+      });
+      const body = (await response.json()) as { errors?: Array<{ message: string; extensions?: any }> };
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(body.errors?.[0]?.message).toMatch(/statement timeout/);
+      expect(body.errors?.[0]?.extensions?.code).toBe('STATEMENT_TIMEOUT');
+    } finally {
+      await reserved`rollback`;
+      reserved.release();
+      await slow.close();
+    }
+  });
+});
+
 describe('the schema', () => {
   it('has no mutations: events and spans are read-only over GraphQL', async () => {
     const { body } = await post({ query: '{ __schema { mutationType { name } } }' });

@@ -91,11 +91,11 @@ async function main(): Promise<void> {
     // OTLP ingest at /v1/traces (as the owner: record_spans), and the
     // exporter loop when OTEL_EXPORTER_OTLP_* is set.
     otlp = await startOtlp({ databaseUrl, pgSettingsFor, log });
-    http = await startHttpServer({ databaseUrl: config.graphqlDatabaseUrl ?? databaseUrl, port: config.port, host: config.host, pgSettingsFor, routes: [...otlp.routes, dashboard] });
+    http = await startHttpServer({ databaseUrl: config.graphqlDatabaseUrl ?? databaseUrl, port: config.port, host: config.host, pgSettingsFor, graphql: { introspection: config.graphqlIntrospection, statementTimeout: config.graphqlStatementTimeout }, routes: [...otlp.routes, dashboard] });
     log(`OTLP ingest: ${http.url}/v1/traces`);
     log(`dashboard: ${http.url}/`);
     log(`GraphQL:  ${http.url}/graphql`);
-    log(`explorer: ${http.url}/graphiql`);
+    log(config.graphqlIntrospection ? `explorer: ${http.url}/graphiql` : 'explorer and introspection: off (TRACEGRES_GRAPHQL_INTROSPECTION=true turns them on)');
     if (embedded && !config.jwtSecret && jwtSecret) {
       const token = await signToken(jwtSecret, { role: 'admin', sub: 'local-developer' }, '12h', claimsOf);
       log(`local development token (admin, 12h), send as "Authorization: Bearer <token>":\n${token}`);
