@@ -187,6 +187,24 @@ describe('tenants: spans belong to the organization of the token that sent them'
   });
 });
 
+describe('span ids already used in the same organization', () => {
+  it('a retried span is accepted silently; a different span with the same ids is reported in partial_success', async () => {
+    const first = span({ name: 'first' });
+    expect(await postJson(JSON.stringify(request([first])))).toEqual({ status: 200, body: {} });
+    // The same span again (an exporter's retry) is no conflict.
+    expect(await postJson(JSON.stringify(request([first])))).toEqual({ status: 200, body: {} });
+    const other = span();
+    const response = await postJson(JSON.stringify(request([other, { ...first, name: 'second' }])));
+    expect(response.status).toBe(200);
+    expect(response.body.partialSuccess.rejectedSpans).toBe('1');
+    expect(response.body.partialSuccess.errorMessage).toMatch(
+      new RegExp(`span 1 \\(trace ${first.traceId}, span ${first.spanId}\\): a different span with these ids is already recorded`));
+    const stored = await sql`select name from tracing.spans where trace_id = tracing.hex_to_trace_id(${first.traceId})
+                               and span_id = tracing.hex_to_span_id(${first.spanId})`;
+    expect(stored).toEqual([{ name: 'first' }]);
+  });
+});
+
 let spanCounter = 0;
 function span(overrides: Record<string, unknown> = {}) {
   spanCounter += 1;

@@ -151,7 +151,21 @@ async function recordAll(sql: postgres.Sql, records: SpanRecord[], positions: nu
   let pendingPositions = positions;
   while (pending.length > 0) {
     try {
-      await sql`select tracing.record_spans(${toJsonText(pending)}::text::jsonb)`;
+      const batch = toJsonText(pending);
+      const [row] = await sql<{ recorded: number }[]>`select tracing.record_spans(${batch}::text::jsonb) as recorded`;
+      // Fewer stored than sent: retries (kept silent), or spans whose ids
+      // this organization already used for another span (reported).
+      if (row!.recorded < pending.length) {
+        const conflicts = await sql<{ index: string }[]>`select tracing.span_conflicts(${batch}::text::jsonb) as index`;
+        for (const { index: i } of conflicts) {
+          rejected.push({
+            index: pendingPositions[Number(i)]!,
+            traceId: pending[Number(i)]!.trace_id,
+            spanId: pending[Number(i)]!.span_id,
+            reason: 'a different span with these ids is already recorded; the first one is kept',
+          });
+        }
+      }
       return;
     } catch (error) {
       const pgError = error as { code?: string; message?: string };
