@@ -277,6 +277,14 @@ describe('requests', () => {
     expect(stored).toEqual({ name: 'op\ufffdname', attributes: { raw: 'a\ufffdb', literal: 'c\\u0000d' } });
   });
 
+  it('stores a lone surrogate (which jsonb refuses) as U+FFFD instead of failing the request with 400', async () => {
+    const s = span({ attributes: [{ key: 'lone', value: { stringValue: 'x\ud800' } }] });
+    const { status } = await postJson(JSON.stringify(request([s])));
+    expect(status).toBe(200);
+    const [stored] = await sql`select attributes from tracing.spans where trace_id = tracing.hex_to_trace_id(${s.traceId})`;
+    expect(stored!.attributes).toEqual({ lone: 'x\ufffd' });
+  });
+
   it('accepts gzip', async () => {
     const s = span();
     const { status } = await postJson(gzipSync(JSON.stringify(request([s]))), { 'content-encoding': 'gzip' });

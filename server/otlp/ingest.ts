@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createGunzip } from 'node:zlib';
 import type postgres from 'postgres';
 import { InvalidTokenError, type PgSettings } from '../auth/jwt.ts';
+import { toPostgresJson } from '../../ts/trace-context/postgres-json.ts';
 import type { OtlpIngestConfig } from './config.ts';
 import { hashIngestToken } from './ingest-tokens.ts';
 import { MalformedRequestError, otlpRequestToSpanRecords, type RejectedSpan, type SpanRecord } from './mapping.ts';
@@ -151,7 +152,7 @@ async function recordAll(sql: postgres.Sql, records: SpanRecord[], positions: nu
   let pendingPositions = positions;
   while (pending.length > 0) {
     try {
-      const batch = toJsonText(pending);
+      const batch = toPostgresJson(pending);
       const [row] = await sql<{ recorded: number }[]>`select tracing.record_spans(${batch}::text::jsonb) as recorded`;
       // Fewer stored than sent: retries (kept silent), or spans whose ids
       // this organization already used for another span (reported).
@@ -187,16 +188,6 @@ async function recordAll(sql: postgres.Sql, records: SpanRecord[], positions: nu
       pendingPositions = pendingPositions.filter((_, j) => j !== i);
     }
   }
-}
-
-/**
- * The records as JSON text for jsonb. Postgres text cannot hold U+0000, which
- * OTLP strings may carry: it becomes U+FFFD rather than failing the request
- * (a \u0000 escape preceded by an even number of backslashes is a NUL; with
- * an odd number it is literal text and stays).
- */
-function toJsonText(records: SpanRecord[]): string {
-  return JSON.stringify(records).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
 }
 
 function describeRejections(rejected: RejectedSpan[]): string {

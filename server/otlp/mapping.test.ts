@@ -60,4 +60,9 @@ describe('export mapping', () => {
     expect(isoToNanos('2026-03-01T12:00:00Z')).toBe('1772366400000000000');
     expect(isoToNanos('not a time')).toBeUndefined();
   });
+
+  it('keeps an attribute named __proto__ as an ordinary attribute', () => {
+    const { records } = otlpRequestToSpanRecords(span([{ key: '__proto__', value: { stringValue: 'kept' } }]));
+    expect(JSON.parse(JSON.stringify(records[0]!.attributes))).toEqual(JSON.parse('{"__proto__":"kept"}'));
+  });
 });

@@ -402,7 +402,8 @@ function enumValue(value: unknown, prefix: string, size: number): number | undef
 }
 
 function fromKeyValues(value: unknown, name: string): Record<string, Json> {
-  const out: Record<string, Json> = {};
+  // No prototype: a key such as `__proto__` is an ordinary attribute.
+  const out: Record<string, Json> = Object.create(null);
   if (value === undefined || value === null) return out;
   if (!Array.isArray(value)) throw new SpanProblem(`${name} must be an array of key/value pairs`);
   for (const item of value) {
