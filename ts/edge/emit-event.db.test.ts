@@ -57,6 +57,26 @@ const incoming = {
 };
 
 describe('emitEvent', () => {
+  it('stores an event whose strings carry NUL or a lone surrogate, with U+FFFD in their place', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const emitted = await emitEvent(
+        tx,
+        {
+          streamType: 'invitation',
+          streamId: 'inv\u0000-2\ud800',
+          eventType: 'invitation.created',
+          data: { email: 'a\u0000@b.co', note: 'x\udc00' },
+          metadata: { source: 'a\u0000b' },
+        },
+        serverSpan(incoming),
+      );
+      const row = await readEvent(tx, emitted.id);
+      expect(row.stream_id).toBe('inv\ufffd-2\ufffd');
+      expect(row.event_data).toEqual({ email: 'a\ufffd@b.co', note: 'x\ufffd' });
+      expect(row.event_metadata.source).toBe('a\ufffdb');
+    });
+  });
+
   it('writes the trace fields as columns and in event_metadata', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       const span = serverSpan(incoming);

@@ -17,6 +17,7 @@
  * business record, and the caller must know it was not stored.
  */
 import type { Sql, TransactionSql } from 'postgres';
+import { toPostgresJson, toPostgresText } from '../trace-context/postgres-json.ts';
 import { generateSpanId, normalizeUuid, type Span } from './tracing-context.ts';
 
 export interface DomainEventInput {
@@ -52,8 +53,6 @@ export interface EventTraceMetadata {
   emission_id: string;
 }
 
-type JsonParameter = Parameters<Sql['json']>[0];
-
 export function eventTraceMetadata(span: Span, emissionId: string): EventTraceMetadata {
   const metadata: EventTraceMetadata = {
     trace_id: span.traceId,
@@ -73,7 +72,8 @@ function requireText(name: string, value: unknown): string {
   if (typeof value !== 'string' || value.trim() === '') {
     throw new TypeError(`emitEvent: ${name} must be a non-empty string`);
   }
-  return value;
+  // Postgres text cannot hold NUL or a lone surrogate; the event is kept.
+  return toPostgresText(value);
 }
 
 export async function emitEvent(sql: Sql | TransactionSql, event: DomainEventInput, span: Span): Promise<EmittedEvent> {
@@ -87,7 +87,7 @@ export async function emitEvent(sql: Sql | TransactionSql, event: DomainEventInp
   }
   // event_data is not null, and the driver sends a JS null as SQL NULL, so
   // an event without data (undefined or null) stores {}.
-  const data = (event.data === undefined || event.data === null ? {} : event.data) as JsonParameter;
+  const data = event.data === undefined || event.data === null ? {} : event.data;
   const emissionId = generateSpanId();
   const metadata = { ...event.metadata, ...eventTraceMetadata(span, emissionId) };
 
@@ -97,7 +97,7 @@ export async function emitEvent(sql: Sql | TransactionSql, event: DomainEventInp
        correlation_id, session_id, trace_id, span_id, parent_span_id)
     values (
       ${streamType}, ${streamId}, ${eventType},
-      ${sql.json(data)}, ${sql.json(metadata as unknown as JsonParameter)},
+      ${toPostgresJson(data)}::text::jsonb, ${toPostgresJson(metadata)}::text::jsonb,
       ${organizationId}::uuid,
       ${span.correlationId}::uuid, ${span.sessionId}::uuid,
       tracing.hex_to_trace_id(${span.traceId}),

@@ -50,6 +50,19 @@ describe('recordSpan', () => {
     if (hasSpansTable) expect(await storedCount(span.traceId, span.spanId)).toBe(1);
   });
 
+  it('stores a span with NUL in its name or an attribute, or an empty name', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const nul = { ...finishedSpan(), name: 'POST \u0000probe', attributes: { note: 'a\u0000b', lone: '\ud800' } };
+    const unnamed = { ...finishedSpan(), name: '' };
+    expect(await recordSpan(db.sql, nul)).toBe(true);
+    expect(await recordSpan(db.sql, unnamed)).toBe(true);
+    expect(errors).not.toHaveBeenCalled();
+    const [row] = await db.sql`select name, attributes from tracing.spans
+      where trace_id = tracing.hex_to_trace_id(${nul.traceId}) and span_id = tracing.hex_to_span_id(${nul.spanId})`;
+    expect(row).toEqual({ name: 'POST \ufffdprobe', attributes: { note: 'a\ufffdb', lone: '\ufffd' } });
+    expect(await storedCount(unnamed.traceId, unnamed.spanId)).toBe(1);
+  });
+
   it('logs one structured line and resolves false when the database fails', async () => {
     const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
     const closed = postgres(db.url, { max: 1, onnotice: () => {} });

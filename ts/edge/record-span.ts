@@ -6,6 +6,7 @@
  * structured log line and the caller carries on.
  */
 import type { Sql } from 'postgres';
+import { toPostgresJson } from '../trace-context/postgres-json.ts';
 import { normalizeUuid, type FinishedSpan } from './tracing-context.ts';
 
 /** The attribute a handler sets to file its span under an organization. */
@@ -66,7 +67,8 @@ export function spanRecord(span: FinishedSpan, options?: RecordSpanOptions): Spa
     trace_id: span.traceId,
     span_id: span.spanId,
     parent_span_id: span.parentSpanId,
-    name: span.name,
+    // record_spans requires a name; a span is not lost for lack of one.
+    name: span.name || 'unnamed',
     service: span.service,
     kind: span.kind,
     start_time: span.startTime.toISOString(),
@@ -89,7 +91,7 @@ export function spanRecord(span: FinishedSpan, options?: RecordSpanOptions): Spa
 export async function recordSpan(sql: Sql, span: FinishedSpan, options?: RecordSpanOptions): Promise<boolean> {
   try {
     const record = spanRecord(span, options);
-    await sql`select tracing.record_spans(${sql.json([record] as unknown as Parameters<Sql['json']>[0])})`;
+    await sql`select tracing.record_spans(${toPostgresJson([record])}::text::jsonb)`;
     return true;
   } catch (error) {
     logRecordingFailure(span, error);
