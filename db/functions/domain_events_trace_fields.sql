@@ -23,6 +23,15 @@ declare
   errors jsonb;
   meta_changed boolean := false;
 begin
+  -- Metadata that is not an object (an array, a string) cannot take the
+  -- trace fields: the event is stored as written, with its typed columns,
+  -- and flagged, rather than failing inside jsonb_set.
+  if jsonb_typeof(meta) <> 'object' then
+    new.trace_field_errors := tracing.trace_field_error(null, 'event_metadata', meta,
+      'must be a JSON object; the trace columns were kept and not copied into it');
+    return new;
+  end if;
+
   if tg_op = 'UPDATE' then
     -- Whichever side an UPDATE changed wins: a field edited in
     -- event_metadata while its column stayed put is promoted again (forget

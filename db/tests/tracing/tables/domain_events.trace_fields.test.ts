@@ -160,6 +160,22 @@ describe('malformed values are refused, the event is kept', () => {
 });
 
 describe('columns to metadata', () => {
+  it('stores and flags an event whose event_metadata is not an object when a column is set', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      for (const metadata of ['[]', '"x"']) {
+        const [row] = await tx.unsafe(
+          `insert into tracing.domain_events (stream_type, stream_id, event_type, event_metadata, trace_id)
+           values ('order', 'o-1', 'order.placed', $1::text::jsonb, tracing.hex_to_trace_id($2))
+           returning event_metadata, tracing.trace_id_to_hex(trace_id) as trace_id, trace_field_errors`,
+          [metadata, TRACE],
+        );
+        expect(row!.event_metadata).toEqual(JSON.parse(metadata));
+        expect(row!.trace_id).toBe(TRACE);
+        expect(row!.trace_field_errors.event_metadata.reason).toMatch(/must be a JSON object/);
+      }
+    });
+  });
+
   it('writes columns given directly into event_metadata', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       const row = await insert(tx, { note: 'x' }, {
