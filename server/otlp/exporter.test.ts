@@ -276,6 +276,25 @@ describe('delivery', () => {
     expect(await exporter.exportBatch()).toEqual({ kind: 'exported', spans: 3 });
   });
 
+  it('dead-letters only a span that cannot be encoded, with the reason, and sends the rest of its batch', async () => {
+    const traceId = traceHex();
+    let deep: Record<string, unknown> = { leaf: 'x' };
+    for (let i = 0; i < 40; i += 1) deep = { nested: deep };
+    const span = (spanId: string, attributes: Record<string, unknown>) => ({ trace_id: traceId, span_id: spanId, name: 'op', service: 's', start_time: '2026-03-01T10:00:00Z', end_time: '2026-03-01T10:00:01Z', attributes });
+    await record([span('8888888888888881', {}), span('8888888888888882', { deep }), span('8888888888888883', {})]);
+    // Written straight into the table, as an older writer without the cap could have left it.
+    await sql`update tracing.spans set attributes = ${sql.json({ deep } as postgres.JSONValue)} where span_id = tracing.hex_to_span_id('8888888888888882')`;
+    await keep(traceId);
+    const exporter = createOtlpExporter(sql, config(), quiet);
+    expect(await exporter.exportBatch()).toEqual({ kind: 'exported', spans: 2 });
+    expect(receiver.acceptedSpans().map((s) => hexOf(s.spanId)).sort()).toEqual(['8888888888888881', '8888888888888883']);
+    const dead = await sql`select tracing.span_id_to_hex(span_id) as span_id, reason from tracing.otlp_dead_letters`;
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.span_id).toBe('8888888888888882');
+    expect(dead[0]!.reason).toMatch(/cannot be encoded as OTLP.*max depth exceeded/);
+    expect(await exporter.exportBatch()).toEqual({ kind: 'empty' });
+  });
+
   it('never lets two exporters send the same span (skip locked)', async () => {
     const traceId = traceHex();
     await record(Array.from({ length: 60 }, (_, i) => ({ trace_id: traceId, span_id: `88888888888888${(i + 1).toString(16).padStart(2, '0')}`, name: 'op', service: 's', start_time: '2026-03-01T10:00:00Z', end_time: '2026-03-01T10:00:01Z' })));

@@ -120,10 +120,19 @@ export function createOtlpExporter(sql: postgres.Sql, config: OtlpExportConfig, 
 
   async function exportBatch(): Promise<BatchResult> {
     return sql.begin(async (tx) => {
-      const rows = (await tx`select * from tracing.otlp_claim_spans(${config.batchSize})`) as unknown as QueuedSpan[];
-      if (rows.length === 0) return { kind: 'empty' } as const;
+      const claimed = (await tx`select * from tracing.otlp_claim_spans(${config.batchSize})`) as unknown as QueuedSpan[];
+      if (claimed.length === 0) return { kind: 'empty' } as const;
+      const { rows, body, unencodable } = encodeBatch(claimed);
+      // A span OTLP cannot carry (e.g. nested beyond protobuf's depth limit)
+      // would fail its batch on every claim and block the queue behind it:
+      // it alone is dead-lettered, with the reason, and the rest go out.
+      for (const { row, reason } of unencodable) {
+        await tx`select tracing.otlp_finish_batch(${[String(row.outbox_id)]}::bigint[], 'dead_letter', ${reason})`;
+      }
+      if (rows.length === 0) {
+        return { kind: 'dead_lettered', spans: unencodable.length, reason: unencodable[0]!.reason } as const;
+      }
       const ids = rows.map((row) => String(row.outbox_id));
-      const body = encodeRequest(spansToOtlpRequest(rows, config.resource), config.protocol);
       const outcome = await send(body);
       if (outcome.kind === 'accepted' && outcome.rejected === 0) {
         // OTLP: a partial success with nothing rejected but a message is a
@@ -148,6 +157,28 @@ export function createOtlpExporter(sql: postgres.Sql, config: OtlpExportConfig, 
         ${outcome.kind === 'rejected' ? outcome.status : null}::integer, ${config.endpoint}, null, ${accepted}::bigint)`;
       return { kind: 'dead_lettered', spans: rows.length, reason } as const;
     });
+  }
+
+  /** The batch's request body; when it cannot be encoded, the spans that cannot, set apart with the reason. */
+  function encodeBatch(claimed: QueuedSpan[]): { rows: QueuedSpan[]; body: Uint8Array; unencodable: Array<{ row: QueuedSpan; reason: string }> } {
+    const encode = (rows: QueuedSpan[]) => encodeRequest(spansToOtlpRequest(rows, config.resource), config.protocol);
+    try {
+      return { rows: claimed, body: encode(claimed), unencodable: [] };
+    } catch (error) {
+      const rows: QueuedSpan[] = [];
+      const unencodable: Array<{ row: QueuedSpan; reason: string }> = [];
+      for (const row of claimed) {
+        try {
+          encode([row]);
+          rows.push(row);
+        } catch (spanError) {
+          unencodable.push({ row, reason: `the span cannot be encoded as OTLP (${config.protocol}): ${(spanError as Error).message}` });
+        }
+      }
+      // Not one span's fault: the batch is retried as a database or code error.
+      if (unencodable.length === 0) throw error;
+      return { rows, body: rows.length ? encode(rows) : new Uint8Array(), unencodable };
+    }
   }
 
   function sleep(ms: number): Promise<void> {
