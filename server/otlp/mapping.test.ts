@@ -65,4 +65,15 @@ describe('export mapping', () => {
     const { records } = otlpRequestToSpanRecords(span([{ key: '__proto__', value: { stringValue: 'kept' } }]));
     expect(JSON.parse(JSON.stringify(records[0]!.attributes))).toEqual(JSON.parse('{"__proto__":"kept"}'));
   });
+
+  it('rejects only the span whose attribute nests deeper than the limit, even thousands of levels', () => {
+    let deep: unknown = { stringValue: 'leaf' };
+    for (let i = 0; i < 3000; i += 1) deep = { kvlistValue: { values: [{ key: 'k', value: deep }] } };
+    const request = span([{ key: 'deep', value: deep }]) as unknown as { resourceSpans: [{ scopeSpans: [{ spans: unknown[] }] }] };
+    const spans = request.resourceSpans[0].scopeSpans[0].spans;
+    spans.push({ ...(spans[0] as object), spanId: '00F067AA0BA902B8', attributes: [{ key: 'ok', value: { stringValue: 'y' } }] });
+    const { records, rejected } = otlpRequestToSpanRecords(request as unknown as OtlpRequest);
+    expect(records.map((r) => r.span_id)).toEqual(['00f067aa0ba902b8']);
+    expect(rejected).toEqual([{ index: 0, traceId: '4BF92F3577B34DA6A3CE929D0E0E4736', spanId: '00F067AA0BA902B7', reason: 'attributes nests attribute values deeper than 32 levels' }]);
+  });
 });

@@ -401,19 +401,25 @@ function enumValue(value: unknown, prefix: string, size: number): number | undef
   return undefined;
 }
 
-function fromKeyValues(value: unknown, name: string): Record<string, Json> {
+// Deeper attribute values are refused with their span: protobuf's decoder
+// stops at 100 message levels (about 32 of these), and a JSON request nested
+// thousands of levels would otherwise exhaust the stack and fail the batch.
+export const MAX_ATTRIBUTE_DEPTH = 32;
+
+function fromKeyValues(value: unknown, name: string, depth = 0): Record<string, Json> {
+  if (depth > MAX_ATTRIBUTE_DEPTH) throw new SpanProblem(`${name} nests attribute values deeper than ${MAX_ATTRIBUTE_DEPTH} levels`);
   // No prototype: a key such as `__proto__` is an ordinary attribute.
   const out: Record<string, Json> = Object.create(null);
   if (value === undefined || value === null) return out;
   if (!Array.isArray(value)) throw new SpanProblem(`${name} must be an array of key/value pairs`);
   for (const item of value) {
     if (!isObject(item) || typeof item.key !== 'string') throw new SpanProblem(`${name} must be an array of {key, value}`);
-    out[item.key] = fromAnyValue(item.value);
+    out[item.key] = fromAnyValue(item.value, name, depth);
   }
   return out;
 }
 
-function fromAnyValue(value: unknown): Json {
+function fromAnyValue(value: unknown, name: string, depth: number): Json {
   if (!isObject(value)) return null;
   const v = value as Record<string, any>;
   const string = field(v, 'stringValue', 'string_value');
@@ -435,12 +441,13 @@ function fromAnyValue(value: unknown): Json {
   const array = field(v, 'arrayValue', 'array_value');
   if (array !== undefined) {
     const values = isObject(array) ? field(array, 'values') : undefined;
-    return Array.isArray(values) ? values.map(fromAnyValue) : [];
+    if (depth + 1 > MAX_ATTRIBUTE_DEPTH) throw new SpanProblem(`${name} nests attribute values deeper than ${MAX_ATTRIBUTE_DEPTH} levels`);
+    return Array.isArray(values) ? values.map((item) => fromAnyValue(item, name, depth + 1)) : [];
   }
   const kvlist = field(v, 'kvlistValue', 'kvlist_value');
   if (kvlist !== undefined) {
     const values = isObject(kvlist) ? field(kvlist, 'values') : undefined;
-    return fromKeyValues(values ?? [], 'kvlistValue');
+    return fromKeyValues(values ?? [], name, depth + 1);
   }
   const bytes = field(v, 'bytesValue', 'bytes_value');
   if (bytes !== undefined) {
