@@ -7,6 +7,7 @@ import { OTLPTraceExporter as OTLPHttpJsonExporter } from '@opentelemetry/export
 import { OTLPTraceExporter as OTLPProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import protobuf from 'protobufjs';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
@@ -252,6 +253,31 @@ describe('requests', () => {
     for (const reason of ['spanId must be 8 bytes', 'name is required', 'endTimeUnixNano must not be before', 'kind must be a SpanKind']) {
       expect(body.partialSuccess.errorMessage).toContain(reason);
     }
+    const [counted] = await sql`select count(*)::int as n from tracing.spans where trace_id = tracing.hex_to_trace_id(${good.traceId})`;
+    expect(counted!.n).toBe(1);
+  });
+
+  it('rejects only a protobuf span nested beyond the decoder\'s depth limit, storing the rest', async () => {
+    let deep: unknown = { stringValue: 'leaf' };
+    for (let i = 0; i < 40; i += 1) deep = { kvlistValue: { values: [{ key: 'k', value: deep }] } };
+    const good = span();
+    const bad = span({ attributes: [{ key: 'deep', value: deep }] });
+    // A sender without protobufjs' limit can write this; raise it to build the bytes.
+    const limit = protobuf.util.recursionLimit;
+    protobuf.util.recursionLimit = 1000;
+    let body: Uint8Array;
+    try {
+      body = new Uint8Array(encodeRequestProtobuf(request([good, bad])));
+    } finally {
+      protobuf.util.recursionLimit = limit;
+    }
+    const response = await fetch(`${http.url}/v1/traces`, {
+      method: 'POST', body: body as Uint8Array<ArrayBuffer>, headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${INGEST_TOKEN}` },
+    });
+    expect(response.status).toBe(200);
+    const decoded = ExportTraceServiceResponse.toObject(ExportTraceServiceResponse.decode(new Uint8Array(await response.arrayBuffer())), { longs: String });
+    expect(decoded.partialSuccess.rejectedSpans).toBe('1');
+    expect(decoded.partialSuccess.errorMessage).toMatch(new RegExp(`^1 span\\(s\\) rejected: span 1 \\(trace ${bad.traceId}, span ${bad.spanId}\\): the span cannot be decoded: max depth exceeded`));
     const [counted] = await sql`select count(*)::int as n from tracing.spans where trace_id = tracing.hex_to_trace_id(${good.traceId})`;
     expect(counted!.n).toBe(1);
   });

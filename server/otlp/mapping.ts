@@ -241,6 +241,7 @@ export function otlpRequestToSpanRecords(request: OtlpRequest): MappedRequest {
 
 /** The record, or why the span cannot be stored. */
 function spanFromOtlp(span: OtlpSpan, resourceAttributes: Record<string, Json>): SpanRecord | string {
+  if (typeof span.decodeError === 'string') return span.decodeError;
   const traceId = normalizeId(field(span, 'traceId', 'trace_id'));
   const spanId = normalizeId(field(span, 'spanId', 'span_id'));
   const parent = normalizeId(field(span, 'parentSpanId', 'parent_span_id'));

@@ -58,6 +58,8 @@ export interface OtlpSpan {
   events?: OtlpEvent[];
   links?: OtlpLink[];
   status?: { code?: number | string; message?: string };
+  /** Set by the protobuf decoder on a span it could not decode (only its ids are kept). */
+  decodeError?: string;
 }
 export interface OtlpScopeSpans { scope?: { name?: string; version?: string; attributes?: OtlpKeyValue[] }; spans?: OtlpSpan[]; schemaUrl?: string }
 export interface OtlpResourceSpans { resource?: { attributes?: OtlpKeyValue[] }; scopeSpans?: OtlpScopeSpans[]; schemaUrl?: string }
@@ -84,6 +86,10 @@ export function decodeRequestProtobuf(body: Uint8Array): OtlpRequest {
   try {
     message = ExportTraceServiceRequest.decode(body);
   } catch (error) {
+    // One span the decoder refuses (nested beyond its depth limit) must not
+    // cost the others: decode span by span, marking the ones that fail.
+    const spanBySpan = decodeSpanBySpan(body);
+    if (spanBySpan) return spanBySpan;
     throw new MalformedPayloadError(`not a protobuf ExportTraceServiceRequest: ${(error as Error).message}`);
   }
   // A walk written for these messages: protobufjs' generic toObject plus a
@@ -169,6 +175,59 @@ function hex(bytes: Uint8Array | number[]): string {
   return bytes instanceof Uint8Array
     ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
     : Buffer.from(bytes).toString('hex');
+}
+
+const ResourceType = root.lookupType('opentelemetry.proto.resource.v1.Resource');
+const ScopeType = root.lookupType('opentelemetry.proto.common.v1.InstrumentationScope');
+const SpanType = root.lookupType('opentelemetry.proto.trace.v1.Span');
+
+/** The length-delimited fields of a message, as [field number, bytes]. */
+function* embedded(bytes: Uint8Array): Generator<[number, Uint8Array]> {
+  const reader = protobuf.Reader.create(bytes);
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    if ((tag & 7) === 2) yield [tag >>> 3, reader.bytes()];
+    else reader.skipType(tag & 7);
+  }
+}
+
+/** The request with each undecodable span kept as its ids and `decodeError`; undefined when the request's own structure is broken. */
+function decodeSpanBySpan(body: Uint8Array): OtlpRequest | undefined {
+  try {
+    const resourceSpans: OtlpResourceSpans[] = [];
+    for (const [n, rs] of embedded(body)) {
+      if (n !== 1) continue;
+      const out: OtlpResourceSpans = { scopeSpans: [] };
+      for (const [m, part] of embedded(rs)) {
+        if (m === 1) out.resource = { attributes: (ResourceType.decode(part) as unknown as { attributes: DecodedKeyValue[] }).attributes.map(plainKeyValue) };
+        if (m !== 2) continue;
+        const scopeSpans: OtlpScopeSpans = { spans: [] };
+        for (const [k, item] of embedded(part)) {
+          if (k === 1) {
+            const scope = ScopeType.decode(item) as unknown as { name: string; version: string };
+            scopeSpans.scope = { name: scope.name, version: scope.version };
+          } else if (k === 2) {
+            try {
+              scopeSpans.spans!.push(plainSpan(SpanType.decode(item) as unknown as DecodedSpan));
+            } catch (error) {
+              const ids: OtlpSpan = {};
+              for (const [f, id] of embedded(item)) {
+                if (f === 1) ids.traceId = hex(id);
+                if (f === 2) ids.spanId = hex(id);
+                if (f > 2) break;
+              }
+              scopeSpans.spans!.push({ ...ids, decodeError: `the span cannot be decoded: ${(error as Error).message}` });
+            }
+          }
+        }
+        out.scopeSpans!.push(scopeSpans);
+      }
+      resourceSpans.push(out);
+    }
+    return { resourceSpans };
+  } catch {
+    return undefined;
+  }
 }
 
 /** OTLP/JSON text -> plain shape; throws MalformedPayloadError. */
