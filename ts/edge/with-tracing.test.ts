@@ -181,7 +181,9 @@ describe('withTracing', () => {
   });
 
   it('survives a database client that throws synchronously, without waitUntil', async () => {
-    const brokenSql = Object.assign(() => Promise.resolve([]), {
+    const brokenSql = Object.assign(() => {
+      throw new Error('cannot serialise');
+    }, {
       json: () => {
         throw new Error('cannot serialise');
       },
