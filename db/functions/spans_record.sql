@@ -152,8 +152,21 @@ begin
       case when end_time >= start_time then end_time
         else tracing.reject_span_field(idx, 'end_time', end_time_text, 'must not be before start_time')::timestamptz
       end,
-      status, status_message, attributes, span_events, links, correlation_id, session_id, organization_id
+      status, status_message,
+      -- Attributes, events and links beyond the caps of
+      -- spans_attribute_caps.sql are cut, and the span says so.
+      case when caps.within then parsed.attributes
+        else tracing.span_json_capped(parsed.attributes) || jsonb_build_object('tracegres.truncated',
+          'values nested deeper than 16 levels or strings longer than 4096 characters were cut (marked "[cut: ...]")')
+      end,
+      case when caps.within then parsed.span_events else tracing.span_json_capped(parsed.span_events) end,
+      case when caps.within then parsed.links else tracing.span_json_capped(parsed.links) end,
+      correlation_id, session_id, organization_id
     from parsed
+    cross join lateral (
+      select tracing.span_json_within_caps(parsed.attributes) and tracing.span_json_within_caps(parsed.span_events)
+             and tracing.span_json_within_caps(parsed.links) as within
+    ) caps
     -- Concurrent batches take row locks in one global order, so two
     -- batches sharing spans wait for each other instead of deadlocking.
     order by trace_id, span_id

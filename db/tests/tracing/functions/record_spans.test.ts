@@ -88,6 +88,45 @@ describe('recording', () => {
   });
 });
 
+describe('attribute caps: a span is cut, never rejected, for what it carries', () => {
+  const nested = (levels: number): unknown => (levels === 0 ? 'bottom' : { next: nested(levels - 1) });
+  const depthOf = (value: unknown): number =>
+    value !== null && typeof value === 'object' ? 1 + Math.max(0, ...Object.values(value).map(depthOf)) : 0;
+
+  it('cuts values nested deeper than 16 levels and strings over 4096 characters, and says so in the span', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const long = 'x'.repeat(10_000);
+      await recordSpans(tx, [
+        span('deep', {
+          start: 0, end: 10,
+          extra: {
+            attributes: { deep: nested(40), long, kept: 'short' },
+            events: [{ name: 'e', time: at(5), attributes: { deep: nested(40) } }],
+          },
+        }),
+      ]);
+      const [stored] = await storedSpans(tx);
+      const attributes = stored!.attributes as Record<string, unknown>;
+      // The 40-level value becomes 16 levels and a marker: exportable.
+      expect(depthOf(attributes.deep)).toBe(15);
+      expect(JSON.stringify(attributes.deep)).toContain('[cut: a object nested deeper than 16 levels]');
+      expect(attributes.long).toBe(`${'x'.repeat(4096)}[cut: 5904 more characters]`);
+      expect(attributes.kept).toBe('short');
+      expect(attributes['tracegres.truncated']).toMatch(/nested deeper than 16 levels or strings longer than 4096 characters were cut/);
+      expect(JSON.stringify(stored!.span_events)).toContain('[cut: a object nested deeper than 16 levels]');
+    });
+  });
+
+  it('stores a span within the caps exactly as sent, with no truncation note', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const attributes = { deep: nested(15), long: 'y'.repeat(4096), list: [[[1]]], empty: {} };
+      await recordSpans(tx, [span('fits', { start: 0, end: 10, extra: { attributes } })]);
+      const [stored] = await storedSpans(tx);
+      expect(stored!.attributes).toEqual(attributes);
+    });
+  });
+});
+
 describe('idempotency', () => {
   const batch = [
     span('root', { start: 0, end: 100 }),
