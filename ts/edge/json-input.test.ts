@@ -23,6 +23,22 @@ describe('readJsonObject', () => {
     const large = await readJsonObject(post(JSON.stringify({ a: 'x'.repeat(100) })), 50);
     assert.equal(large.ok ? 0 : large.status, 413);
   });
+
+  it('stops reading a chunked body without Content-Length once it passes the limit', async () => {
+    let pulled = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled++;
+        controller.enqueue(new TextEncoder().encode(`{"a":"${'x'.repeat(1024)}`));
+      },
+    });
+    const request = new Request('https://edge.example/f', {
+      method: 'POST', body: endless, headers: { 'content-type': 'application/json' }, duplex: 'half',
+    } as RequestInit);
+    const result = await readJsonObject(request, 8 * 1024);
+    assert.deepEqual(result, { ok: false, status: 413, issues: [{ path: 'body', message: 'body must be at most 8192 bytes' }] });
+    assert.ok(pulled <= 10, `read ${pulled} chunks of an endless body`);
+  });
 });
 
 describe('InputChecker', () => {

@@ -12,7 +12,7 @@ export interface InputIssue {
 
 export type JsonObjectResult = { ok: true; value: Record<string, unknown> } | { ok: false; status: 400 | 413 | 415; issues: InputIssue[] };
 
-/** Bodies larger than this are refused before parsing (65,536 characters). */
+/** Bodies larger than this are refused, unread past the limit (65,536 bytes). */
 export const MAX_JSON_BODY = 64 * 1024;
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -25,20 +25,19 @@ export async function readJsonObject(request: Request, maxLength = MAX_JSON_BODY
   }
   const declared = Number(request.headers.get('content-length') ?? '0');
   if (declared > maxLength) {
-    return { ok: false, status: 413, issues: [{ path: 'body', message: `body must be at most ${maxLength} characters` }] };
+    return { ok: false, status: 413, issues: [{ path: 'body', message: `body must be at most ${maxLength} bytes` }] };
   }
-  let text: string;
-  try {
-    text = await request.text();
-  } catch {
+  // Content-Length may be absent (chunked) or lie: count bytes as they arrive.
+  const body = await readBounded(request, maxLength);
+  if (body === 'too large') {
+    return { ok: false, status: 413, issues: [{ path: 'body', message: `body must be at most ${maxLength} bytes` }] };
+  }
+  if (body === 'unreadable') {
     return { ok: false, status: 400, issues: [{ path: 'body', message: 'body could not be read' }] };
-  }
-  if (text.length > maxLength) {
-    return { ok: false, status: 413, issues: [{ path: 'body', message: `body must be at most ${maxLength} characters` }] };
   }
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(body.text);
   } catch {
     return { ok: false, status: 400, issues: [{ path: 'body', message: 'body must be valid JSON' }] };
   }
@@ -119,4 +118,33 @@ export class InputChecker {
     this.issues.push({ path, message });
     return undefined;
   }
+}
+
+/** A body's text, reading no more than maxBytes of it (Web streams only, so it runs in Deno too). */
+async function readBounded(request: Request, maxBytes: number): Promise<{ text: string } | 'too large' | 'unreadable'> {
+  if (!request.body) return { text: '' };
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) {
+        await reader.cancel().catch(() => {});
+        return 'too large';
+      }
+      chunks.push(value);
+    }
+  } catch {
+    return 'unreadable';
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return { text: new TextDecoder().decode(bytes) };
 }

@@ -213,6 +213,14 @@ describe('parseTracestate', () => {
     });
   });
 
+  it('ignores long runs of spaces and tabs around members, and refuses a header over the parse cap unread', () => {
+    const ows = ' \t'.repeat(2 * 1024);
+    const padded = parseTracestate(`${ows}rojo=1${ows},${ows}congo=2${ows}`);
+    assert.deepEqual(padded.ok && padded.entries, [{ key: 'rojo', value: '1' }, { key: 'congo', value: '2' }]);
+    const huge = parseTracestate(' \t'.repeat(32 * 1024));
+    assert.deepEqual(huge, { ok: false, reason: 'tracestate is longer than 32768 characters' });
+  });
+
   it('accepts empty and whitespace-only headers as an empty list', () => {
     assert.deepEqual(parseTracestate(''), { ok: true, entries: [], header: null, truncated: 0 });
     assert.deepEqual(parseTracestate(' , \t ,'), { ok: true, entries: [], header: null, truncated: 0 });

@@ -24,6 +24,12 @@ const KNOWN_TRACE_FLAGS = TRACE_FLAG_SAMPLED | TRACE_FLAG_RANDOM_TRACE_ID;
 export const TRACESTATE_MAX_MEMBERS = 32;
 /** "tracestate Limits": vendors SHOULD propagate at least 512 characters; we propagate exactly that. */
 export const TRACESTATE_MAX_LENGTH = 512;
+/**
+ * The most header text we parse. The longest valid list is 32 members of a
+ * 256-character key, "=" and a 256-character value, joined by commas; more
+ * than twice that is refused unread, whatever optional whitespace it holds.
+ */
+export const TRACESTATE_MAX_HEADER = 32 * 1024;
 /** "tracestate Limits": entries longer than this are the first to go when truncating. */
 export const TRACESTATE_LONG_ENTRY = 128;
 
@@ -352,11 +358,14 @@ export function formatTracestate(entries: readonly TracestateEntry[]): string | 
 export function parseTracestate(value: string | readonly string[] | null | undefined): TracestateResult {
   if (value === null || value === undefined) return { ok: true, entries: [], header: null, truncated: 0 };
   const combined = typeof value === 'string' ? value : value.join(',');
+  if (combined.length > TRACESTATE_MAX_HEADER) {
+    return { ok: false, reason: `tracestate is longer than ${TRACESTATE_MAX_HEADER} characters` };
+  }
   const entries: TracestateEntry[] = [];
   const seen = new Set<string>();
   for (const rawMember of combined.split(',')) {
     // "Spaces and horizontal tabs surrounding list-members are ignored".
-    const member = rawMember.replace(/^[ \t]+|[ \t]+$/g, '');
+    const member = trimOws(rawMember);
     if (member === '') continue; // list-member = OWS
     const eq = member.indexOf('=');
     if (eq <= 0) return { ok: false, reason: `tracestate member "${clip(member)}" is not key=value` };
@@ -395,6 +404,15 @@ export function upsertTracestate(tracestate: string | null, key: string, value: 
   // truncation ("entries SHOULD be removed starting from the end").
   const entries = [{ key, value }, ...others].slice(0, TRACESTATE_MAX_MEMBERS);
   return formatTracestate(truncateTracestate(entries));
+}
+
+/** Strips spaces and tabs at both ends in one pass (a regex alternation here backtracks quadratically). */
+function trimOws(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && (text[start] === ' ' || text[start] === '\t')) start++;
+  while (end > start && (text[end - 1] === ' ' || text[end - 1] === '\t')) end--;
+  return text.slice(start, end);
 }
 
 function clip(text: string): string {
