@@ -42,13 +42,13 @@ const ALL_ZERO = /^0+$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 
-// "tracestate Header", Key (Level 2):
-//   simple-key       = lcalpha 0*255( lcalpha / DIGIT / "_" / "-" / "*" / "/" )
-//   multi-tenant-key = tenant-id "@" system-id
-//   tenant-id        = ( lcalpha / DIGIT ) 0*240( lcalpha / DIGIT / "_" / "-" / "*" / "/" )
-//   system-id        = lcalpha 0*13( lcalpha / DIGIT / "_" / "-" / "*" / "/" )
-const SIMPLE_KEY = /^[a-z][a-z0-9_\-*/]{0,255}$/;
-const MULTI_TENANT_KEY = /^[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13}$/;
+// "tracestate Header", Key, as Trace Context Level 2 has it since it merged
+// the simple and multi-tenant forms (the W3C test suite checks this form):
+//   key     = ( lcalpha / DIGIT ) 0*255( keychar )
+//   keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"
+// So "foo@", "foo@@bar" and "a@b@c" are keys, "@foo" is not, and a key has
+// at most 256 characters.
+const TRACESTATE_KEY = /^[a-z0-9][a-z0-9_\-*/@]{0,255}$/;
 // Value: 0*255(chr) nblk-chr, chr = %x20 / nblk-chr,
 //        nblk-chr = %x21-2B / %x2D-3C / %x3E-7E (printable ASCII without "," and "=").
 const TRACESTATE_VALUE = /^[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/;
@@ -296,7 +296,7 @@ export function formatTraceparent(traceId: string, spanId: string, traceFlags: n
 // tracestate
 
 export function isValidTracestateKey(key: string): boolean {
-  return SIMPLE_KEY.test(key) || MULTI_TENANT_KEY.test(key);
+  return TRACESTATE_KEY.test(key);
 }
 
 export function isValidTracestateValue(value: string): boolean {
@@ -347,13 +347,16 @@ export function formatTracestate(entries: readonly TracestateEntry[]): string | 
  * order, by joining them with commas (RFC 7230 field order), which is what
  * Headers.get already does; an array of field values is accepted too.
  *
- * The whole list is refused (ok: false) when a member is malformed, a key
- * repeats, or it holds more than 32 members: "tracestate Header" allows the
- * vendor to discard a list it cannot parse, and keeping part of it would
- * forward a state no upstream vendor wrote. Empty and whitespace-only
- * members are allowed and dropped; they do not count toward the 32, since
- * they carry no state and arise from combining header fields. An overlong
- * list is truncated, not refused.
+ * The whole list is refused (ok: false) when a member is malformed or it
+ * holds more than 32 members: "tracestate Header" allows the vendor to
+ * discard a list it cannot parse, and keeping part of it would forward a
+ * state no upstream vendor wrote. A repeated key is not a parse failure: the
+ * first (left-most, so most recently written) entry is kept and later ones
+ * are dropped, since "Combined Header Value" allows one entry per key and the
+ * W3C test suite expects such a list to be propagated. Empty and
+ * whitespace-only members are allowed and dropped; they do not count toward
+ * the 32, since they carry no state and arise from combining header fields.
+ * An overlong list is truncated, not refused.
  */
 export function parseTracestate(value: string | readonly string[] | null | undefined): TracestateResult {
   if (value === null || value === undefined) return { ok: true, entries: [], header: null, truncated: 0 };
@@ -376,8 +379,8 @@ export function parseTracestate(value: string | readonly string[] | null | undef
     if (!isValidTracestateValue(entryValue)) {
       return { ok: false, reason: `tracestate value for key "${clip(key)}" is invalid` };
     }
-    // "Combined Header Value": only one entry per key is allowed.
-    if (seen.has(key)) return { ok: false, reason: `tracestate key "${clip(key)}" is duplicated` };
+    // "Combined Header Value": one entry per key; the left-most one wins.
+    if (seen.has(key)) continue;
     seen.add(key);
     entries.push({ key, value: entryValue });
     if (entries.length > TRACESTATE_MAX_MEMBERS) {
