@@ -253,9 +253,11 @@ $$;
 
 -- The configuration of an environment (default: this database's) in the
 -- shape ts/edge/sampling.ts reads (samplingConfigFromJson), so edge
--- functions can follow the same settings as run_sampling.
+-- functions follow the same settings as run_sampling. Security definer:
+-- edge functions connect as tracegres_writer, which may read these settings
+-- but not the tables behind them.
 create or replace function tracing.sampling_config(p_environment text default null) returns jsonb
-language sql stable as $$
+language sql stable security definer set search_path = pg_catalog, tracing as $$
   select jsonb_build_object(
     'environment', e.environment,
     -- As text: the exact decimal, which both sides turn into the threshold.
@@ -272,3 +274,4 @@ $$;
 
 comment on function tracing.sampling_config(text) is
   E'Sampling configuration of an environment (default: the one this database follows) as JSON for the edge toolkit''s samplingConfigFromJson.';
+grant execute on function tracing.sampling_config(text) to tracegres_writer;

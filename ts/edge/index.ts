@@ -11,4 +11,5 @@ export * from './json-input.ts';
 export * from './emit-event.ts';
 export * from './record-span.ts';
 export * from './sampling.ts';
+export * from './sampling-source.ts';
 export * from './with-tracing.ts';

@@ -2,11 +2,10 @@
 // db/tests/sampling/vectors.test.ts checks in SQL, and its rules.
 import vectors from './sampling.vectors.json' with { type: 'json' };
 import {
-  SAMPLING_DEFAULTS,
+  KEEP_EVERY_TRACE,
   decideSampling,
   forceRequested,
   keepsTrace,
-  samplingConfigFromEnv,
   samplingConfigFromJson,
   samplingRate,
   samplingThreshold,
@@ -66,7 +65,8 @@ describe('rates', () => {
 });
 
 describe('decideSampling', () => {
-  const production: SamplingConfig = { ...SAMPLING_DEFAULTS.production };
+  // The shape tracing.sampling_config() gives for the production row of migration 000004.
+  const production: SamplingConfig = { environment: 'production', rate: '0.1', honorForced: false, overrides: [], tailWindowMs: 120_000, tailLatencyMs: 2000 };
   // Dropped at 10% (randomness far below the threshold), kept at 100%.
   const dropped = '00000000000000000000000000000001';
   const keptAtTenPercent = '0000000000000000ffffffffffffffff';
@@ -96,7 +96,7 @@ describe('decideSampling', () => {
     assert.equal(decideSampling(production, { traceId: dropped, parentSampled: true }).sampled, false);
     const allowed = decideSampling({ ...production, honorForced: true }, { traceId: dropped, forceRequested: true });
     assert.deepEqual(allowed.attributes, { 'tracegres.sample_rate': 1, 'sampling.priority': 1 });
-    assert.equal(decideSampling(SAMPLING_DEFAULTS.development, { traceId: dropped, parentSampled: true }).reason, 'forced');
+    assert.equal(decideSampling({ ...production, rate: '1', honorForced: true }, { traceId: dropped, parentSampled: true }).reason, 'forced');
   });
 
   it("follows a trusted parent's decision", () => {
@@ -119,23 +119,30 @@ describe('decideSampling', () => {
   });
 });
 
-describe('samplingConfigFromEnv', () => {
-  it('defaults to development: everything kept, forcing allowed', () => {
-    assert.deepEqual(samplingConfigFromEnv({}), SAMPLING_DEFAULTS.development);
+describe('samplingConfigFromJson', () => {
+  it('reads the whole configuration the database gives', () => {
+    assert.deepEqual(samplingConfigFromJson({ ...vectors.rates.config, tail_latency_ms: null }), {
+      environment: 'vector-test',
+      rate: '0.1',
+      honorForced: false,
+      overrides: vectors.rates.config.overrides,
+      tailWindowMs: 120_000,
+      tailLatencyMs: null,
+    });
   });
 
-  it("reads OpenTelemetry's variables", () => {
-    const config = samplingConfigFromEnv({
-      OTEL_RESOURCE_ATTRIBUTES: 'service.name=edge,deployment.environment.name=production',
-      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
-      OTEL_TRACES_SAMPLER_ARG: '0.25',
-      TRACEGRES_SAMPLING_OVERRIDES: '[{"kind":"operation","pattern":"GET /health","rate":0}]',
-    });
-    assert.equal(config.environment, 'production');
-    assert.equal(config.rate, '0.25');
-    assert.equal(config.honorForced, false);
-    assert.deepEqual(config.overrides, [{ kind: 'operation', pattern: 'GET /health', rate: '0' }]);
-    assert.equal(samplingConfigFromEnv({ OTEL_TRACES_SAMPLER: 'always_off' }).rate, '0');
-    assert.throws(() => samplingConfigFromEnv({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '3' }), RangeError);
+  it('refuses a configuration with a field missing or wrong, naming it', () => {
+    const { config } = vectors.rates;
+    for (const field of ['environment', 'honor_forced', 'tail_window_ms', 'overrides'] as const) {
+      const broken: Record<string, unknown> = { ...config };
+      delete broken[field];
+      assert.throws(() => samplingConfigFromJson(broken), new RegExp(field));
+    }
+    assert.throws(() => samplingConfigFromJson({ ...config, rate: '1.5' }), RangeError);
+    assert.throws(() => samplingConfigFromJson(null), TypeError);
+  });
+
+  it('keeps every trace when the database cannot say', () => {
+    assert.equal(decideSampling(KEEP_EVERY_TRACE, { traceId: '00000000000000000000000000000001' }).sampled, true);
   });
 });

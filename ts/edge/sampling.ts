@@ -51,11 +51,19 @@ export interface SamplingConfig {
   tailLatencyMs: number | null;
 }
 
-/** The database's defaults (migration 000004): everything in development, 10% in production. */
-export const SAMPLING_DEFAULTS: Readonly<Record<'development' | 'production', SamplingConfig>> = {
-  development: { environment: 'development', rate: '1', honorForced: true, overrides: [], tailWindowMs: 120_000, tailLatencyMs: 2000 },
-  production: { environment: 'production', rate: '0.1', honorForced: false, overrides: [], tailWindowMs: 120_000, tailLatencyMs: 2000 },
-};
+/**
+ * The configuration used when the database's cannot be had (unreachable, or
+ * no such environment): every trace is kept, so the database's own sampling
+ * run decides what stays. Dropping here would be final; keeping is not.
+ */
+export const KEEP_EVERY_TRACE: Readonly<SamplingConfig> = Object.freeze({
+  environment: 'unknown',
+  rate: '1',
+  honorForced: false,
+  overrides: [],
+  tailWindowMs: 0,
+  tailLatencyMs: null,
+});
 
 /** The trace id's lower 56 bits. */
 export function traceRandomness(traceId: string): bigint {
@@ -183,69 +191,35 @@ export function forceRequested(headers: Headers): boolean {
 }
 
 /**
- * Sampling configuration from the standard OpenTelemetry variables:
- * OTEL_RESOURCE_ATTRIBUTES' deployment.environment(.name) picks the
- * defaults (TRACEGRES_ENVIRONMENT overrides it), OTEL_TRACES_SAMPLER
- * always_on / always_off / traceidratio / parentbased_traceidratio with
- * OTEL_TRACES_SAMPLER_ARG sets the rate; TRACEGRES_SAMPLING_HONOR_FORCED and
- * TRACEGRES_SAMPLING_OVERRIDES (JSON array of overrides) add ours.
- */
-export function samplingConfigFromEnv(env: Record<string, string | undefined>): SamplingConfig {
-  const resource = Object.fromEntries(
-    (env.OTEL_RESOURCE_ATTRIBUTES ?? '')
-      .split(',')
-      .map((pair) => pair.split('=').map((s) => decodeURIComponent(s.trim())))
-      .filter((kv): kv is [string, string] => kv.length === 2 && kv[0] !== ''),
-  );
-  const environment = env.TRACEGRES_ENVIRONMENT ?? resource['deployment.environment.name'] ?? resource['deployment.environment'] ?? 'development';
-  const base = environment === 'development' ? SAMPLING_DEFAULTS.development : { ...SAMPLING_DEFAULTS.production, environment };
-  let rate: Rate = base.rate;
-  switch (env.OTEL_TRACES_SAMPLER) {
-    case 'always_on':
-    case 'parentbased_always_on':
-      rate = '1';
-      break;
-    case 'always_off':
-    case 'parentbased_always_off':
-      rate = '0';
-      break;
-    case 'traceidratio':
-    case 'parentbased_traceidratio':
-      if (env.OTEL_TRACES_SAMPLER_ARG !== undefined) {
-        exactRate(env.OTEL_TRACES_SAMPLER_ARG);
-        rate = env.OTEL_TRACES_SAMPLER_ARG.trim();
-      }
-      break;
-  }
-  const honor = env.TRACEGRES_SAMPLING_HONOR_FORCED?.trim().toLowerCase();
-  const overrides = env.TRACEGRES_SAMPLING_OVERRIDES ? samplingConfigFromJson({ overrides: JSON.parse(env.TRACEGRES_SAMPLING_OVERRIDES) }).overrides : [];
-  return { ...base, environment, rate, honorForced: honor === undefined ? base.honorForced : honor === 'true' || honor === '1', overrides };
-}
-
-/**
- * Configuration as the database gives it (`select tracing.sampling_config()`),
- * so edge functions can follow the same settings as tracing.run_sampling.
+ * Configuration as the database gives it (`select tracing.sampling_config()`,
+ * read by databaseSampling in sampling-source.ts). Every field is required:
+ * the database is the only source of the settings, so a missing one is an
+ * error naming it, not a default of our own.
  */
 export function samplingConfigFromJson(json: unknown): SamplingConfig {
-  const o = (json ?? {}) as Record<string, unknown>;
-  const overrides = (Array.isArray(o.overrides) ? o.overrides : []).map((raw): SamplingOverride => {
-    const r = raw as Record<string, unknown>;
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new TypeError('sampling config must be a JSON object');
+  const o = json as Record<string, unknown>;
+  if (typeof o.environment !== 'string') throw new TypeError('sampling config: environment must be a string');
+  if (typeof o.honor_forced !== 'boolean') throw new TypeError('sampling config: honor_forced must be a boolean');
+  if (typeof o.tail_window_ms !== 'number' || !(o.tail_window_ms >= 0)) throw new TypeError('sampling config: tail_window_ms must be a number >= 0');
+  if (o.tail_latency_ms !== null && typeof o.tail_latency_ms !== 'number') throw new TypeError('sampling config: tail_latency_ms must be a number or null');
+  if (!Array.isArray(o.overrides)) throw new TypeError('sampling config: overrides must be an array');
+  const overrides = o.overrides.map((raw): SamplingOverride => {
+    const r = (raw ?? {}) as Record<string, unknown>;
     if (r.kind !== 'operation' && r.kind !== 'event_type') throw new TypeError(`sampling override kind must be operation or event_type, got ${JSON.stringify(r.kind)}`);
     if (typeof r.pattern !== 'string' || r.pattern === '') throw new TypeError('sampling override pattern must be a non-empty string');
     const rate = String(r.rate);
     exactRate(rate);
     return { kind: r.kind, pattern: r.pattern, rate };
   });
-  const environment = typeof o.environment === 'string' ? o.environment : 'development';
-  const base = environment === 'development' ? SAMPLING_DEFAULTS.development : SAMPLING_DEFAULTS.production;
-  const rate = o.rate === undefined ? base.rate : String(o.rate);
+  const rate = String(o.rate);
   exactRate(rate);
   return {
-    environment,
+    environment: o.environment,
     rate,
-    honorForced: typeof o.honor_forced === 'boolean' ? o.honor_forced : base.honorForced,
+    honorForced: o.honor_forced,
     overrides,
-    tailWindowMs: typeof o.tail_window_ms === 'number' ? o.tail_window_ms : base.tailWindowMs,
-    tailLatencyMs: o.tail_latency_ms === null ? null : typeof o.tail_latency_ms === 'number' ? o.tail_latency_ms : base.tailLatencyMs,
+    tailWindowMs: o.tail_window_ms,
+    tailLatencyMs: o.tail_latency_ms,
   };
 }

@@ -1,8 +1,8 @@
 import type { Sql } from 'postgres';
 import vectors from './sampling.vectors.json' with { type: 'json' };
-import { SAMPLING_DEFAULTS, decideSampling, type SamplingConfig, type SamplingDecision } from './sampling.ts';
+import { KEEP_EVERY_TRACE, decideSampling, type SamplingConfig, type SamplingDecision } from './sampling.ts';
 import { assert, describe, it } from './test-harness.ts';
-import { withTracing } from './with-tracing.ts';
+import { withTracing, type WithTracingOptions } from './with-tracing.ts';
 import { createSpan, parseTraceparent, type FinishedSpan } from './tracing-context.ts';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -162,6 +162,7 @@ describe('withTracing', () => {
     const handler = withTracing(() => new Response('fine'), {
       service: 'probe',
       sql: failingSql,
+      sampling: KEEP_EVERY_TRACE,
       waitUntil: (p) => pending.push(p),
     });
     const { lines } = await capturingErrors(async () => {
@@ -188,7 +189,7 @@ describe('withTracing', () => {
         throw new Error('cannot serialise');
       },
     }) as unknown as Sql;
-    const handler = withTracing(() => new Response('fine'), { service: 'probe', sql: brokenSql });
+    const handler = withTracing(() => new Response('fine'), { service: 'probe', sql: brokenSql, sampling: KEEP_EVERY_TRACE });
     const { result: response, lines } = await capturingErrors(async () => {
       const r = await handler(post());
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -220,7 +221,8 @@ describe('withTracing', () => {
 });
 
 describe('withTracing sampling', () => {
-  const production: SamplingConfig = { ...SAMPLING_DEFAULTS.production };
+  // The shape tracing.sampling_config() gives for the production row of migration 000004.
+  const production: SamplingConfig = { environment: 'production', rate: '0.1', honorForced: false, overrides: [], tailWindowMs: 120_000, tailLatencyMs: 2000 };
   // At 10%: randomness (lower 56 bits) at the bottom of the range is dropped, at the top kept.
   const DROPPED = '0123456789abcdef2300000000000001';
   const KEPT = '0123456789abcdef23ffffffffffffff';
@@ -231,7 +233,7 @@ describe('withTracing sampling', () => {
 
   /** The handler's decision, the recorded spans and the traceresponse flags for one request. */
   async function run(
-    options: { sampling?: SamplingConfig; trustParent?: boolean; operationName?: (request: Request) => string },
+    options: { sampling?: WithTracingOptions['sampling']; trustParent?: boolean; operationName?: (request: Request) => string },
     request: Request,
     handle: () => Response = () => new Response('ok'),
   ) {
@@ -251,11 +253,29 @@ describe('withTracing sampling', () => {
     return { response, decision, childFlags, spans, flags };
   }
 
-  it('keeps every trace by default (development), flagging it sampled', async () => {
+  it('keeps every trace when there is no database to ask, flagging it sampled', async () => {
     const { decision, spans, flags } = await run({}, traced(DROPPED, '00'));
     assert.equal(decision?.reason, 'head');
     assert.equal(flags, '01');
     assert.equal(spans[0]?.attributes['tracegres.sample_rate'], 1);
+  });
+
+  it('asks a sampling source for every request', async () => {
+    let asked = 0;
+    const source = async () => {
+      asked += 1;
+      return production;
+    };
+    assert.equal((await run({ sampling: source }, traced(DROPPED, '00'))).flags, '00');
+    assert.equal((await run({ sampling: source }, traced(KEPT, '00'))).flags, '01');
+    assert.equal(asked, 2);
+  });
+
+  it('keeps the trace and logs when the sampling source fails, never failing the request', async () => {
+    const { response, flags, spans } = await run({ sampling: () => Promise.reject(new Error('settings gone')) }, traced(DROPPED, '00'));
+    assert.equal(response.status, 200);
+    assert.equal(flags, '01');
+    assert.equal(spans.length, 1);
   });
 
   it('decides every shared vector case as decideSampling and the database do', async () => {
@@ -334,7 +354,7 @@ describe('withTracing sampling', () => {
     assert.equal(granted.spans[0]?.attributes['sampling.priority'], 1);
     assert.equal(granted.spans[0]?.attributes['tracegres.sample_rate'], 1);
     // An untrusted caller's sampled flag is a request too.
-    const development = await run({ sampling: SAMPLING_DEFAULTS.development }, traced(DROPPED, '01'));
+    const development = await run({ sampling: { ...production, rate: '1', honorForced: true } }, traced(DROPPED, '01'));
     assert.equal(development.decision?.reason, 'forced');
   });
 

@@ -11,9 +11,10 @@
 import type { Sql } from 'postgres';
 import { corsHeaders, errorResponse, handlePreflight, type CorsOptions } from './error-response.ts';
 import { recordSpan } from './record-span.ts';
+import { databaseSampling, type SamplingSource } from './sampling-source.ts';
 import {
+  KEEP_EVERY_TRACE,
   SAMPLE_RATE_ATTRIBUTE,
-  SAMPLING_DEFAULTS,
   SAMPLING_PRIORITY_ATTRIBUTE,
   decideSampling,
   forceRequested,
@@ -66,14 +67,13 @@ export interface WithTracingOptions {
    */
   onSpanEnd?: (span: FinishedSpan) => void;
   /**
-   * The sampling configuration: samplingConfigFromEnv(Deno.env.toObject())
-   * or samplingConfigFromJson of `select tracing.sampling_config()`, so the
-   * edge follows the database's settings. Defaults to the development
-   * settings (every trace kept), which is also samplingConfigFromEnv({}).
-   * A span of a trace that is neither kept nor waiting for the database's
-   * tail decision is not recorded.
+   * Where the sampling settings come from. Defaults to the database's
+   * (databaseSampling(sql), cached for 30 s), so the edge decides as
+   * tracing.run_sampling does; without `sql`, every trace is kept. A fixed
+   * SamplingConfig is accepted for tests. A span of a trace that is neither
+   * kept nor waiting for the database's tail decision is not recorded.
    */
-  sampling?: SamplingConfig;
+  sampling?: SamplingSource | SamplingConfig;
   /**
    * Whether callers are our own services, whose sampled flag is the trace's
    * decision (parent-based sampling). Defaults to false: a browser's flag is
@@ -136,7 +136,7 @@ function decide(config: SamplingConfig, input: SamplingInput, span: Span): Sampl
     return decideSampling(config, input);
   } catch (error) {
     logError('sampling decision failed', span, error);
-    return decideSampling(SAMPLING_DEFAULTS.development, input);
+    return decideSampling(KEEP_EVERY_TRACE, input);
   }
 }
 
@@ -184,7 +184,8 @@ function withHeaders(response: Response, extra: Record<string, string>): Respons
 
 export function withTracing(handler: TracedHandler, options: WithTracingOptions): (request: Request) => Promise<Response> {
   const operationName = options.operationName ?? defaultOperationName;
-  const samplingConfig = options.sampling ?? SAMPLING_DEFAULTS.development;
+  const sampling = options.sampling ?? (options.sql ? databaseSampling(options.sql) : KEEP_EVERY_TRACE);
+  const samplingSource: SamplingSource = typeof sampling === 'function' ? sampling : async () => sampling;
 
   return async (request: Request): Promise<Response> => {
     // Preflights carry no traceparent worth a span; answer them straight away.
@@ -207,13 +208,17 @@ export function withTracing(handler: TracedHandler, options: WithTracingOptions)
       span.attributes['tracegres.trace_restart_reason'] = context.restartReason;
     }
     const input = samplingInput(request, context, span, options.trustParent ?? false);
-    let sampling = decide(samplingConfig, input, span);
-    applySampling(span, sampling);
+    const samplingConfig = await samplingSource().catch((error: unknown) => {
+      logError('sampling settings failed', span, error);
+      return KEEP_EVERY_TRACE;
+    });
+    let decision = decide(samplingConfig, input, span);
+    applySampling(span, decision);
 
     let response: Response;
     let status: SpanStatus;
     try {
-      response = await handler(request, { span, context, sampling });
+      response = await handler(request, { span, context, sampling: decision });
       // OpenTelemetry HTTP server spans: 5xx is an error, 4xx is the client's
       // problem and leaves the status unset.
       status = response.status >= 500 ? { code: 'error', message: `HTTP ${response.status}` } : { code: 'unset' };
@@ -228,8 +233,8 @@ export function withTracing(handler: TracedHandler, options: WithTracingOptions)
     span.attributes['http.response.status_code'] = response.status;
     // Errors are always kept, here as in the database.
     if (status.code === 'error') {
-      sampling = decide(samplingConfig, { ...input, hasError: true }, span);
-      applySampling(span, sampling);
+      decision = decide(samplingConfig, { ...input, hasError: true }, span);
+      applySampling(span, decision);
     }
 
     response = withHeaders(response, {
@@ -240,7 +245,7 @@ export function withTracing(handler: TracedHandler, options: WithTracingOptions)
     });
 
     const finished = endSpan(span, status);
-    if (!sampling.recordSpans) return response;
+    if (!decision.recordSpans) return response;
     if (options.onSpanEnd) {
       try {
         options.onSpanEnd(finished);

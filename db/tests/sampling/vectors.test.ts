@@ -11,7 +11,9 @@ const db = useTestDatabase();
 const { config } = vectors.rates;
 
 beforeAll(async () => {
-  await db.sql`insert into tracing.sampling_environments (environment, rate) values (${config.environment}, ${config.rate}::numeric)`;
+  await db.sql`
+    insert into tracing.sampling_environments (environment, rate, honor_forced, tail_window, tail_latency_ms)
+    values (${config.environment}, ${config.rate}::numeric, ${config.honor_forced}, make_interval(secs => ${config.tail_window_ms} / 1000.0), ${config.tail_latency_ms})`;
   for (const o of config.overrides) {
     await db.sql`insert into tracing.sampling_overrides (environment, kind, pattern, rate) values (${config.environment}, ${o.kind}, ${o.pattern}, ${o.rate}::numeric)`;
   }
@@ -43,6 +45,11 @@ describe('sampling vectors in SQL', () => {
   it('hands the edge a configuration that decides the same', async () => {
     const { json } = first(await db.sql`select tracing.sampling_config(${config.environment}) as json`);
     const edgeConfig = samplingConfigFromJson(json);
+    // The settings the edge gets are exactly the ones the vector file declares.
+    const declared = samplingConfigFromJson(config);
+    expect({ ...edgeConfig, overrides: [] }).toEqual({ ...declared, overrides: [] });
+    expect(edgeConfig.overrides).toEqual(expect.arrayContaining(declared.overrides));
+    expect(edgeConfig.overrides).toHaveLength(declared.overrides.length);
     for (const c of vectors.rates.cases) {
       expect(String(samplingRate(edgeConfig, { operation: c.operation, eventTypes: c.event_types }))).toBe(c.rate);
     }
