@@ -59,6 +59,17 @@ describe('InputChecker', () => {
     assert.equal(check.ok, true);
   });
 
+  it('accepts and refuses email addresses as local@domain.tld', () => {
+    const accepted = ['a@b.co', 'first.last+tag@sub.example.org', 'a@b.c.', 'a@b-c.d'];
+    const refused = ['a', '@b.co', 'a@', 'a@b', 'a@.b', 'a@b.', 'a@@b.co', 'a@b@c.co', 'a b@c.co', 'a@b.c o', 'a@\tb.co'];
+    for (const email of accepted) assert.equal(new InputChecker({ email }).email('email'), email, email);
+    for (const email of refused) {
+      const check = new InputChecker({ email });
+      check.email('email');
+      assert.equal(check.ok, false, email);
+    }
+  });
+
   it('collects every issue at once', () => {
     const check = new InputChecker({ name: '', id: 'nope', email: 'ada', role: 'god', days: 1.5, nil: '00000000-0000-0000-0000-000000000000' });
     check.string('name');
