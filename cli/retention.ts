@@ -32,6 +32,8 @@ interface RunRow {
   finished_at: Date | null;
   events_moved: string;
   events_dropped: string;
+  spans_moved: string;
+  spans_dropped: string;
   batches: number;
   blocks_done: string | null;
   blocks_total: string | null;
@@ -126,26 +128,26 @@ function summarize(runs: RunRow[]): string[] {
     }
     if (r.operation === 'archive' && r.dry_run) {
       const byMonth = (r.details?.events_by_month ?? {}) as Record<string, number>;
-      lines.push(`${head}: ${count(r.events_moved)} events would move to the archive`);
+      lines.push(`${head}: ${count(r.events_moved)} events and ${count(r.spans_moved)} spans (${count(Number(r.details?.traces_to_move ?? 0))} traces) would move to the archive`);
       for (const [partition, n] of Object.entries(byMonth).sort()) lines.push(`  ${partition}: ${count(n)}`);
       const toCreate = (r.details?.partitions_to_create ?? []) as string[];
       if (toCreate.length) lines.push(`  partitions to create: ${toCreate.sort().join(', ')}`);
     } else if (r.operation === 'archive') {
       const seconds = ((r.finished_at ?? new Date()).getTime() - r.started_at.getTime()) / 1000;
       lines.push(
-        `${head}: ${count(r.events_moved)} events moved in ${took} (${count(Math.round(Number(r.events_moved) / Math.max(seconds, 0.001)))} events/s, ${r.batches} batches)`,
+        `${head}: ${count(r.events_moved)} events and ${count(r.spans_moved)} spans moved in ${took} (${count(Math.round(Number(r.events_moved) / Math.max(seconds, 0.001)))} events/s, ${r.batches} batches)`,
       );
       if (r.partitions_created.length) lines.push(`  partitions created: ${r.partitions_created.join(', ')}`);
       if (r.partitions_indexed.length) lines.push(`  partitions indexed: ${r.partitions_indexed.join(', ')}`);
     } else if (r.operation === 'purge' && r.dry_run) {
       const planned = (r.details?.partitions_to_drop ?? []) as Array<{ partition: string; events: number }>;
-      lines.push(`${head}: ${planned.length} partitions (${count(r.events_dropped)} events) would be dropped`);
+      lines.push(`${head}: ${planned.length} partitions (${count(r.events_dropped)} events) and ${count(r.spans_dropped)} archived spans would be dropped`);
       for (const p of planned) lines.push(`  ${p.partition}: ${count(p.events)}`);
     } else if (r.operation === 'purge') {
-      lines.push(`${head}: ${r.partitions_dropped.length} partitions dropped (${count(r.events_dropped)} events) in ${took}`);
+      lines.push(`${head}: ${r.partitions_dropped.length} partitions dropped (${count(r.events_dropped)} events) and ${count(r.spans_dropped)} archived spans in ${took}`);
       if (r.partitions_dropped.length) lines.push(`  dropped: ${r.partitions_dropped.join(', ')}`);
     } else {
-      lines.push(`${head}: ${count(r.events_moved)} events in ${took}`);
+      lines.push(`${head}: ${count(r.events_moved)} events and ${count(r.spans_moved)} spans in ${took}`);
     }
     if (r.error) lines.push(`  error: ${r.error}`);
   }
@@ -203,7 +205,7 @@ export async function retentionStatus(url: string, out: Output): Promise<void> {
     if (runs.length) {
       out.line(
         table([
-          ['id', 'operation', 'status', 'started', 'took', 'events', 'partitions', 'error'],
+          ['id', 'operation', 'status', 'started', 'took', 'events', 'spans', 'partitions', 'error'],
           ...runs.map((r) => [
             String(r.id),
             r.operation + (r.dry_run ? ' (dry)' : ''),
@@ -211,6 +213,7 @@ export async function retentionStatus(url: string, out: Output): Promise<void> {
             iso(r.started_at),
             r.finished_at ? duration(r.finished_at.getTime() - r.started_at.getTime()) : r.status === 'running' ? 'running' : '-',
             count(r.operation === 'purge' ? r.events_dropped : r.events_moved),
+            count(r.operation === 'purge' ? r.spans_dropped : r.spans_moved),
             `+${r.partitions_created.length} -${r.partitions_dropped.length}`,
             r.error ?? '',
           ]),

@@ -56,7 +56,7 @@ describe('startRetentionScheduler', () => {
     const log: string[] = [];
     start(steppingClock('2026-03-04 05:07:00Z'), log);
     await until(async () => (await storeState(db.sql)).archived === 1000);
-    await until(async () => log.some((l) => /archive succeeded, 1000 events moved/.test(l)));
+    await until(async () => log.some((l) => /archive succeeded, 1000 events and 0 spans moved/.test(l)));
     expect(log[0]).toMatch(/^retention: runs here on "\*\/10 \* \* \* \*" \(UTC\), next at 2026-03-04T05:10:00.000Z/);
     expect((await storeState(db.sql)).live).toBe(10);
   });

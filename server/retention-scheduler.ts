@@ -77,7 +77,7 @@ export function startRetentionScheduler(sql: postgres.Sql, options: RetentionSch
         throw error;
       }
       const runs = await connection`
-        select operation, status, events_moved, events_dropped, partitions_dropped, details from tracing.retention_runs
+        select operation, status, events_moved, events_dropped, spans_moved, spans_dropped, partitions_dropped, details from tracing.retention_runs
          where backend_pid = ${pid} and started_at >= ${new Date(started - 1000)} order by id`;
       // Sampling runs every minute; only say something when it did something.
       const quiet = job.name === 'sampling' && runs.every((r) => r.status === 'succeeded' && !r.details?.traces_kept && !r.details?.traces_dropped);
@@ -86,10 +86,10 @@ export function startRetentionScheduler(sql: postgres.Sql, options: RetentionSch
           `${job.name}: ${runs
             .map((r) =>
               r.operation === 'purge'
-                ? `purge ${r.status}, ${r.partitions_dropped.length} partitions dropped (${r.events_dropped} events)`
+                ? `purge ${r.status}, ${r.partitions_dropped.length} partitions dropped (${r.events_dropped} events), ${r.spans_dropped} archived spans dropped`
                 : r.operation === 'tail_sampling'
                   ? `sampling ${r.status}, ${r.details?.traces_kept ?? 0} traces kept, ${r.details?.traces_dropped ?? 0} dropped (${r.details?.spans_dropped ?? 0} spans), ${r.details?.traces_waiting ?? 0} waiting`
-                  : `${r.operation} ${r.status}, ${r.events_moved} events moved`,
+                  : `${r.operation} ${r.status}, ${r.events_moved} events and ${r.spans_moved} spans moved`,
             )
             .join('; ') || 'nothing ran'} in ${Date.now() - started} ms`,
         );

@@ -35,7 +35,9 @@ declare
   v_queued bigint;
 begin
   select * into v_settings from tracing.otlp_export_settings;
-  if v_settings.enabled is not true then
+  -- Spans restore_traces brings back from the archive were exported (or
+  -- given up) when they were first recorded.
+  if v_settings.enabled is not true or current_setting('tracegres.restoring', true) = 'on' then
     return null;
   end if;
   v_room := greatest(v_settings.max_queued_spans - tracing.otlp_queue_depth(), 0);

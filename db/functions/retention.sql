@@ -143,6 +143,7 @@ declare
   v_error text;
   v_sqlstate text;
   v_details jsonb;
+  v_spans bigint;
   v_started timestamptz := clock_timestamp();
   v_last_notice timestamptz := clock_timestamp();
 begin
@@ -183,11 +184,14 @@ begin
            and not exists (select from tracing.restored_events r where r.event_id = e.id and r.keep_until > now())
          group by 1
       ) as m;
+    select v_details || jsonb_build_object('traces_to_move', a.traces), a.spans into v_details, v_spans
+      from tracing.archivable_spans(v_horizon) a;
     update tracing.retention_runs
-       set status = 'succeeded', finished_at = clock_timestamp(), events_moved = archive_events.events_moved, details = v_details
+       set status = 'succeeded', finished_at = clock_timestamp(), events_moved = archive_events.events_moved,
+           spans_moved = v_spans, details = v_details
      where id = run_id;
-    raise notice 'archive dry run %: % events created before % would move to the archive; partitions to create: %',
-      run_id, events_moved, v_horizon, v_details->'partitions_to_create';
+    raise notice 'archive dry run %: % events created before % and % spans of % traces ended before it would move to the archive; partitions to create: %',
+      run_id, events_moved, v_horizon, v_spans, v_details->'traces_to_move', v_details->'partitions_to_create';
     return;
   end if;
 
@@ -332,6 +336,12 @@ begin
     end if;
   end loop;
 
+  -- Then whole traces of spans that ended before the horizon
+  -- (retention_spans.sql), batch by batch under the same lock.
+  if v_error is null then
+    call tracing.archive_spans_of_run(run_id, v_horizon, v_batch, v_error, v_sqlstate);
+  end if;
+
   -- Index the months this run (or a killed one) filled; done even after a
   -- failure, so lookups into what did move stay fast.
   if v_sqlstate is distinct from '57014' then
@@ -360,13 +370,14 @@ begin
       using errcode = coalesce(v_sqlstate, 'XX000'),
             hint = 'The events it moved are in the archive; the rest are still live. Fix the cause and run it again.';
   end if;
-  raise notice 'archive run %: % events created before % moved in %; partitions created: %, indexed: %',
-    run_id, events_moved, v_horizon, date_trunc('second', clock_timestamp() - v_started), v_created, v_indexed;
+  select r.spans_moved into v_spans from tracing.retention_runs r where r.id = run_id;
+  raise notice 'archive run %: % events created before % and % spans of traces ended before it moved in %; partitions created: %, indexed: %',
+    run_id, events_moved, v_horizon, v_spans, date_trunc('second', clock_timestamp() - v_started), v_created, v_indexed;
 end
 $$;
 
 comment on procedure tracing.archive_events(interval, boolean, integer, bigint, bigint) is
-  E'Moves events created more than p_older_than ago (default retention_settings.archive_after) from domain_events to the monthly archive, in batches of p_batch_size rows, each its own transaction. p_dry_run counts what would move. Records the run in tracing.retention_runs.';
+  E'Moves events created more than p_older_than ago (default retention_settings.archive_after) from domain_events to the monthly archive, then whole traces whose spans ended before that to tracing.spans_archive, in batches of about p_batch_size rows, each its own transaction. p_dry_run counts what would move. Records the run (events_moved, spans_moved) in tracing.retention_runs.';
 
 create or replace procedure tracing.purge_archive(
   p_older_than interval default null,
@@ -382,6 +393,8 @@ declare
   v_count bigint;
   v_dropped text[] := '{}';
   v_planned jsonb := '[]';
+  v_batch integer;
+  v_spans bigint;
   v_error text;
   v_sqlstate text;
 begin
@@ -389,7 +402,7 @@ begin
   if p_older_than is not null and p_older_than <= interval '0' then
     raise exception 'p_older_than must be a positive interval, got %', p_older_than using errcode = '22023';
   end if;
-  select coalesce(p_older_than, s.purge_after) into v_after from tracing.retention_settings s;
+  select coalesce(p_older_than, s.purge_after), s.batch_size into v_after, v_batch from tracing.retention_settings s;
   events_dropped := 0;
   if v_after is null then
     raise notice 'purge is off: set tracing.retention_settings.purge_after, or pass p_older_than';
@@ -441,6 +454,13 @@ begin
     commit;
   end loop;
 
+  -- Archived traces that ended before the horizon, row by row with their
+  -- spans (retention_spans.sql).
+  if v_error is null then
+    call tracing.purge_spans_of_run(run_id, v_horizon, v_batch, p_dry_run, v_error, v_sqlstate);
+  end if;
+  select r.spans_dropped into v_spans from tracing.retention_runs r where r.id = run_id;
+
   update tracing.retention_runs
      set status = case when v_sqlstate = '57014' then 'interrupted' when v_error is null then 'succeeded' else 'failed' end,
          finished_at = clock_timestamp(), error = v_error
@@ -452,15 +472,15 @@ begin
   if v_error is not null then
     raise exception 'purge run % failed: %', run_id, v_error using errcode = coalesce(v_sqlstate, 'XX000');
   end if;
-  raise notice 'purge %run %: % archive partitions ending before % %, % events',
+  raise notice 'purge %run %: % archive partitions ending before % %, % events, and % archived spans',
     case when p_dry_run then 'dry ' else '' end, run_id,
     case when p_dry_run then jsonb_array_length(v_planned) else cardinality(v_dropped) end,
-    v_horizon, case when p_dry_run then 'would be dropped' else 'dropped' end, events_dropped;
+    v_horizon, case when p_dry_run then 'would be dropped' else 'dropped' end, events_dropped, v_spans;
 end
 $$;
 
 comment on procedure tracing.purge_archive(interval, boolean, bigint, bigint) is
-  E'Drops the archive partitions whose whole month is older than p_older_than (default retention_settings.purge_after; null there means purge is off). p_dry_run lists them with their event counts. Records the run in tracing.retention_runs.';
+  E'Drops the archive partitions whose whole month is older than p_older_than (default retention_settings.purge_after; null there means purge is off), then deletes the archived traces that ended before it, spans included. p_dry_run lists the partitions with their event counts and counts the spans. Records the run (events_dropped, spans_dropped) in tracing.retention_runs.';
 
 create or replace procedure tracing.restore_events(
   p_trace_id text default null,
@@ -473,6 +493,9 @@ create or replace procedure tracing.restore_events(
 )
 language plpgsql as $$
 declare
+  v_trace_ids uuid[];
+  v_traces bigint;
+  v_spans bigint;
   v_column text;
   v_value uuid;
   v_keep interval;
@@ -510,6 +533,20 @@ begin
   commit;
 
   begin
+    -- The traces to bring back with the events: the one asked for, or
+    -- every trace the correlation or session touched (by its archived
+    -- events, or by the ids its spans carried).
+    if v_column = 'trace_id' then
+      v_trace_ids := array[v_value];
+    else
+      execute format($sql$
+        select coalesce(array_agg(distinct t.trace_id), '{}') from (
+          select e.trace_id from tracing.domain_events_archive e where e.%1$I = $1 and e.trace_id is not null
+          union all
+          select a.trace_id from tracing.trace_summaries_archive a where a.%1$I = $1
+        ) t$sql$, v_column)
+        into v_trace_ids using v_value;
+    end if;
     if p_dry_run then
       execute format('select count(*) from tracing.domain_events_archive where %I = $1', v_column)
         into events_restored using v_value;
@@ -537,6 +574,8 @@ begin
       end if;
       perform set_config('tracegres.restoring', 'off', true);
     end if;
+    select r.traces_restored, r.spans_restored into v_traces, v_spans
+      from tracing.restore_traces(v_trace_ids, now() + v_keep, run_id, p_dry_run) r;
   exception when query_canceled or others then
     v_error := sqlerrm;
     v_sqlstate := sqlstate;
@@ -544,20 +583,23 @@ begin
 
   update tracing.retention_runs
      set status = case when v_sqlstate = '57014' then 'interrupted' when v_error is null then 'succeeded' else 'failed' end,
-         finished_at = clock_timestamp(), events_moved = coalesce(events_restored, 0), error = v_error
+         finished_at = clock_timestamp(), events_moved = coalesce(events_restored, 0),
+         spans_moved = case when v_error is null then coalesce(v_spans, 0) else 0 end,
+         details = details || jsonb_build_object('traces', case when v_error is null then coalesce(v_traces, 0) else 0 end),
+         error = v_error
    where id = run_id;
   commit;
   if v_error is not null then
     raise exception 'restore run % failed, nothing was restored: %', run_id, v_error using errcode = coalesce(v_sqlstate, 'XX000');
   end if;
-  raise notice 'restore %run %: % archived events with % = % %',
-    case when p_dry_run then 'dry ' else '' end, run_id, events_restored, v_column, coalesce(p_trace_id, v_value::text),
+  raise notice 'restore %run %: % archived events and % spans of % traces with % = % %',
+    case when p_dry_run then 'dry ' else '' end, run_id, events_restored, v_spans, v_traces, v_column, coalesce(p_trace_id, v_value::text),
     case when p_dry_run then 'would be restored' else format('restored, kept live until %s', now() + v_keep) end;
 end
 $$;
 
 comment on procedure tracing.restore_events(text, uuid, uuid, interval, boolean, bigint, bigint) is
-  E'Moves the archived events of one trace (W3C hex id), correlation or session back into domain_events, where they stay for p_keep_for (default retention_settings.restore_keep_for) before the archive takes them again. p_dry_run counts them. Records the run in tracing.retention_runs.';
+  E'Moves the archived events of one trace (W3C hex id), correlation or session back into domain_events, and the archived spans of the traces they belong to back into spans, where they stay for p_keep_for (default retention_settings.restore_keep_for) before the archive takes them again. p_dry_run counts them. Records the run (events_moved, spans_moved) in tracing.retention_runs.';
 
 -- The one-argument version of run_retention, replaced by the one below.
 drop procedure if exists tracing.run_retention(boolean);
@@ -582,6 +624,7 @@ begin
   if not p_dry_run then
     -- Restores whose keep period ended: the next archive run takes them back.
     delete from tracing.restored_events where keep_until <= now();
+    delete from tracing.restored_traces where keep_until <= now();
     commit;
   end if;
 end

@@ -144,7 +144,9 @@ create or replace view tracing.retention_run_status as
          coalesce(r.finished_at, clock_timestamp()) - r.started_at as duration,
          r.horizon, r.events_moved, r.events_dropped, r.batches, r.blocks_done, r.blocks_total,
          r.partitions_created, r.partitions_indexed, r.partitions_dropped, r.error, r.details,
-         r.backend_pid, r.run_by, r.application_name
+         r.backend_pid, r.run_by, r.application_name,
+         -- Added with span retention: create or replace view takes new columns at the end only.
+         r.spans_moved, r.spans_dropped
     from tracing.retention_runs r;
 
 comment on view tracing.retention_run_status is

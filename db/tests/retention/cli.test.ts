@@ -9,7 +9,7 @@ import { archiveProgressLine, clock } from '../../../cli/format.ts';
 import { runRetention, type Output } from '../../../cli/retention.ts';
 import { projectRoot } from '../../../server/database/migrate.ts';
 import { useTestDatabase } from '../helpers/test-database.ts';
-import { createLedger, first, seedEvents, storeState } from './helpers.ts';
+import { createLedger, first, resetRetentionState, seedEvents, seedSpans, storeState } from './helpers.ts';
 
 const db = useTestDatabase();
 
@@ -26,9 +26,8 @@ beforeAll(async () => {
 });
 
 beforeEach(async () => {
+  await resetRetentionState(db.sql);
   await db.sql.unsafe(`
-    truncate tracing.domain_events, public.event_ledger;
-    delete from tracing.retention_runs;
     update tracing.retention_settings set schedule = '17 3 * * *', pg_cron_job = null;`);
 });
 
@@ -36,9 +35,10 @@ describe('tracegres retention run', () => {
   it('dry run reports what would move, by month, and moves nothing', async () => {
     await seedEvents(db.sql, { count: 1200, ageDays: 100 });
     await seedEvents(db.sql, { count: 100, ageDays: 1 });
+    await seedSpans(db.sql, { traces: 10, spansPerTrace: 3, ageDays: 100 });
     const { code, out } = await cli(['retention', 'run', '--dry-run']);
     expect(code).toBe(0);
-    expect(out.lines[0]).toMatch(/^archive \(dry run\) #\d+: succeeded: 1,200 events would move to the archive$/);
+    expect(out.lines[0]).toMatch(/^archive \(dry run\) #\d+: succeeded: 1,200 events and 30 spans \(10 traces\) would move to the archive$/);
     expect(out.lines.some((l) => /^ {2}domain_events_archive_\d{4}m\d{2}: [\d,]+$/.test(l))).toBe(true);
     expect((await storeState(db.sql)).archived).toBe(0);
   });
@@ -51,7 +51,7 @@ describe('tracegres retention run', () => {
     const result = await runRetention(db.url, out, { batchSize: 100, pollMs: 10 });
     expect(result.ok).toBe(true);
     expect(out.progressLines.length).toBeGreaterThan(0);
-    expect(out.lines.join('\n')).toMatch(/archive #\d+: succeeded: 20,000 events moved in [\d.]+m?s \([\d,]+ events\/s, \d+ batches\)/);
+    expect(out.lines.join('\n')).toMatch(/archive #\d+: succeeded: 20,000 events and 0 spans moved in [\d.]+m?s \([\d,]+ events\/s, \d+ batches\)/);
     expect(out.lines.join('\n')).toMatch(/partitions indexed: domain_events_archive_/);
     for (const line of out.progressLines) {
       expect(line).toMatch(/^archive: [\d,]+ events moved · [\d,]+ events\/s · \d+% of [\d,]+ blocks scanned · ETA ((\d+:)?\d+:\d{2}|\?)$/);

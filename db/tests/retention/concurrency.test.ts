@@ -1,10 +1,11 @@
-// Archiving while the application keeps writing, and runs killed mid-way:
-// afterwards live + archive hold exactly the events written (count and
-// checksum), none twice.
+// Archiving while the application keeps writing events and spans, and runs
+// killed mid-way: afterwards live + archive hold exactly the events and
+// spans written (count and checksum), none twice, every trace's summary on
+// the side of its spans.
 import postgres from 'postgres';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../helpers/test-database.ts';
-import { createLedger, first, ledgerState, resetRetentionState, seedEvents, storeState } from './helpers.ts';
+import { createLedger, first, ledgerState, resetRetentionState, seedEvents, seedSpans, spanLedgerState, spanStoreState, storeState } from './helpers.ts';
 
 const db = useTestDatabase();
 const clients: postgres.Sql[] = [];
@@ -31,11 +32,18 @@ async function expectExactlyTheLedger(): Promise<void> {
   expect(state.live + state.archived).toBe(ledger.count);
   expect(state.distinctIds).toBe(ledger.count);
   expect(state.checksum).toBe(ledger.checksum);
+  const spanLedger = await spanLedgerState(db.sql);
+  const spans = await spanStoreState(db.sql);
+  expect(spans.live + spans.archived).toBe(spanLedger.count);
+  expect(spans.distinctSpans).toBe(spanLedger.count);
+  expect(spans.checksum).toBe(spanLedger.checksum);
+  expect(spans.badSummaries).toBe(0);
 }
 
 describe('archiving while writers insert', () => {
-  it('ends with exactly the written events, none lost, none twice', async () => {
+  it('ends with exactly the written events and spans, none lost, none twice', async () => {
     await seedEvents(db.sql, { count: 20_000, ageDays: 120, tag: 'backlog' });
+    await seedSpans(db.sql, { traces: 1_500, spansPerTrace: 4, ageDays: 120, tag: 'backlog' });
 
     // Three writers insert continuously, one event or a few per transaction,
     // as the application would: mostly new events, some written with an old
@@ -50,6 +58,16 @@ describe('archiving while writers insert', () => {
         written += 1;
       }
     });
+    // Two span writers, the edge and OTLP ingest: new traces, and traces
+    // that ended long ago (a collector catching up).
+    let spanBatches = 0;
+    const spanWriters = [0, 1].map(async (w) => {
+      const sql = newClient();
+      for (let i = 0; writing; i++) {
+        await seedSpans(sql, { traces: 1 + (i % 3), ageDays: i % 4 === 0 ? 200 : 0, tag: `span-writer-${w}` });
+        spanBatches += 1;
+      }
+    });
 
     // Two runs started together: one works, the other is skipped by the lock.
     const [a, b] = await Promise.all([
@@ -60,8 +78,9 @@ describe('archiving while writers insert', () => {
       })(),
     ]);
     writing = false;
-    await Promise.all(writers);
+    await Promise.all([...writers, ...spanWriters]);
     expect(written).toBeGreaterThan(10);
+    expect(spanBatches).toBeGreaterThan(10);
 
     const runs = await db.sql`select status from tracing.retention_runs order by id`;
     expect(runs.map((r) => r.status).sort()).toEqual(['skipped', 'succeeded']);
@@ -73,6 +92,8 @@ describe('archiving while writers insert', () => {
     await expectExactlyTheLedger();
     const { oldLive } = first(await db.sql`select count(*)::int as "oldLive" from tracing.domain_events where created_at < now() - interval '90 days'`);
     expect(oldLive).toBe(0);
+    const { oldTraces } = first(await db.sql`select count(*)::int as "oldTraces" from tracing.trace_summaries where end_time < now() - interval '90 days'`);
+    expect(oldTraces).toBe(0);
   });
 });
 
@@ -117,5 +138,36 @@ describe('a run killed mid-way', () => {
       select count(*)::int as unindexed from tracing.archive_partitions p
        where not p.indexed and exists (select from tracing.domain_events_archive a where a.created_at >= p.from_at and a.created_at < p.to_at)`);
     expect(unindexed).toBe(0);
+  });
+});
+
+describe('a run killed while it archives spans', () => {
+  it('leaves every trace whole on one side, and the next run finishes the job', async () => {
+    await seedSpans(db.sql, { traces: 3_000, spansPerTrace: 3, ageDays: 150, tag: 'old' });
+    await seedSpans(db.sql, { traces: 100, spansPerTrace: 3, ageDays: 1, tag: 'new' });
+
+    for (const afterBatches of [2, 10, 20]) {
+      const runner = newClient();
+      const { pid } = first(await runner`select pg_backend_pid() as pid`);
+      const call = runner`call tracing.archive_events(p_batch_size => 250)`.then(
+        () => 'finished',
+        (error: Error) => error.message,
+      );
+      for (;;) {
+        const [run] = await db.sql`select batches from tracing.retention_runs where backend_pid = ${pid} and status = 'running'`;
+        if (run && run.batches >= afterBatches) break;
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await db.sql`select pg_terminate_backend(${pid})`;
+      expect(await call).not.toBe('finished');
+      await expectExactlyTheLedger();
+    }
+
+    await db.sql`call tracing.archive_events(p_batch_size => 250)`;
+    await expectExactlyTheLedger();
+    expect(await spanStoreState(db.sql)).toMatchObject({ live: 300, archived: 9_000 });
+    const runs = await db.sql`select status, spans_moved from tracing.retention_runs order by id`;
+    expect(runs.map((r) => r.status)).toEqual(['interrupted', 'interrupted', 'interrupted', 'succeeded']);
+    expect(runs.reduce((sum, r) => sum + Number(r.spans_moved), 0)).toBe(9_000);
   });
 });

@@ -12,10 +12,12 @@ export const EVENT_COLUMNS = `id, stream_type, stream_id, event_type, event_data
  * test wrote, in the same statement as the write: the truth to compare
  * live + archive against.
  */
-/** Empties the live table, the ledger, the archive and the run log between tests. */
+/** Empties the live tables, the ledgers, the archives and the run log between tests. */
 export async function resetRetentionState(sql: postgres.Sql): Promise<void> {
   await sql.unsafe(`
-    truncate tracing.domain_events, public.event_ledger, tracing.restored_events;
+    truncate tracing.domain_events, public.event_ledger, tracing.restored_events,
+             tracing.spans, tracing.trace_summaries, tracing.trace_sampling, tracing.otlp_outbox,
+             tracing.spans_archive, tracing.trace_summaries_archive, tracing.restored_traces, public.span_ledger;
     delete from tracing.retention_runs;
     do $$ declare p text; begin
       for p in select partition from tracing.archive_partitions loop execute format('drop table tracing.%I', p); end loop;
@@ -24,6 +26,109 @@ export async function resetRetentionState(sql: postgres.Sql): Promise<void> {
 
 export async function createLedger(sql: postgres.Sql): Promise<void> {
   await sql.unsafe(`create table if not exists public.event_ledger as select ${EVENT_COLUMNS} from tracing.domain_events with no data`);
+  await sql.unsafe(`create table if not exists public.span_ledger as select ${SPAN_COLUMNS} from tracing.spans with no data`);
+}
+
+/** What names a span and what it says: the columns the span checksum covers. */
+export const SPAN_COLUMNS = 'trace_id, span_id, organization_id, parent_span_id, name, service, status, start_time, end_time, attributes';
+
+/**
+ * Records `traces` traces of `spansPerTrace` spans each that ended `ageDays`
+ * ago, through tracing.record_spans (summaries included), and the same
+ * spans in the span ledger, in one transaction. Trace ids are random unless
+ * `traceId` (W3C hex) is given.
+ */
+export async function seedSpans(
+  sql: postgres.Sql,
+  options: {
+    traces: number;
+    spansPerTrace?: number;
+    ageDays: number;
+    tag?: string;
+    traceId?: string;
+    organizationId?: string | null;
+    sessionId?: string;
+    /** Added to every span id, so a second call for the same trace id writes other spans. */
+    spanIdOffset?: number;
+  },
+): Promise<void> {
+  const { traces, spansPerTrace = 3, ageDays, tag = 'seed' } = options;
+  await sql.begin(async (tx) => {
+    const [row] = await tx.unsafe(
+      `with spans as (
+         select jsonb_build_object(
+                  'trace_id', coalesce($4, t.trace_hex),
+                  'span_id', lpad(to_hex($8 + t.n * 1000 + s.n), 16, '0'),
+                  'parent_span_id', case when s.n = 1 then null else lpad(to_hex($8 + t.n * 1000 + 1), 16, '0') end,
+                  'name', case when s.n = 1 then 'GET /' || $1 else 'step ' || s.n end,
+                  'service', 'svc-' || $1,
+                  'status', case when s.n = 2 and t.n % 7 = 0 then 'error' else 'ok' end,
+                  'start_time', now() - make_interval(days => $2) + s.n * interval '1 millisecond',
+                  'end_time', now() - make_interval(days => $2) + (s.n + 1) * interval '1 millisecond',
+                  'attributes', jsonb_build_object('tag', $1::text, 'n', s.n),
+                  'organization_id', $5::uuid,
+                  'session_id', $6::uuid) as span
+           from (select g as n, replace(gen_random_uuid()::text, '-', '') as trace_hex from generate_series(1, $3::int) g) t
+           cross join generate_series(1, $7::int) as s(n)
+       ),
+       batch as (select jsonb_agg(span) as spans from spans)
+       select tracing.record_spans(spans) as recorded, spans from batch`,
+      [tag, ageDays, traces, options.traceId ?? null, options.organizationId ?? null, options.sessionId ?? null, spansPerTrace, options.spanIdOffset ?? 0],
+    );
+    await tx.unsafe(
+      `insert into public.span_ledger (${SPAN_COLUMNS})
+       select tracing.hex_to_trace_id(e->>'trace_id'), tracing.hex_to_span_id(e->>'span_id'), (e->>'organization_id')::uuid,
+              tracing.hex_to_span_id(e->>'parent_span_id'), e->>'name', e->>'service', e->>'status',
+              (e->>'start_time')::timestamptz, (e->>'end_time')::timestamptz, e->'attributes'
+         from jsonb_array_elements($1::jsonb) e`,
+      [row!.spans],
+    );
+  });
+}
+
+export interface SpanStoreState {
+  live: number;
+  archived: number;
+  distinctSpans: number;
+  checksum: string;
+  /** Traces whose summary is missing, doubled, or counts other spans than its side holds. */
+  badSummaries: number;
+}
+
+/** Spans live and archived, and whether every trace's summary matches the spans on its side. */
+export async function spanStoreState(sql: postgres.Sql): Promise<SpanStoreState> {
+  const [row] = await sql.unsafe(`
+    with every_span as (
+      select ${SPAN_COLUMNS}, false as archived from tracing.spans
+      union all
+      select ${SPAN_COLUMNS}, true from tracing.spans_archive
+    ),
+    sides as (
+      select trace_id, organization_id, archived, count(*) as spans from every_span group by 1, 2, 3
+    ),
+    summaries as (
+      select trace_id, organization_id, false as archived, span_count from tracing.trace_summaries
+      union all
+      select trace_id, organization_id, true, span_count from tracing.trace_summaries_archive
+    )
+    select count(*) filter (where not archived)::int as live,
+           count(*) filter (where archived)::int as archived,
+           (select count(*)::int from (select distinct trace_id, span_id, organization_id from every_span) d) as "distinctSpans",
+           coalesce(md5(string_agg(md5((${SPAN_COLUMNS})::text), '' order by trace_id, span_id, organization_id)), '') as checksum,
+           (select count(*)::int from sides full join summaries m
+              on m.trace_id = sides.trace_id and m.organization_id is not distinct from sides.organization_id and m.archived = sides.archived
+             where m.span_count is distinct from sides.spans) as "badSummaries"
+      from every_span`);
+  return row as unknown as SpanStoreState;
+}
+
+/** The same counts and checksum over the span ledger: what was written. */
+export async function spanLedgerState(sql: postgres.Sql): Promise<{ count: number; checksum: string }> {
+  const [row] = await sql.unsafe(`
+    select count(*)::int as count,
+           coalesce(md5(string_agg(md5((${SPAN_COLUMNS})::text), '' order by trace_id, span_id, organization_id)), '') as checksum
+      from public.span_ledger`);
+  return row as unknown as { count: number; checksum: string };
 }
 
 /**
