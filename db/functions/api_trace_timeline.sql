@@ -385,11 +385,14 @@ language plpgsql stable parallel safe as $$
 declare
   v_trace_id uuid := tracing.require_trace_id(p_trace_id, 'p_trace_id');
 begin
-  return query select * from tracing.trace_timeline(v_trace_id);
+  -- A response has a bounded size whatever the trace: the first 10,000
+  -- spans in depth-first order (a GraphQL request may ask for the timeline
+  -- only a few times within its cost budget).
+  return query select * from tracing.trace_timeline(v_trace_id) t order by t.position limit 10000;
 end
 $$;
 
 comment on function api.get_trace_timeline(text) is
-  E'The whole trace as a tree, one row per span in depth-first order (children by start time): depth, parent, position among siblings, offset from the trace start, duration, self time (duration minus the time its children cover), status, critical-path membership and the domain events the span emitted. Spans known only from their events are inferred (is_inferred); missing parents get placeholder rows (is_placeholder) so their children stay visible; parent cycles are broken (breaks_cycle). A trace that does not exist, or that the caller may not see, returns no rows. p_trace_id: 32 lowercase hex characters.';
+  E'The whole trace as a tree, one row per span in depth-first order (children by start time): depth, parent, position among siblings, offset from the trace start, duration, self time (duration minus the time its children cover), status, critical-path membership and the domain events the span emitted. Spans known only from their events are inferred (is_inferred); missing parents get placeholder rows (is_placeholder) so their children stay visible; parent cycles are broken (breaks_cycle). A trace that does not exist, or that the caller may not see, returns no rows. At most 10,000 rows: a larger trace is cut after the first 10,000 spans in depth-first order. p_trace_id: 32 lowercase hex characters.';
 
 grant execute on function tracing.trace_timeline(uuid), api.get_trace_timeline(text) to tracegres_anonymous;

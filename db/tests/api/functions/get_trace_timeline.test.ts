@@ -323,6 +323,26 @@ describe('large traces', () => {
     });
   });
 
+  it('returns at most 10,000 spans, the first in depth-first order, however large the trace', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      // A root with 10,050 children.
+      await tx`
+        select tracing.record_spans(jsonb_agg(jsonb_build_object(
+          'trace_id', ${traceId('huge')}::text, 'span_id', lpad(to_hex(i + 1), 16, '0'),
+          'parent_span_id', case when i > 0 then lpad(to_hex(1), 16, '0') end,
+          'name', 'op',
+          'start_time', to_char((timestamptz '2025-03-01 12:00:00+00' + i * interval '1 ms') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+          'end_time', to_char((timestamptz '2025-03-01 12:00:00+00' + (i + 1) * interval '1 ms') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))))
+        from generate_series(0, 10050) i`;
+      const rows = await timeline(tx, 'huge');
+      expect(rows).toHaveLength(10_000);
+      expect(rows.map((r) => r.position)).toEqual(Array.from({ length: 10_000 }, (_, i) => i));
+      expect(rows[0]!.depth).toBe(0);
+      // Children by start time: the last ones are cut.
+      expect(rows[9_999]!.span_id).toBe((10_000).toString(16).padStart(16, '0'));
+    });
+  });
+
   it('lays out a chain 5,000 spans deep', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       await tx`
