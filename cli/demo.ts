@@ -10,7 +10,7 @@
 // (inferred), so the dashboard shows messy traces as they really look.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type postgres from 'postgres';
-import type { SpanRecord } from '../ts/edge/record-span.ts';
+import type { SpanRecord } from '../ts/trace-context/span-record.ts';
 
 /** The organization all demo data belongs to. */
 export const DEMO_ORGANIZATION_ID = 'de000000-0000-4000-8000-0000000000de';

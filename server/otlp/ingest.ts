@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createGunzip } from 'node:zlib';
 import type postgres from 'postgres';
 import { InvalidTokenError, type PgSettings } from '../auth/jwt.ts';
+import { ORGANIZATION_ID_HEADER, UUID_PATTERN } from '../../ts/trace-context/headers.ts';
 import { toPostgresJson } from '../../ts/trace-context/postgres-json.ts';
 import type { OtlpIngestConfig } from './config.ts';
 import { hashIngestToken } from './ingest-tokens.ts';
@@ -41,8 +42,6 @@ class HttpProblem extends Error {
   }
 }
 
-const ORGANIZATION_HEADER = 'x-tracegres-organization-id';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 // Rejections listed in partial_success.error_message, beyond which only the count is given.
 const LISTED_REJECTIONS = 10;
@@ -78,10 +77,10 @@ export function createOtlpIngestRoute(options: IngestOptions) {
       throw error;
     }
     if (settings.role !== 'tracegres_admin') return null;
-    const header = req.headers[ORGANIZATION_HEADER];
+    const header = req.headers[ORGANIZATION_ID_HEADER];
     const named = (typeof header === 'string' ? header.trim() : undefined) || settings['jwt.claims.organization_id'];
-    if (!named || !UUID.test(named)) {
-      throw new HttpProblem(400, `an admin token ingests for one organization: name it (a uuid) in the ${ORGANIZATION_HEADER} header or the token's organization_id claim`);
+    if (!named || !UUID_PATTERN.test(named)) {
+      throw new HttpProblem(400, `an admin token ingests for one organization: name it (a uuid) in the ${ORGANIZATION_ID_HEADER} header or the token's organization_id claim`);
     }
     return named.toLowerCase();
   }

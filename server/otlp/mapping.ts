@@ -23,7 +23,8 @@ import {
   type OtlpResourceSpans,
   type OtlpSpan,
 } from './protocol.ts';
-import type { SpanRecord } from '../../ts/edge/record-span.ts';
+import { NIL_UUID, UUID_PATTERN } from '../../ts/trace-context/headers.ts';
+import type { SpanRecord } from '../../ts/trace-context/span-record.ts';
 
 export const SESSION_ID_ATTRIBUTE = 'session.id';
 export const CORRELATION_ID_ATTRIBUTE = 'tracegres.correlation_id';
@@ -189,8 +190,6 @@ export interface MappedRequest {
 
 const KIND_NAMES = ['internal', 'internal', 'server', 'client', 'producer', 'consumer'] as const;
 const STATUS_NAMES = ['unset', 'ok', 'error'] as const;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 
 export class MalformedRequestError extends Error {}
 
@@ -328,7 +327,7 @@ const MAX_NANOS = 253402300799999999000n;
 
 function takeUuid(attributes: Record<string, Json>, key: string): string | null {
   const value = attributes[key];
-  if (typeof value !== 'string' || !UUID.test(value) || value === NIL_UUID) return null;
+  if (typeof value !== 'string' || !UUID_PATTERN.test(value) || value === NIL_UUID) return null;
   delete attributes[key];
   return value.toLowerCase();
 }

@@ -9,7 +9,7 @@ import { useTestDatabase } from "../../db/tests/helpers/test-database.ts";
 import { createAcceptInvitationHandler } from "../edge/functions/accept-invitation.ts";
 import { createInviteUserHandler } from "../edge/functions/invite-user.ts";
 import { createManageUserHandler } from "../edge/functions/manage-user.ts";
-import { parseTraceparent } from "../edge/tracing-context.ts";
+import { parseTraceparent } from "../trace-context/traceparent.ts";
 import { createInvitationService } from "./services/invitation-service.ts";
 import { createUserCommandService } from "./services/user-command-service.ts";
 import { type ReceivedRequest, type TestServer, startTestServer } from "./test-server.ts";

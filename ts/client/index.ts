@@ -6,13 +6,11 @@
  *   try { await action.fetch(url, init); }
  *   catch (error) { if (isTracedRequestError(error)) render <ErrorWithCorrelation error={error} />; }
  *
- * and the edge function reads the same ids back with the edge toolkit's
- * extractTracingContext.
+ * and the edge function reads the same ids back with extractTracingContext
+ * from the shared trace-context core (ts/trace-context).
  */
+export { CORRELATION_ID_HEADER, SESSION_ID_HEADER, TRACEPARENT_HEADER } from "../trace-context/headers.ts";
 export {
-  CORRELATION_ID_HEADER,
-  SESSION_ID_HEADER,
-  TRACEPARENT_HEADER,
   buildTracingHeaders,
   generateCorrelationId,
   generateTraceparent,

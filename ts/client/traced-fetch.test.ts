@@ -1,7 +1,8 @@
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorResponse } from "../edge/error-response.ts";
-import { extractTracingContext, parseTraceparent } from "../edge/tracing-context.ts";
+import { extractTracingContext } from "../trace-context/extract.ts";
+import { parseTraceparent } from "../trace-context/traceparent.ts";
 import { type TestServer, refusedUrl, startTestServer } from "./test-server.ts";
 import { TracedRequestError, startUserAction, tracedFetch, tracedFetchJson } from "./traced-fetch.ts";
 import { generateCorrelationId } from "./tracing.ts";

@@ -3,8 +3,8 @@
  * the user action's correlation id, and every failure comes back as one error
  * type that holds the ids a user can quote to support.
  */
+import { CORRELATION_ID_HEADER, TRACERESPONSE_HEADER } from "../trace-context/headers.ts";
 import {
-  CORRELATION_ID_HEADER,
   buildTracingHeaders,
   generateCorrelationId,
   generateTraceparent,
@@ -130,7 +130,7 @@ function answeredIds(response: Response, body: ErrorBodyFields, sent: SentIds): 
   return {
     // The server's ids win: it may have replaced ours (e.g. restarted an invalid trace).
     correlationId: nonEmptyString(response.headers.get(CORRELATION_ID_HEADER)) ?? body.correlationId ?? sent.correlationId,
-    traceId: body.traceId ?? traceIdOf(response.headers.get("traceresponse")) ?? sent.traceId,
+    traceId: body.traceId ?? traceIdOf(response.headers.get(TRACERESPONSE_HEADER)) ?? sent.traceId,
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { extractTracingContext } from "../edge/tracing-context.ts";
+import { extractTracingContext } from "../trace-context/extract.ts";
 import { tracedFetch } from "./traced-fetch.ts";
 import { buildTracingHeaders } from "./tracing.ts";
 

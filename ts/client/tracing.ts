@@ -10,23 +10,14 @@
  *   continues the browser's trace instead of starting its own.
  *
  * Web-standard APIs only (crypto, atob, TextDecoder): this file runs in every
- * browser and in Node 22 for the tests. Ids, uuids and traceparent values are
- * read and written by the edge toolkit's functions, so the browser sends
- * exactly what the edge accepts.
+ * browser and in Node 22 for the tests. Ids, uuids, header names and
+ * traceparent values come from the shared trace-context core
+ * (ts/trace-context), so the browser sends exactly what the edge accepts.
  */
 
-import {
-  TRACE_FLAG_SAMPLED,
-  formatTraceparent,
-  generateSpanId,
-  generateTraceId,
-  normalizeUuid,
-  parseTraceparent,
-} from "../edge/tracing-context.ts";
-
-export const TRACEPARENT_HEADER = "traceparent";
-export const CORRELATION_ID_HEADER = "x-correlation-id";
-export const SESSION_ID_HEADER = "x-session-id";
+import { CORRELATION_ID_HEADER, SESSION_ID_HEADER, TRACEPARENT_HEADER } from "../trace-context/headers.ts";
+import { generateSpanId, generateTraceId, normalizeUuid } from "../trace-context/ids.ts";
+import { TRACE_FLAG_SAMPLED, formatTraceparent, parseTraceparent } from "../trace-context/traceparent.ts";
 
 /**
  * A fresh UUID v4 for one user action.
@@ -130,9 +121,9 @@ export interface TracingHeaderInput {
 }
 
 export type TracingHeaders = {
-  traceparent: string;
-  "x-correlation-id": string;
-  "x-session-id"?: string;
+  [TRACEPARENT_HEADER]: string;
+  [CORRELATION_ID_HEADER]: string;
+  [SESSION_ID_HEADER]?: string;
 };
 
 /**

@@ -1,8 +1,9 @@
 /**
- * Runs the toolkit's pure test files under Deno as part of `npm test`, so a
- * Node-only API slipping into ts/edge fails the build, not a deployment.
- * Deno works offline here: the files it runs import only node: built-ins and
- * relative modules, and type-only imports are erased.
+ * Runs the pure test files of the edge toolkit and of the trace-context core
+ * it is built on under Deno as part of `npm test`, so a Node-only API
+ * slipping into ts/edge, ts/trace-context or ts/store fails the build, not a
+ * deployment. Deno works offline here: the files it runs import only node:
+ * built-ins and relative modules, and type-only imports are erased.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -14,24 +15,31 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const deno = join(root, 'node_modules', '.bin', 'deno');
 
-/** The test files that need no database; each imports its API from test-harness.ts. */
+/** The folders whose code edge functions run: the toolkit, the core and the Postgres writers. */
+const RUNTIME_NEUTRAL_DIRS = ['ts/edge', 'ts/trace-context', 'ts/store'];
+
+/** The test files that need no database, relative to the repository root; each imports its API from test-harness.ts. */
 const PURE_TEST_FILES = [
-  'tracing-context.test.ts',
-  'error-response.test.ts',
-  'with-tracing.test.ts',
-  'record-span.test.ts',
-  'json-input.test.ts',
-  'sampling.test.ts',
+  'ts/trace-context/ids.test.ts',
+  'ts/trace-context/traceparent.test.ts',
+  'ts/trace-context/tracestate.test.ts',
+  'ts/trace-context/extract.test.ts',
+  'ts/trace-context/span.test.ts',
+  'ts/trace-context/span-record.test.ts',
+  'ts/trace-context/postgres-json.test.ts',
+  'ts/edge/error-response.test.ts',
+  'ts/edge/with-tracing.test.ts',
+  'ts/edge/json-input.test.ts',
+  'ts/edge/sampling.test.ts',
 ];
 
 describe('the toolkit under Deno', () => {
   it(
     'passes the pure test files',
     () => {
-      const files = PURE_TEST_FILES.map((file) => relative(root, join(here, file)));
       const run = spawnSync(
         deno,
-        ['test', '--allow-env', '--allow-read', '--no-check', '--node-modules-dir=none', '--no-prompt', ...files],
+        ['test', '--allow-env', '--allow-read', '--no-check', '--node-modules-dir=none', '--no-prompt', ...PURE_TEST_FILES],
         {
           cwd: root,
           encoding: 'utf8',
@@ -54,25 +62,27 @@ describe('the toolkit under Deno', () => {
 
   it('covers every test file that needs neither a database nor vitest', () => {
     // *.db.test.ts files need Postgres; this file drives Deno itself.
-    const pure = readdirSync(here)
-      .filter((file) => file.endsWith('.test.ts') && !file.endsWith('.db.test.ts') && file !== 'deno.test.ts')
-      .sort();
+    const pure = RUNTIME_NEUTRAL_DIRS.flatMap((dir) =>
+      readdirSync(join(root, dir))
+        .filter((file) => file.endsWith('.test.ts') && !file.endsWith('.db.test.ts') && file !== 'deno.test.ts')
+        .map((file) => `${dir}/${file}`),
+    ).sort();
     expect(pure).toEqual([...PURE_TEST_FILES].sort());
   });
 });
 
-/** Every non-test module of the toolkit, including the example functions. */
-function toolkitModules(dir = here): string[] {
+/** Every non-test module of those folders, including the example functions. */
+function runtimeNeutralModules(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) return toolkitModules(path);
+    if (entry.isDirectory()) return runtimeNeutralModules(path);
     return entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') && entry.name !== 'test-harness.ts' ? [path] : [];
   });
 }
 
-describe('toolkit imports', () => {
+describe('toolkit, core and writer imports', () => {
   it('are relative .ts modules or type-only, so the code runs in Deno, Node and workers alike', () => {
-    const modules = toolkitModules();
+    const modules = RUNTIME_NEUTRAL_DIRS.flatMap((dir) => runtimeNeutralModules(join(root, dir)));
     expect(modules.length).toBeGreaterThan(5);
     for (const path of modules) {
       const source = readFileSync(path, 'utf8');

@@ -1,6 +1,7 @@
-import { assert, describe, it } from './test-harness.ts';
+import { assert, describe, it } from '../trace-context/test-harness.ts';
 import { corsHeaders, errorResponse, handlePreflight } from './error-response.ts';
-import { createSpan, extractTracingContext } from './tracing-context.ts';
+import { extractTracingContext } from '../trace-context/extract.ts';
+import { createSpan } from '../trace-context/span.ts';
 
 const UUID_A = '6f1c2a8e-3b4d-4c5e-9f60-718293a4b5c6';
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';

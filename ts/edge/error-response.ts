@@ -7,18 +7,25 @@
  * `traceresponse` or the client cannot show the user the id support will
  * ask for.
  */
-import type { Span, TracingContext } from './tracing-context.ts';
+import {
+  CORRELATION_ID_HEADER,
+  SESSION_ID_HEADER,
+  TRACEPARENT_HEADER,
+  TRACERESPONSE_HEADER,
+  TRACESTATE_HEADER,
+} from '../trace-context/headers.ts';
+import type { Span, TracingContext } from '../trace-context/span.ts';
 
 export const CORS_ALLOWED_HEADERS = [
   'authorization',
   'content-type',
-  'traceparent',
-  'tracestate',
-  'x-correlation-id',
-  'x-session-id',
+  TRACEPARENT_HEADER,
+  TRACESTATE_HEADER,
+  CORRELATION_ID_HEADER,
+  SESSION_ID_HEADER,
 ] as const;
 
-export const CORS_EXPOSED_HEADERS = ['x-correlation-id', 'traceresponse'] as const;
+export const CORS_EXPOSED_HEADERS = [CORRELATION_ID_HEADER, TRACERESPONSE_HEADER] as const;
 
 export interface CorsOptions {
   /** Allowed origin; defaults to "*". A specific origin adds `Vary: Origin`. */
@@ -98,6 +105,6 @@ export function errorResponse(
   const headers = new Headers(options?.headers);
   for (const [name, value] of Object.entries(corsHeaders(options?.cors))) headers.set(name, value);
   headers.set('content-type', 'application/json; charset=utf-8');
-  headers.set('x-correlation-id', context.correlationId);
+  headers.set(CORRELATION_ID_HEADER, context.correlationId);
   return new Response(JSON.stringify(body), { status, headers });
 }

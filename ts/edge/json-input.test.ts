@@ -1,4 +1,4 @@
-import { assert, describe, it } from './test-harness.ts';
+import { assert, describe, it } from '../trace-context/test-harness.ts';
 import { InputChecker, readJsonObject } from './json-input.ts';
 
 function post(body: string, headers: HeadersInit = { 'content-type': 'application/json' }): Request {

@@ -3,6 +3,7 @@
  * bad input with a 400 that lists every problem at once (and carries the
  * correlation id, through errorResponse).
  */
+import { UUID_PATTERN } from '../trace-context/headers.ts';
 
 export interface InputIssue {
   /** The field, or "body" for the body as a whole. */
@@ -15,7 +16,6 @@ export type JsonObjectResult = { ok: true; value: Record<string, unknown> } | { 
 /** Bodies larger than this are refused, unread past the limit (65,536 bytes). */
 export const MAX_JSON_BODY = 64 * 1024;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export async function readJsonObject(request: Request, maxLength = MAX_JSON_BODY): Promise<JsonObjectResult> {
   const type = request.headers.get('content-type');
@@ -84,7 +84,7 @@ export class InputChecker {
   uuid(name: string, options: { optional?: boolean } = {}): string | undefined {
     const value = this.present(name, options.optional ?? false);
     if (value === undefined) return undefined;
-    if (typeof value !== 'string' || !UUID.test(value) || /^[0-]+$/.test(value)) return this.fail(name, 'must be a uuid');
+    if (typeof value !== 'string' || !UUID_PATTERN.test(value) || /^[0-]+$/.test(value)) return this.fail(name, 'must be a uuid');
     return value.toLowerCase();
   }
 

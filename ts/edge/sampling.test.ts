@@ -12,7 +12,7 @@ import {
   traceRandomness,
   type SamplingConfig,
 } from './sampling.ts';
-import { assert, describe, it } from './test-harness.ts';
+import { assert, describe, it } from '../trace-context/test-harness.ts';
 
 describe('the shared sampling vectors (also checked in SQL)', () => {
   it('decides every case as the vector file says', () => {

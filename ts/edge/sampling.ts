@@ -16,8 +16,7 @@
  * Web-standard APIs only (BigInt, Headers), so it runs in Deno, Node and workers.
  */
 
-/** The header a client sends to ask for its trace to be kept; honoured only where the configuration allows it. */
-export const FORCE_SAMPLING_HEADER = 'x-tracegres-sample';
+import { FORCE_SAMPLING_HEADER } from '../trace-context/headers.ts';
 
 /** Span attribute marking a trace the client forced (OpenTracing's convention; the database keeps such traces where allowed). */
 export const SAMPLING_PRIORITY_ATTRIBUTE = 'sampling.priority';

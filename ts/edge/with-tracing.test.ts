@@ -1,9 +1,10 @@
 import type { Sql } from 'postgres';
 import vectors from './sampling.vectors.json' with { type: 'json' };
 import { KEEP_EVERY_TRACE, decideSampling, type SamplingConfig, type SamplingDecision } from './sampling.ts';
-import { assert, describe, it } from './test-harness.ts';
+import { assert, describe, it } from '../trace-context/test-harness.ts';
 import { withTracing, type WithTracingOptions } from './with-tracing.ts';
-import { createSpan, parseTraceparent, type FinishedSpan } from './tracing-context.ts';
+import { createSpan, type FinishedSpan } from '../trace-context/span.ts';
+import { parseTraceparent } from '../trace-context/traceparent.ts';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT_ID = '00f067aa0ba902b7';

@@ -10,7 +10,7 @@
  */
 import type { Sql } from 'postgres';
 import { corsHeaders, errorResponse, handlePreflight, type CorsOptions } from './error-response.ts';
-import { recordSpan } from './record-span.ts';
+import { recordSpan } from '../store/record-span.ts';
 import { databaseSampling, type SamplingSource } from './sampling-source.ts';
 import {
   KEEP_EVERY_TRACE,
@@ -22,18 +22,10 @@ import {
   type SamplingDecision,
   type SamplingInput,
 } from './sampling.ts';
-import {
-  createSpan,
-  endSpan,
-  extractTracingContext,
-  formatTraceparent,
-  TRACE_FLAG_SAMPLED,
-  type ExtractOptions,
-  type FinishedSpan,
-  type Span,
-  type SpanStatus,
-  type TracingContext,
-} from './tracing-context.ts';
+import { extractTracingContext, type ExtractOptions } from '../trace-context/extract.ts';
+import { CORRELATION_ID_HEADER, TRACERESPONSE_HEADER } from '../trace-context/headers.ts';
+import { createSpan, endSpan, type FinishedSpan, type Span, type SpanStatus, type TracingContext } from '../trace-context/span.ts';
+import { formatTraceparent, TRACE_FLAG_SAMPLED } from '../trace-context/traceparent.ts';
 
 export interface HandlerContext {
   /** The server span of this request; create children with createSpan(span, ...). */
@@ -240,8 +232,8 @@ export function withTracing(handler: TracedHandler, options: WithTracingOptions)
     response = withHeaders(response, {
       ...corsHeaders(options.cors),
       // Trace Context Level 2 traceresponse: the trace and this server span.
-      traceresponse: formatTraceparent(span.traceId, span.spanId, span.traceFlags),
-      'x-correlation-id': span.correlationId,
+      [TRACERESPONSE_HEADER]: formatTraceparent(span.traceId, span.spanId, span.traceFlags),
+      [CORRELATION_ID_HEADER]: span.correlationId,
     });
 
     const finished = endSpan(span, status);

@@ -19,7 +19,7 @@
  * (domain_events_idempotency_key_idx) stops writers that skip the lock.
  */
 import type { Sql, TransactionSql } from 'postgres';
-import { emitEvent, type DomainEventInput, type EmittedEvent } from '../edge/emit-event.ts';
+import { emitEvent, type DomainEventInput, type EmittedEvent } from '../store/emit-event.ts';
 import { activityTraceContext } from './interceptors/activity.ts';
 
 export interface ActivityEventOptions {

@@ -3,9 +3,9 @@
  * and the `startWorkflow` the organization-bootstrap edge function takes.
  */
 import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import type { StartBootstrapWorkflow } from '../edge/functions/organization-bootstrap.ts';
 import { TracingWorkflowClientInterceptor, type TracingClientInterceptorOptions } from './interceptors/client.ts';
 import { DEFAULT_TASK_QUEUE, organizationBootstrapWorkflowId } from './names.ts';
+import type { StartBootstrapWorkflow } from './organization-bootstrap-types.ts';
 import type { organizationBootstrap } from './organization-bootstrap.ts';
 
 export interface TracingClientOptions extends TracingClientInterceptorOptions {

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { createOrganizationBootstrapHandler } from '../edge/functions/organization-bootstrap.ts';
-import { generateSpanId, generateTraceId } from '../edge/tracing-context.ts';
+import { generateSpanId, generateTraceId } from '../trace-context/ids.ts';
 import { organizationBootstrapStarter } from './client.ts';
 import type { organizationBootstrap } from './organization-bootstrap.ts';
 import { activitySpanId, workflowSpanId } from './span-ids.ts';

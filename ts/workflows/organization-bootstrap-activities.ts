@@ -9,7 +9,7 @@
  * come from the workflow, so every attempt writes the same facts.
  */
 import type { Sql } from 'postgres';
-import { ORGANIZATION_ATTRIBUTE } from '../edge/record-span.ts';
+import { ORGANIZATION_ATTRIBUTE } from '../trace-context/span-record.ts';
 import { emitActivityEvent } from './activity-events.ts';
 import { activityTraceContext } from './interceptors/activity.ts';
 import { derivedUuid } from './span-ids.ts';

@@ -5,8 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
-import type { OrganizationBootstrapParams } from '../edge/functions/organization-bootstrap.ts';
-import { generateSpanId, generateTraceId } from '../edge/tracing-context.ts';
+import { generateSpanId, generateTraceId } from '../trace-context/ids.ts';
+import type { OrganizationBootstrapParams } from './organization-bootstrap-types.ts';
 import { organizationBootstrapStarter } from './client.ts';
 import { withTraceContext } from './interceptors/client.ts';
 import { organizationBootstrapWorkflowId } from './names.ts';

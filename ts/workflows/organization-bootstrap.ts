@@ -9,10 +9,10 @@
  * activity their spans.
  */
 import { proxyActivities, uuid4 } from '@temporalio/workflow';
-import type { OrganizationBootstrapParams } from '../edge/functions/organization-bootstrap.ts';
-import { ORGANIZATION_ATTRIBUTE } from '../edge/record-span.ts';
+import { ORGANIZATION_ATTRIBUTE } from '../trace-context/span-record.ts';
 import { setWorkflowSpanAttribute } from './interceptors/workflow.ts';
 import type { OrganizationBootstrapActivities } from './organization-bootstrap-activities.ts';
+import type { OrganizationBootstrapParams } from './organization-bootstrap-types.ts';
 
 export type { OrganizationBootstrapParams };
 

@@ -19,10 +19,11 @@ import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-uti
 import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
-import { generateSpanId, generateTraceId, parseTraceparent } from '../edge/tracing-context.ts';
+import { generateSpanId, generateTraceId } from '../trace-context/ids.ts';
+import { parseTraceparent } from '../trace-context/traceparent.ts';
 import { organizationBootstrapStarter } from './client.ts';
 import { activitySpanId, workflowSpanId } from './span-ids.ts';
-import { ACTIVITY_SPAN_ID_HEADER, TRACEPARENT_HEADER } from './trace-headers.ts';
+import { ACTIVITY_SPAN_ID_HEADER, TRACEPARENT_HEADER } from '../trace-context/headers.ts';
 import { useTemporal } from './testing/temporal-server.ts';
 import { bundleWorkflows, startWorker, tracingClient, uniqueTaskQueue, useWorkflowBundle } from './testing/workflow-harness.ts';
 import { RECORD_WORKFLOW_SPAN_ACTIVITY, type WorkflowSpanRecord } from './workflow-span.ts';

@@ -1,14 +1,16 @@
 // Pure tests of the id derivation and the Temporal header codec.
 import { defaultPayloadConverter } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
-import { isValidSpanId, isValidTraceId, normalizeUuid } from '../edge/tracing-context.ts';
-import { activitySpanId, derivedUuid, fallbackActivitySpanId, workflowSpanId, workflowTraceId } from './span-ids.ts';
 import {
   ACTIVITY_SPAN_ID_HEADER,
   CORRELATION_ID_HEADER,
   SESSION_ID_HEADER,
   TRACEPARENT_HEADER,
   TRACESTATE_HEADER,
+} from '../trace-context/headers.ts';
+import { isValidSpanId, isValidTraceId, normalizeUuid } from '../trace-context/ids.ts';
+import { activitySpanId, derivedUuid, fallbackActivitySpanId, workflowSpanId, workflowTraceId } from './span-ids.ts';
+import {
   carrierFromParams,
   extractActivitySpanId,
   extractTraceCarrier,

@@ -27,21 +27,15 @@
  */
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import {
-  formatTraceparent,
-  isValidSpanId,
-  isValidTraceId,
-  normalizeUuid,
-  parseTraceparent,
-  parseTracestate,
-  TRACE_FLAG_RANDOM_TRACE_ID,
-  TRACE_FLAG_SAMPLED,
-} from '../edge/tracing-context.ts';
-
-export const TRACEPARENT_HEADER = 'traceparent';
-export const TRACESTATE_HEADER = 'tracestate';
-export const CORRELATION_ID_HEADER = 'x-correlation-id';
-export const SESSION_ID_HEADER = 'x-session-id';
-export const ACTIVITY_SPAN_ID_HEADER = 'tracegres-activity-span-id';
+  ACTIVITY_SPAN_ID_HEADER,
+  CORRELATION_ID_HEADER,
+  SESSION_ID_HEADER,
+  TRACEPARENT_HEADER,
+  TRACESTATE_HEADER,
+} from '../trace-context/headers.ts';
+import { isValidSpanId, isValidTraceId, normalizeUuid } from '../trace-context/ids.ts';
+import { formatTraceparent, parseTraceparent, TRACE_FLAG_RANDOM_TRACE_ID, TRACE_FLAG_SAMPLED } from '../trace-context/traceparent.ts';
+import { parseTracestate } from '../trace-context/tracestate.ts';
 
 /** Temporal's header map (the same shape in client, workflow and worker packages). */
 export type TemporalHeaders = Readonly<Record<string, Payload>>;

@@ -4,8 +4,8 @@
  * `activities: { ...tracingActivities({ sql }), ...yourActivities }`.
  */
 import type { Sql } from 'postgres';
-import { recordSpan } from '../edge/record-span.ts';
-import type { FinishedSpan } from '../edge/tracing-context.ts';
+import { recordSpan } from '../store/record-span.ts';
+import type { FinishedSpan } from '../trace-context/span.ts';
 import { defaultServiceName } from './interceptors/activity.ts';
 import { RECORD_WORKFLOW_SPAN_ACTIVITY, type TracingActivities, type WorkflowSpanRecord } from './workflow-span.ts';
 

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
-import { generateSpanId, generateTraceId } from '../edge/tracing-context.ts';
+import { generateSpanId, generateTraceId } from '../trace-context/ids.ts';
 import { organizationBootstrapStarter } from './client.ts';
 import { useTemporal } from './testing/temporal-server.ts';
 import { eventsOfTrace, tracingClient, uniqueTaskQueue } from './testing/workflow-harness.ts';

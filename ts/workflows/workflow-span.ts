@@ -6,7 +6,7 @@
  * record crosses Temporal as JSON, hence ISO strings instead of Dates; the
  * service name is left to the worker, which knows how it is deployed.
  */
-import type { SpanKind, SpanStatus } from '../edge/tracing-context.ts';
+import type { SpanKind, SpanStatus } from '../trace-context/span.ts';
 
 /** The activity type the workflow interceptor schedules to record the workflow span. */
 export const RECORD_WORKFLOW_SPAN_ACTIVITY = 'tracegres.recordWorkflowSpan';

@@ -5,7 +5,7 @@
 import type { Sql } from 'postgres';
 import { errorResponse } from '../error-response.ts';
 import { InputChecker, readJsonObject, type InputIssue } from '../json-input.ts';
-import type { Span } from '../tracing-context.ts';
+import type { Span } from '../../trace-context/span.ts';
 import type { WithTracingOptions } from '../with-tracing.ts';
 
 export interface FunctionDependencies {

@@ -4,12 +4,15 @@
 // that carries the correlation id and writes nothing.
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../../db/tests/helpers/test-database.ts';
-import { emitEvent } from '../emit-event.ts';
-import { createSpan, extractTracingContext, generateSpanId, generateTraceId, type FinishedSpan } from '../tracing-context.ts';
+import { emitEvent } from '../../store/emit-event.ts';
+import { extractTracingContext } from '../../trace-context/extract.ts';
+import { generateSpanId, generateTraceId } from '../../trace-context/ids.ts';
+import { createSpan, type FinishedSpan } from '../../trace-context/span.ts';
 import { createAcceptInvitationHandler } from './accept-invitation.ts';
 import { createInviteUserHandler } from './invite-user.ts';
 import { createManageUserHandler } from './manage-user.ts';
-import { createOrganizationBootstrapHandler, type OrganizationBootstrapParams } from './organization-bootstrap.ts';
+import type { OrganizationBootstrapParams } from '../../workflows/organization-bootstrap-types.ts';
+import { createOrganizationBootstrapHandler } from './organization-bootstrap.ts';
 
 const db = useTestDatabase();
 

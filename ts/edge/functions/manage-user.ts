@@ -15,8 +15,8 @@
  *   import postgres from 'npm:postgres';
  *   Deno.serve(createManageUserHandler({ sql: postgres(Deno.env.get('DATABASE_URL')!) }));
  */
-import { emitEvent } from '../emit-event.ts';
-import { ORGANIZATION_ATTRIBUTE } from '../record-span.ts';
+import { emitEvent } from '../../store/emit-event.ts';
+import { ORGANIZATION_ATTRIBUTE } from '../../trace-context/span-record.ts';
 import { withTracing } from '../with-tracing.ts';
 import { readInput, tracingOptions, type FunctionDependencies } from './common.ts';
 import { INVITE_ROLES } from './invite-user.ts';

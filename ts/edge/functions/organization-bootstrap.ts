@@ -21,27 +21,14 @@
  *     startWorkflow: (params) => temporalClient.startBootstrap(params),
  *   }));
  */
-import { emitEvent } from '../emit-event.ts';
+import { emitEvent } from '../../store/emit-event.ts';
 import { errorResponse } from '../error-response.ts';
-import { ORGANIZATION_ATTRIBUTE } from '../record-span.ts';
+import { ORGANIZATION_ATTRIBUTE } from '../../trace-context/span-record.ts';
 import { withTracing } from '../with-tracing.ts';
+import type { StartBootstrapWorkflow } from '../../workflows/organization-bootstrap-types.ts';
 import { readInput, tracingOptions, type FunctionDependencies } from './common.ts';
 
-/** What the bootstrap workflow is started with: its input and the trace context to continue. */
-export interface OrganizationBootstrapParams {
-  organizationId: string;
-  organizationName: string;
-  adminEmail: string;
-  correlationId: string;
-  sessionId: string | null;
-  traceId: string;
-  /** The edge function's server span: the workflow's spans are its children. */
-  parentSpanId: string;
-  traceFlags: number;
-  tracestate: string | null;
-}
-
-export type StartBootstrapWorkflow = (params: OrganizationBootstrapParams) => Promise<{ workflowId: string }>;
+export type { OrganizationBootstrapParams, StartBootstrapWorkflow } from '../../workflows/organization-bootstrap-types.ts';
 
 export interface OrganizationBootstrapDependencies extends FunctionDependencies {
   startWorkflow?: StartBootstrapWorkflow;

@@ -27,8 +27,8 @@ import type {
   Next,
 } from '@temporalio/worker';
 import type { Sql } from 'postgres';
-import { recordSpan } from '../../edge/record-span.ts';
-import { endSpan, type FinishedSpan, type Span, type SpanStatus } from '../../edge/tracing-context.ts';
+import { recordSpan } from '../../store/record-span.ts';
+import { endSpan, type FinishedSpan, type Span, type SpanStatus } from '../../trace-context/span.ts';
 import { derivedUuid, fallbackActivitySpanId, workflowTraceId } from '../span-ids.ts';
 import { extractActivitySpanId, extractTraceCarrier } from '../trace-headers.ts';
 import { RECORD_WORKFLOW_SPAN_ACTIVITY } from '../workflow-span.ts';

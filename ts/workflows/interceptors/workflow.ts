@@ -33,7 +33,8 @@ import {
   type WorkflowInterceptorsFactory,
   type WorkflowOutboundCallsInterceptor,
 } from '@temporalio/workflow';
-import { TRACE_FLAG_SAMPLED, type SpanStatus } from '../../edge/tracing-context.ts';
+import type { SpanStatus } from '../../trace-context/span.ts';
+import { TRACE_FLAG_SAMPLED } from '../../trace-context/traceparent.ts';
 import { activitySpanId, derivedUuid, workflowSpanId, workflowTraceId } from '../span-ids.ts';
 import { carrierFromParams, extractTraceCarrier, traceHeaders, type TraceCarrier } from '../trace-headers.ts';
 import { RECORD_WORKFLOW_SPAN_ACTIVITY, type TracingActivities, type WorkflowSpanRecord } from '../workflow-span.ts';

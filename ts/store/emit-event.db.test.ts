@@ -5,7 +5,8 @@ import type { TransactionSql } from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { inRolledBackTransaction, useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { emitEvent } from './emit-event.ts';
-import { createSpan, extractTracingContext, type Span } from './tracing-context.ts';
+import { extractTracingContext } from '../trace-context/extract.ts';
+import { createSpan, type Span } from '../trace-context/span.ts';
 
 const db = useTestDatabase();
 

@@ -5,8 +5,9 @@ import postgres from 'postgres';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { recordSpan } from './record-span.ts';
-import { createSpan, endSpan, extractTracingContext, type FinishedSpan } from './tracing-context.ts';
-import { withTracing } from './with-tracing.ts';
+import { withTracing } from '../edge/with-tracing.ts';
+import { extractTracingContext } from '../trace-context/extract.ts';
+import { createSpan, endSpan, type FinishedSpan } from '../trace-context/span.ts';
 
 const db = useTestDatabase();
 let hasRecordSpans = false;

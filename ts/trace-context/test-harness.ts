@@ -1,9 +1,10 @@
 /**
- * One test API for two runners: the toolkit's pure tests run under vitest
- * (npm test) and, unchanged, under `deno test`, which is how we know the
- * toolkit really is runtime-neutral. Deno implements node:test and
- * node:assert, so only `describe`/`it` need choosing; the module name is
- * computed so Deno's module graph never tries to resolve "vitest".
+ * One test API for two runners: the pure tests of the trace-context core and
+ * of the edge toolkit run under vitest (npm test) and, unchanged, under
+ * `deno test`, which is how we know that code really is runtime-neutral.
+ * Deno implements node:test and node:assert, so only `describe`/`it` need
+ * choosing; the module name is computed so Deno's module graph never tries
+ * to resolve "vitest".
  */
 export { default as assert } from 'node:assert/strict';
 

@@ -1,6 +1,6 @@
 import { assert, describe, it } from './test-harness.ts';
-import { ORGANIZATION_ATTRIBUTE, spanRecord } from './record-span.ts';
-import { createSpan, endSpan, type TracingContext } from './tracing-context.ts';
+import { createSpan, endSpan, type TracingContext } from './span.ts';
+import { ORGANIZATION_ATTRIBUTE, spanRecord } from './span-record.ts';
 
 const context: TracingContext = {
   traceId: '4bf92f3577b34da6a3ce929d0e0e4736',

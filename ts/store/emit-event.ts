@@ -18,7 +18,8 @@
  */
 import type { Sql, TransactionSql } from 'postgres';
 import { toPostgresJson, toPostgresText } from '../trace-context/postgres-json.ts';
-import { generateSpanId, normalizeUuid, type Span } from './tracing-context.ts';
+import { generateSpanId, normalizeUuid } from '../trace-context/ids.ts';
+import type { Span } from '../trace-context/span.ts';
 
 export interface DomainEventInput {
   streamType: string;
