@@ -1,7 +1,7 @@
 // Which database errors reach GraphQL clients verbatim. The api functions
 // reject bad arguments with a plpgsql RAISE of SQLSTATE 22023
 // (invalid_parameter_value) whose message starts with the argument's name
-// (`p_first must be ...`, see db/functions/api_arguments.sql); those are the
+// (`p_first must be ...`, see db/functions/070-api-arguments.sql); those are the
 // caller's to read. Other class 22 errors (a cast failing inside a function,
 // a value out of range) may quote stored data, so they stay masked with
 // everything else (grafserv logs it with a hash and id the client can

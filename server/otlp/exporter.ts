@@ -2,7 +2,7 @@
 // collector, and records the outcome, all in the claiming transaction.
 //
 // What is queued, which spans are ready (sampling), claim locks and the
-// counters are SQL (db/functions/otlp_export.sql); this loop only moves
+// counters are SQL (db/functions/180-otlp-export.sql); this loop only moves
 // bytes. Delivery is at-least-once: the claim's row locks are held while
 // the batch is on the wire and the spans are dequeued in the same
 // transaction once the collector accepted them, so a crash in between

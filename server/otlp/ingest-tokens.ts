@@ -1,6 +1,6 @@
 // Ingest tokens: random secrets bound to one organization, of which the
 // database keeps only the SHA-256 (tracing.ingest_tokens,
-// db/functions/ingest_tokens.sql). Made and hashed here so the token itself
+// db/functions/190-ingest-tokens.sql). Made and hashed here so the token itself
 // never travels into a SQL statement (or a statement log).
 import { createHash, randomBytes } from 'node:crypto';
 

@@ -1,6 +1,6 @@
 /**
  * Head sampling for edge functions: the same keep-or-drop decision for a
- * trace id as the database's (db/functions/sampling.sql), checked against
+ * trace id as the database's (db/functions/160-sampling.sql), checked against
  * the shared cases in sampling.vectors.json.
  *
  * Rule (OpenTelemetry consistent probability sampling): the randomness of

@@ -1,6 +1,6 @@
 /**
  * The span record: one element of the JSON array tracing.record_spans takes
- * (see db/functions/spans_record.sql), which every writer of spans builds
+ * (see db/functions/050-record-spans.sql), which every writer of spans builds
  * (edge functions, Temporal workers, the OTLP ingest, the demo data), and
  * its conversion from a finished span.
  *
@@ -19,7 +19,7 @@ export interface RecordSpanOptions {
 
 /**
  * One element of the JSON array tracing.record_spans takes (see
- * db/functions/spans_record.sql); every writer of spans builds these.
+ * db/functions/050-record-spans.sql); every writer of spans builds these.
  */
 export interface SpanRecord {
   trace_id: string;

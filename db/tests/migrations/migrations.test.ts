@@ -1,13 +1,16 @@
 // The schema a fresh database gets equals the one an upgraded database ends
 // with, and re-applying db/functions changes nothing.
+import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrateDatabase, projectRoot, readMigrationSettings } from '../../../server/database/migrate.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
+const execFileAsync = promisify(execFile);
 const created: TestDatabase[] = [];
 afterAll(async () => {
   for (const db of created) await db.drop();
@@ -49,13 +52,28 @@ async function schemaSnapshot(sql: postgres.Sql): Promise<string[]> {
 }
 
 describe('migrations', () => {
-  it('lists every db/functions file in .gmrc, for migrate and for watch', async () => {
+  it('lists every db/functions file in .gmrc once, in the order of their names', async () => {
     const settings = await readMigrationSettings();
-    const files = (await readdir(path.join(projectRoot, 'db/functions'))).filter((f) => f.endsWith('.sql')).sort();
-    const listed = (key: string) =>
-      (settings[key] as Array<{ file: string }>).map((a) => path.basename(a.file)).sort();
-    expect(listed('afterAllMigrations')).toEqual(files);
-    expect(listed('afterCurrent')).toEqual(files);
+    const files = (await readdir(path.join(projectRoot, 'db/functions'))).sort();
+    const listed = (settings.afterAllMigrations as Array<{ file: string }>).map((a) => path.basename(a.file));
+    expect(listed).toEqual(files);
+    // watch applies the same list, read from afterAllMigrations.
+    expect(settings.afterCurrent).toEqual([{ _: 'command', command: 'node db/apply-functions.mjs' }]);
+  });
+
+  it("applies the functions as watch does, through db/apply-functions.mjs", async () => {
+    const db = await emptyDatabase();
+    await migrateDatabase(db.url, { withoutFunctions: true });
+    const [before] = await db.sql`select to_regprocedure('tracing.record_spans(jsonb)') as fn`;
+    expect(before?.fn).toBeNull();
+    const { stderr } = await execFileAsync(process.execPath, [path.join(projectRoot, 'db/apply-functions.mjs')], {
+      env: { ...process.env, GM_DBURL: db.url },
+    });
+    expect(stderr).toBe('');
+    const viaScript = await schemaSnapshot(db.sql);
+    const reference = await emptyDatabase();
+    await migrateDatabase(reference.url);
+    expect(viaScript).toEqual(await schemaSnapshot(reference.sql));
   });
 
   it('re-applying the functions changes nothing', async () => {

@@ -154,7 +154,7 @@ begin
       end,
       status, status_message,
       -- Attributes, events and links beyond the caps of
-      -- spans_attribute_caps.sql are cut, and the span says so.
+      -- 040-span-attribute-caps.sql are cut, and the span says so.
       case when caps.within then parsed.attributes
         else tracing.span_json_capped(parsed.attributes) || jsonb_build_object('tracegres.truncated',
           'values nested deeper than 16 levels or strings longer than 4096 characters were cut (marked "[cut: ...]")')

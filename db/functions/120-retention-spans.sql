@@ -1,5 +1,5 @@
 -- Span retention: the steps tracing.archive_events, tracing.purge_archive
--- and tracing.restore_events (retention.sql) take for spans, in the same
+-- and tracing.restore_events (130-retention.sql) take for spans, in the same
 -- runs, under the same lock, with the same run log.
 --
 -- The unit is a trace: one organization's spans of one trace id, with its

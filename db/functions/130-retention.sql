@@ -1,4 +1,4 @@
--- Retention entry points a DBA calls by name (see docs/retention.md):
+-- Retention entry points a DBA calls by name (see docs/retention-and-sampling.md):
 --
 --   call tracing.archive_events(p_older_than, p_dry_run, p_batch_size)
 --   call tracing.purge_archive(p_older_than, p_dry_run)
@@ -10,6 +10,36 @@
 -- transaction, the run log shows progress as it happens, and a run killed at
 -- any moment loses only its current batch, which simply stays live.
 -- Being procedures, they must be CALLed outside an explicit transaction.
+
+-- The key of the session-level advisory lock that archive and purge runs
+-- take, so two runs never work at once (restores need no lock: a row moves
+-- in one statement, and a row deleted by one mover is not returned to another).
+create or replace function tracing.retention_lock_key() returns bigint
+language sql immutable parallel safe as $$
+  select ('x' || left(md5('tracegres retention'), 16))::bit(64)::bigint
+$$;
+
+-- Runs whose state is 'running' but whose session is gone were killed; a
+-- DBA reads this view rather than the table to see that at once.
+create or replace view tracing.retention_run_status as
+  select r.id, r.operation, r.dry_run,
+         case
+           when r.status = 'running' and not exists (
+             select from pg_stat_activity a where a.pid = r.backend_pid and a.backend_start is not distinct from r.backend_start
+           ) then 'interrupted'
+           else r.status
+         end as status,
+         r.started_at, r.finished_at,
+         coalesce(r.finished_at, clock_timestamp()) - r.started_at as duration,
+         r.horizon, r.events_moved, r.events_dropped, r.batches, r.blocks_done, r.blocks_total,
+         r.partitions_created, r.partitions_indexed, r.partitions_dropped, r.error, r.details,
+         r.backend_pid, r.run_by, r.application_name,
+         -- Added with span retention: create or replace view takes new columns at the end only.
+         r.spans_moved, r.spans_dropped
+    from tracing.retention_runs r;
+
+comment on view tracing.retention_run_status is
+  E'Retention runs, newest last, with runs whose session died shown as interrupted.';
 
 -- Records a run and returns its id; the session columns let a reader tell a
 -- live run from one whose session was killed.
@@ -337,7 +367,7 @@ begin
   end loop;
 
   -- Then whole traces of spans that ended before the horizon
-  -- (retention_spans.sql), batch by batch under the same lock.
+  -- (120-retention-spans.sql), batch by batch under the same lock.
   if v_error is null then
     call tracing.archive_spans_of_run(run_id, v_horizon, v_batch, v_error, v_sqlstate);
   end if;
@@ -455,7 +485,7 @@ begin
   end loop;
 
   -- Archived traces that ended before the horizon, row by row with their
-  -- spans (retention_spans.sql).
+  -- spans (120-retention-spans.sql).
   if v_error is null then
     call tracing.purge_spans_of_run(run_id, v_horizon, v_batch, p_dry_run, v_error, v_sqlstate);
   end if;

@@ -1,5 +1,5 @@
--- The archive of old events: monthly partitions, created ahead of need and
--- indexed once they hold rows; the views a DBA reads to watch retention.
+-- The partitions of the archive of old events: monthly, created ahead of
+-- need by the archive run (130-retention.sql) and indexed once they hold rows.
 --
 -- Months are UTC months whatever the session's TimeZone, so a pg_cron job,
 -- the CLI and a psql session all agree on which partition a row belongs to.
@@ -16,14 +16,6 @@ language sql immutable parallel safe as $$
   select 'domain_events_archive_'
     || extract(year from month_start at time zone 'UTC')::int
     || 'm' || lpad(extract(month from month_start at time zone 'UTC')::int::text, 2, '0')
-$$;
-
--- The key of the session-level advisory lock that archive and purge runs
--- take, so two runs never work at once (restores need no lock: a row moves
--- in one statement, and a row deleted by one mover is not returned to another).
-create or replace function tracing.retention_lock_key() returns bigint
-language sql immutable parallel safe as $$
-  select ('x' || left(md5('tracegres retention'), 16))::bit(64)::bigint
 $$;
 
 -- The partitions of the archive with their bounds, size and whether they
@@ -129,46 +121,3 @@ $$;
 
 comment on function tracing.index_archive_partition(text) is
   E'Creates the lookup indexes of one archive partition that are missing; returns the names it created.';
-
--- Runs whose state is 'running' but whose session is gone were killed; a
--- DBA reads this view rather than the table to see that at once.
-create or replace view tracing.retention_run_status as
-  select r.id, r.operation, r.dry_run,
-         case
-           when r.status = 'running' and not exists (
-             select from pg_stat_activity a where a.pid = r.backend_pid and a.backend_start is not distinct from r.backend_start
-           ) then 'interrupted'
-           else r.status
-         end as status,
-         r.started_at, r.finished_at,
-         coalesce(r.finished_at, clock_timestamp()) - r.started_at as duration,
-         r.horizon, r.events_moved, r.events_dropped, r.batches, r.blocks_done, r.blocks_total,
-         r.partitions_created, r.partitions_indexed, r.partitions_dropped, r.error, r.details,
-         r.backend_pid, r.run_by, r.application_name,
-         -- Added with span retention: create or replace view takes new columns at the end only.
-         r.spans_moved, r.spans_dropped
-    from tracing.retention_runs r;
-
-comment on view tracing.retention_run_status is
-  E'Retention runs, newest last, with runs whose session died shown as interrupted.';
-
--- Every event, live or archived, for queries asked to include the archive
--- (api functions select from this instead of tracing.domain_events). With
--- security_invoker the row-level security of both tables applies to the
--- caller, and a lookup by trace, correlation or session id uses the index
--- of each side.
-create or replace view tracing.all_events with (security_invoker = true) as
-  select id, stream_type, stream_id, event_type, event_data, event_metadata, organization_id, created_at,
-         processed_at, processing_error, correlation_id, session_id, trace_id, span_id, parent_span_id,
-         trace_field_errors, false as archived, null::timestamptz as archived_at
-    from tracing.domain_events
-  union all
-  select id, stream_type, stream_id, event_type, event_data, event_metadata, organization_id, created_at,
-         processed_at, processing_error, correlation_id, session_id, trace_id, span_id, parent_span_id,
-         trace_field_errors, true, archived_at
-    from tracing.domain_events_archive;
-
-comment on view tracing.all_events is
-  E'Live and archived events together (archived tells which), under the caller''s row-level security.';
-
-grant select on tracing.all_events to tracegres_anonymous;

@@ -12,7 +12,7 @@
 --
 -- The body is unrolled per field on purpose: this runs for every inserted
 -- event, and plpgsql's fast path for simple expressions (with the inlined
--- SQL conversion functions of trace_ids.sql) is what keeps it cheap.
+-- SQL conversion functions of 010-trace-ids.sql) is what keeps it cheap.
 
 create or replace function tracing.tg_domain_events__sync_trace_fields() returns trigger
 language plpgsql as $$

@@ -1,10 +1,31 @@
--- The event lookups of api_events.sql, asked to include the archive: the
+-- The event lookups of 080-api-events.sql, asked to include the archive: the
 -- same arguments, order, keyset cursor and page bounds, over live and
 -- archived events together (tracing.all_events). Separate functions rather
 -- than a flag on the live ones, so the everyday lookups keep their plans on
 -- one table and a caller says explicitly that it is reaching back past the
 -- retention horizon. Invoker rights: row-level security applies to archived
 -- rows as to live ones.
+
+-- Every event, live or archived, for queries asked to include the archive
+-- (api functions select from this instead of tracing.domain_events). With
+-- security_invoker the row-level security of both tables applies to the
+-- caller, and a lookup by trace, correlation or session id uses the index
+-- of each side.
+create or replace view tracing.all_events with (security_invoker = true) as
+  select id, stream_type, stream_id, event_type, event_data, event_metadata, organization_id, created_at,
+         processed_at, processing_error, correlation_id, session_id, trace_id, span_id, parent_span_id,
+         trace_field_errors, false as archived, null::timestamptz as archived_at
+    from tracing.domain_events
+  union all
+  select id, stream_type, stream_id, event_type, event_data, event_metadata, organization_id, created_at,
+         processed_at, processing_error, correlation_id, session_id, trace_id, span_id, parent_span_id,
+         trace_field_errors, true, archived_at
+    from tracing.domain_events_archive;
+
+comment on view tracing.all_events is
+  E'Live and archived events together (archived tells which), under the caller''s row-level security.';
+
+grant select on tracing.all_events to tracegres_anonymous;
 
 create or replace function tracing.to_api_event(e tracing.all_events) returns api.event
 language sql stable parallel safe as $$
