@@ -1,7 +1,7 @@
 // Brings a database to the current schema: graphile-migrate's committed
 // migrations, then every db/functions file listed in .gmrc's
 // afterAllMigrations (forceActions, so the functions are re-applied even when
-// no migration ran; see docs/migrations.md).
+// no migration ran; see the README's Migrations section).
 import { Logger, migrate } from 'graphile-migrate';
 // graphile-migrate keeps its pg pools alive for a moment after a command;
 // closing them at once lets callers drop the database right away.

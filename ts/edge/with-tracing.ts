@@ -119,7 +119,7 @@ function samplingInput(request: Request, context: TracingContext, span: Span, tr
 }
 
 /**
- * decideSampling, never throwing (design principle 4): a configuration it
+ * decideSampling, never throwing ("tracing never blocks business logic", docs/design-principles.md): a configuration it
  * cannot read (a rate that is not a decimal in 0..1) is logged, and the
  * trace is kept, leaving the decision to the database.
  */

@@ -11,7 +11,7 @@
  * and across retries before the database has numbered them.
  *
  * The trace fields are written both as columns and in event_metadata
- * (design principle 2); the promotion trigger checks that they agree.
+ * ("columns for queries, JSONB for the record", docs/design-principles.md); the promotion trigger checks that they agree.
  *
  * Unlike span recording, a failed emission throws: the event is the
  * business record, and the caller must know it was not stored.

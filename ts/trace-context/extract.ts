@@ -50,7 +50,7 @@ function restartedContext(
 
 /**
  * Reads the trace context of an incoming request. Never throws: a missing or
- * invalid traceparent restarts the trace (design principle 3), and its
+ * invalid traceparent restarts the trace ("never lose an event over its trace fields", docs/design-principles.md), and its
  * tracestate is then not parsed ("tracestate Header": if the vendor failed to
  * parse traceparent, it MUST NOT attempt to parse tracestate).
  */

@@ -88,7 +88,7 @@ export function carrierFromSpan(span: {
 /**
  * Reads explicit trace params from a workflow argument. Needs a valid trace
  * id and parent span id; ids that are not W3C-valid are ignored rather than
- * failing the workflow (design principle 3). Without flags the trace counts
+ * failing the workflow ("never lose an event over its trace fields", docs/design-principles.md). Without flags the trace counts
  * as sampled, as a trace started by ts/edge does; unknown flag bits are
  * cleared and a tracestate that does not parse is dropped, as over HTTP.
  */

@@ -163,7 +163,7 @@ async function recordWorkflowSpan(state: RunState, status: SpanStatus): Promise<
   const activities = proxyActivities<TracingActivities>({
     startToCloseTimeout: '30 seconds',
     // A few tries, then give up: the workflow's result must not wait on
-    // tracing (design principle 4).
+    // tracing ("tracing never blocks business logic", docs/design-principles.md).
     retry: { maximumAttempts: 3, initialInterval: '1 second' },
   });
   try {
