@@ -2,7 +2,7 @@
 // pg_cron): runs `call tracing.run_retention()` on the stored schedule, once
 // per due minute across instances, logs rather than throws.
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { first, createLedger, seedEvents, storeState } from '../db/tests/retention/helpers.ts';
+import { first, createLedger, seedEvents, storeState } from '../db/tests/helpers/event-ledger.ts';
 import { useTestDatabase } from '../db/tests/helpers/test-database.ts';
 import { startRetentionScheduler, type RetentionScheduler } from './retention-scheduler.ts';
 

@@ -4,12 +4,12 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { main } from '../../../cli/main.ts';
-import { archiveProgressLine, clock } from '../../../cli/format.ts';
-import { runRetention, type Output } from '../../../cli/retention.ts';
-import { projectRoot } from '../../../server/database/migrate.ts';
-import { useTestDatabase } from '../helpers/test-database.ts';
-import { createLedger, first, resetRetentionState, seedEvents, seedSpans, storeState } from './helpers.ts';
+import { main } from './main.ts';
+import { archiveProgressLine, clock } from './format.ts';
+import { runRetention, type Output } from './retention.ts';
+import { projectRoot } from '../server/database/migrate.ts';
+import { useTestDatabase } from '../db/tests/helpers/test-database.ts';
+import { createLedger, first, resetRetentionState, seedEvents, seedSpans, storeState } from '../db/tests/helpers/event-ledger.ts';
 
 const db = useTestDatabase();
 

@@ -2,8 +2,8 @@
 // functions asked to include the archive, under the caller's RLS.
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { inRolledBackTransaction, useTestDatabase } from '../helpers/test-database.ts';
-import { createLedger, first, seedEvents } from './helpers.ts';
+import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
+import { createLedger, first, seedEvents } from '../../helpers/event-ledger.ts';
 
 const db = useTestDatabase();
 const orgA = randomUUID();

@@ -1,8 +1,8 @@
 // Scheduling retention: the cron dialect both schedulers share, the clear
 // error without pg_cron, the in-process schedule and its once-a-minute claim.
 import { afterEach, describe, expect, it } from 'vitest';
-import { inRolledBackTransaction, useTestDatabase } from '../helpers/test-database.ts';
-import { first } from './helpers.ts';
+import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
+import { first } from '../../helpers/event-ledger.ts';
 
 const db = useTestDatabase();
 

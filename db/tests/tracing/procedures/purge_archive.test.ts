@@ -1,8 +1,8 @@
 // tracing.purge_archive: whole archive months past the purge horizon are
 // dropped (never deleted row by row); off unless configured.
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { useTestDatabase } from '../helpers/test-database.ts';
-import { clientWithNotices, createLedger, first, resetRetentionState, seedEvents } from './helpers.ts';
+import { useTestDatabase } from '../../helpers/test-database.ts';
+import { clientWithNotices, createLedger, first, resetRetentionState, seedEvents } from '../../helpers/event-ledger.ts';
 
 const db = useTestDatabase();
 

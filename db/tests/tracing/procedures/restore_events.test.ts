@@ -2,8 +2,8 @@
 // trace, correlation or session, unchanged, and they stay live for a while.
 import { randomUUID } from 'node:crypto';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { useTestDatabase } from '../helpers/test-database.ts';
-import { createLedger, EVENT_COLUMNS, first, ledgerState, resetRetentionState, seedEvents, storeState } from './helpers.ts';
+import { useTestDatabase } from '../../helpers/test-database.ts';
+import { createLedger, EVENT_COLUMNS, first, ledgerState, resetRetentionState, seedEvents, storeState } from '../../helpers/event-ledger.ts';
 
 const db = useTestDatabase();
 const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';

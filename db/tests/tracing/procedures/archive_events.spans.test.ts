@@ -2,8 +2,8 @@
 // whole traces (spans, summary, sampling decision) with the events, in the
 // same runs and run log.
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { useTestDatabase } from '../helpers/test-database.ts';
-import { createLedger, first, resetRetentionState, seedEvents, seedSpans, spanLedgerState, spanStoreState } from './helpers.ts';
+import { useTestDatabase } from '../../helpers/test-database.ts';
+import { createLedger, first, resetRetentionState, seedEvents, seedSpans, spanLedgerState, spanStoreState } from '../../helpers/event-ledger.ts';
 
 const db = useTestDatabase();
 const ORG_A = '0a000000-0000-4000-8000-00000000000a';

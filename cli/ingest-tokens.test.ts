@@ -2,10 +2,10 @@
 // against this test's database: the token is printed once, stored only as
 // its SHA-256, bound to its organization, and refused once revoked.
 import { describe, expect, it } from 'vitest';
-import { main } from '../../cli/main.ts';
-import type { Output } from '../../cli/retention.ts';
-import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
-import { hashIngestToken } from './ingest-tokens.ts';
+import { main } from './main.ts';
+import type { Output } from './retention.ts';
+import { useTestDatabase } from '../db/tests/helpers/test-database.ts';
+import { hashIngestToken } from '../server/otlp/ingest-tokens.ts';
 
 const db = useTestDatabase();
 const ORG = '0c000000-0000-4000-8000-00000000000c';

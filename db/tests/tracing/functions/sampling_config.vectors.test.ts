@@ -2,10 +2,10 @@
 // case as ts/edge/sampling.ts does (ts/edge/sampling.test.ts checks the same
 // file), and the configuration it hands the edge yields the same decisions.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import vectors from '../../../ts/edge/sampling.vectors.json' with { type: 'json' };
-import { decideSampling, samplingConfigFromJson, samplingRate } from '../../../ts/edge/sampling.ts';
-import { useTestDatabase } from '../helpers/test-database.ts';
-import { first } from '../retention/helpers.ts';
+import vectors from '../../../../ts/edge/sampling.vectors.json' with { type: 'json' };
+import { decideSampling, samplingConfigFromJson, samplingRate } from '../../../../ts/edge/sampling.ts';
+import { useTestDatabase } from '../../helpers/test-database.ts';
+import { first } from '../../helpers/event-ledger.ts';
 
 const db = useTestDatabase();
 const { config } = vectors.rates;

@@ -1,8 +1,8 @@
 // tracing.archive_events: old events leave domain_events for the monthly
 // archive, exactly once, in short batches, with every run recorded.
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { useTestDatabase } from '../helpers/test-database.ts';
-import { clientWithNotices, createLedger, first, ledgerState, resetRetentionState, seedEvents, storeState } from './helpers.ts';
+import { useTestDatabase } from '../../helpers/test-database.ts';
+import { clientWithNotices, createLedger, first, ledgerState, resetRetentionState, seedEvents, storeState } from '../../helpers/event-ledger.ts';
 
 const db = useTestDatabase();
 

@@ -2,8 +2,8 @@
 // one keyset-paged list, under row-level security, errors naming arguments.
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { inRolledBackTransaction, useTestDatabase } from '../helpers/test-database.ts';
-import { createLedger, seedEvents } from './helpers.ts';
+import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
+import { createLedger, seedEvents } from '../../helpers/event-ledger.ts';
 
 const db = useTestDatabase();
 const sessionId = randomUUID();

@@ -4,8 +4,8 @@
 // the side of its spans.
 import postgres from 'postgres';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { useTestDatabase } from '../helpers/test-database.ts';
-import { createLedger, first, ledgerState, resetRetentionState, seedEvents, seedSpans, spanLedgerState, spanStoreState, storeState } from './helpers.ts';
+import { useTestDatabase } from '../../helpers/test-database.ts';
+import { createLedger, first, ledgerState, resetRetentionState, seedEvents, seedSpans, spanLedgerState, spanStoreState, storeState } from '../../helpers/event-ledger.ts';
 
 const db = useTestDatabase();
 const clients: postgres.Sql[] = [];

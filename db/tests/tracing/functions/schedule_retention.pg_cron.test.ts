@@ -1,13 +1,14 @@
-// Against a Postgres with pg_cron (CI): `tracegres retention schedule`
-// registers the job, pg_cron runs it in this test's database, and it moves
-// exactly the old events. Skipped, with the reason printed, where pg_cron is
-// missing, unless TRACEGRES_REQUIRE_PG_CRON=1 (CI), where that is a failure.
+// Against a Postgres with pg_cron (CI): pg_cron runs a job in a tracegres
+// database, and `tracegres retention schedule` registers the job that moves
+// exactly the old events. The only pg_cron tests: skipped, with the reason
+// printed, where pg_cron is missing, unless TRACEGRES_REQUIRE_PG_CRON=1 (CI),
+// where the whole file fails instead.
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scheduleRetention, type Output } from '../../../cli/retention.ts';
-import { useTestDatabase } from '../helpers/test-database.ts';
-import { createLedger, first, ledgerState, seedEvents, storeState } from './helpers.ts';
-import { PG_CRON_REQUIRED, pgCronDatabase } from '../helpers/pg-cron.ts';
+import { scheduleRetention, type Output } from '../../../../cli/retention.ts';
+import { useTestDatabase } from '../../helpers/test-database.ts';
+import { createLedger, first, ledgerState, seedEvents, storeState } from '../../helpers/event-ledger.ts';
+import { PG_CRON_REQUIRED, pgCronDatabase } from '../../helpers/pg-cron.ts';
 
 const pgCron = await pgCronDatabase();
 if ('reason' in pgCron) {
@@ -79,5 +80,30 @@ describe.runIf('url' in pgCron)('retention scheduled with pg_cron', () => {
     await scheduleRetention(db.url, out, { cron: '0 4 * * *', dryRun: true });
     expect(lines.join('\n')).toMatch(/dry run: would register pg_cron jobs .* at "0 4 \* \* \*"/);
     expect(await cron`select jobid from cron.job where database = ${db.name}`).toHaveLength(0);
+  });
+});
+
+describe.runIf('url' in pgCron)('pg_cron', () => {
+  const db = useTestDatabase();
+
+  it('runs a scheduled job in a tracegres database', { timeout: 90_000 }, async () => {
+    const sql = postgres((pgCron as { url: string }).url, { max: 1, onnotice: () => {} });
+    const job = `tracegres_test_${db.name}`;
+    try {
+      await sql`select cron.schedule_in_database(${job}, '* * * * *',
+        $$insert into tracing.domain_events (stream_type, stream_id, event_type) values ('cron', 'probe', 'cron.ran')$$,
+        ${db.name})`;
+      // Debian's pg_cron 1.4 schedules by the minute (no seconds syntax).
+      const deadline = Date.now() + 75_000;
+      let ran = 0;
+      while (Date.now() < deadline && ran === 0) {
+        await new Promise((r) => setTimeout(r, 250));
+        ran = first(await db.sql<{ ran: number }[]>`select count(*)::int as ran from tracing.domain_events where event_type = 'cron.ran'`).ran;
+      }
+      expect(ran).toBeGreaterThan(0);
+    } finally {
+      await sql`select cron.unschedule(${job}) where exists (select from cron.job where jobname = ${job})`;
+      await sql.end();
+    }
   });
 });

@@ -5,8 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import type postgres from 'postgres';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { first } from '../retention/helpers.ts';
-import { useTestDatabase } from '../helpers/test-database.ts';
+import { first } from '../../helpers/event-ledger.ts';
+import { useTestDatabase } from '../../helpers/test-database.ts';
 
 const db = useTestDatabase();
 

@@ -2,9 +2,9 @@
 // with --once, and prints the status.
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
-import { startTestReceiver, type TestReceiver } from './test-receiver.ts';
-import { exportCommand } from '../../cli/export.ts';
+import { useTestDatabase } from '../db/tests/helpers/test-database.ts';
+import { startTestReceiver, type TestReceiver } from '../server/otlp/test-receiver.ts';
+import { exportCommand } from './export.ts';
 
 const db = useTestDatabase();
 let receiver: TestReceiver;
