@@ -3,7 +3,7 @@
 // requests carry a traceparent and a correlation id like any traced client,
 // and a failure comes back with the ids a user can quote.
 import { isTracedRequestError, startUserAction } from '../../ts/client/traced-fetch.ts';
-import type { CorrelatedError } from '../../ts/client/ErrorWithCorrelation.tsx';
+import type { CorrelatedError } from '../../ts/client/error-with-correlation.tsx';
 
 const TOKEN_KEY = 'tracegres.token';
 export const TOKEN_REJECTED_EVENT = 'tracegres:token-rejected';

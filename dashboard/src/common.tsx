@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { ErrorWithCorrelation, copyText, type CopyState } from '../../ts/client/ErrorWithCorrelation.tsx';
+import { ErrorWithCorrelation, copyText, type CopyState } from '../../ts/client/error-with-correlation.tsx';
 import { TokenRejectedError } from './api.ts';
 
 /** A copy-to-clipboard button for one id; the id itself stays selectable. */

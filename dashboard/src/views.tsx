@@ -4,7 +4,7 @@ import { Id, Loading, QueryFailure } from './common.tsx';
 import { formatDuration, formatTime, json } from './format.ts';
 import { useQuery } from './hooks.ts';
 import { linkProps, navigate } from './router.ts';
-import { Timeline } from './Timeline.tsx';
+import { Timeline } from './timeline.tsx';
 
 /** The timeline of one trace, loaded on its own. */
 export function TraceTimeline({ traceId }: { traceId: string }) {

@@ -1,7 +1,7 @@
 import { createElement } from "react";
 import { renderToStaticMarkup } from "react-dom/server";
 import { describe, expect, it, vi } from "vitest";
-import { type ErrorWithCorrelationProps, ErrorWithCorrelation, copyText } from "./ErrorWithCorrelation.tsx";
+import { type ErrorWithCorrelationProps, ErrorWithCorrelation, copyText } from "./error-with-correlation.tsx";
 import { TracedRequestError } from "./traced-fetch.ts";
 
 const CORRELATION_ID = "0f8e2d4c-6b1a-4c3e-9d5f-7a8b9c0d1e2f";

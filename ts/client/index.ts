@@ -48,7 +48,7 @@ export {
   type CopyState,
   type CorrelatedError,
   type ErrorWithCorrelationProps,
-} from "./ErrorWithCorrelation.tsx";
+} from "./error-with-correlation.tsx";
 export { edgeFunctionUrl, invokeEdgeFunction, type CallOptions, type EdgeFunctionConfig } from "./services/edge-function.ts";
 export {
   createInvitationService,
