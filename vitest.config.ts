@@ -8,7 +8,14 @@ export default defineConfig({
   test: {
     include: selfCheck
       ? ['.ci/fixtures/*.test.ts']
-      : ['db/tests/**/*.test.ts', 'ts/**/*.test.ts', 'server/**/*.test.ts', 'cli/**/*.test.ts', 'bench/**/*.test.ts', 'dashboard/**/*.test.ts'],
+      : [
+          'db/tests/**/*.test.ts',
+          'ts/**/*.test.ts',
+          'server/**/*.test.ts',
+          'cli/**/*.test.ts',
+          'bench/**/*.test.ts',
+          'dashboard/**/*.test.ts',
+        ],
     globalSetup: ['db/tests/helpers/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 120_000,

@@ -91,8 +91,18 @@ async function singleEventInserts(ctx: BenchContext, url: string) {
             `insert into ${table} (stream_type, stream_id, event_type, event_data, event_metadata,
                correlation_id, session_id, trace_id, span_id, parent_span_id)
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-            [r.stream_type, r.stream_id, r.event_type, r.event_data, r.event_metadata,
-             r.correlation_id, r.session_id, r.trace_id, r.span_id, r.parent_span_id],
+            [
+              r.stream_type,
+              r.stream_id,
+              r.event_type,
+              r.event_data,
+              r.event_metadata,
+              r.correlation_id,
+              r.session_id,
+              r.trace_id,
+              r.span_id,
+              r.parent_span_id,
+            ],
           );
         }
       };
@@ -125,9 +135,10 @@ async function bulkLoads(ctx: BenchContext, sql: postgres.Sql) {
   const load = async (target: string, columns: 'both' | 'metadata') => {
     await sql.unsafe(`truncate ${target}`);
     await sql.unsafe('checkpoint');
-    const list = columns === 'both'
-      ? 'stream_type, stream_id, event_type, event_data, event_metadata, correlation_id, session_id, trace_id, span_id, parent_span_id, created_at'
-      : 'stream_type, stream_id, event_type, event_data, event_metadata, created_at';
+    const list =
+      columns === 'both'
+        ? 'stream_type, stream_id, event_type, event_data, event_metadata, correlation_id, session_id, trace_id, span_id, parent_span_id, created_at'
+        : 'stream_type, stream_id, event_type, event_data, event_metadata, created_at';
     return timed(() => sql.unsafe(`insert into ${target} (${list}) select ${list} from bench_source`));
   };
   ctx.log('bulk loads');
@@ -180,8 +191,16 @@ async function lookupLatencies(ctx: BenchContext, sql: postgres.Sql) {
     return summarize(durations);
   };
   const lookups = {
-    correlation_id: { keys: requests, column: `correlation_id = md5('c' || $1)::uuid`, json: `event_metadata->>'correlation_id' = md5('c' || $1)::uuid::text` },
-    session_id: { keys: sessions, column: `session_id = md5('s' || $1)::uuid`, json: `event_metadata->>'session_id' = md5('s' || $1)::uuid::text` },
+    correlation_id: {
+      keys: requests,
+      column: `correlation_id = md5('c' || $1)::uuid`,
+      json: `event_metadata->>'correlation_id' = md5('c' || $1)::uuid::text`,
+    },
+    session_id: {
+      keys: sessions,
+      column: `session_id = md5('s' || $1)::uuid`,
+      json: `event_metadata->>'session_id' = md5('s' || $1)::uuid::text`,
+    },
     trace_id: { keys: requests, column: `trace_id = md5('t' || $1)::uuid`, json: `event_metadata->>'trace_id' = md5('t' || $1)` },
   };
   const out: Record<string, unknown> = {};

@@ -40,7 +40,14 @@ async function startServer(): Promise<{ url: string; stop(): Promise<void>; kind
     persistent: false,
     settings: { shared_buffers: '1GB', max_wal_size: '4GB', checkpoint_timeout: '30min' },
   });
-  return { url: server.url, kind: 'embedded', stop: async () => { await server.stop(); await rm(dir, { recursive: true, force: true }); } };
+  return {
+    url: server.url,
+    kind: 'embedded',
+    stop: async () => {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 const server = await startServer();
@@ -73,13 +80,19 @@ const ctx: BenchContext = {
 
 const results: Record<string, unknown> = {};
 try {
-  const [version] = await postgres(server.url, { max: 1 })`select current_setting('server_version') as v, current_setting('shared_buffers') as sb`;
+  const [version] = await postgres(server.url, {
+    max: 1,
+  })`select current_setting('server_version') as v, current_setting('shared_buffers') as sb`;
   for (const name of selected) {
     log(`suite ${name} (${events} events)`);
     results[name] = await (await suites[name]!())(ctx);
   }
   process.stdout.write(
-    JSON.stringify({ events, postgres: { version: version!.v, shared_buffers: version!.sb, server: server.kind }, cpus: os.cpus().length, ...results }, null, 2) + '\n',
+    JSON.stringify(
+      { events, postgres: { version: version!.v, shared_buffers: version!.sb, server: server.kind }, cpus: os.cpus().length, ...results },
+      null,
+      2,
+    ) + '\n',
   );
 } finally {
   await server.stop();

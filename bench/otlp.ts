@@ -56,8 +56,14 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
     // collector would take its CPU from the exporter being measured.
     receiver.decode = false;
     const config: OtlpExportConfig = {
-      endpoint: receiver.url, protocol: 'http/protobuf', headers: {}, timeoutMs: 10_000, gzip: false,
-      resource: { attributes: { 'deployment.environment.name': 'bench' } }, batchSize: BATCH, statsIntervalMs: 3_600_000,
+      endpoint: receiver.url,
+      protocol: 'http/protobuf',
+      headers: {},
+      timeoutMs: 10_000,
+      gzip: false,
+      resource: { attributes: { 'deployment.environment.name': 'bench' } },
+      batchSize: BATCH,
+      statsIntervalMs: 3_600_000,
     };
     try {
       await db.sql`select tracing.otlp_enable_export(true)`;
@@ -68,15 +74,17 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
         const loops = Array.from({ length: exporters }, () => createOtlpExporter(db.sql, config, { log: () => {} }));
         const batchMs: number[] = [];
         const started = performance.now();
-        await Promise.all(loops.map(async (exporter) => {
-          for (;;) {
-            const t = performance.now();
-            const result = await exporter.exportBatch();
-            if (result.kind === 'empty') return;
-            if (result.kind !== 'exported') throw new Error(`export bench: ${result.kind}`);
-            if (result.spans === BATCH) batchMs.push(performance.now() - t);
-          }
-        }));
+        await Promise.all(
+          loops.map(async (exporter) => {
+            for (;;) {
+              const t = performance.now();
+              const result = await exporter.exportBatch();
+              if (result.kind === 'empty') return;
+              if (result.kind !== 'exported') throw new Error(`export bench: ${result.kind}`);
+              if (result.spans === BATCH) batchMs.push(performance.now() - t);
+            }
+          }),
+        );
         const seconds = (performance.now() - started) / 1000;
         const [left] = await db.sql`select count(*)::int as n from tracing.otlp_outbox`;
         if (left!.n !== 0) throw new Error(`export bench: ${left!.n} spans left in the queue`);
@@ -101,9 +109,19 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
     const db = await ctx.createDatabase();
     const sql = postgres(db.url, { max: CLIENTS + 1, onnotice: () => {} });
     const http = await startHttpServer({
-      databaseUrl: db.url, port: 0, host: '127.0.0.1',
+      databaseUrl: db.url,
+      port: 0,
+      host: '127.0.0.1',
       pgSettingsFor: async () => ({ role: 'tracegres_anonymous' }),
-      routes: [createOtlpIngestRoute({ sql, token: TOKEN, organizationId: '0a000000-0000-4000-8000-00000000000a', maxBodyBytes: 64 * 1024 * 1024, log: ctx.log })],
+      routes: [
+        createOtlpIngestRoute({
+          sql,
+          token: TOKEN,
+          organizationId: '0a000000-0000-4000-8000-00000000000a',
+          maxBodyBytes: 64 * 1024 * 1024,
+          log: ctx.log,
+        }),
+      ],
     });
     try {
       // The queue on, as when this server also exports.
@@ -118,20 +136,25 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
         const latencies: number[] = [];
         let next = 0;
         const started = performance.now();
-        await Promise.all(Array.from({ length: CLIENTS }, async () => {
-          while (next < bodies.length) {
-            const body = bodies[next++]!;
-            const t = performance.now();
-            const response = await fetch(`${http.url}/v1/traces`, {
-              method: 'POST',
-              body: typeof body === 'string' ? body : new Uint8Array(body),
-              headers: { 'content-type': protocol === 'http/json' ? 'application/json' : 'application/x-protobuf', authorization: `Bearer ${TOKEN}` },
-            });
-            await response.arrayBuffer();
-            if (response.status !== 200) throw new Error(`ingest bench: HTTP ${response.status}`);
-            latencies.push(performance.now() - t);
-          }
-        }));
+        await Promise.all(
+          Array.from({ length: CLIENTS }, async () => {
+            while (next < bodies.length) {
+              const body = bodies[next++]!;
+              const t = performance.now();
+              const response = await fetch(`${http.url}/v1/traces`, {
+                method: 'POST',
+                body: typeof body === 'string' ? body : new Uint8Array(body),
+                headers: {
+                  'content-type': protocol === 'http/json' ? 'application/json' : 'application/x-protobuf',
+                  authorization: `Bearer ${TOKEN}`,
+                },
+              });
+              await response.arrayBuffer();
+              if (response.status !== 200) throw new Error(`ingest bench: HTTP ${response.status}`);
+              latencies.push(performance.now() - t);
+            }
+          }),
+        );
         const seconds = (performance.now() - started) / 1000;
         ingest[protocol === 'http/json' ? 'json' : 'protobuf'] = {
           spans: total,
@@ -225,5 +248,12 @@ function otlpRequest(count: number): OtlpRequest {
       });
     }
   }
-  return { resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'orders' } }] }, scopeSpans: [{ scope: { name: 'bench' }, spans }] }] };
+  return {
+    resourceSpans: [
+      {
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'orders' } }] },
+        scopeSpans: [{ scope: { name: 'bench' }, spans }],
+      },
+    ],
+  };
 }

@@ -93,15 +93,18 @@ async function graphqlLookups(ctx: BenchContext, databaseUrl: string) {
   const lookups: Record<string, { query: string; variable: (k: number) => Promise<string>; keys: number }> = {
     correlation_id: {
       query: 'query($v: UUID!) { getEventsByCorrelation(pCorrelationId: $v) { nodes { rowId eventType createdAt traceId } } }',
-      variable: async (k) => (await md5uuid(`c${k}`)).uuid, keys: requests,
+      variable: async (k) => (await md5uuid(`c${k}`)).uuid,
+      keys: requests,
     },
     session_id: {
       query: 'query($v: UUID!) { getEventsBySession(pSessionId: $v) { nodes { rowId eventType createdAt traceId } } }',
-      variable: async (k) => (await md5uuid(`s${k}`)).uuid, keys: sessions,
+      variable: async (k) => (await md5uuid(`s${k}`)).uuid,
+      keys: sessions,
     },
     trace_id: {
       query: 'query($v: String!) { getEventsByTrace(pTraceId: $v) { nodes { rowId eventType createdAt spanId } } }',
-      variable: async (k) => (await md5uuid(`t${k}`)).hex, keys: requests,
+      variable: async (k) => (await md5uuid(`t${k}`)).hex,
+      keys: requests,
     },
   };
   const out: Record<string, unknown> = {};

@@ -163,7 +163,8 @@ async function archiveRun(sql: postgres.Sql) {
   const started = performance.now();
   const [result] = await sql`call tracing.archive_events()`;
   const seconds = (performance.now() - started) / 1000;
-  const [runRow] = await sql`select batches, partitions_created, partitions_indexed from tracing.retention_runs where id = ${result!.run_id}`;
+  const [runRow] =
+    await sql`select batches, partitions_created, partitions_indexed from tracing.retention_runs where id = ${result!.run_id}`;
   const moved = Number(result!.events_moved);
   return {
     moved,

@@ -119,63 +119,149 @@ export async function seedDemo(sql: Sql, options: DemoOptions = {}): Promise<Dem
 
     const push = (row: Omit<SpanRow, keyof typeof common>) => spans.push({ ...common, ...row });
     push({
-      span_id: ids.browser, parent_span_id: null, name: 'POST /checkout', service: 'shop-web', kind: 'client',
-      start_time: iso(start), end_time: iso(end), status: failed ? 'error' : 'ok',
+      span_id: ids.browser,
+      parent_span_id: null,
+      name: 'POST /checkout',
+      service: 'shop-web',
+      kind: 'client',
+      start_time: iso(start),
+      end_time: iso(end),
+      status: failed ? 'error' : 'ok',
       ...(failed ? { status_message: 'HTTP 402' } : {}),
       attributes: { 'http.request.method': 'POST', 'url.path': '/checkout', 'http.response.status_code': failed ? 402 : 200 },
     });
     push({
-      span_id: ids.edge, parent_span_id: ids.browser, name: 'checkout', service: 'edge-checkout', kind: 'server',
-      start_time: iso(edgeStart), end_time: iso(edgeEnd), status: failed ? 'error' : 'ok',
+      span_id: ids.edge,
+      parent_span_id: ids.browser,
+      name: 'checkout',
+      service: 'edge-checkout',
+      kind: 'server',
+      start_time: iso(edgeStart),
+      end_time: iso(edgeEnd),
+      status: failed ? 'error' : 'ok',
       ...(failed ? { status_message: 'payment failed' } : {}),
       attributes: { 'faas.name': 'checkout', 'http.response.status_code': failed ? 402 : 200, 'enduser.session': sessionId },
     });
     if (!workflowLost) {
       push({
-        span_id: ids.workflow, parent_span_id: ids.edge, name: 'OrderWorkflow', service: 'order-worker', kind: 'internal',
-        start_time: iso(workflowStart), end_time: iso(workflowEnd), status: failed ? 'error' : 'ok',
+        span_id: ids.workflow,
+        parent_span_id: ids.edge,
+        name: 'OrderWorkflow',
+        service: 'order-worker',
+        kind: 'internal',
+        start_time: iso(workflowStart),
+        end_time: iso(workflowEnd),
+        status: failed ? 'error' : 'ok',
         attributes: { 'temporal.workflow.type': 'OrderWorkflow', 'temporal.workflow.id': `order-${order}` },
       });
     }
     push({
-      span_id: ids.reserve, parent_span_id: ids.workflow, name: 'reserveInventory', service: 'order-worker', kind: 'internal',
-      start_time: iso(reserveStart), end_time: iso(reserveEnd), status: 'ok',
+      span_id: ids.reserve,
+      parent_span_id: ids.workflow,
+      name: 'reserveInventory',
+      service: 'order-worker',
+      kind: 'internal',
+      start_time: iso(reserveStart),
+      end_time: iso(reserveEnd),
+      status: 'ok',
       attributes: { 'temporal.activity.type': 'reserveInventory', 'temporal.attempt': 1 },
     });
     push({
-      span_id: ids.charge, parent_span_id: ids.workflow, name: 'chargePayment', service: 'order-worker', kind: 'internal',
-      start_time: iso(chargeStart), end_time: iso(chargeEnd), status: failed ? 'error' : 'ok',
+      span_id: ids.charge,
+      parent_span_id: ids.workflow,
+      name: 'chargePayment',
+      service: 'order-worker',
+      kind: 'internal',
+      start_time: iso(chargeStart),
+      end_time: iso(chargeEnd),
+      status: failed ? 'error' : 'ok',
       ...(failed ? { status_message: DECLINES[Math.floor(i / 3) % DECLINES.length]! } : {}),
       attributes: { 'temporal.activity.type': 'chargePayment', 'temporal.attempt': failed ? 3 : 1, 'payment.provider': 'stripe' },
     });
     push({
-      span_id: ids.db, parent_span_id: ids.charge, name: 'INSERT payments', service: 'order-worker', kind: 'client',
-      start_time: iso(chargeStart + 3), end_time: iso(chargeStart + 14), status: 'ok',
+      span_id: ids.db,
+      parent_span_id: ids.charge,
+      name: 'INSERT payments',
+      service: 'order-worker',
+      kind: 'client',
+      start_time: iso(chargeStart + 3),
+      end_time: iso(chargeStart + 14),
+      status: 'ok',
       attributes: { 'db.system': 'postgresql', 'db.operation.name': 'INSERT', 'db.collection.name': 'payments' },
     });
     if (!notifyLost) {
       push({
-        span_id: ids.notify, parent_span_id: ids.workflow, name: 'sendEmail', service: 'order-worker', kind: 'internal',
-        start_time: iso(notifyStart), end_time: iso(notifyEnd), status: 'ok',
+        span_id: ids.notify,
+        parent_span_id: ids.workflow,
+        name: 'sendEmail',
+        service: 'order-worker',
+        kind: 'internal',
+        start_time: iso(notifyStart),
+        end_time: iso(notifyEnd),
+        status: 'ok',
         attributes: { 'temporal.activity.type': 'sendEmail', 'email.template': failed ? 'payment-failed' : 'order-confirmed' },
       });
     }
 
-    const event = (span: string, parent: string | null, service: string, at: number, type: string, data: Record<string, unknown>, error: string | null = null) =>
-      events.push({ trace_id: traceId, span_id: span, parent_span_id: parent, correlation_id: correlationId, session_id: sessionId, service, stream_type: 'order', stream_id: order, event_type: type, data, at, error });
+    const event = (
+      span: string,
+      parent: string | null,
+      service: string,
+      at: number,
+      type: string,
+      data: Record<string, unknown>,
+      error: string | null = null,
+    ) =>
+      events.push({
+        trace_id: traceId,
+        span_id: span,
+        parent_span_id: parent,
+        correlation_id: correlationId,
+        session_id: sessionId,
+        service,
+        stream_type: 'order',
+        stream_id: order,
+        event_type: type,
+        data,
+        at,
+        error,
+      });
     const product = PRODUCTS[i % PRODUCTS.length]!;
     const amount = 1200 + (i % 7) * 350;
-    event(ids.edge, ids.browser, 'edge-checkout', edgeStart + 12, 'order.created', { orderId: order, items: [{ sku: product, quantity: 1 + (i % 3) }], amountCents: amount, currency: 'EUR' });
+    event(ids.edge, ids.browser, 'edge-checkout', edgeStart + 12, 'order.created', {
+      orderId: order,
+      items: [{ sku: product, quantity: 1 + (i % 3) }],
+      amountCents: amount,
+      currency: 'EUR',
+    });
     event(ids.reserve, ids.workflow, 'order-worker', reserveEnd - 2, 'inventory.reserved', { orderId: order, sku: product });
     if (failed) {
-      event(ids.charge, ids.workflow, 'order-worker', chargeEnd - 3, 'payment.failed', { orderId: order, amountCents: amount, attempts: 3 }, DECLINES[Math.floor(i / 3) % DECLINES.length]!);
+      event(
+        ids.charge,
+        ids.workflow,
+        'order-worker',
+        chargeEnd - 3,
+        'payment.failed',
+        { orderId: order, amountCents: amount, attempts: 3 },
+        DECLINES[Math.floor(i / 3) % DECLINES.length]!,
+      );
     } else {
       event(ids.charge, ids.workflow, 'order-worker', chargeEnd - 3, 'payment.captured', { orderId: order, amountCents: amount });
     }
     const emailFails = failed && i % 5 === 1;
-    event(ids.notify, ids.workflow, 'order-worker', notifyStart + 5, 'email.queued', { orderId: order, template: failed ? 'payment-failed' : 'order-confirmed' });
-    event(ids.notify, ids.workflow, 'order-worker', notifyEnd - 2, emailFails ? 'email.failed' : 'email.sent',
-      { orderId: order, to: `customer-${i % sessions.length}@example.com` }, emailFails ? 'SMTP 451: mailbox temporarily unavailable' : null);
+    event(ids.notify, ids.workflow, 'order-worker', notifyStart + 5, 'email.queued', {
+      orderId: order,
+      template: failed ? 'payment-failed' : 'order-confirmed',
+    });
+    event(
+      ids.notify,
+      ids.workflow,
+      'order-worker',
+      notifyEnd - 2,
+      emailFails ? 'email.failed' : 'email.sent',
+      { orderId: order, to: `customer-${i % sessions.length}@example.com` },
+      emailFails ? 'SMTP 451: mailbox temporarily unavailable' : null,
+    );
     requests.push({ traceId, correlationId, sessionId, failed });
   }
 
@@ -198,8 +284,13 @@ export async function seedDemo(sql: Sql, options: DemoOptions = {}): Promise<Dem
       // The trace fields go in the metadata, as the toolkits write them; the
       // promotion trigger fills the typed columns.
       event_metadata: {
-        trace_id: e.trace_id, span_id: e.span_id, parent_span_id: e.parent_span_id,
-        correlation_id: e.correlation_id, session_id: e.session_id, trace_flags: '01', service: e.service,
+        trace_id: e.trace_id,
+        span_id: e.span_id,
+        parent_span_id: e.parent_span_id,
+        correlation_id: e.correlation_id,
+        session_id: e.session_id,
+        trace_flags: '01',
+        service: e.service,
         emission_id: hex(8),
       },
       organization_id: DEMO_ORGANIZATION_ID,
@@ -229,7 +320,14 @@ export async function seedDemo(sql: Sql, options: DemoOptions = {}): Promise<Dem
 
 /** A batch import: one root, a chunk span per 100 records, a span per record. */
 function largeTrace(traceId: string, size: number, start: number, correlationId: string, sessionId: string): SpanRow[] {
-  const common = { trace_id: traceId, correlation_id: correlationId, session_id: sessionId, organization_id: DEMO_ORGANIZATION_ID, service: 'importer', kind: 'internal' };
+  const common = {
+    trace_id: traceId,
+    correlation_id: correlationId,
+    session_id: sessionId,
+    organization_id: DEMO_ORGANIZATION_ID,
+    service: 'importer',
+    kind: 'internal',
+  };
   const root = hex(8);
   const rows: SpanRow[] = [];
   const perChunk = 100;
@@ -242,13 +340,43 @@ function largeTrace(traceId: string, size: number, start: number, correlationId:
     made++;
     const children: SpanRow[] = [];
     for (let r = 0; r < perChunk && made < size; r++, made++) {
-      children.push({ ...common, span_id: hex(8), parent_span_id: chunk, name: `import record ${c * perChunk + r}`, start_time: iso(t), end_time: iso(t + 2), status: (c * perChunk + r) % 997 === 0 ? 'error' : 'ok', attributes: { 'record.index': c * perChunk + r } });
+      children.push({
+        ...common,
+        span_id: hex(8),
+        parent_span_id: chunk,
+        name: `import record ${c * perChunk + r}`,
+        start_time: iso(t),
+        end_time: iso(t + 2),
+        status: (c * perChunk + r) % 997 === 0 ? 'error' : 'ok',
+        attributes: { 'record.index': c * perChunk + r },
+      });
       t += 2;
     }
-    rows.push({ ...common, span_id: chunk, parent_span_id: root, name: `import chunk ${c}`, start_time: iso(chunkStart), end_time: iso(t), status: 'ok', attributes: { 'chunk.index': c } }, ...children);
+    rows.push(
+      {
+        ...common,
+        span_id: chunk,
+        parent_span_id: root,
+        name: `import chunk ${c}`,
+        start_time: iso(chunkStart),
+        end_time: iso(t),
+        status: 'ok',
+        attributes: { 'chunk.index': c },
+      },
+      ...children,
+    );
     t += 1;
   }
-  rows.unshift({ ...common, span_id: root, parent_span_id: null, name: 'nightly product import', start_time: iso(start), end_time: iso(t + 5), status: 'ok', attributes: { 'import.records': size } });
+  rows.unshift({
+    ...common,
+    span_id: root,
+    parent_span_id: null,
+    name: 'nightly product import',
+    start_time: iso(start),
+    end_time: iso(t + 5),
+    status: 'ok',
+    attributes: { 'import.records': size },
+  });
   return rows;
 }
 
@@ -274,15 +402,19 @@ export async function demoCommand(argv: string[]): Promise<number> {
   try {
     const demo = await seedDemo(sql);
     const port = config.port;
-    console.log(`loaded ${demo.requests.length} checkout requests (${demo.spans} spans, ${demo.events} events, ${demo.failedEvents} failed) into ${redactPassword(url)}`);
+    console.log(
+      `loaded ${demo.requests.length} checkout requests (${demo.spans} spans, ${demo.events} events, ${demo.failedEvents} failed) into ${redactPassword(url)}`,
+    );
     console.log(`a failed request to look up: correlation id ${demo.failedRequest.correlationId}`);
     console.log(`open http://localhost:${port}/ and paste it into the search box`);
     return 0;
   } catch (error) {
     const e = error as Error & { code?: string };
-    console.error(e.code === 'ECONNREFUSED'
-      ? `cannot connect to ${redactPassword(url)}: start the server with npm start first, or pass --database-url`
-      : `error: ${e.message}`);
+    console.error(
+      e.code === 'ECONNREFUSED'
+        ? `cannot connect to ${redactPassword(url)}: start the server with npm start first, or pass --database-url`
+        : `error: ${e.message}`,
+    );
     return 1;
   } finally {
     await sql.end();

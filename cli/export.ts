@@ -46,7 +46,7 @@ export async function exportCommand(argv: string[], databaseUrl: (explicit: stri
     if (positionals[0] === 'status') {
       const [status] = await sql`select * from tracing.otlp_export_status`;
       for (const [key, value] of Object.entries(status ?? {})) {
-        console.log(`${key.padEnd(20)} ${value instanceof Date ? value.toISOString() : value ?? '-'}`);
+        console.log(`${key.padEnd(20)} ${value instanceof Date ? value.toISOString() : (value ?? '-')}`);
       }
       return 0;
     }

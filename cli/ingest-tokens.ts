@@ -79,8 +79,10 @@ export async function ingestTokenCommand(
           select * from tracing.list_ingest_tokens()`;
         if (rows.length === 0) out.line('no ingest tokens');
         for (const r of rows) {
-          out.line(`${r.id}  ${r.organization_id}  ${r.name ?? '-'}  created ${r.created_at.toISOString()}` +
-            (r.revoked_at ? `  revoked ${r.revoked_at.toISOString()}` : ''));
+          out.line(
+            `${r.id}  ${r.organization_id}  ${r.name ?? '-'}  created ${r.created_at.toISOString()}` +
+              (r.revoked_at ? `  revoked ${r.revoked_at.toISOString()}` : ''),
+          );
         }
         return 0;
       }

@@ -38,7 +38,9 @@ describe('tracegres retention run', () => {
     await seedSpans(db.sql, { traces: 10, spansPerTrace: 3, ageDays: 100 });
     const { code, out } = await cli(['retention', 'run', '--dry-run']);
     expect(code).toBe(0);
-    expect(out.lines[0]).toMatch(/^archive \(dry run\) #\d+: succeeded: 1,200 events and 30 spans \(10 traces\) would move to the archive$/);
+    expect(out.lines[0]).toMatch(
+      /^archive \(dry run\) #\d+: succeeded: 1,200 events and 30 spans \(10 traces\) would move to the archive$/,
+    );
     expect(out.lines.some((l) => /^ {2}domain_events_archive_\d{4}m\d{2}: [\d,]+$/.test(l))).toBe(true);
     expect((await storeState(db.sql)).archived).toBe(0);
   });
@@ -51,7 +53,9 @@ describe('tracegres retention run', () => {
     const result = await runRetention(db.url, out, { batchSize: 100, pollMs: 10 });
     expect(result.ok).toBe(true);
     expect(out.progressLines.length).toBeGreaterThan(0);
-    expect(out.lines.join('\n')).toMatch(/archive #\d+: succeeded: 20,000 events and 0 spans moved in [\d.]+m?s \([\d,]+ events\/s, \d+ batches\)/);
+    expect(out.lines.join('\n')).toMatch(
+      /archive #\d+: succeeded: 20,000 events and 0 spans moved in [\d.]+m?s \([\d,]+ events\/s, \d+ batches\)/,
+    );
     expect(out.lines.join('\n')).toMatch(/partitions indexed: domain_events_archive_/);
     for (const line of out.progressLines) {
       expect(line).toMatch(/^archive: [\d,]+ events moved · [\d,]+ events\/s · \d+% of [\d,]+ blocks scanned · ETA ((\d+:)?\d+:\d{2}|\?)$/);
@@ -99,7 +103,9 @@ describe('tracegres retention schedule', () => {
     const { loaded } = first(await db.sql`select * from tracing.pg_cron_status()`);
     expect(code).toBe(0);
     if (!loaded) {
-      expect(out.lines.join('\n')).toMatch(/now letting the tracegres server \(npm start\) run call tracing.run_retention\(\) at "\*\/30 \* \* \* \*"/);
+      expect(out.lines.join('\n')).toMatch(
+        /now letting the tracegres server \(npm start\) run call tracing.run_retention\(\) at "\*\/30 \* \* \* \*"/,
+      );
       expect(first(await db.sql`select schedule from tracing.retention_settings`).schedule).toBe('*/30 * * * *');
       expect(first(await db.sql`select tracing.retention_scheduler() as s`).s).toBe('in_process');
     }

@@ -72,7 +72,11 @@ export async function runRetention(url: string, out: Output, options: RunOptions
     let settled = false;
     let failure: { message: string; hint?: string } | undefined;
     const call = runner
-      .unsafe('call tracing.run_retention($1, $2::interval, $3)', [options.dryRun ?? false, options.olderThan ?? null, options.batchSize ?? null])
+      .unsafe('call tracing.run_retention($1, $2::interval, $3)', [
+        options.dryRun ?? false,
+        options.olderThan ?? null,
+        options.batchSize ?? null,
+      ])
       .catch((error: postgres.PostgresError | Error) => {
         failure = { message: error.message, hint: 'hint' in error ? error.hint : undefined };
       })
@@ -128,7 +132,9 @@ function summarize(runs: RunRow[]): string[] {
     }
     if (r.operation === 'archive' && r.dry_run) {
       const byMonth = (r.details?.events_by_month ?? {}) as Record<string, number>;
-      lines.push(`${head}: ${count(r.events_moved)} events and ${count(r.spans_moved)} spans (${count(Number(r.details?.traces_to_move ?? 0))} traces) would move to the archive`);
+      lines.push(
+        `${head}: ${count(r.events_moved)} events and ${count(r.spans_moved)} spans (${count(Number(r.details?.traces_to_move ?? 0))} traces) would move to the archive`,
+      );
       for (const [partition, n] of Object.entries(byMonth).sort()) lines.push(`  ${partition}: ${count(n)}`);
       const toCreate = (r.details?.partitions_to_create ?? []) as string[];
       if (toCreate.length) lines.push(`  partitions to create: ${toCreate.sort().join(', ')}`);
@@ -141,10 +147,14 @@ function summarize(runs: RunRow[]): string[] {
       if (r.partitions_indexed.length) lines.push(`  partitions indexed: ${r.partitions_indexed.join(', ')}`);
     } else if (r.operation === 'purge' && r.dry_run) {
       const planned = (r.details?.partitions_to_drop ?? []) as Array<{ partition: string; events: number }>;
-      lines.push(`${head}: ${planned.length} partitions (${count(r.events_dropped)} events) and ${count(r.spans_dropped)} archived spans would be dropped`);
+      lines.push(
+        `${head}: ${planned.length} partitions (${count(r.events_dropped)} events) and ${count(r.spans_dropped)} archived spans would be dropped`,
+      );
       for (const p of planned) lines.push(`  ${p.partition}: ${count(p.events)}`);
     } else if (r.operation === 'purge') {
-      lines.push(`${head}: ${r.partitions_dropped.length} partitions dropped (${count(r.events_dropped)} events) and ${count(r.spans_dropped)} archived spans in ${took}`);
+      lines.push(
+        `${head}: ${r.partitions_dropped.length} partitions dropped (${count(r.events_dropped)} events) and ${count(r.spans_dropped)} archived spans in ${took}`,
+      );
       if (r.partitions_dropped.length) lines.push(`  dropped: ${r.partitions_dropped.join(', ')}`);
     } else {
       lines.push(`${head}: ${count(r.events_moved)} events and ${count(r.spans_moved)} spans in ${took}`);
@@ -199,7 +209,9 @@ export async function retentionStatus(url: string, out: Output): Promise<void> {
     }
 
     // Sampling runs every minute; its runs would crowd out the rest here.
-    const runs = await sql<RunRow[]>`select * from tracing.retention_run_status where operation <> 'tail_sampling' order by id desc limit 10`;
+    const runs = await sql<
+      RunRow[]
+    >`select * from tracing.retention_run_status where operation <> 'tail_sampling' order by id desc limit 10`;
     out.line('');
     out.line(runs.length ? 'recent runs (newest first):' : 'no runs yet');
     if (runs.length) {
@@ -350,8 +362,10 @@ export async function scheduleRetention(url: string, out: Output, options: Sched
       return { scheduler: 'pg_cron', jobName: info.job, cronDatabase: info.cron_database, cron };
     }
     if (options.inProcess) {
-      await act('let', `the tracegres server (npm start) run ${info.command} at ${when}, and sampling every minute`, () =>
-        app`select tracing.schedule_retention(${cron}, p_in_process => true)`,
+      await act(
+        'let',
+        `the tracegres server (npm start) run ${info.command} at ${when}, and sampling every minute`,
+        () => app`select tracing.schedule_retention(${cron}, p_in_process => true)`,
       );
       return { scheduler: 'in_process', cron };
     }
@@ -371,5 +385,8 @@ export async function scheduleRetention(url: string, out: Output, options: Sched
 
 function iso(value: unknown): string {
   if (!(value instanceof Date)) return value === null || value === undefined ? '-' : String(value);
-  return value.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return value
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
 }

@@ -13,13 +13,20 @@ describe('demo data', () => {
     expect(demo.requests).toHaveLength(12);
     expect(demo.failedRequest.failed).toBe(true);
 
-    const failed = await db.sql`select * from api.get_failed_events(p_first => 500) where correlation_id = ${demo.failedRequest.correlationId}`;
+    const failed =
+      await db.sql`select * from api.get_failed_events(p_first => 500) where correlation_id = ${demo.failedRequest.correlationId}`;
     expect(failed.map((e) => e.event_type)).toContain('payment.failed');
     expect(failed[0]!.trace_id).toBe(demo.failedRequest.traceId);
 
     const timeline = await db.sql`select * from api.get_trace_timeline(${demo.failedRequest.traceId})`;
     expect(timeline.map((s) => s.name)).toEqual([
-      'POST /checkout', 'checkout', 'OrderWorkflow', 'reserveInventory', 'chargePayment', 'INSERT payments', 'sendEmail',
+      'POST /checkout',
+      'checkout',
+      'OrderWorkflow',
+      'reserveInventory',
+      'chargePayment',
+      'INSERT payments',
+      'sendEmail',
     ]);
     expect(timeline.find((s) => s.name === 'chargePayment')).toMatchObject({ status: 'error', on_critical_path: true });
 
@@ -32,7 +39,9 @@ describe('demo data', () => {
     expect(inferred[0]!.event_count).toBe(2);
 
     const session = await db.sql`select * from api.get_session_traces(${demo.failedRequest.sessionId}::uuid)`;
-    expect(session.map((t) => t.trace_id)).toEqual(demo.requests.filter((r) => r.sessionId === demo.failedRequest.sessionId).map((r) => r.traceId));
+    expect(session.map((t) => t.trace_id)).toEqual(
+      demo.requests.filter((r) => r.sessionId === demo.failedRequest.sessionId).map((r) => r.traceId),
+    );
   });
 
   it('tracegres demo loads it and prints a correlation id to look up', async () => {

@@ -46,7 +46,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     jwtPublicKey: env.TRACEGRES_JWT_PUBLIC_KEY || undefined,
     jwtAudience: env.TRACEGRES_JWT_AUDIENCE || undefined,
     jwtIssuer: env.TRACEGRES_JWT_ISSUER || undefined,
-    graphqlIntrospection: env.TRACEGRES_GRAPHQL_INTROSPECTION ? /^(1|true|on|yes)$/i.test(env.TRACEGRES_GRAPHQL_INTROSPECTION) : !env.DATABASE_URL,
+    graphqlIntrospection: env.TRACEGRES_GRAPHQL_INTROSPECTION
+      ? /^(1|true|on|yes)$/i.test(env.TRACEGRES_GRAPHQL_INTROSPECTION)
+      : !env.DATABASE_URL,
     graphqlStatementTimeout: env.TRACEGRES_GRAPHQL_STATEMENT_TIMEOUT || undefined,
   };
 }

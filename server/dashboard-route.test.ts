@@ -88,9 +88,11 @@ describe('the dashboard route', () => {
 
   it('has no development routes unless the server runs the embedded default', async () => {
     expect(await (await fetch(`${plain.url}/dev-token`, { headers: { accept: 'application/json' } })).text()).toBe('not the dashboard');
-    expect(await (await fetch(`${plain.url}/dev/demo-data`, { method: 'POST', headers: { 'content-type': 'application/json', origin: plain.url } })).text()).toBe(
-      'not the dashboard',
-    );
+    expect(
+      await (
+        await fetch(`${plain.url}/dev/demo-data`, { method: 'POST', headers: { 'content-type': 'application/json', origin: plain.url } })
+      ).text(),
+    ).toBe('not the dashboard');
     expect(await (await fetch(`${dev.url}/dev-token`)).json()).toEqual({ token: 'local-token', role: 'admin' });
   });
 
@@ -143,7 +145,12 @@ describe('the dashboard route', () => {
     expect((await post({ 'content-type': 'application/json' })).status).toBe(403);
     // Origin and Host agreeing is not enough: both come from the caller.
     const port = new URL(dev.url).port;
-    const rebound = await rawGet(dev.url, '/dev/demo-data', { host: `evil.com:${port}`, origin: `http://evil.com:${port}`, 'content-type': 'application/json' }, 'POST');
+    const rebound = await rawGet(
+      dev.url,
+      '/dev/demo-data',
+      { host: `evil.com:${port}`, origin: `http://evil.com:${port}`, 'content-type': 'application/json' },
+      'POST',
+    );
     expect(rebound.status).toBe(403);
     expect(demoLoads).toBe(0);
     const ok = await post({ 'content-type': 'application/json', origin: dev.url });

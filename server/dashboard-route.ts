@@ -116,7 +116,11 @@ export function createDashboardRoute(options: DashboardRouteOptions = {}): Route
       if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
       // Only the page itself may trigger it: a cross-site form post carries
       // another Origin (or a simple content type, which JSON requests never use).
-      if (!loopbackOrigin(req) || !ownOrigins(req).includes(String(req.headers.origin)) || !String(req.headers['content-type'] ?? '').startsWith('application/json')) {
+      if (
+        !loopbackOrigin(req) ||
+        !ownOrigins(req).includes(String(req.headers.origin)) ||
+        !String(req.headers['content-type'] ?? '').startsWith('application/json')
+      ) {
         sendJson(res, 403, { error: 'forbidden' });
         return true;
       }
@@ -199,7 +203,9 @@ function ownOrigins(req: IncomingMessage): string[] {
  * rebinding) is behind it.
  */
 function loopbackOrigin(req: IncomingMessage): boolean {
-  return isLoopbackAddress(req.socket.localAddress) && LOOPBACK_HOSTS.some((host) => req.headers.host === `${host}:${req.socket.localPort}`);
+  return (
+    isLoopbackAddress(req.socket.localAddress) && LOOPBACK_HOSTS.some((host) => req.headers.host === `${host}:${req.socket.localPort}`)
+  );
 }
 
 /** Newest modification time of the files under `dir` (0 when it is missing). */
@@ -220,7 +226,10 @@ async function newestChange(dir: string, skip: (name: string) => boolean = () =>
  * through a lock file, so two builds never empty each other's output.
  */
 export async function ensureBuilt(log: (message: string) => void = () => {}): Promise<void> {
-  const lock = path.join(os.tmpdir(), `tracegres-dashboard-build-${createHash('sha256').update(DASHBOARD_DIR).digest('hex').slice(0, 12)}.lock`);
+  const lock = path.join(
+    os.tmpdir(),
+    `tracegres-dashboard-build-${createHash('sha256').update(DASHBOARD_DIR).digest('hex').slice(0, 12)}.lock`,
+  );
   const deadline = Date.now() + 300_000;
   for (;;) {
     try {
@@ -255,10 +264,16 @@ function isRunning(pid: number): boolean {
 }
 
 async function buildIfStale(log: (message: string) => void): Promise<void> {
-  const built = await stat(path.join(DIST_DIR, 'index.html')).then((s) => s.mtimeMs, () => 0);
+  const built = await stat(path.join(DIST_DIR, 'index.html')).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  );
   if (built > 0) {
     const sources = Math.max(
-      await newestChange(DASHBOARD_DIR, (name) => name === 'dist' || name === 'e2e' || name === 'node_modules' || name.endsWith('.test.ts')),
+      await newestChange(
+        DASHBOARD_DIR,
+        (name) => name === 'dist' || name === 'e2e' || name === 'node_modules' || name.endsWith('.test.ts'),
+      ),
       // The app imports the browser toolkit (ErrorWithCorrelation, tracedFetch).
       await newestChange(path.resolve(DASHBOARD_DIR, '../ts/client'), (name) => name.endsWith('.test.ts')),
     );

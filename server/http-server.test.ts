@@ -25,7 +25,10 @@ async function post(body: unknown, headers: Record<string, string> = {}) {
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
   });
-  return { status: response.status, body: (await response.json()) as { data?: any; errors?: Array<{ message: string; extensions?: any }> } };
+  return {
+    status: response.status,
+    body: (await response.json()) as { data?: any; errors?: Array<{ message: string; extensions?: any }> },
+  };
 }
 
 describe('tokens', () => {
@@ -42,7 +45,10 @@ describe('tokens', () => {
     const expired = await signToken(SECRET, { role: 'admin' }, '-1m');
     expect((await post({ query: '{ __typename }' }, { authorization: `Bearer ${expired}` })).status).toBe(401);
     const { SignJWT } = await import('jose');
-    const superuser = await new SignJWT({ role: 'postgres' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
+    const superuser = await new SignJWT({ role: 'postgres' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode(SECRET));
     const { status, body } = await post({ query: '{ __typename }' }, { authorization: `Bearer ${superuser}` });
     expect(status).toBe(401);
     expect(body.errors?.[0]?.message).toMatch(/role must be one of/);
@@ -65,7 +71,11 @@ describe('tokens', () => {
     const verify = createTokenVerifier({ secret: SECRET, audience: 'tracegres', issuer: 'https://auth.example' });
     const good = await signToken(SECRET, { role: 'admin' }, '1h', { audience: 'tracegres', issuer: 'https://auth.example' });
     expect((await verify(`Bearer ${good}`)).role).toBe('tracegres_admin');
-    for (const claims of [{}, { audience: 'other', issuer: 'https://auth.example' }, { audience: 'tracegres', issuer: 'https://evil.example' }]) {
+    for (const claims of [
+      {},
+      { audience: 'other', issuer: 'https://auth.example' },
+      { audience: 'tracegres', issuer: 'https://evil.example' },
+    ]) {
       const token = await signToken(SECRET, { role: 'admin' }, '1h', claims);
       await expect(verify(`Bearer ${token}`)).rejects.toThrow(/invalid or expired token/);
     }
@@ -73,7 +83,10 @@ describe('tokens', () => {
 
   it('accepts a valid token', async () => {
     const token = await signToken(SECRET, { role: 'reader', organization_id: '7d0b2c3e-5f1a-4b8e-9c2d-1e3f4a5b6c7d' });
-    expect(await post({ query: '{ __typename }' }, { authorization: `Bearer ${token}` })).toEqual({ status: 200, body: { data: { __typename: 'Query' } } });
+    expect(await post({ query: '{ __typename }' }, { authorization: `Bearer ${token}` })).toEqual({
+      status: 200,
+      body: { data: { __typename: 'Query' } },
+    });
   });
 });
 
@@ -98,7 +111,10 @@ describe('bounds', () => {
     // re-entering the root through node(id: "query") since Query.query is gone.
     const level = (name: string, next: string) =>
       `fragment ${name} on Query { ${Array.from({ length: 20 }, (_, i) => `a${i}: node(id: "query") { ... on Query { ...${next} } }`).join(' ')} }`;
-    const timelines = Array.from({ length: 20 }, (_, i) => `t${i}: getTraceTimeline(pTraceId: "4bf92f3577b34da6a3ce929d0e0e4736") { nodes { spanId name events } }`).join(' ');
+    const timelines = Array.from(
+      { length: 20 },
+      (_, i) => `t${i}: getTraceTimeline(pTraceId: "4bf92f3577b34da6a3ce929d0e0e4736") { nodes { spanId name events } }`,
+    ).join(' ');
     const attack = `query { ...F1 } ${level('F1', 'F2')} ${level('F2', 'F3')} fragment F3 on Query { ${timelines} }`;
     const started = Date.now();
     const health = (async () => {
@@ -145,11 +161,21 @@ describe('bounds', () => {
 describe('with introspection off (the DATABASE_URL default)', () => {
   let closed: HttpServer;
   beforeAll(async () => {
-    closed = await startHttpServer({ databaseUrl: db.url, port: 0, host: '127.0.0.1', pgSettingsFor: createTokenVerifier({ secret: SECRET }), graphql: { introspection: false } });
+    closed = await startHttpServer({
+      databaseUrl: db.url,
+      port: 0,
+      host: '127.0.0.1',
+      pgSettingsFor: createTokenVerifier({ secret: SECRET }),
+      graphql: { introspection: false },
+    });
   });
   afterAll(() => closed?.close());
   const postTo = async (body: unknown) => {
-    const response = await fetch(`${closed.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const response = await fetch(`${closed.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     return { status: response.status, body: (await response.json()) as { data?: any; errors?: Array<{ message: string }> } };
   };
 
@@ -171,10 +197,20 @@ describe('with introspection off (the DATABASE_URL default)', () => {
 
 describe('statement timeout', () => {
   it('cancels a GraphQL statement that runs past it, and says so', async () => {
-    const slow = await startHttpServer({ databaseUrl: db.url, port: 0, host: '127.0.0.1', pgSettingsFor: createTokenVerifier({ secret: SECRET }), graphql: { statementTimeout: '300ms' } });
+    const slow = await startHttpServer({
+      databaseUrl: db.url,
+      port: 0,
+      host: '127.0.0.1',
+      pgSettingsFor: createTokenVerifier({ secret: SECRET }),
+      graphql: { statementTimeout: '300ms' },
+    });
     const admin = await signToken(SECRET, { role: 'admin' });
     // The schema is built first: building it would wait for the lock too.
-    await fetch(`${slow.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' });
+    await fetch(`${slow.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"query":"{ __typename }"}',
+    });
     // A lock held elsewhere makes the api function wait; the timeout ends the wait.
     const reserved = await db.sql.reserve();
     try {

@@ -25,17 +25,27 @@ async function start(pgPort: number): Promise<Started> {
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', TRACEGRES_DATA_DIR: dataDir, TRACEGRES_EMBEDDED_PG_PORT: String(pgPort) };
   delete env.DATABASE_URL;
   delete env.TRACEGRES_JWT_SECRET;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    cwd: projectRoot,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no "ready" within 60 s:\n${output}`)), 60_000);
     const check = () => {
-      if (output.includes('ready;')) { clearTimeout(timer); resolve(); }
+      if (output.includes('ready;')) {
+        clearTimeout(timer);
+        resolve();
+      }
     };
     child.stdout!.on('data', check);
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`exited with ${code}:\n${output}`)); });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code}:\n${output}`));
+    });
   });
   const graphqlUrl = /GraphQL:\s+(\S+)/.exec(output)![1]!;
   const token = /development token[^\n]*\n(\S+)/.exec(output)![1]!;

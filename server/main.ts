@@ -24,9 +24,17 @@ async function main(): Promise<void> {
     log(`database: ${redactPassword(databaseUrl)} (DATABASE_URL)`);
   } else {
     const dataDir = path.join(config.dataDir, 'postgres');
-    embedded = await startEmbeddedPostgres({ dataDir, port: config.embeddedPort, persistent: true, passwordFile: config.embeddedPasswordFile, log });
+    embedded = await startEmbeddedPostgres({
+      dataDir,
+      port: config.embeddedPort,
+      persistent: true,
+      passwordFile: config.embeddedPasswordFile,
+      log,
+    });
     databaseUrl = await ensureDatabase(embedded.url, 'tracegres');
-    log(`database: ${redactPassword(databaseUrl)} (embedded, data in ${path.relative(process.cwd(), embedded.dataDir) || embedded.dataDir})`);
+    log(
+      `database: ${redactPassword(databaseUrl)} (embedded, data in ${path.relative(process.cwd(), embedded.dataDir) || embedded.dataDir})`,
+    );
   }
 
   let stopping = false;
@@ -67,7 +75,12 @@ async function main(): Promise<void> {
     // so the explorer works on first start; real deployments configure
     // TRACEGRES_JWT_SECRET or TRACEGRES_JWT_PUBLIC_KEY.
     const jwtSecret = config.jwtSecret ?? (embedded ? await localJwtSecret(config.dataDir) : undefined);
-    const pgSettingsFor = createTokenVerifier({ secret: jwtSecret, publicKey: config.jwtPublicKey, audience: config.jwtAudience, issuer: config.jwtIssuer });
+    const pgSettingsFor = createTokenVerifier({
+      secret: jwtSecret,
+      publicKey: config.jwtPublicKey,
+      audience: config.jwtAudience,
+      issuer: config.jwtIssuer,
+    });
     const claimsOf = { audience: config.jwtAudience, issuer: config.jwtIssuer };
     // Grafast reads GRAPHILE_ENV when it loads: development mode (richer
     // errors) for the embedded default unless the environment says otherwise.
@@ -83,7 +96,10 @@ async function main(): Promise<void> {
       bindHost: config.host,
       sourceMaps: Boolean(embedded),
       dev: devSecret
-        ? { devToken: () => signToken(devSecret, { role: 'admin', sub: 'local-developer' }, '12h', claimsOf), loadDemo: async () => (await import('../cli/demo.ts')).seedDemo(demoSql) }
+        ? {
+            devToken: () => signToken(devSecret, { role: 'admin', sub: 'local-developer' }, '12h', claimsOf),
+            loadDemo: async () => (await import('../cli/demo.ts')).seedDemo(demoSql),
+          }
         : undefined,
     });
     // Built in the background, so the first page view rarely waits for it.
@@ -91,11 +107,22 @@ async function main(): Promise<void> {
     // OTLP ingest at /v1/traces (as the owner: record_spans), and the
     // exporter loop when OTEL_EXPORTER_OTLP_* is set.
     otlp = await startOtlp({ databaseUrl, pgSettingsFor, log });
-    http = await startHttpServer({ databaseUrl: config.graphqlDatabaseUrl ?? databaseUrl, port: config.port, host: config.host, pgSettingsFor, graphql: { introspection: config.graphqlIntrospection, statementTimeout: config.graphqlStatementTimeout }, routes: [...otlp.routes, dashboard] });
+    http = await startHttpServer({
+      databaseUrl: config.graphqlDatabaseUrl ?? databaseUrl,
+      port: config.port,
+      host: config.host,
+      pgSettingsFor,
+      graphql: { introspection: config.graphqlIntrospection, statementTimeout: config.graphqlStatementTimeout },
+      routes: [...otlp.routes, dashboard],
+    });
     log(`OTLP ingest: ${http.url}/v1/traces`);
     log(`dashboard: ${http.url}/`);
     log(`GraphQL:  ${http.url}/graphql`);
-    log(config.graphqlIntrospection ? `explorer: ${http.url}/graphiql` : 'explorer and introspection: off (TRACEGRES_GRAPHQL_INTROSPECTION=true turns them on)');
+    log(
+      config.graphqlIntrospection
+        ? `explorer: ${http.url}/graphiql`
+        : 'explorer and introspection: off (TRACEGRES_GRAPHQL_INTROSPECTION=true turns them on)',
+    );
     if (embedded && !config.jwtSecret && jwtSecret) {
       const token = await signToken(jwtSecret, { role: 'admin', sub: 'local-developer' }, '12h', claimsOf);
       log(`local development token (admin, 12h), send as "Authorization: Bearer <token>":\n${token}`);

@@ -39,14 +39,15 @@ function start(clock: { now: () => Date; nextCheckInMs: (now: Date) => number },
 }
 
 async function until(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
     if (await condition()) return;
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error('timed out');
 }
 
-const archiveRuns = async () => first(await db.sql`select count(*)::int as n from tracing.retention_runs where operation = 'archive'`).n as number;
+const archiveRuns = async () =>
+  first(await db.sql`select count(*)::int as n from tracing.retention_runs where operation = 'archive'`).n as number;
 
 describe('startRetentionScheduler', () => {
   it('runs retention when the schedule is due, and says so', async () => {
@@ -91,13 +92,17 @@ describe('startRetentionScheduler', () => {
       // The pooled connection it used holds no retention lock afterwards.
       await until(async () => (await archiveRuns()) >= 2); // the next due minute ran (and failed) again
       await scheduler.stop();
-      const { locks } = first(await db.sql`
+      const { locks } = first(
+        await db.sql`
         select count(*)::int as locks from pg_locks
          where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())
            and classid::bigint = (tracing.retention_lock_key() >> 32) & 4294967295
-           and objid::bigint = tracing.retention_lock_key() & 4294967295`);
+           and objid::bigint = tracing.retention_lock_key() & 4294967295`,
+      );
       expect(locks).toBe(0);
-      expect(first(await db.sql`select count(*)::int as n from tracing.retention_runs where operation = 'archive' and status = 'skipped'`).n).toBe(0);
+      expect(
+        first(await db.sql`select count(*)::int as n from tracing.retention_runs where operation = 'archive' and status = 'skipped'`).n,
+      ).toBe(0);
     } finally {
       await Promise.all(started.splice(0).map((s) => s.stop()));
       await db.sql`alter table tracing.domain_events drop column extra`;

@@ -56,8 +56,20 @@ export function startRetentionScheduler(sql: postgres.Sql, options: RetentionSch
   // The two jobs pg_cron would run (tracing.retention_cron_jobs), each
   // claimed per minute in the database and never overlapping itself here.
   const jobs = [
-    { name: 'retention', claim: 'claim_retention_tick', call: 'call tracing.run_retention()', running: undefined as Promise<void> | undefined, pid: undefined as number | undefined },
-    { name: 'sampling', claim: 'claim_sampling_tick', call: 'call tracing.run_sampling()', running: undefined as Promise<void> | undefined, pid: undefined as number | undefined },
+    {
+      name: 'retention',
+      claim: 'claim_retention_tick',
+      call: 'call tracing.run_retention()',
+      running: undefined as Promise<void> | undefined,
+      pid: undefined as number | undefined,
+    },
+    {
+      name: 'sampling',
+      claim: 'claim_sampling_tick',
+      call: 'call tracing.run_sampling()',
+      running: undefined as Promise<void> | undefined,
+      pid: undefined as number | undefined,
+    },
   ];
 
   const runPass = async (job: (typeof jobs)[number]) => {
@@ -80,18 +92,21 @@ export function startRetentionScheduler(sql: postgres.Sql, options: RetentionSch
         select operation, status, events_moved, events_dropped, spans_moved, spans_dropped, partitions_dropped, details from tracing.retention_runs
          where backend_pid = ${pid} and started_at >= ${new Date(started - 1000)} order by id`;
       // Sampling runs every minute; only say something when it did something.
-      const quiet = job.name === 'sampling' && runs.every((r) => r.status === 'succeeded' && !r.details?.traces_kept && !r.details?.traces_dropped);
+      const quiet =
+        job.name === 'sampling' && runs.every((r) => r.status === 'succeeded' && !r.details?.traces_kept && !r.details?.traces_dropped);
       if (!quiet) {
         log(
-          `${job.name}: ${runs
-            .map((r) =>
-              r.operation === 'purge'
-                ? `purge ${r.status}, ${r.partitions_dropped.length} partitions dropped (${r.events_dropped} events), ${r.spans_dropped} archived spans dropped`
-                : r.operation === 'tail_sampling'
-                  ? `sampling ${r.status}, ${r.details?.traces_kept ?? 0} traces kept, ${r.details?.traces_dropped ?? 0} dropped (${r.details?.spans_dropped ?? 0} spans), ${r.details?.traces_waiting ?? 0} waiting`
-                  : `${r.operation} ${r.status}, ${r.events_moved} events and ${r.spans_moved} spans moved`,
-            )
-            .join('; ') || 'nothing ran'} in ${Date.now() - started} ms`,
+          `${job.name}: ${
+            runs
+              .map((r) =>
+                r.operation === 'purge'
+                  ? `purge ${r.status}, ${r.partitions_dropped.length} partitions dropped (${r.events_dropped} events), ${r.spans_dropped} archived spans dropped`
+                  : r.operation === 'tail_sampling'
+                    ? `sampling ${r.status}, ${r.details?.traces_kept ?? 0} traces kept, ${r.details?.traces_dropped ?? 0} dropped (${r.details?.spans_dropped ?? 0} spans), ${r.details?.traces_waiting ?? 0} waiting`
+                    : `${r.operation} ${r.status}, ${r.events_moved} events and ${r.spans_moved} spans moved`,
+              )
+              .join('; ') || 'nothing ran'
+          } in ${Date.now() - started} ms`,
         );
       }
     } finally {
@@ -112,7 +127,9 @@ export function startRetentionScheduler(sql: postgres.Sql, options: RetentionSch
         // minute left unrun is run by the next instance's check.
         if (claim?.due && !stopped) {
           job.running = runPass(job)
-            .catch((error: Error & { hint?: string }) => log(`${job.name}: run failed: ${error.message}${error.hint ? ` (${error.hint})` : ''}`))
+            .catch((error: Error & { hint?: string }) =>
+              log(`${job.name}: run failed: ${error.message}${error.hint ? ` (${error.hint})` : ''}`),
+            )
             .finally(() => (job.running = undefined));
         }
       }

@@ -173,7 +173,9 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await page.fill('input[name=type]', 'email.failed');
     await page.click('.filters button[type=submit]');
     await page.waitForURL(/type=email.failed/);
-    await expect.poll(async () => new Set(await page.locator('table.events tbody tr td:nth-child(2)').allTextContents())).toEqual(new Set(['email.failed']));
+    await expect
+      .poll(async () => new Set(await page.locator('table.events tbody tr td:nth-child(2)').allTextContents()))
+      .toEqual(new Set(['email.failed']));
     // A range in the future holds nothing.
     await page.goto(`${http.url}/?from=2999-01-01T00:00`);
     await page.waitForSelector('.empty');
@@ -203,7 +205,11 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     expect(dbBar.x).toBeGreaterThanOrEqual(chargeBar.x);
     expect(dbBar.x + dbBar.width).toBeLessThanOrEqual(chargeBar.x + chargeBar.width + 1);
     expect(rootBar.width).toBeGreaterThan(chargeBar.width);
-    const indent = async (text: string) => page.locator('.span-row', { hasText: text }).locator('.span-label').evaluate((el) => parseFloat(getComputedStyle(el).paddingLeft));
+    const indent = async (text: string) =>
+      page
+        .locator('.span-row', { hasText: text })
+        .locator('.span-label')
+        .evaluate((el) => parseFloat(getComputedStyle(el).paddingLeft));
     expect(await indent('INSERT payments')).toBeGreaterThan(await indent('chargePayment'));
     expect(await indent('chargePayment')).toBeGreaterThan(await indent('POST /checkout'));
 

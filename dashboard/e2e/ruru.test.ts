@@ -21,12 +21,25 @@ describe.skipIf(!haveChromium)('Ruru in Chromium', () => {
   let userDataDir: string;
 
   beforeAll(async () => {
-    http = await startHttpServer({ databaseUrl: db.url, port: 0, host: '127.0.0.1', pgSettingsFor: createTokenVerifier({ secret: 'ruru-e2e-secret-long-enough-for-hs256' }) });
+    http = await startHttpServer({
+      databaseUrl: db.url,
+      port: 0,
+      host: '127.0.0.1',
+      pgSettingsFor: createTokenVerifier({ secret: 'ruru-e2e-secret-long-enough-for-hs256' }),
+    });
     userDataDir = await mkdtemp(path.join(os.tmpdir(), 'tracegres-ruru-'));
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
   }, 120_000);
   afterAll(async () => {

@@ -37,7 +37,12 @@ interface GraphQLResponse<T> {
   errors?: Array<{ message: string; extensions?: { code?: string } }>;
 }
 
-export async function graphql<T>(query: string, variables: Record<string, unknown> = {}, token = tokenStore.get(), signal?: AbortSignal): Promise<T> {
+export async function graphql<T>(
+  query: string,
+  variables: Record<string, unknown> = {},
+  token = tokenStore.get(),
+  signal?: AbortSignal,
+): Promise<T> {
   const action = startUserAction({ accessToken: token });
   let response: Response;
   try {
@@ -57,7 +62,8 @@ export async function graphql<T>(query: string, variables: Record<string, unknow
         const rejected = new TokenRejectedError('The server did not accept this token (invalid or expired).');
         // The stored token stopped working (expired, secret rotated): the app
         // signs out and says why. A token being tried at sign-in is not stored.
-        if (token !== null && token === tokenStore.get()) dispatchEvent(new CustomEvent(TOKEN_REJECTED_EVENT, { detail: rejected.message }));
+        if (token !== null && token === tokenStore.get())
+          dispatchEvent(new CustomEvent(TOKEN_REJECTED_EVENT, { detail: rejected.message }));
         throw rejected;
       }
       throw new QueryError(error.message, error.correlationId, error.traceId, error.status);

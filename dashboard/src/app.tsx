@@ -37,7 +37,15 @@ export function App() {
   return <Shell onSignOut={() => signOut()} onRejected={(message) => signOut(message)} />;
 }
 
-function SignIn({ denied, onSignedIn, onDenied }: { denied: string | null; onSignedIn(token: string): void; onDenied(message: string): void }) {
+function SignIn({
+  denied,
+  onSignedIn,
+  onDenied,
+}: {
+  denied: string | null;
+  onSignedIn(token: string): void;
+  onDenied(message: string): void;
+}) {
   const [value, setValue] = useState('');
   const [busy, setBusy] = useState(false);
   const [devToken, setDevToken] = useState<string | null>(null);
@@ -82,7 +90,16 @@ function SignIn({ denied, onSignedIn, onDenied }: { denied: string | null; onSig
           Paste an access token (a JWT with role <code>reader</code> or <code>admin</code>). It is kept in this tab only.
         </p>
         <label htmlFor="token">Access token</label>
-        <textarea id="token" name="token" rows={4} value={value} onChange={(e) => setValue(e.target.value)} spellCheck={false} autoComplete="off" required />
+        <textarea
+          id="token"
+          name="token"
+          rows={4}
+          value={value}
+          onChange={(e) => setValue(e.target.value)}
+          spellCheck={false}
+          autoComplete="off"
+          required
+        />
         {denied && (
           <p className="denied" role="alert">
             {denied}
@@ -138,7 +155,12 @@ function Shell({ onSignOut, onRejected }: { onSignOut(): void; onRejected(messag
   else if (section === 'session' && id) page = <SessionView key={id} sessionId={id} />;
   else if (section === 'correlation' && id) page = <CorrelationView key={id} correlationId={id} />;
   else if (section === 'search') page = <SearchResult key={params.get('q') ?? ''} query={params.get('q') ?? ''} onRejected={onRejected} />;
-  else page = <p className="empty">There is no page at {path}. <a {...linkProps('/')}>Failed events</a></p>;
+  else
+    page = (
+      <p className="empty">
+        There is no page at {path}. <a {...linkProps('/')}>Failed events</a>
+      </p>
+    );
 
   return (
     <>
@@ -151,7 +173,7 @@ function Shell({ onSignOut, onRejected }: { onSignOut(): void; onRejected(messag
             Failed events
           </a>
         </nav>
-        <SearchBox initial={section === 'search' ? params.get('q') ?? '' : ''} />
+        <SearchBox initial={section === 'search' ? (params.get('q') ?? '') : ''} />
         <div className="top-actions">
           {demoAvailable && (
             <button type="button" className="secondary" onClick={() => void loadDemo()}>
@@ -217,7 +239,14 @@ function SearchBox({ initial }: { initial: string }) {
           <form key={kind} onSubmit={field(kind)} className="search-field">
             <label>
               {kind[0]!.toUpperCase() + kind.slice(1)} id
-              <input name="id" type="text" spellCheck={false} autoComplete="off" placeholder={kind === 'trace' ? '32 hex digits' : 'uuid'} data-field={kind} />
+              <input
+                name="id"
+                type="text"
+                spellCheck={false}
+                autoComplete="off"
+                placeholder={kind === 'trace' ? '32 hex digits' : 'uuid'}
+                data-field={kind}
+              />
             </label>
             <button type="submit">Find</button>
           </form>
@@ -241,16 +270,30 @@ function SearchResult({ query, onRejected }: { query: string; onRejected(message
     if (found.kind === 'invalid') return setState({ error: new Error(found.reason) });
     let cancelled = false;
     graphql<{ byCorrelation: { nodes: Pick<ApiEvent, 'rowId'>[] }; bySession: { nodes: Pick<ApiEvent, 'rowId'>[] } }>(
-      `query Recognise($id: UUID!) {
-        byCorrelation: getEventsByCorrelation(pCorrelationId: $id, pFirst: 1) { nodes { rowId } }
-        bySession: getEventsBySession(pSessionId: $id, pFirst: 1) { nodes { rowId } }
-      }`,
+      `
+        query Recognise($id: UUID!) {
+          byCorrelation: getEventsByCorrelation(pCorrelationId: $id, pFirst: 1) {
+            nodes {
+              rowId
+            }
+          }
+          bySession: getEventsBySession(pSessionId: $id, pFirst: 1) {
+            nodes {
+              rowId
+            }
+          }
+        }
+      `,
       { id: found.id },
     ).then(
       (data) => {
         if (cancelled) return;
         // replaceState: Back should skip this in-between page.
-        const to = data.byCorrelation.nodes.length ? `/correlation/${found.id}` : data.bySession.nodes.length ? `/session/${found.id}` : null;
+        const to = data.byCorrelation.nodes.length
+          ? `/correlation/${found.id}`
+          : data.bySession.nodes.length
+            ? `/session/${found.id}`
+            : null;
         if (to) {
           history.replaceState(null, '', to);
           dispatchEvent(new PopStateEvent('popstate'));
@@ -267,6 +310,11 @@ function SearchResult({ query, onRejected }: { query: string; onRejected(message
     };
   }, [query, onRejected]);
   if (state.error) return <QueryFailure error={state.error} />;
-  if (state.none) return <p className="empty">Nothing found: no events have <code>{query}</code> as their correlation id or session id (or none you may see).</p>;
+  if (state.none)
+    return (
+      <p className="empty">
+        Nothing found: no events have <code>{query}</code> as their correlation id or session id (or none you may see).
+      </p>
+    );
   return <Loading what="search results" />;
 }

@@ -56,7 +56,12 @@ export function QueryFailure({ error }: { error: unknown }) {
       // The dashboard's users are engineers: the trace id of the failed
       // request is worth showing them.
       environment="development"
-      error={{ message: e.message ?? String(error), correlationId: e.correlationId ?? null, traceId: e.traceId ?? null, status: e.status ?? null }}
+      error={{
+        message: e.message ?? String(error),
+        correlationId: e.correlationId ?? null,
+        traceId: e.traceId ?? null,
+        status: e.status ?? null,
+      }}
     />
   );
 }

@@ -1,10 +1,7 @@
 // What kind of id was pasted into the search box. Correlation and session
 // ids are uuids (which of the two only the data can tell); trace ids are 32
 // hex digits (W3C trace-id), also accepted inside a whole traceparent.
-export type IdKind =
-  | { kind: 'trace'; id: string }
-  | { kind: 'uuid'; id: string }
-  | { kind: 'invalid'; reason: string };
+export type IdKind = { kind: 'trace'; id: string } | { kind: 'uuid'; id: string } | { kind: 'invalid'; reason: string };
 
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 const TRACE_ID = /^[0-9a-f]{32}$/i;
@@ -12,7 +9,10 @@ const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/i;
 
 export function recogniseId(input: string): IdKind {
   // People paste ids with quotes, labels or whitespace around them.
-  const text = input.trim().replace(/^["'`]+|["'`]+$/g, '').replace(/^(trace[-_ ]?id|correlation[-_ ]?id|session[-_ ]?id|reference id)\s*[:=]\s*/i, '');
+  const text = input
+    .trim()
+    .replace(/^["'`]+|["'`]+$/g, '')
+    .replace(/^(trace[-_ ]?id|correlation[-_ ]?id|session[-_ ]?id|reference id)\s*[:=]\s*/i, '');
   if (text === '') return { kind: 'invalid', reason: 'Paste a correlation id, session id or trace id.' };
   const traceparent = TRACEPARENT.exec(text);
   if (traceparent) return { kind: 'trace', id: traceparent[1]!.toLowerCase() };

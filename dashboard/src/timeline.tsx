@@ -81,7 +81,7 @@ export function Timeline({ spans, height = 480 }: { spans: TimelineSpan[]; heigh
     if (span.isPlaceholder) classes.push('span-row--placeholder');
     if (span.isInferred) classes.push('span-row--inferred');
     if (selected === i) classes.push('span-row--selected');
-    const name = span.isPlaceholder ? 'missing parent span' : span.name ?? '(unnamed)';
+    const name = span.isPlaceholder ? 'missing parent span' : (span.name ?? '(unnamed)');
     const indent = Math.min(span.depth, MAX_INDENT_LEVELS);
     rows.push(
       <button
@@ -133,12 +133,22 @@ export function Timeline({ spans, height = 480 }: { spans: TimelineSpan[]; heigh
   return (
     <div className="timeline">
       <div className="timeline-legend" aria-hidden="true">
-        <span><span className="swatch swatch--ok" /> ok</span>
-        <span><span className="swatch swatch--error" /> failed</span>
+        <span>
+          <span className="swatch swatch--ok" /> ok
+        </span>
+        <span>
+          <span className="swatch swatch--error" /> failed
+        </span>
         <span>◆ critical path</span>
-        <span><span className="swatch swatch--placeholder" /> not recorded</span>
-        <span><span className="swatch swatch--inferred" /> inferred from events</span>
-        <span><span className="swatch swatch--tick" /> event</span>
+        <span>
+          <span className="swatch swatch--placeholder" /> not recorded
+        </span>
+        <span>
+          <span className="swatch swatch--inferred" /> inferred from events
+        </span>
+        <span>
+          <span className="swatch swatch--tick" /> event
+        </span>
         <span className="timeline-scale">0 – {formatDuration(total)}</span>
       </div>
       <div
@@ -166,7 +176,7 @@ export function SpanDetails({ span, onClose }: { span: TimelineSpan; onClose(): 
     <section className="span-details" aria-label="Span details">
       <header>
         <h3>
-          {span.isPlaceholder ? 'Missing parent span' : span.name ?? '(unnamed)'}{' '}
+          {span.isPlaceholder ? 'Missing parent span' : (span.name ?? '(unnamed)')}{' '}
           {span.status === 'error' && <span className="badge badge--error">error</span>}
           {span.onCriticalPath && <span className="badge">critical path</span>}
         </h3>
@@ -176,8 +186,8 @@ export function SpanDetails({ span, onClose }: { span: TimelineSpan; onClose(): 
       </header>
       {span.isPlaceholder && (
         <p className="note">
-          Spans name this span as their parent, but it was never recorded (its process may have died before ending it). It is
-          shown so its children are not lost.
+          Spans name this span as their parent, but it was never recorded (its process may have died before ending it). It is shown so its
+          children are not lost.
         </p>
       )}
       {span.isInferred && <p className="note">This span was never recorded; it is inferred from the events it emitted.</p>}
@@ -188,17 +198,30 @@ export function SpanDetails({ span, onClose }: { span: TimelineSpan; onClose(): 
         <dt>Kind</dt>
         <dd>{span.kind ?? '–'}</dd>
         <dt>Status</dt>
-        <dd>{span.status ?? '–'}{span.statusMessage ? `: ${span.statusMessage}` : ''}</dd>
+        <dd>
+          {span.status ?? '–'}
+          {span.statusMessage ? `: ${span.statusMessage}` : ''}
+        </dd>
         <dt>Start</dt>
-        <dd>{formatTime(span.startTime)} (+{formatDuration(span.offsetMs)})</dd>
+        <dd>
+          {formatTime(span.startTime)} (+{formatDuration(span.offsetMs)})
+        </dd>
         <dt>Duration</dt>
-        <dd>{formatDuration(span.durationMs)} (self {formatDuration(span.selfTimeMs)})</dd>
+        <dd>
+          {formatDuration(span.durationMs)} (self {formatDuration(span.selfTimeMs)})
+        </dd>
         <dt>Span id</dt>
-        <dd><Id value={span.spanId} label="span id" /></dd>
+        <dd>
+          <Id value={span.spanId} label="span id" />
+        </dd>
         <dt>Parent span id</dt>
-        <dd><Id value={span.parentSpanId ?? span.recordedParentSpanId} label="parent span id" /></dd>
+        <dd>
+          <Id value={span.parentSpanId ?? span.recordedParentSpanId} label="parent span id" />
+        </dd>
         <dt>Trace id</dt>
-        <dd><Id value={span.traceId} label="trace id" /></dd>
+        <dd>
+          <Id value={span.traceId} label="trace id" />
+        </dd>
       </dl>
       <h4>Attributes</h4>
       {attributes.length === 0 ? (
@@ -209,7 +232,9 @@ export function SpanDetails({ span, onClose }: { span: TimelineSpan; onClose(): 
             {attributes.map(([key, value]) => (
               <tr key={key}>
                 <th scope="row">{key}</th>
-                <td><code>{typeof value === 'string' ? value : JSON.stringify(value)}</code></td>
+                <td>
+                  <code>{typeof value === 'string' ? value : JSON.stringify(value)}</code>
+                </td>
               </tr>
             ))}
           </tbody>

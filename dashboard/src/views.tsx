@@ -18,7 +18,17 @@ export function TraceTimeline({ traceId }: { traceId: string }) {
 }
 
 /** A table of events; a row opens its details below. */
-export function EventTable({ events, caption, selected, onSelect }: { events: ApiEvent[]; caption: string; selected?: string | null; onSelect(event: ApiEvent): void }) {
+export function EventTable({
+  events,
+  caption,
+  selected,
+  onSelect,
+}: {
+  events: ApiEvent[];
+  caption: string;
+  selected?: string | null;
+  onSelect(event: ApiEvent): void;
+}) {
   return (
     <div className="table-wrap">
       <table className="events">
@@ -43,15 +53,34 @@ export function EventTable({ events, caption, selected, onSelect }: { events: Ap
             >
               <td>
                 {/* The row's keyboard handle: a real button, reachable with Tab. */}
-                <button type="button" className="link-button" onClick={(e) => { e.stopPropagation(); onSelect(event); }} aria-expanded={selected === event.rowId}>
+                <button
+                  type="button"
+                  className="link-button"
+                  onClick={(e) => {
+                    e.stopPropagation();
+                    onSelect(event);
+                  }}
+                  aria-expanded={selected === event.rowId}
+                >
                   {formatTime(event.createdAt)}
                 </button>
               </td>
               <td>{event.eventType}</td>
               <td className="error-text">{event.processingError ?? ''}</td>
-              <td><Id value={event.correlationId} label="correlation id" href={event.correlationId ? `/correlation/${event.correlationId}` : undefined} short /></td>
-              <td><Id value={event.sessionId} label="session id" href={event.sessionId ? `/session/${event.sessionId}` : undefined} short /></td>
-              <td><Id value={event.traceId} label="trace id" href={event.traceId ? `/trace/${event.traceId}` : undefined} short /></td>
+              <td>
+                <Id
+                  value={event.correlationId}
+                  label="correlation id"
+                  href={event.correlationId ? `/correlation/${event.correlationId}` : undefined}
+                  short
+                />
+              </td>
+              <td>
+                <Id value={event.sessionId} label="session id" href={event.sessionId ? `/session/${event.sessionId}` : undefined} short />
+              </td>
+              <td>
+                <Id value={event.traceId} label="trace id" href={event.traceId ? `/trace/${event.traceId}` : undefined} short />
+              </td>
             </tr>
           ))}
         </tbody>
@@ -69,25 +98,45 @@ export function EventDetails({ event, onClose }: { event: ApiEvent; onClose?(): 
           {event.eventType} <span className="muted">#{event.rowId}</span>
           {event.processingError && <span className="badge badge--error">failed</span>}
         </h2>
-        {onClose && <button type="button" onClick={onClose}>Close</button>}
+        {onClose && (
+          <button type="button" onClick={onClose}>
+            Close
+          </button>
+        )}
       </header>
       {event.processingError && <p className="error-text">Processing error: {event.processingError}</p>}
       <dl className="facts">
         <dt>Created</dt>
         <dd>{formatTime(event.createdAt)}</dd>
         <dt>Stream</dt>
-        <dd>{event.streamType} / {event.streamId}</dd>
+        <dd>
+          {event.streamType} / {event.streamId}
+        </dd>
         <dt>Correlation id</dt>
-        <dd><Id value={event.correlationId} label="correlation id" href={event.correlationId ? `/correlation/${event.correlationId}` : undefined} /></dd>
+        <dd>
+          <Id
+            value={event.correlationId}
+            label="correlation id"
+            href={event.correlationId ? `/correlation/${event.correlationId}` : undefined}
+          />
+        </dd>
         <dt>Session id</dt>
-        <dd><Id value={event.sessionId} label="session id" href={event.sessionId ? `/session/${event.sessionId}` : undefined} /></dd>
+        <dd>
+          <Id value={event.sessionId} label="session id" href={event.sessionId ? `/session/${event.sessionId}` : undefined} />
+        </dd>
         <dt>Trace id</dt>
-        <dd><Id value={event.traceId} label="trace id" href={event.traceId ? `/trace/${event.traceId}` : undefined} /></dd>
+        <dd>
+          <Id value={event.traceId} label="trace id" href={event.traceId ? `/trace/${event.traceId}` : undefined} />
+        </dd>
         <dt>Span id</dt>
-        <dd><Id value={event.spanId} label="span id" /></dd>
+        <dd>
+          <Id value={event.spanId} label="span id" />
+        </dd>
       </dl>
       {event.traceFieldErrors != null && (
-        <p className="note">Trace fields that could not be read: <code>{json(event.traceFieldErrors)}</code></p>
+        <p className="note">
+          Trace fields that could not be read: <code>{json(event.traceFieldErrors)}</code>
+        </p>
       )}
       <div className="json-pair">
         <div>
@@ -188,12 +237,16 @@ export function FailedEvents({ params }: { params: URLSearchParams }) {
           Event type <input type="text" name="type" defaultValue={eventType} placeholder="e.g. payment.failed" list="event-types" />
         </label>
         <datalist id="event-types">
-          {[...new Set(events.map((e) => e.eventType))].map((type) => <option key={type} value={type} />)}
+          {[...new Set(events.map((e) => e.eventType))].map((type) => (
+            <option key={type} value={type} />
+          ))}
         </datalist>
         <label>
           Per page
           <select name="size" defaultValue={String(pageSize)}>
-            {PAGE_SIZES.map((size) => <option key={size}>{size}</option>)}
+            {PAGE_SIZES.map((size) => (
+              <option key={size}>{size}</option>
+            ))}
           </select>
         </label>
         <button type="submit">Apply</button>
@@ -202,16 +255,32 @@ export function FailedEvents({ params }: { params: URLSearchParams }) {
       {error ? <QueryFailure error={error} /> : null}
       {!data && loading && <Loading what="failed events" />}
       {data && events.length === 0 && (
-        <p className="empty">No failed events{from || to || eventType ? ' match these filters' : ''}. <DemoHint /></p>
+        <p className="empty">
+          No failed events{from || to || eventType ? ' match these filters' : ''}. <DemoHint />
+        </p>
       )}
       {events.length > 0 && (
-        <EventTable events={events} caption="Failed events, newest first" selected={selected?.rowId} onSelect={(e) => setSelected(selected?.rowId === e.rowId ? null : e)} />
+        <EventTable
+          events={events}
+          caption="Failed events, newest first"
+          selected={selected?.rowId}
+          onSelect={(e) => setSelected(selected?.rowId === e.rowId ? null : e)}
+        />
       )}
       <nav className="pager" aria-label="Failed events pages">
-        <button type="button" disabled={cursors.length === 1 || loading} onClick={() => { setCursors(cursors.slice(0, -1)); setSelected(null); }}>
+        <button
+          type="button"
+          disabled={cursors.length === 1 || loading}
+          onClick={() => {
+            setCursors(cursors.slice(0, -1));
+            setSelected(null);
+          }}
+        >
           ← Newer
         </button>
-        <span aria-live="polite" className="page-number">Page {cursors.length}</span>
+        <span aria-live="polite" className="page-number">
+          Page {cursors.length}
+        </span>
         <button
           type="button"
           disabled={!hasNext || loading}
@@ -230,20 +299,31 @@ export function FailedEvents({ params }: { params: URLSearchParams }) {
 }
 
 function DemoHint() {
-  return <span className="muted">New here? Load the demo data with <code>npx tracegres demo</code> (or, on a local <code>npm start</code>, the "Load demo data" button above).</span>;
+  return (
+    <span className="muted">
+      New here? Load the demo data with <code>npx tracegres demo</code> (or, on a local <code>npm start</code>, the "Load demo data" button
+      above).
+    </span>
+  );
 }
 
 function TraceSummaryFacts({ summary }: { summary: TraceSummary }) {
   return (
     <dl className="facts facts--inline">
       <dt>Root</dt>
-      <dd>{summary.rootName ?? '–'}{summary.rootService ? ` (${summary.rootService})` : ''}</dd>
+      <dd>
+        {summary.rootName ?? '–'}
+        {summary.rootService ? ` (${summary.rootService})` : ''}
+      </dd>
       <dt>Start</dt>
       <dd>{formatTime(summary.startTime)}</dd>
       <dt>Duration</dt>
       <dd>{formatDuration(summary.durationMs)}</dd>
       <dt>Spans</dt>
-      <dd>{summary.spanCount}{summary.inferredSpanCount ? ` + ${summary.inferredSpanCount} inferred` : ''}</dd>
+      <dd>
+        {summary.spanCount}
+        {summary.inferredSpanCount ? ` + ${summary.inferredSpanCount} inferred` : ''}
+      </dd>
       <dt>Errors</dt>
       <dd className={summary.errorCount ? 'error-text' : undefined}>{summary.errorCount}</dd>
       <dt>Events</dt>
@@ -251,9 +331,17 @@ function TraceSummaryFacts({ summary }: { summary: TraceSummary }) {
       <dt>Services</dt>
       <dd>{summary.services.join(', ') || '–'}</dd>
       <dt>Correlation id</dt>
-      <dd><Id value={summary.correlationId} label="correlation id" href={summary.correlationId ? `/correlation/${summary.correlationId}` : undefined} /></dd>
+      <dd>
+        <Id
+          value={summary.correlationId}
+          label="correlation id"
+          href={summary.correlationId ? `/correlation/${summary.correlationId}` : undefined}
+        />
+      </dd>
       <dt>Session id</dt>
-      <dd><Id value={summary.sessionId} label="session id" href={summary.sessionId ? `/session/${summary.sessionId}` : undefined} /></dd>
+      <dd>
+        <Id value={summary.sessionId} label="session id" href={summary.sessionId ? `/session/${summary.sessionId}` : undefined} />
+      </dd>
     </dl>
   );
 }
@@ -283,7 +371,12 @@ export function TraceView({ traceId }: { traceId: string }) {
           <h2>Timeline</h2>
           <TraceTimeline traceId={traceId} />
           <h2>Events</h2>
-          <EventTable events={data.getEventsByTrace.nodes} caption="Events of this trace, oldest first" selected={selected?.rowId} onSelect={(e) => setSelected(selected?.rowId === e.rowId ? null : e)} />
+          <EventTable
+            events={data.getEventsByTrace.nodes}
+            caption="Events of this trace, oldest first"
+            selected={selected?.rowId}
+            onSelect={(e) => setSelected(selected?.rowId === e.rowId ? null : e)}
+          />
           {selected && <EventDetails event={selected} onClose={() => setSelected(null)} />}
         </>
       )}
@@ -318,7 +411,9 @@ export function SessionView({ sessionId }: { sessionId: string }) {
                   <span className="what">{trace.rootName ?? '(no root span)'}</span>
                   <span className="how-long">{formatDuration(trace.durationMs)}</span>
                   <span className="count">{trace.spanCount} spans</span>
-                  <span className={trace.errorCount ? 'status status--error' : 'status'}>{trace.errorCount ? `${trace.errorCount} errors` : 'ok'}</span>
+                  <span className={trace.errorCount ? 'status status--error' : 'status'}>
+                    {trace.errorCount ? `${trace.errorCount} errors` : 'ok'}
+                  </span>
                 </a>
               </li>
             ))}
@@ -353,12 +448,20 @@ export function CorrelationView({ correlationId }: { correlationId: string }) {
           <p className="muted">
             {events.length} events, oldest first{failed ? `; failed: ${failed.eventType} (${failed.processingError})` : ''}.
           </p>
-          <EventTable events={events} caption="Events of this correlation id, oldest first" selected={selected?.rowId} onSelect={(e) => setSelected(selected?.rowId === e.rowId ? null : e)} />
+          <EventTable
+            events={events}
+            caption="Events of this correlation id, oldest first"
+            selected={selected?.rowId}
+            onSelect={(e) => setSelected(selected?.rowId === e.rowId ? null : e)}
+          />
           {selected && <EventDetails event={selected} onClose={() => setSelected(null)} />}
           {traceIds.map((traceId) => (
             <section key={traceId} className="correlation-trace">
               <h2>
-                Trace <a {...linkProps(`/trace/${traceId}`)}><code>{traceId}</code></a>
+                Trace{' '}
+                <a {...linkProps(`/trace/${traceId}`)}>
+                  <code>{traceId}</code>
+                </a>
               </h2>
               <TraceTimeline traceId={traceId} />
             </section>

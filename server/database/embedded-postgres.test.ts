@@ -25,7 +25,10 @@ async function startInChild(dataDir: string, port: number): Promise<ChildProcess
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d) => { output += d; if (output.includes('up')) resolve(); });
+    child.stdout!.on('data', (d) => {
+      output += d;
+      if (output.includes('up')) resolve();
+    });
     child.stderr!.on('data', (d) => (output += d));
     child.once('exit', (code) => reject(new Error(`child exited with ${code}: ${output}`)));
   });
@@ -66,13 +69,19 @@ describe('embedded Postgres', () => {
     const dataDir = path.join(root, 'busy', 'postgres');
     const owner = await startInChild(dataDir, await freePort());
     try {
-      await expect(startEmbeddedPostgres({ dataDir, port: await freePort(), persistent: true, passwordFile: `${dataDir}.password` }))
-        .rejects.toThrow(`another tracegres (pid ${owner.pid}) is running the Postgres of`);
+      await expect(
+        startEmbeddedPostgres({ dataDir, port: await freePort(), persistent: true, passwordFile: `${dataDir}.password` }),
+      ).rejects.toThrow(`another tracegres (pid ${owner.pid}) is running the Postgres of`);
     } finally {
       owner.kill('SIGTERM');
       await new Promise((resolve) => owner.once('exit', resolve));
       // Its server is an orphan now; the next start cleans it up.
-      const cleanup = await startEmbeddedPostgres({ dataDir, port: await freePort(), persistent: true, passwordFile: `${dataDir}.password` });
+      const cleanup = await startEmbeddedPostgres({
+        dataDir,
+        port: await freePort(),
+        persistent: true,
+        passwordFile: `${dataDir}.password`,
+      });
       await cleanup.stop();
     }
   }, 120_000);
@@ -111,20 +120,27 @@ describe('embedded Postgres', () => {
     }
   }, 120_000);
 
-  it.runIf(process.getuid?.() === 0)('runs, as root, from a folder the postgres OS user cannot enter', async () => {
-    const privateDir = await mkdtemp(path.join(root, 'private-')); // 0700, owned by root
-    expect((await stat(privateDir)).mode & 0o777).toBe(0o700);
-    const server = await startEmbeddedPostgres({ dataDir: path.join(privateDir, 'data'), persistent: false });
-    try {
-      expect(await canQuery(server.url)).toBe(true);
-    } finally {
-      await server.stop();
-    }
-  }, 120_000);
+  it.runIf(process.getuid?.() === 0)(
+    'runs, as root, from a folder the postgres OS user cannot enter',
+    async () => {
+      const privateDir = await mkdtemp(path.join(root, 'private-')); // 0700, owned by root
+      expect((await stat(privateDir)).mode & 0o777).toBe(0o700);
+      const server = await startEmbeddedPostgres({ dataDir: path.join(privateDir, 'data'), persistent: false });
+      try {
+        expect(await canQuery(server.url)).toBe(true);
+      } finally {
+        await server.stop();
+      }
+    },
+    120_000,
+  );
 
   it('leaves a failing exit code alone (a library exit hook once turned failing test runs into exit 0)', async () => {
     const script = `await import(${JSON.stringify(moduleUrl)}); process.exitCode = 3;`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: path.dirname(fileURLToPath(import.meta.url)), stdio: 'ignore' });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: path.dirname(fileURLToPath(import.meta.url)),
+      stdio: 'ignore',
+    });
     const code = await new Promise((resolve) => child.once('exit', resolve));
     expect(code).toBe(3);
   });

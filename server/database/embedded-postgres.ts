@@ -63,14 +63,14 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const runAs = isRoot() ? postgresUser() : undefined;
   const binDir = await reachableBinaries(runAs, log);
   const dataDir = reachableDataDir(path.resolve(options.dataDir), runAs, options.persistent, log);
-  const tool = (name: string, args: string[]) => run(path.join(binDir, name), args, { ...runAs, env: { ...process.env, LC_MESSAGES: 'C' } });
+  const tool = (name: string, args: string[]) =>
+    run(path.join(binDir, name), args, { ...runAs, env: { ...process.env, LC_MESSAGES: 'C' } });
 
   await stopStaleServer(dataDir, tool, log);
 
   const firstStart = !existsSync(path.join(dataDir, 'PG_VERSION'));
   const password = readOrCreatePassword(options.passwordFile, firstStart);
   if (firstStart) await initialise(dataDir, password.value, runAs, tool);
-
 
   const settings = {
     listen_addresses: '127.0.0.1',
@@ -83,7 +83,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   try {
     await tool('pg_ctl', ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-o', serverFlags(settings)]);
   } catch (error) {
-    throw new EmbeddedPostgresError(`embedded Postgres failed to start on port ${port} (data in ${dataDir}): ${firstLine(error)}\n${tail(logFile)}`);
+    throw new EmbeddedPostgresError(
+      `embedded Postgres failed to start on port ${port} (data in ${dataDir}): ${firstLine(error)}\n${tail(logFile)}`,
+    );
   }
   writeFileSync(ownerFile(dataDir), String(process.pid));
   const url = `postgres://${SUPERUSER}:${encodeURIComponent(password.value)}@127.0.0.1:${port}/postgres`;
@@ -94,16 +96,22 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   return {
     url,
     dataDir,
-    stop: () => (stopped ??= (async () => {
-      await tool('pg_ctl', ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60']).catch((error) => log(`stopping embedded Postgres: ${firstLine(error)}`));
-      rmSync(ownerFile(dataDir), { force: true });
-      if (!options.persistent) rmSync(dataDir, { recursive: true, force: true });
-    })()),
+    stop: () =>
+      (stopped ??= (async () => {
+        await tool('pg_ctl', ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60']).catch((error) =>
+          log(`stopping embedded Postgres: ${firstLine(error)}`),
+        );
+        rmSync(ownerFile(dataDir), { force: true });
+        if (!options.persistent) rmSync(dataDir, { recursive: true, force: true });
+      })()),
   };
 }
 
 type Tool = (name: string, args: string[]) => Promise<unknown>;
-interface UserIds { uid: number; gid: number }
+interface UserIds {
+  uid: number;
+  gid: number;
+}
 
 function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
@@ -118,7 +126,8 @@ function postgresUser(): UserIds {
   if (spawnSync('id', ['-u', SUPERUSER]).status !== 0) {
     spawnSync('groupadd', ['--system', SUPERUSER]);
     const made = spawnSync('useradd', ['--system', '-g', SUPERUSER, '--no-create-home', SUPERUSER]);
-    if (made.status !== 0) throw new EmbeddedPostgresError(`running as root, Postgres needs an OS user "postgres" and creating it failed: ${made.stderr}`);
+    if (made.status !== 0)
+      throw new EmbeddedPostgresError(`running as root, Postgres needs an OS user "postgres" and creating it failed: ${made.stderr}`);
   }
   return ids();
 }
@@ -147,7 +156,9 @@ async function reachableBinaries(runAs: UserIds | undefined, log: (line: string)
     } catch (error) {
       rmSync(partial, { recursive: true, force: true });
       if (!existsSync(path.join(cache, 'bin', 'postgres'))) {
-        throw new EmbeddedPostgresError(`the "postgres" OS user cannot reach ${bin}, and copying the binaries to ${cache} failed (${firstLine(error)}); set TRACEGRES_POSTGRES_CACHE to a folder it can read, or use DATABASE_URL`);
+        throw new EmbeddedPostgresError(
+          `the "postgres" OS user cannot reach ${bin}, and copying the binaries to ${cache} failed (${firstLine(error)}); set TRACEGRES_POSTGRES_CACHE to a folder it can read, or use DATABASE_URL`,
+        );
       }
     }
     log(`embedded Postgres binaries copied to ${cache} (the "postgres" OS user cannot enter ${native})`);
@@ -177,7 +188,9 @@ function reachableDataDir(dataDir: string, runAs: UserIds | undefined, persisten
   const elsewhere = path.join(base, `postgres-${key}`);
   mkdirSync(elsewhere, { recursive: true, mode: 0o755 });
   if (!userCan(runAs, '-x', elsewhere)) {
-    throw new EmbeddedPostgresError(`the "postgres" OS user can enter neither ${parent} nor ${elsewhere}; set TRACEGRES_POSTGRES_DATA to a folder it can reach, or use DATABASE_URL`);
+    throw new EmbeddedPostgresError(
+      `the "postgres" OS user can enter neither ${parent} nor ${elsewhere}; set TRACEGRES_POSTGRES_DATA to a folder it can reach, or use DATABASE_URL`,
+    );
   }
   if (persistent) log(`embedded Postgres data in ${elsewhere} (the "postgres" OS user cannot enter ${parent})`);
   return path.join(elsewhere, 'data');
@@ -192,7 +205,14 @@ async function initialise(dataDir: string, password: string, runAs: UserIds | un
   writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
   if (runAs) chownSync(pwfile, runAs.uid, runAs.gid);
   try {
-    await tool('initdb', [`--pgdata=${dataDir}`, `--username=${SUPERUSER}`, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C']);
+    await tool('initdb', [
+      `--pgdata=${dataDir}`,
+      `--username=${SUPERUSER}`,
+      `--pwfile=${pwfile}`,
+      '--auth=scram-sha-256',
+      '--encoding=UTF8',
+      '--locale=C',
+    ]);
   } catch (error) {
     throw new EmbeddedPostgresError(`initdb failed for ${dataDir}: ${firstLine(error)}`);
   } finally {
@@ -200,7 +220,10 @@ async function initialise(dataDir: string, password: string, runAs: UserIds | un
   }
 }
 
-interface Password { value: string; upgradeFromLegacy: boolean }
+interface Password {
+  value: string;
+  upgradeFromLegacy: boolean;
+}
 
 function readOrCreatePassword(file: string | undefined, firstStart: boolean): Password {
   if (file && existsSync(file)) return { value: readFileSync(file, 'utf8').trim(), upgradeFromLegacy: false };
@@ -222,7 +245,9 @@ async function adoptGeneratedPassword(url: string, password: string, port: numbe
     await legacy.unsafe(`alter role ${SUPERUSER} password '${password.replaceAll("'", "''")}'`);
     log('embedded Postgres: the fixed superuser password was replaced by a generated one');
   } catch (error) {
-    throw new EmbeddedPostgresError(`the embedded Postgres's superuser password is neither the generated one nor the old default (${firstLine(error)}); ${url.replace(/:[^:@/]*@/, ':***@')}`);
+    throw new EmbeddedPostgresError(
+      `the embedded Postgres's superuser password is neither the generated one nor the old default (${firstLine(error)}); ${url.replace(/:[^:@/]*@/, ':***@')}`,
+    );
   } finally {
     await legacy.end();
   }
@@ -241,11 +266,16 @@ function ownerFile(dataDir: string): string {
  */
 async function stopStaleServer(dataDir: string, tool: Tool, log: (line: string) => void): Promise<void> {
   if (!existsSync(path.join(dataDir, 'postmaster.pid'))) return;
-  const running = await tool('pg_ctl', ['status', '-D', dataDir]).then(() => true, () => false);
+  const running = await tool('pg_ctl', ['status', '-D', dataDir]).then(
+    () => true,
+    () => false,
+  );
   if (!running) return; // A stale pid file only: Postgres itself ignores it.
   const owner = existsSync(ownerFile(dataDir)) ? Number(readFileSync(ownerFile(dataDir), 'utf8')) : NaN;
   if (Number.isInteger(owner) && owner !== process.pid && processAlive(owner)) {
-    throw new EmbeddedPostgresError(`another tracegres (pid ${owner}) is running the Postgres of ${dataDir}; stop it first, or set TRACEGRES_DATA_DIR to another folder`);
+    throw new EmbeddedPostgresError(
+      `another tracegres (pid ${owner}) is running the Postgres of ${dataDir}; stop it first, or set TRACEGRES_DATA_DIR to another folder`,
+    );
   }
   log(`embedded Postgres: stopping the server an earlier start left running (data in ${dataDir})`);
   await tool('pg_ctl', ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60']);

@@ -28,9 +28,25 @@ beforeAll(async () => {
     span('pay', { trace: 'ta', parent: 'wf', start: 20, end: 100, name: 'RunActivity:charge', service: 'worker', status: 'error' }),
     span('rootb', { trace: 'tb', start: 0, end: 50, name: 'GET /orders', org: ORG_B }),
   ]);
-  await insertEvent(db.sql, { trace: 'ta', span: 'pay', at: 30, type: 'payment.failed', session: SESSION_A, correlation: CORRELATION_A, error: 'card declined' });
+  await insertEvent(db.sql, {
+    trace: 'ta',
+    span: 'pay',
+    at: 30,
+    type: 'payment.failed',
+    session: SESSION_A,
+    correlation: CORRELATION_A,
+    error: 'card declined',
+  });
   await insertEvent(db.sql, { trace: 'ta', span: 'root', at: 5, type: 'checkout.started', session: SESSION_A, correlation: CORRELATION_A });
-  await insertEvent(db.sql, { trace: 'tb', span: 'rootb', at: 5, type: 'orders.listed', correlation: CORRELATION_B, org: ORG_B, error: 'timeout' });
+  await insertEvent(db.sql, {
+    trace: 'tb',
+    span: 'rootb',
+    at: 5,
+    type: 'orders.listed',
+    correlation: CORRELATION_B,
+    org: ORG_B,
+    error: 'timeout',
+  });
 
   http = await startHttpServer({ databaseUrl: db.url, port: 0, host: '127.0.0.1', pgSettingsFor: createTokenVerifier({ secret: SECRET }) });
   tokens = {
@@ -59,7 +75,11 @@ describe('access control over GraphQL', () => {
   it("a tenant reader sees its own trace, and nothing of another tenant's", async () => {
     const own = await gql(TIMELINE, { t: traceId('ta') }, tokens.readerA);
     expect(own.errors).toBeUndefined();
-    expect(own.data.getTraceTimeline.nodes.map((n: any) => n.name)).toEqual(['POST /checkout', 'RunWorkflow:checkout', 'RunActivity:charge']);
+    expect(own.data.getTraceTimeline.nodes.map((n: any) => n.name)).toEqual([
+      'POST /checkout',
+      'RunWorkflow:checkout',
+      'RunActivity:charge',
+    ]);
 
     // Tenant A asking for tenant B's trace id: no rows, not an error.
     const other = await gql(TIMELINE, { t: traceId('tb') }, tokens.readerA);
@@ -72,7 +92,13 @@ describe('access control over GraphQL', () => {
   it('failed events are filtered by tenant; an admin sees all', async () => {
     const a = await gql(FAILED, {}, tokens.readerA);
     expect(a.data.getFailedEvents.nodes).toEqual([
-      { eventType: 'payment.failed', processingError: 'card declined', correlationId: CORRELATION_A, sessionId: SESSION_A, traceId: traceId('ta') },
+      {
+        eventType: 'payment.failed',
+        processingError: 'card declined',
+        correlationId: CORRELATION_A,
+        sessionId: SESSION_A,
+        traceId: traceId('ta'),
+      },
     ]);
     const b = await gql(FAILED, {}, tokens.readerB);
     expect(b.data.getFailedEvents.nodes.map((n: any) => n.eventType)).toEqual(['orders.listed']);
@@ -88,11 +114,23 @@ describe('access control over GraphQL', () => {
   });
 
   it('lookups by correlation and session id, and trace search, work for the tenant', async () => {
-    const byCorrelation = await gql(`query($c: UUID!) { getEventsByCorrelation(pCorrelationId: $c) { nodes { eventType } } }`, { c: CORRELATION_A }, tokens.readerA);
+    const byCorrelation = await gql(
+      `query($c: UUID!) { getEventsByCorrelation(pCorrelationId: $c) { nodes { eventType } } }`,
+      { c: CORRELATION_A },
+      tokens.readerA,
+    );
     expect(byCorrelation.data.getEventsByCorrelation.nodes.map((n: any) => n.eventType)).toEqual(['payment.failed', 'checkout.started']);
-    const bySession = await gql(`query($s: UUID!) { getEventsBySession(pSessionId: $s) { nodes { eventType } } }`, { s: SESSION_A }, tokens.readerA);
+    const bySession = await gql(
+      `query($s: UUID!) { getEventsBySession(pSessionId: $s) { nodes { eventType } } }`,
+      { s: SESSION_A },
+      tokens.readerA,
+    );
     expect(bySession.data.getEventsBySession.nodes).toHaveLength(2);
-    const slow = await gql(`{ searchTraces(pMinDurationMs: 100) { nodes { traceId rootName durationMs errorCount services } } }`, {}, tokens.admin);
+    const slow = await gql(
+      `{ searchTraces(pMinDurationMs: 100) { nodes { traceId rootName durationMs errorCount services } } }`,
+      {},
+      tokens.admin,
+    );
     expect(slow.data.searchTraces.nodes).toEqual([
       { traceId: traceId('ta'), rootName: 'POST /checkout', durationMs: 120, errorCount: 1, services: ['edge', 'worker'] },
     ]);
@@ -121,7 +159,11 @@ describe('bad input', () => {
   });
 
   it('a malformed uuid is refused by GraphQL itself (400), naming the variable', async () => {
-    const result = await gql(`query($c: UUID!) { getEventsByCorrelation(pCorrelationId: $c) { nodes { eventType } } }`, { c: 'nope' }, tokens.admin);
+    const result = await gql(
+      `query($c: UUID!) { getEventsByCorrelation(pCorrelationId: $c) { nodes { eventType } } }`,
+      { c: 'nope' },
+      tokens.admin,
+    );
     expect(result.status).toBe(400);
     expect(result.errors?.[0]?.message).toMatch(/\$c/);
   });
@@ -172,7 +214,10 @@ describe('the documented queries', () => {
     try {
       const { schema } = await pgl.getSchemaResult();
       for (const example of examples) {
-        expect(validate(schema, parse(example)).map((e) => e.message), example).toEqual([]);
+        expect(
+          validate(schema, parse(example)).map((e) => e.message),
+          example,
+        ).toEqual([]);
       }
     } finally {
       await releasePostGraphile(pgl);

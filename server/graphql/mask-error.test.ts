@@ -27,7 +27,12 @@ describe('maskError', () => {
   });
 
   it('masks other data exceptions, which may quote stored values', async () => {
-    for (const sql of [`select 'secret-value'::uuid`, `select 1/0`, `select make_interval(secs => 'Infinity'::float8)`, `do $$ begin raise exception 'secret %', 42 using errcode = '22023'; end $$`]) {
+    for (const sql of [
+      `select 'secret-value'::uuid`,
+      `select 1/0`,
+      `select make_interval(secs => 'Infinity'::float8)`,
+      `do $$ begin raise exception 'secret %', 42 using errcode = '22023'; end $$`,
+    ]) {
       const error = await masked(sql);
       expect(error.message, sql).toMatch(/^An error occurred/);
     }

@@ -71,7 +71,13 @@ export function measureOperation(
   const operation = document.definitions.find(
     (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION && (operationName == null || d.name?.value === operationName),
   );
-  const root = operation && (operation.operation === 'query' ? schema.getQueryType() : operation.operation === 'mutation' ? schema.getMutationType() : schema.getSubscriptionType());
+  const root =
+    operation &&
+    (operation.operation === 'query'
+      ? schema.getQueryType()
+      : operation.operation === 'mutation'
+        ? schema.getMutationType()
+        : schema.getSubscriptionType());
   if (!operation || !root) return undefined;
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
@@ -81,14 +87,16 @@ export function measureOperation(
     for (const s of set.selections) {
       if (s.kind === Kind.FIELD) rootFields.push(s.name.value);
       else if (s.kind === Kind.INLINE_FRAGMENT) collectRoots(s.selectionSet, seen);
-      else if (!seen.has(s.name.value) && fragments.has(s.name.value)) collectRoots(fragments.get(s.name.value)!.selectionSet, new Set([...seen, s.name.value]));
+      else if (!seen.has(s.name.value) && fragments.has(s.name.value))
+        collectRoots(fragments.get(s.name.value)!.selectionSet, new Set([...seen, s.name.value]));
     }
   };
   collectRoots(operation.selectionSet, new Set());
   const introspection = rootFields.every((name) => INTROSPECTION_ROOTS.has(name));
 
   const defaults = new Map<string, unknown>();
-  for (const v of operation.variableDefinitions ?? []) if (v.defaultValue) defaults.set(v.variable.name.value, valueFromASTUntyped(v.defaultValue));
+  for (const v of operation.variableDefinitions ?? [])
+    if (v.defaultValue) defaults.set(v.variable.name.value, valueFromASTUntyped(v.defaultValue));
   const variable = (name: string) => (variables && Object.hasOwn(variables, name) ? variables[name] : defaults.get(name));
   const pageSize = (field: FieldNode): number | undefined => {
     let bound: number | undefined;
@@ -115,7 +123,12 @@ export function measureOperation(
     for (const s of set.selections) {
       if (s.kind === Kind.FIELD) {
         const fields = parent && 'getFields' in parent ? (parent.getFields() as Record<string, { type: any }>) : undefined;
-        const def = s.name.value === '__schema' ? { type: schema.getType('__Schema') } : s.name.value === '__type' ? { type: schema.getType('__Type') } : fields?.[s.name.value];
+        const def =
+          s.name.value === '__schema'
+            ? { type: schema.getType('__Schema') }
+            : s.name.value === '__type'
+              ? { type: schema.getType('__Type') }
+              : fields?.[s.name.value];
         if (!s.selectionSet || !def?.type) {
           add({ cost: 1, depth: 1, listDepth: 0 });
           continue;

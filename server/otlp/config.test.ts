@@ -9,11 +9,15 @@ describe('readOtlpExportConfig', () => {
   });
 
   it('appends /v1/traces to the base endpoint and uses the traces endpoint as given', () => {
-    expect(readOtlpExportConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' })!.endpoint).toBe('http://collector:4318/v1/traces');
-    expect(readOtlpExportConfig({
-      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
-      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://traces.example/ingest',
-    })!.endpoint).toBe('https://traces.example/ingest');
+    expect(readOtlpExportConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' })!.endpoint).toBe(
+      'http://collector:4318/v1/traces',
+    );
+    expect(
+      readOtlpExportConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://traces.example/ingest',
+      })!.endpoint,
+    ).toBe('https://traces.example/ingest');
   });
 
   it('reads headers, protocol, timeout, compression, service name and resource attributes', () => {
@@ -38,15 +42,24 @@ describe('readOtlpExportConfig', () => {
 
   it('defaults to http/protobuf, 10 s, no compression, and service.name from the resource attributes', () => {
     const config = readOtlpExportConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_RESOURCE_ATTRIBUTES: 'service.name=api' })!;
-    expect(config).toMatchObject({ protocol: 'http/protobuf', timeoutMs: 10_000, gzip: false, resource: { serviceName: 'api', attributes: {} } });
+    expect(config).toMatchObject({
+      protocol: 'http/protobuf',
+      timeoutMs: 10_000,
+      gzip: false,
+      resource: { serviceName: 'api', attributes: {} },
+    });
   });
 
   it('refuses what it cannot honour, naming the variable', () => {
     const base = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' };
     expect(() => readOtlpExportConfig({ ...base, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toThrow(OtlpConfigError);
     expect(() => readOtlpExportConfig({ ...base, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toThrow(/does not speak grpc/);
-    expect(() => readOtlpExportConfig({ ...base, OTEL_EXPORTER_OTLP_TIMEOUT: '-1' })).toThrow(/OTEL_EXPORTER_OTLP_TIMEOUT must be a positive integer/);
-    expect(() => readOtlpExportConfig({ ...base, OTEL_EXPORTER_OTLP_HEADERS: 'novalue' })).toThrow(/OTEL_EXPORTER_OTLP_HEADERS must be a list of key=value/);
+    expect(() => readOtlpExportConfig({ ...base, OTEL_EXPORTER_OTLP_TIMEOUT: '-1' })).toThrow(
+      /OTEL_EXPORTER_OTLP_TIMEOUT must be a positive integer/,
+    );
+    expect(() => readOtlpExportConfig({ ...base, OTEL_EXPORTER_OTLP_HEADERS: 'novalue' })).toThrow(
+      /OTEL_EXPORTER_OTLP_HEADERS must be a list of key=value/,
+    );
     expect(() => readOtlpExportConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://c' })).toThrow(/http\(s\) URL/);
     expect(() => readOtlpExportConfig({ ...base, OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' })).toThrow(/gzip or none/);
   });
@@ -56,10 +69,17 @@ describe('readOtlpIngestConfig', () => {
   it('reads the ingest token and the body bound', () => {
     expect(readOtlpIngestConfig({})).toEqual({ token: undefined, maxBodyBytes: 16 * 1024 * 1024 });
     const organization = '0a000000-0000-4000-8000-00000000000a';
-    expect(readOtlpIngestConfig({ TRACEGRES_INGEST_TOKEN: 't', TRACEGRES_INGEST_ORGANIZATION_ID: organization, TRACEGRES_OTLP_MAX_BODY_BYTES: '1024' }))
-      .toEqual({ token: 't', organizationId: organization, maxBodyBytes: 1024 });
+    expect(
+      readOtlpIngestConfig({
+        TRACEGRES_INGEST_TOKEN: 't',
+        TRACEGRES_INGEST_ORGANIZATION_ID: organization,
+        TRACEGRES_OTLP_MAX_BODY_BYTES: '1024',
+      }),
+    ).toEqual({ token: 't', organizationId: organization, maxBodyBytes: 1024 });
     // The shortcut token is bound to one organization or the server does not start.
-    expect(() => readOtlpIngestConfig({ TRACEGRES_INGEST_TOKEN: 't' })).toThrow(/TRACEGRES_INGEST_TOKEN needs TRACEGRES_INGEST_ORGANIZATION_ID/);
+    expect(() => readOtlpIngestConfig({ TRACEGRES_INGEST_TOKEN: 't' })).toThrow(
+      /TRACEGRES_INGEST_TOKEN needs TRACEGRES_INGEST_ORGANIZATION_ID/,
+    );
     expect(() => readOtlpIngestConfig({ TRACEGRES_INGEST_TOKEN: 't', TRACEGRES_INGEST_ORGANIZATION_ID: 'acme' })).toThrow(/must be a uuid/);
   });
 });

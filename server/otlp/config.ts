@@ -41,7 +41,9 @@ export function readOtlpExportConfig(env: NodeJS.ProcessEnv = process.env): Otlp
 
   const protocolSetting = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || 'http/protobuf').trim();
   if (protocolSetting !== 'http/protobuf' && protocolSetting !== 'http/json') {
-    throw new OtlpConfigError(`OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf or http/json (tracegres does not speak grpc), got ${JSON.stringify(protocolSetting)}`);
+    throw new OtlpConfigError(
+      `OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf or http/json (tracegres does not speak grpc), got ${JSON.stringify(protocolSetting)}`,
+    );
   }
 
   // Signal-specific headers add to (and override) the general ones.
@@ -50,7 +52,11 @@ export function readOtlpExportConfig(env: NodeJS.ProcessEnv = process.env): Otlp
     ...parseKeyValueList(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'),
   };
 
-  const timeoutMs = positiveInteger(env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT || env.OTEL_EXPORTER_OTLP_TIMEOUT, 'OTEL_EXPORTER_OTLP_TIMEOUT', 10_000);
+  const timeoutMs = positiveInteger(
+    env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT || env.OTEL_EXPORTER_OTLP_TIMEOUT,
+    'OTEL_EXPORTER_OTLP_TIMEOUT',
+    10_000,
+  );
   const compression = (env.OTEL_EXPORTER_OTLP_TRACES_COMPRESSION || env.OTEL_EXPORTER_OTLP_COMPRESSION || 'none').trim();
   if (compression !== 'none' && compression !== 'gzip') {
     throw new OtlpConfigError(`OTEL_EXPORTER_OTLP_COMPRESSION must be gzip or none, got ${JSON.stringify(compression)}`);

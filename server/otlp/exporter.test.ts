@@ -47,7 +47,9 @@ const quiet = { log: () => {}, pollIntervalMs: 20, initialBackoffMs: 20, maxBack
 let counter = 0;
 function traceHex(): string {
   counter += 1;
-  return `${counter.toString(16).padStart(8, '0')}aaaabbbbccccdddd${Math.floor(Math.random() * 0xffffffff).toString(16).padStart(8, '0')}`;
+  return `${counter.toString(16).padStart(8, '0')}aaaabbbbccccdddd${Math.floor(Math.random() * 0xffffffff)
+    .toString(16)
+    .padStart(8, '0')}`;
 }
 
 async function record(spans: unknown[]): Promise<void> {
@@ -79,17 +81,32 @@ describe('mapping to OTLP', () => {
     const organization = 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee';
     await record([
       {
-        trace_id: traceId, span_id: '1111111111111111', name: 'POST /checkout', service: 'edge',
-        kind: 'server', start_time: '2026-03-01T10:00:00.123456Z', end_time: '2026-03-01T10:00:01.5Z',
-        status: 'error', status_message: 'payment declined',
+        trace_id: traceId,
+        span_id: '1111111111111111',
+        name: 'POST /checkout',
+        service: 'edge',
+        kind: 'server',
+        start_time: '2026-03-01T10:00:00.123456Z',
+        end_time: '2026-03-01T10:00:01.5Z',
+        status: 'error',
+        status_message: 'payment declined',
         attributes: { 'http.method': 'POST', 'http.status_code': 402, ratio: 0.25, retry: true, tags: ['a', 'b'], nested: { k: 'v' } },
         events: [{ name: 'exception', time: '2026-03-01T10:00:01.000001Z', attributes: { 'exception.message': 'declined' } }],
         links: [{ trace_id: 'abcdefabcdefabcdefabcdefabcdef12', span_id: 'abcdefabcdef1234', attributes: { 'link.kind': 'follows' } }],
-        correlation_id: correlation, session_id: session, organization_id: organization,
+        correlation_id: correlation,
+        session_id: session,
+        organization_id: organization,
       },
       {
-        trace_id: traceId, span_id: '2222222222222222', parent_span_id: '1111111111111111', name: 'charge card',
-        service: 'unknown_service', kind: 'client', start_time: '2026-03-01T10:00:00.2Z', end_time: '2026-03-01T10:00:00.9Z', status: 'ok',
+        trace_id: traceId,
+        span_id: '2222222222222222',
+        parent_span_id: '1111111111111111',
+        name: 'charge card',
+        service: 'unknown_service',
+        kind: 'client',
+        start_time: '2026-03-01T10:00:00.2Z',
+        end_time: '2026-03-01T10:00:00.9Z',
+        status: 'ok',
       },
     ]);
     await sql`insert into tracing.domain_events (stream_type, stream_id, event_type, event_data, trace_id, span_id, organization_id, created_at)
@@ -157,7 +174,16 @@ describe('mapping to OTLP', () => {
 
   it('speaks OTLP/JSON with hex ids when the protocol is http/json, gzipped when asked', async () => {
     const traceId = traceHex();
-    await record([{ trace_id: traceId, span_id: '3333333333333333', name: 'json', service: 's', start_time: '2026-03-01T10:00:00Z', end_time: '2026-03-01T10:00:00.001Z' }]);
+    await record([
+      {
+        trace_id: traceId,
+        span_id: '3333333333333333',
+        name: 'json',
+        service: 's',
+        start_time: '2026-03-01T10:00:00Z',
+        end_time: '2026-03-01T10:00:00.001Z',
+      },
+    ]);
     await keep(traceId);
     const exporter = createOtlpExporter(sql, config({ protocol: 'http/json', gzip: true }), quiet);
     expect(await exporter.exportBatch()).toEqual({ kind: 'exported', spans: 1 });
@@ -173,15 +199,29 @@ describe('mapping to OTLP', () => {
 describe('sampling', () => {
   it('sends spans of kept traces, discards those of dropped traces, holds undecided ones', async () => {
     const [kept, dropped, undecided] = [traceHex(), traceHex(), traceHex()];
-    for (const [traceId, spanId] of [[kept, '4444444444444441'], [dropped, '4444444444444442'], [undecided, '4444444444444443']] as const) {
-      await record([{ trace_id: traceId, span_id: spanId, name: 'op', service: 's', start_time: '2026-03-01T10:00:00Z', end_time: '2026-03-01T10:00:01Z' }]);
+    for (const [traceId, spanId] of [
+      [kept, '4444444444444441'],
+      [dropped, '4444444444444442'],
+      [undecided, '4444444444444443'],
+    ] as const) {
+      await record([
+        {
+          trace_id: traceId,
+          span_id: spanId,
+          name: 'op',
+          service: 's',
+          start_time: '2026-03-01T10:00:00Z',
+          end_time: '2026-03-01T10:00:01Z',
+        },
+      ]);
     }
     await keep(kept, 'error');
     await keep(dropped, 'dropped');
     const exporter = createOtlpExporter(sql, config(), quiet);
     expect(await exporter.exportBatch()).toEqual({ kind: 'exported', spans: 1 });
     expect(hexOf(receiver.acceptedSpans()[0]!.traceId)).toBe(kept);
-    const waiting = await sql`select tracing.trace_id_to_hex(trace_id) as trace_id, available_at > now() as set_aside from tracing.otlp_outbox`;
+    const waiting =
+      await sql`select tracing.trace_id_to_hex(trace_id) as trace_id, available_at > now() as set_aside from tracing.otlp_outbox`;
     expect(waiting).toEqual([{ trace_id: undecided, set_aside: true }]);
     // Once sampling keeps the trace (and its recheck is due), it goes out.
     await keep(undecided);
@@ -195,8 +235,14 @@ describe('sampling', () => {
     const notices: string[] = [];
     const listening = postgres(db.url, { max: 1, onnotice: (n) => notices.push(String(n.message)) });
     try {
-      const spans = ['5555555555555551', '5555555555555552', '5555555555555553'].map((span_id) =>
-        ({ trace_id: traceId, span_id, name: 'op', service: 's', start_time: '2026-03-01T10:00:00Z', end_time: '2026-03-01T10:00:01Z' }));
+      const spans = ['5555555555555551', '5555555555555552', '5555555555555553'].map((span_id) => ({
+        trace_id: traceId,
+        span_id,
+        name: 'op',
+        service: 's',
+        start_time: '2026-03-01T10:00:00Z',
+        end_time: '2026-03-01T10:00:01Z',
+      }));
       const recorded = (await listening`select tracing.record_spans(${listening.json(spans)}) as recorded`)[0]!.recorded;
       expect(recorded).toBe(3);
     } finally {
@@ -215,8 +261,12 @@ describe('delivery', () => {
     const expected = new Set<string>();
     for (const traceId of traceIds) {
       const spans = Array.from({ length: 5 }, (_, i) => ({
-        trace_id: traceId, span_id: `66666666666666${(i + 1).toString(16).padStart(2, '0')}`, name: 'op', service: 's',
-        start_time: '2026-03-01T10:00:00Z', end_time: '2026-03-01T10:00:01Z',
+        trace_id: traceId,
+        span_id: `66666666666666${(i + 1).toString(16).padStart(2, '0')}`,
+        name: 'op',
+        service: 's',
+        start_time: '2026-03-01T10:00:00Z',
+        end_time: '2026-03-01T10:00:01Z',
       }));
       await record(spans);
       await keep(traceId);
@@ -244,7 +294,8 @@ describe('delivery', () => {
     }, 20_000);
     await exporter.stop();
 
-    const deadLetters = await sql`select tracing.trace_id_to_hex(trace_id) || ':' || tracing.span_id_to_hex(span_id) as id, http_status, reason from tracing.otlp_dead_letters`;
+    const deadLetters =
+      await sql`select tracing.trace_id_to_hex(trace_id) || ':' || tracing.span_id_to_hex(span_id) as id, http_status, reason from tracing.otlp_dead_letters`;
     expect(deadLetters).toHaveLength(20);
     expect(deadLetters.every((d) => d.http_status === 400 && /HTTP 400: span too large/.test(d.reason))).toBe(true);
     const delivered = receiver.acceptedSpans().map((s) => `${hexOf(s.traceId)}:${hexOf(s.spanId)}`);
@@ -259,9 +310,18 @@ describe('delivery', () => {
     expect(Number(status!.dead_lettered_spans)).toBeGreaterThanOrEqual(20);
   }, 30_000);
 
-  it('dead-letters a partially rejected batch with the collector\'s count and message; requeueing sends it again', async () => {
+  it("dead-letters a partially rejected batch with the collector's count and message; requeueing sends it again", async () => {
     const traceId = traceHex();
-    await record([1, 2, 3].map((i) => ({ trace_id: traceId, span_id: `777777777777777${i}`, name: 'op', service: 's', start_time: '2026-03-01T10:00:00Z', end_time: '2026-03-01T10:00:01Z' })));
+    await record(
+      [1, 2, 3].map((i) => ({
+        trace_id: traceId,
+        span_id: `777777777777777${i}`,
+        name: 'op',
+        service: 's',
+        start_time: '2026-03-01T10:00:00Z',
+        end_time: '2026-03-01T10:00:01Z',
+      })),
+    );
     await keep(traceId);
     receiver.script({ kind: 'partial', rejected: 1, message: 'attribute value too long' });
     const exporter = createOtlpExporter(sql, config(), quiet);
@@ -280,14 +340,27 @@ describe('delivery', () => {
     const traceId = traceHex();
     let deep: Record<string, unknown> = { leaf: 'x' };
     for (let i = 0; i < 40; i += 1) deep = { nested: deep };
-    const span = (spanId: string, attributes: Record<string, unknown>) => ({ trace_id: traceId, span_id: spanId, name: 'op', service: 's', start_time: '2026-03-01T10:00:00Z', end_time: '2026-03-01T10:00:01Z', attributes });
+    const span = (spanId: string, attributes: Record<string, unknown>) => ({
+      trace_id: traceId,
+      span_id: spanId,
+      name: 'op',
+      service: 's',
+      start_time: '2026-03-01T10:00:00Z',
+      end_time: '2026-03-01T10:00:01Z',
+      attributes,
+    });
     await record([span('8888888888888881', {}), span('8888888888888882', { deep }), span('8888888888888883', {})]);
     // Written straight into the table, as an older writer without the cap could have left it.
     await sql`update tracing.spans set attributes = ${sql.json({ deep } as postgres.JSONValue)} where span_id = tracing.hex_to_span_id('8888888888888882')`;
     await keep(traceId);
     const exporter = createOtlpExporter(sql, config(), quiet);
     expect(await exporter.exportBatch()).toEqual({ kind: 'exported', spans: 2 });
-    expect(receiver.acceptedSpans().map((s) => hexOf(s.spanId)).sort()).toEqual(['8888888888888881', '8888888888888883']);
+    expect(
+      receiver
+        .acceptedSpans()
+        .map((s) => hexOf(s.spanId))
+        .sort(),
+    ).toEqual(['8888888888888881', '8888888888888883']);
     const dead = await sql`select tracing.span_id_to_hex(span_id) as span_id, reason from tracing.otlp_dead_letters`;
     expect(dead).toHaveLength(1);
     expect(dead[0]!.span_id).toBe('8888888888888882');
@@ -297,14 +370,25 @@ describe('delivery', () => {
 
   it('never lets two exporters send the same span (skip locked)', async () => {
     const traceId = traceHex();
-    await record(Array.from({ length: 60 }, (_, i) => ({ trace_id: traceId, span_id: `88888888888888${(i + 1).toString(16).padStart(2, '0')}`, name: 'op', service: 's', start_time: '2026-03-01T10:00:00Z', end_time: '2026-03-01T10:00:01Z' })));
+    await record(
+      Array.from({ length: 60 }, (_, i) => ({
+        trace_id: traceId,
+        span_id: `88888888888888${(i + 1).toString(16).padStart(2, '0')}`,
+        name: 'op',
+        service: 's',
+        start_time: '2026-03-01T10:00:00Z',
+        end_time: '2026-03-01T10:00:01Z',
+      })),
+    );
     await keep(traceId);
     // Each send is slow, so the three exporters' claims overlap in time.
     receiver.script(...Array.from({ length: 10 }, () => ({ kind: 'slow' as const, delayMs: 100 })));
     const exporters = [1, 2, 3].map(() => createOtlpExporter(sql, config({ batchSize: 10 }), quiet));
-    await Promise.all(exporters.map(async (exporter) => {
-      for (let i = 0; i < 4; i++) await exporter.exportBatch();
-    }));
+    await Promise.all(
+      exporters.map(async (exporter) => {
+        for (let i = 0; i < 4; i++) await exporter.exportBatch();
+      }),
+    );
     const delivered = receiver.acceptedSpans().map((s) => hexOf(s.spanId));
     expect(delivered).toHaveLength(60);
     expect(new Set(delivered).size).toBe(60);
@@ -326,5 +410,3 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promis
   }
   throw new Error(`condition not met within ${timeoutMs} ms`);
 }
-
-

@@ -97,7 +97,10 @@ export function createOtlpExporter(sql: postgres.Sql, config: OtlpExportConfig, 
     } catch (error) {
       // Refused, reset, DNS, timeout: the collector may come back.
       const cause = (error as { cause?: { code?: string } }).cause?.code;
-      return { kind: 'retry', reason: `network error: ${(error as Error).name === 'TimeoutError' ? `no answer within ${config.timeoutMs} ms` : `${(error as Error).message}${cause ? ` (${cause})` : ''}`}` };
+      return {
+        kind: 'retry',
+        reason: `network error: ${(error as Error).name === 'TimeoutError' ? `no answer within ${config.timeoutMs} ms` : `${(error as Error).message}${cause ? ` (${cause})` : ''}`}`,
+      };
     }
     const status = response.status;
     if (status >= 200 && status < 300) {
@@ -149,9 +152,10 @@ export function createOtlpExporter(sql: postgres.Sql, config: OtlpExportConfig, 
         await tx`select tracing.otlp_finish_batch(${ids}::bigint[], 'retry', ${outcome.reason}, p_retry_after => ${`${delayMs} milliseconds`}::interval)`;
         return { kind: 'retry', spans: rows.length, delayMs, reason: outcome.reason } as const;
       }
-      const reason = outcome.kind === 'accepted'
-        ? `partial success: the collector rejected ${outcome.rejected} of ${rows.length} spans of this batch${outcome.message ? `: ${outcome.message}` : ''}`
-        : outcome.reason;
+      const reason =
+        outcome.kind === 'accepted'
+          ? `partial success: the collector rejected ${outcome.rejected} of ${rows.length} spans of this batch${outcome.message ? `: ${outcome.message}` : ''}`
+          : outcome.reason;
       const accepted = outcome.kind === 'accepted' ? Math.max(rows.length - outcome.rejected, 0) : 0;
       await tx`select tracing.otlp_finish_batch(${ids}::bigint[], 'dead_letter', ${reason},
         ${outcome.kind === 'rejected' ? outcome.status : null}::integer, ${config.endpoint}, null, ${accepted}::bigint)`;
@@ -160,7 +164,11 @@ export function createOtlpExporter(sql: postgres.Sql, config: OtlpExportConfig, 
   }
 
   /** The batch's request body; when it cannot be encoded, the spans that cannot, set apart with the reason. */
-  function encodeBatch(claimed: QueuedSpan[]): { rows: QueuedSpan[]; body: Uint8Array; unencodable: Array<{ row: QueuedSpan; reason: string }> } {
+  function encodeBatch(claimed: QueuedSpan[]): {
+    rows: QueuedSpan[];
+    body: Uint8Array;
+    unencodable: Array<{ row: QueuedSpan; reason: string }>;
+  } {
     const encode = (rows: QueuedSpan[]) => encodeRequest(spansToOtlpRequest(rows, config.resource), config.protocol);
     try {
       return { rows: claimed, body: encode(claimed), unencodable: [] };
@@ -183,7 +191,11 @@ export function createOtlpExporter(sql: postgres.Sql, config: OtlpExportConfig, 
 
   function sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const wake = () => { clearTimeout(timer); sleepers.delete(wake); resolve(); };
+      const wake = () => {
+        clearTimeout(timer);
+        sleepers.delete(wake);
+        resolve();
+      };
       const timer = setTimeout(wake, ms);
       sleepers.add(wake);
     });
@@ -229,10 +241,14 @@ export function createOtlpExporter(sql: postgres.Sql, config: OtlpExportConfig, 
                exported_spans, retried_spans, dead_lettered_spans, spans_not_queued, last_error
           from tracing.otlp_export_status`;
       if (!s) return;
-      log(`queue ${s.queue_depth}/${s.queue_limit}, oldest waiting ${s.oldest_waiting_s === null ? '-' : `${Math.round(s.oldest_waiting_s)} s`}, exported ${s.exported_spans}, retried ${s.retried_spans}, dead-lettered ${s.dead_lettered_spans}${s.last_error ? `, last error: ${s.last_error}` : ''}`);
+      log(
+        `queue ${s.queue_depth}/${s.queue_limit}, oldest waiting ${s.oldest_waiting_s === null ? '-' : `${Math.round(s.oldest_waiting_s)} s`}, exported ${s.exported_spans}, retried ${s.retried_spans}, dead-lettered ${s.dead_lettered_spans}${s.last_error ? `, last error: ${s.last_error}` : ''}`,
+      );
       const overflow = BigInt(s.spans_not_queued);
       if (lastOverflow >= 0n && overflow > lastOverflow) {
-        log(`WARNING: the export queue reached its limit (${s.queue_limit} spans): ${overflow - lastOverflow} spans were recorded but will not be exported; raise tracing.otlp_export_settings.max_queued_spans or fix the collector`);
+        log(
+          `WARNING: the export queue reached its limit (${s.queue_limit} spans): ${overflow - lastOverflow} spans were recorded but will not be exported; raise tracing.otlp_export_settings.max_queued_spans or fix the collector`,
+        );
       }
       lastOverflow = overflow;
     } catch (error) {

@@ -35,7 +35,16 @@ beforeAll(async () => {
     port: 0,
     host: '127.0.0.1',
     pgSettingsFor,
-    routes: [createOtlpIngestRoute({ sql, pgSettingsFor, token: INGEST_TOKEN, organizationId: INGEST_ORG, maxBodyBytes: 256 * 1024, log: () => {} })],
+    routes: [
+      createOtlpIngestRoute({
+        sql,
+        pgSettingsFor,
+        token: INGEST_TOKEN,
+        organizationId: INGEST_ORG,
+        maxBodyBytes: 256 * 1024,
+        log: () => {},
+      }),
+    ],
   });
   adminJwt = await signToken(SECRET, { role: 'admin', sub: 'ingest-test' });
 });
@@ -60,7 +69,14 @@ async function sendWithSdk(exporter: SpanExporter, serviceName: string) {
   const root = tracer.startSpan('GET /orders/:id', {
     kind: SpanKind.SERVER,
     startTime: new Date(t0),
-    attributes: { 'http.request.method': 'GET', 'http.response.status_code': 200, 'session.id': '0d9e8f7a-6b5c-4d3e-9f1a-2b3c4d5e6f70', ratio: 0.5, ok: true, tags: ['x', 'y'] },
+    attributes: {
+      'http.request.method': 'GET',
+      'http.response.status_code': 200,
+      'session.id': '0d9e8f7a-6b5c-4d3e-9f1a-2b3c4d5e6f70',
+      ratio: 0.5,
+      ok: true,
+      tags: ['x', 'y'],
+    },
   });
   const rootContext = trace.setSpan(context.active(), root);
   const child = tracer.startSpan('SELECT orders', { kind: SpanKind.CLIENT, startTime: new Date(t0 + 20) }, rootContext);
@@ -110,13 +126,24 @@ describe('spans from the OpenTelemetry JS SDK', () => {
       expect(grandchild!.kind).toBe('internal');
       // Typed attributes; resource attributes other than service.name stay with the span.
       expect(root!.attributes).toMatchObject({
-        'http.request.method': 'GET', 'http.response.status_code': 200, ratio: 0.5, ok: true, tags: ['x', 'y'],
+        'http.request.method': 'GET',
+        'http.response.status_code': 200,
+        ratio: 0.5,
+        ok: true,
+        tags: ['x', 'y'],
         'deployment.environment.name': 'test',
       });
       expect(root!.attributes['service.name']).toBeUndefined();
       const [stored] = await sql`select session_id, span_events from tracing.spans
                                  where trace_id = tracing.hex_to_trace_id(${sent.traceId}) and span_id = tracing.hex_to_span_id(${sent.childId})`;
-      expect(stored!.span_events).toEqual([{ name: 'rows fetched', time: '2026-03-01T12:00:00.060000Z', time_unix_nano: String((sent.t0 + 60) * 1e6), attributes: { rows: 3 } }]);
+      expect(stored!.span_events).toEqual([
+        {
+          name: 'rows fetched',
+          time: '2026-03-01T12:00:00.060000Z',
+          time_unix_nano: String((sent.t0 + 60) * 1e6),
+          attributes: { rows: 3 },
+        },
+      ]);
       const [rootRow] = await sql`select session_id from tracing.spans
                                   where trace_id = tracing.hex_to_trace_id(${sent.traceId}) and span_id = tracing.hex_to_span_id(${sent.rootId})`;
       expect(rootRow!.session_id).toBe('0d9e8f7a-6b5c-4d3e-9f1a-2b3c4d5e6f70');
@@ -125,12 +152,18 @@ describe('spans from the OpenTelemetry JS SDK', () => {
 
   it('accepts a query API token with role admin, and refuses a reader token, a wrong token and none', async () => {
     const body = new Uint8Array(encodeRequestProtobuf(request([span()])));
-    const post = (authorization?: string) => fetch(`${http.url}/v1/traces`, {
-      method: 'POST', body, headers: { 'content-type': 'application/x-protobuf', ...(authorization ? { authorization } : {}) },
-    });
-    const asAdmin = (headers: Record<string, string>) => fetch(`${http.url}/v1/traces`, {
-      method: 'POST', body, headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${adminJwt}`, ...headers },
-    });
+    const post = (authorization?: string) =>
+      fetch(`${http.url}/v1/traces`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/x-protobuf', ...(authorization ? { authorization } : {}) },
+      });
+    const asAdmin = (headers: Record<string, string>) =>
+      fetch(`${http.url}/v1/traces`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${adminJwt}`, ...headers },
+      });
     expect((await asAdmin({ 'x-tracegres-organization-id': OTHER_ORG })).status).toBe(200);
     const reader = await signToken(SECRET, { role: 'reader', organization_id: 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee' });
     for (const authorization of [`Bearer ${reader}`, 'Bearer wrong-token', undefined, `Basic ${INGEST_TOKEN}`]) {
@@ -171,20 +204,28 @@ describe('tenants: spans belong to the organization of the token that sent them'
     const missing = await postJson(JSON.stringify(request([sent])), { authorization: `Bearer ${adminJwt}` });
     expect(missing.status).toBe(400);
     expect(missing.body.message).toMatch(/x-tracegres-organization-id/);
-    const named = await postJson(JSON.stringify(request([sent])), { authorization: `Bearer ${adminJwt}`, 'x-tracegres-organization-id': OTHER_ORG });
+    const named = await postJson(JSON.stringify(request([sent])), {
+      authorization: `Bearer ${adminJwt}`,
+      'x-tracegres-organization-id': OTHER_ORG,
+    });
     expect(named.status).toBe(200);
     expect(await storedOrgs(sent.traceId)).toEqual([[OTHER_ORG, 'admin']]);
   });
 
-  it("a span whose ids another tenant recorded first is still stored for its own tenant", async () => {
+  it('a span whose ids another tenant recorded first is still stored for its own tenant', async () => {
     const token = generateIngestToken();
     await sql`select tracing.create_ingest_token(${OTHER_ORG}, ${hashIngestToken(token)}) as id`;
     const victim = span({ name: 'victim' });
     // The attacker saw the victim's traceparent and sends its ids first.
-    expect((await postJson(JSON.stringify(request([{ ...victim, name: 'squatter' }])), { authorization: `Bearer ${token}` })).status).toBe(200);
+    expect((await postJson(JSON.stringify(request([{ ...victim, name: 'squatter' }])), { authorization: `Bearer ${token}` })).status).toBe(
+      200,
+    );
     const response = await postJson(JSON.stringify(request([victim])));
     expect(response).toEqual({ status: 200, body: {} });
-    expect(await storedOrgs(victim.traceId)).toEqual([[INGEST_ORG, 'victim'], [OTHER_ORG, 'squatter']]);
+    expect(await storedOrgs(victim.traceId)).toEqual([
+      [INGEST_ORG, 'victim'],
+      [OTHER_ORG, 'squatter'],
+    ]);
   });
 });
 
@@ -199,7 +240,8 @@ describe('span ids already used in the same organization', () => {
     expect(response.status).toBe(200);
     expect(response.body.partialSuccess.rejectedSpans).toBe('1');
     expect(response.body.partialSuccess.errorMessage).toMatch(
-      new RegExp(`span 1 \\(trace ${first.traceId}, span ${first.spanId}\\): a different span with these ids is already recorded`));
+      new RegExp(`span 1 \\(trace ${first.traceId}, span ${first.spanId}\\): a different span with these ids is already recorded`),
+    );
     const stored = await sql`select name from tracing.spans where trace_id = tracing.hex_to_trace_id(${first.traceId})
                                and span_id = tracing.hex_to_span_id(${first.spanId})`;
     expect(stored).toEqual([{ name: 'first' }]);
@@ -221,7 +263,11 @@ function span(overrides: Record<string, unknown> = {}) {
 }
 
 function request(spans: unknown[]): OtlpRequest {
-  return { resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'raw' } }] }, scopeSpans: [{ spans: spans as never }] }] };
+  return {
+    resourceSpans: [
+      { resource: { attributes: [{ key: 'service.name', value: { stringValue: 'raw' } }] }, scopeSpans: [{ spans: spans as never }] },
+    ],
+  };
 }
 
 async function postJson(body: string | Uint8Array, headers: Record<string, string> = {}) {
@@ -257,7 +303,7 @@ describe('requests', () => {
     expect(counted!.n).toBe(1);
   });
 
-  it('rejects only a protobuf span nested beyond the decoder\'s depth limit, storing the rest', async () => {
+  it("rejects only a protobuf span nested beyond the decoder's depth limit, storing the rest", async () => {
     let deep: unknown = { stringValue: 'leaf' };
     for (let i = 0; i < 40; i += 1) deep = { kvlistValue: { values: [{ key: 'k', value: deep }] } };
     const good = span();
@@ -272,12 +318,20 @@ describe('requests', () => {
       protobuf.util.recursionLimit = limit;
     }
     const response = await fetch(`${http.url}/v1/traces`, {
-      method: 'POST', body: body as Uint8Array<ArrayBuffer>, headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${INGEST_TOKEN}` },
+      method: 'POST',
+      body: body as Uint8Array<ArrayBuffer>,
+      headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${INGEST_TOKEN}` },
     });
     expect(response.status).toBe(200);
-    const decoded = ExportTraceServiceResponse.toObject(ExportTraceServiceResponse.decode(new Uint8Array(await response.arrayBuffer())), { longs: String });
+    const decoded = ExportTraceServiceResponse.toObject(ExportTraceServiceResponse.decode(new Uint8Array(await response.arrayBuffer())), {
+      longs: String,
+    });
     expect(decoded.partialSuccess.rejectedSpans).toBe('1');
-    expect(decoded.partialSuccess.errorMessage).toMatch(new RegExp(`^1 span\\(s\\) rejected: span 1 \\(trace ${bad.traceId}, span ${bad.spanId}\\): the span cannot be decoded: max depth exceeded`));
+    expect(decoded.partialSuccess.errorMessage).toMatch(
+      new RegExp(
+        `^1 span\\(s\\) rejected: span 1 \\(trace ${bad.traceId}, span ${bad.spanId}\\): the span cannot be decoded: max depth exceeded`,
+      ),
+    );
     const [counted] = await sql`select count(*)::int as n from tracing.spans where trace_id = tracing.hex_to_trace_id(${good.traceId})`;
     expect(counted!.n).toBe(1);
   });
@@ -286,7 +340,9 @@ describe('requests', () => {
     const body = new Uint8Array(encodeRequestProtobuf(request([span(), span()])));
     for (let i = 0; i < 2; i++) {
       const response = await fetch(`${http.url}/v1/traces`, {
-        method: 'POST', body, headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${INGEST_TOKEN}` },
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${INGEST_TOKEN}` },
       });
       expect(response.status).toBe(200);
       expect(response.headers.get('content-type')).toBe('application/x-protobuf');
@@ -296,7 +352,13 @@ describe('requests', () => {
   });
 
   it('stores a NUL character (which Postgres text cannot hold) as U+FFFD instead of failing the request', async () => {
-    const s = span({ name: 'op\u0000name', attributes: [{ key: 'raw', value: { stringValue: 'a\u0000b' } }, { key: 'literal', value: { stringValue: 'c\\u0000d' } }] });
+    const s = span({
+      name: 'op\u0000name',
+      attributes: [
+        { key: 'raw', value: { stringValue: 'a\u0000b' } },
+        { key: 'literal', value: { stringValue: 'c\\u0000d' } },
+      ],
+    });
     const { status } = await postJson(new Uint8Array(encodeRequestProtobuf(request([s]))), { 'content-type': 'application/x-protobuf' });
     expect(status).toBe(200);
     const [stored] = await sql`select name, attributes from tracing.spans where trace_id = tracing.hex_to_trace_id(${s.traceId})`;
@@ -324,19 +386,28 @@ describe('requests', () => {
     expect(await postJson('[1,2]')).toMatchObject({ status: 400, body: { message: expect.stringMatching(/must be a JSON object/) } });
     expect(await postJson('{"resourceSpans": 3}')).toMatchObject({ status: 400, body: { message: 'resourceSpans must be an array' } });
     expect(await postJson('{"resourceSpans": [{"scopeSpans": [{"spans": {}}]}]}')).toMatchObject({ status: 400 });
-    expect(await postJson('not gzip', { 'content-encoding': 'gzip' })).toMatchObject({ status: 400, body: { message: expect.stringMatching(/not valid gzip/) } });
+    expect(await postJson('not gzip', { 'content-encoding': 'gzip' })).toMatchObject({
+      status: 400,
+      body: { message: expect.stringMatching(/not valid gzip/) },
+    });
     const garbage = await fetch(`${http.url}/v1/traces`, {
-      method: 'POST', body: new Uint8Array([0xff, 0xff, 0xff, 0x0f, 0x01]), headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${INGEST_TOKEN}` },
+      method: 'POST',
+      body: new Uint8Array([0xff, 0xff, 0xff, 0x0f, 0x01]),
+      headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${INGEST_TOKEN}` },
     });
     expect(garbage.status).toBe(400);
-    expect((RpcStatus.toObject(RpcStatus.decode(new Uint8Array(await garbage.arrayBuffer()))) as { message: string }).message).toMatch(/not a protobuf ExportTraceServiceRequest/);
+    expect((RpcStatus.toObject(RpcStatus.decode(new Uint8Array(await garbage.arrayBuffer()))) as { message: string }).message).toMatch(
+      /not a protobuf ExportTraceServiceRequest/,
+    );
     expect((await postJson('{}', { 'content-type': 'text/plain' })).status).toBe(415);
     expect((await fetch(`${http.url}/v1/traces`)).status).toBe(405);
     expect((await postJson('{}')).status).toBe(200);
   });
 
   it('bounds the body, compressed or not', async () => {
-    const big = JSON.stringify(request(Array.from({ length: 2000 }, () => span({ attributes: [{ key: 'padding', value: { stringValue: 'x'.repeat(200) } }] }))));
+    const big = JSON.stringify(
+      request(Array.from({ length: 2000 }, () => span({ attributes: [{ key: 'padding', value: { stringValue: 'x'.repeat(200) } }] }))),
+    );
     expect(big.length).toBeGreaterThan(256 * 1024);
     expect((await postJson(big)).status).toBe(413);
     const bomb = await postJson(gzipSync(big), { 'content-encoding': 'gzip' });

@@ -37,11 +37,13 @@ export interface IngestOptions extends OtlpIngestConfig {
 }
 
 class HttpProblem extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
-
 
 // Rejections listed in partial_success.error_message, beyond which only the count is given.
 const LISTED_REJECTIONS = 10;
@@ -80,7 +82,10 @@ export function createOtlpIngestRoute(options: IngestOptions) {
     const header = req.headers[ORGANIZATION_ID_HEADER];
     const named = (typeof header === 'string' ? header.trim() : undefined) || settings['jwt.claims.organization_id'];
     if (!named || !UUID_PATTERN.test(named)) {
-      throw new HttpProblem(400, `an admin token ingests for one organization: name it (a uuid) in the ${ORGANIZATION_ID_HEADER} header or the token's organization_id claim`);
+      throw new HttpProblem(
+        400,
+        `an admin token ingests for one organization: name it (a uuid) in the ${ORGANIZATION_ID_HEADER} header or the token's organization_id claim`,
+      );
     }
     return named.toLowerCase();
   }
@@ -191,8 +196,9 @@ async function recordAll(sql: postgres.Sql, records: SpanRecord[], positions: nu
 
 function describeRejections(rejected: RejectedSpan[]): string {
   rejected.sort((a, b) => a.index - b.index);
-  const listed = rejected.slice(0, LISTED_REJECTIONS).map((r) =>
-    `span ${r.index}${r.spanId ? ` (trace ${r.traceId}, span ${r.spanId})` : ''}: ${r.reason}`);
+  const listed = rejected
+    .slice(0, LISTED_REJECTIONS)
+    .map((r) => `span ${r.index}${r.spanId ? ` (trace ${r.traceId}, span ${r.spanId})` : ''}: ${r.reason}`);
   const more = rejected.length > LISTED_REJECTIONS ? `; and ${rejected.length - LISTED_REJECTIONS} more` : '';
   return `${rejected.length} span(s) rejected: ${listed.join('; ')}${more}`;
 }
@@ -225,7 +231,10 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     }
   } catch (error) {
     if (error instanceof HttpProblem) throw error;
-    throw new HttpProblem(400, encoding === 'gzip' ? `body is not valid gzip: ${(error as Error).message}` : `could not read the body: ${(error as Error).message}`);
+    throw new HttpProblem(
+      400,
+      encoding === 'gzip' ? `body is not valid gzip: ${(error as Error).message}` : `could not read the body: ${(error as Error).message}`,
+    );
   }
   return Buffer.concat(chunks);
 }
@@ -242,11 +251,16 @@ function send(res: ServerResponse, status: number, protocol: Protocol, body: Uin
 /** The gRPC status code matching an HTTP status, for google.rpc.Status. */
 function grpcCode(status: number): number {
   switch (status) {
-    case 400: return 3; // INVALID_ARGUMENT
-    case 401: return 16; // UNAUTHENTICATED
-    case 413: return 8; // RESOURCE_EXHAUSTED
+    case 400:
+      return 3; // INVALID_ARGUMENT
+    case 401:
+      return 16; // UNAUTHENTICATED
+    case 413:
+      return 8; // RESOURCE_EXHAUSTED
     case 405:
-    case 415: return 12; // UNIMPLEMENTED
-    default: return 2; // UNKNOWN
+    case 415:
+      return 12; // UNIMPLEMENTED
+    default:
+      return 2; // UNKNOWN
   }
 }

@@ -4,31 +4,57 @@ import { describe, expect, it } from 'vitest';
 import { isoToNanos, nanosToIso, otlpRequestToSpanRecords, toAnyValue } from './mapping.ts';
 import type { OtlpRequest } from './protocol.ts';
 
-const span = (attributes: unknown[]): OtlpRequest => ({
-  resourceSpans: [{ scopeSpans: [{ spans: [{
-    traceId: '4BF92F3577B34DA6A3CE929D0E0E4736', spanId: '00F067AA0BA902B7', name: 'op',
-    startTimeUnixNano: '1772366400000000001', endTimeUnixNano: 1772366400000001000, attributes,
-  }] }] }],
-}) as unknown as OtlpRequest;
+const span = (attributes: unknown[]): OtlpRequest =>
+  ({
+    resourceSpans: [
+      {
+        scopeSpans: [
+          {
+            spans: [
+              {
+                traceId: '4BF92F3577B34DA6A3CE929D0E0E4736',
+                spanId: '00F067AA0BA902B7',
+                name: 'op',
+                startTimeUnixNano: '1772366400000000001',
+                endTimeUnixNano: 1772366400000001000,
+                attributes,
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  }) as unknown as OtlpRequest;
 
 describe('ingest mapping', () => {
   it('stores typed values as JSON, keeping what JSON cannot hold exactly as text', () => {
-    const { records, rejected } = otlpRequestToSpanRecords(span([
-      { key: 's', value: { stringValue: 'x' } },
-      { key: 'i', value: { intValue: '42' } },
-      { key: 'big', value: { intValue: '9223372036854775807' } },
-      { key: 'd', value: { doubleValue: 1.5 } },
-      { key: 'nan', value: { doubleValue: 'NaN' } },
-      { key: 'b', value: { boolValue: false } },
-      { key: 'a', value: { arrayValue: { values: [{ intValue: 1 }, { stringValue: 'two' }] } } },
-      { key: 'kv', value: { kvlistValue: { values: [{ key: 'k', value: { boolValue: true } }] } } },
-      { key: 'bytes', value: { bytesValue: 'AQID' } },
-      { key: 'empty' },
-    ]));
+    const { records, rejected } = otlpRequestToSpanRecords(
+      span([
+        { key: 's', value: { stringValue: 'x' } },
+        { key: 'i', value: { intValue: '42' } },
+        { key: 'big', value: { intValue: '9223372036854775807' } },
+        { key: 'd', value: { doubleValue: 1.5 } },
+        { key: 'nan', value: { doubleValue: 'NaN' } },
+        { key: 'b', value: { boolValue: false } },
+        { key: 'a', value: { arrayValue: { values: [{ intValue: 1 }, { stringValue: 'two' }] } } },
+        { key: 'kv', value: { kvlistValue: { values: [{ key: 'k', value: { boolValue: true } }] } } },
+        { key: 'bytes', value: { bytesValue: 'AQID' } },
+        { key: 'empty' },
+      ]),
+    );
     expect(rejected).toEqual([]);
     const [record] = records;
     expect(record!.attributes).toEqual({
-      s: 'x', i: 42, big: '9223372036854775807', d: 1.5, nan: 'NaN', b: false, a: [1, 'two'], kv: { k: true }, bytes: 'AQID', empty: null,
+      s: 'x',
+      i: 42,
+      big: '9223372036854775807',
+      d: 1.5,
+      nan: 'NaN',
+      b: false,
+      a: [1, 'two'],
+      kv: { k: true },
+      bytes: 'AQID',
+      empty: null,
     });
     // Ids lowercased; nanoseconds below a microsecond dropped.
     expect(record!.trace_id).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
@@ -74,6 +100,13 @@ describe('export mapping', () => {
     spans.push({ ...(spans[0] as object), spanId: '00F067AA0BA902B8', attributes: [{ key: 'ok', value: { stringValue: 'y' } }] });
     const { records, rejected } = otlpRequestToSpanRecords(request as unknown as OtlpRequest);
     expect(records.map((r) => r.span_id)).toEqual(['00f067aa0ba902b8']);
-    expect(rejected).toEqual([{ index: 0, traceId: '4BF92F3577B34DA6A3CE929D0E0E4736', spanId: '00F067AA0BA902B7', reason: 'attributes nests attribute values deeper than 32 levels' }]);
+    expect(rejected).toEqual([
+      {
+        index: 0,
+        traceId: '4BF92F3577B34DA6A3CE929D0E0E4736',
+        spanId: '00F067AA0BA902B7',
+        reason: 'attributes nests attribute values deeper than 32 levels',
+      },
+    ]);
   });
 });

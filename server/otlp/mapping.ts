@@ -208,7 +208,10 @@ export function otlpRequestToSpanRecords(request: OtlpRequest): MappedRequest {
     const resource = field(rs, 'resource');
     let resourceAttributes: Record<string, Json>;
     try {
-      resourceAttributes = fromKeyValues(isObject(resource) ? field(resource, 'attributes') : undefined, `resourceSpans[${r}].resource.attributes`);
+      resourceAttributes = fromKeyValues(
+        isObject(resource) ? field(resource, 'attributes') : undefined,
+        `resourceSpans[${r}].resource.attributes`,
+      );
     } catch (error) {
       if (error instanceof SpanProblem) throw new MalformedRequestError(error.message);
       throw error;
@@ -227,7 +230,12 @@ export function otlpRequestToSpanRecords(request: OtlpRequest): MappedRequest {
         }
         const mapped = spanFromOtlp(span as OtlpSpan, resourceAttributes);
         if (typeof mapped === 'string') {
-          result.rejected.push({ index, traceId: String(span.traceId ?? span.trace_id ?? ''), spanId: String(span.spanId ?? span.span_id ?? ''), reason: mapped });
+          result.rejected.push({
+            index,
+            traceId: String(span.traceId ?? span.trace_id ?? ''),
+            spanId: String(span.spanId ?? span.span_id ?? ''),
+            reason: mapped,
+          });
         } else {
           result.records.push(mapped);
           result.positions.push(index);
@@ -292,7 +300,8 @@ function spanFromOtlp(span: OtlpSpan, resourceAttributes: Record<string, Json>):
     if (error instanceof SpanProblem) return error.message;
     throw error;
   }
-  const service = typeof attributes['service.name'] === 'string' && attributes['service.name'] ? attributes['service.name'] : 'unknown_service';
+  const service =
+    typeof attributes['service.name'] === 'string' && attributes['service.name'] ? attributes['service.name'] : 'unknown_service';
   delete attributes['service.name'];
   // Ids with columns of their own move there when they are uuids; anything
   // else stays an ordinary attribute, so nothing is lost over its shape.
@@ -391,9 +400,8 @@ function enumValue(value: unknown, prefix: string, size: number): number | undef
   if (typeof value === 'number') return Number.isInteger(value) && value >= 0 && value < size ? value : undefined;
   if (typeof value === 'string') {
     // Some JSON senders write enum names; the specification asks for numbers.
-    const names = prefix === 'SPAN_KIND_'
-      ? ['UNSPECIFIED', 'INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSUMER']
-      : ['UNSET', 'OK', 'ERROR'];
+    const names =
+      prefix === 'SPAN_KIND_' ? ['UNSPECIFIED', 'INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSUMER'] : ['UNSET', 'OK', 'ERROR'];
     const i = names.indexOf(value.toUpperCase().replace(prefix, ''));
     if (i >= 0) return i;
     if (/^\d+$/.test(value)) return enumValue(Number(value), prefix, size);

@@ -46,19 +46,31 @@ it('ingests SDK spans through npm start and exports them once sampling keeps the
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
-  await waitFor(async () => output.includes('ready;'), 90_000, () => output);
+  await waitFor(
+    async () => output.includes('ready;'),
+    90_000,
+    () => output,
+  );
   const ingestUrl = /OTLP ingest:\s+(\S+)/.exec(output)![1]!;
   const token = /development token[^\n]*\n(\S+)/.exec(output)![1]!;
   // The exporter announces itself once it has turned queueing on.
-  await waitFor(async () => output.includes(`exporting to http://127.0.0.1:${receiver.port}/v1/traces (http/protobuf)`), 10_000, () => output);
+  await waitFor(
+    async () => output.includes(`exporting to http://127.0.0.1:${receiver.port}/v1/traces (http/protobuf)`),
+    10_000,
+    () => output,
+  );
 
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'checkout' }),
-    spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({
-      url: ingestUrl,
-      // An admin token ingests for the organization it names.
-      headers: { authorization: `Bearer ${token}`, 'x-tracegres-organization-id': '0d000000-0000-4000-8000-00000000000d' },
-    }))],
+    spanProcessors: [
+      new SimpleSpanProcessor(
+        new OTLPTraceExporter({
+          url: ingestUrl,
+          // An admin token ingests for the organization it names.
+          headers: { authorization: `Bearer ${token}`, 'x-tracegres-organization-id': '0d000000-0000-4000-8000-00000000000d' },
+        }),
+      ),
+    ],
   });
   const tracer = provider.getTracer('npm-start-test');
   const t0 = Date.now() - 1000;
@@ -70,9 +82,13 @@ it('ingests SDK spans through npm start and exports them once sampling keeps the
   await provider.shutdown();
   const traceId = root.spanContext().traceId;
 
-  const sql = postgres(embeddedDatabaseUrl(readConfig({ TRACEGRES_DATA_DIR: dataDir, TRACEGRES_EMBEDDED_PG_PORT: String(pgPort) })), { max: 1, onnotice: () => {} });
+  const sql = postgres(embeddedDatabaseUrl(readConfig({ TRACEGRES_DATA_DIR: dataDir, TRACEGRES_EMBEDDED_PG_PORT: String(pgPort) })), {
+    max: 1,
+    onnotice: () => {},
+  });
   try {
-    const rows = await sql`select span_id, parent_span_id, offset_ms, duration_ms from api.get_trace_timeline(${traceId}) order by position`;
+    const rows =
+      await sql`select span_id, parent_span_id, offset_ms, duration_ms from api.get_trace_timeline(${traceId}) order by position`;
     expect(rows.map((r) => [r.span_id, r.parent_span_id])).toEqual([
       [root.spanContext().spanId, null],
       [child1.spanContext().spanId, root.spanContext().spanId],
@@ -84,8 +100,15 @@ it('ingests SDK spans through npm start and exports them once sampling keeps the
     // next minute, and let the exporter look again at once.
     await sql`call tracing.run_sampling()`;
     await sql`update tracing.otlp_outbox set available_at = now()`;
-    await waitFor(async () => receiver.acceptedSpans().length >= 2, 15_000, () => output);
-    const exported = receiver.acceptedSpans().map((s) => s.spanId).sort();
+    await waitFor(
+      async () => receiver.acceptedSpans().length >= 2,
+      15_000,
+      () => output,
+    );
+    const exported = receiver
+      .acceptedSpans()
+      .map((s) => s.spanId)
+      .sort();
     expect(exported).toEqual([root.spanContext().spanId, child1.spanContext().spanId].sort());
     expect(receiver.requests[0]!.headers['x-collector-key']).toBe('abc def');
   } finally {

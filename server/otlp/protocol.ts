@@ -16,10 +16,7 @@ function loadRoot(): protobuf.Root {
   const root = new protobuf.Root();
   // Imports inside the .proto files are relative to PROTO_DIR, as protoc's -I.
   root.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(PROTO_DIR, target));
-  root.loadSync([
-    'opentelemetry/proto/collector/trace/v1/trace_service.proto',
-    'google/rpc/status.proto',
-  ]);
+  root.loadSync(['opentelemetry/proto/collector/trace/v1/trace_service.proto', 'google/rpc/status.proto']);
   root.resolveAll();
   return root;
 }
@@ -41,9 +38,22 @@ export interface OtlpAnyValue {
   kvlistValue?: { values?: OtlpKeyValue[] };
   bytesValue?: string;
 }
-export interface OtlpKeyValue { key: string; value?: OtlpAnyValue }
-export interface OtlpEvent { timeUnixNano?: string | number; name?: string; attributes?: OtlpKeyValue[] }
-export interface OtlpLink { traceId?: string; spanId?: string; traceState?: string; attributes?: OtlpKeyValue[]; flags?: number }
+export interface OtlpKeyValue {
+  key: string;
+  value?: OtlpAnyValue;
+}
+export interface OtlpEvent {
+  timeUnixNano?: string | number;
+  name?: string;
+  attributes?: OtlpKeyValue[];
+}
+export interface OtlpLink {
+  traceId?: string;
+  spanId?: string;
+  traceState?: string;
+  attributes?: OtlpKeyValue[];
+  flags?: number;
+}
 export interface OtlpSpan {
   traceId?: string;
   spanId?: string;
@@ -61,10 +71,22 @@ export interface OtlpSpan {
   /** Set by the protobuf decoder on a span it could not decode (only its ids are kept). */
   decodeError?: string;
 }
-export interface OtlpScopeSpans { scope?: { name?: string; version?: string; attributes?: OtlpKeyValue[] }; spans?: OtlpSpan[]; schemaUrl?: string }
-export interface OtlpResourceSpans { resource?: { attributes?: OtlpKeyValue[] }; scopeSpans?: OtlpScopeSpans[]; schemaUrl?: string }
-export interface OtlpRequest { resourceSpans?: OtlpResourceSpans[] }
-export interface OtlpResponse { partialSuccess?: { rejectedSpans?: string | number; errorMessage?: string } }
+export interface OtlpScopeSpans {
+  scope?: { name?: string; version?: string; attributes?: OtlpKeyValue[] };
+  spans?: OtlpSpan[];
+  schemaUrl?: string;
+}
+export interface OtlpResourceSpans {
+  resource?: { attributes?: OtlpKeyValue[] };
+  scopeSpans?: OtlpScopeSpans[];
+  schemaUrl?: string;
+}
+export interface OtlpRequest {
+  resourceSpans?: OtlpResourceSpans[];
+}
+export interface OtlpResponse {
+  partialSuccess?: { rejectedSpans?: string | number; errorMessage?: string };
+}
 
 export type Protocol = 'http/protobuf' | 'http/json';
 
@@ -101,13 +123,29 @@ export function decodeRequestProtobuf(body: Uint8Array): OtlpRequest {
 type Long64 = number | { toString(): string };
 interface DecodedAnyValue {
   value?: string;
-  stringValue?: string; boolValue?: boolean; intValue?: Long64; doubleValue?: number;
-  arrayValue?: { values: DecodedAnyValue[] }; kvlistValue?: { values: DecodedKeyValue[] }; bytesValue?: Uint8Array;
+  stringValue?: string;
+  boolValue?: boolean;
+  intValue?: Long64;
+  doubleValue?: number;
+  arrayValue?: { values: DecodedAnyValue[] };
+  kvlistValue?: { values: DecodedKeyValue[] };
+  bytesValue?: Uint8Array;
 }
-interface DecodedKeyValue { key: string; value?: DecodedAnyValue | null }
+interface DecodedKeyValue {
+  key: string;
+  value?: DecodedAnyValue | null;
+}
 interface DecodedSpan {
-  traceId: Uint8Array; spanId: Uint8Array; traceState: string; parentSpanId: Uint8Array; flags: number; name: string; kind: number;
-  startTimeUnixNano: Long64; endTimeUnixNano: Long64; attributes: DecodedKeyValue[];
+  traceId: Uint8Array;
+  spanId: Uint8Array;
+  traceState: string;
+  parentSpanId: Uint8Array;
+  flags: number;
+  name: string;
+  kind: number;
+  startTimeUnixNano: Long64;
+  endTimeUnixNano: Long64;
+  attributes: DecodedKeyValue[];
   events: Array<{ timeUnixNano: Long64; name: string; attributes: DecodedKeyValue[] }>;
   links: Array<{ traceId: Uint8Array; spanId: Uint8Array; traceState: string; attributes: DecodedKeyValue[]; flags: number }>;
   status?: { code: number; message: string } | null;
@@ -145,7 +183,13 @@ function plainSpan(s: DecodedSpan): OtlpSpan {
     endTimeUnixNano: String(s.endTimeUnixNano),
     attributes: s.attributes.map(plainKeyValue),
     events: s.events.map((e) => ({ timeUnixNano: String(e.timeUnixNano), name: e.name, attributes: e.attributes.map(plainKeyValue) })),
-    links: s.links.map((l) => ({ traceId: hex(l.traceId), spanId: hex(l.spanId), traceState: l.traceState, attributes: l.attributes.map(plainKeyValue), flags: l.flags })),
+    links: s.links.map((l) => ({
+      traceId: hex(l.traceId),
+      spanId: hex(l.spanId),
+      traceState: l.traceState,
+      attributes: l.attributes.map(plainKeyValue),
+      flags: l.flags,
+    })),
     ...(s.status ? { status: { code: s.status.code, ...(s.status.message ? { message: s.status.message } : {}) } } : {}),
   };
 }
@@ -157,14 +201,22 @@ function plainKeyValue(kv: DecodedKeyValue): OtlpKeyValue {
 function plainAnyValue(v: DecodedAnyValue): OtlpAnyValue {
   // protobufjs names the field set in a oneof through its virtual `value`.
   switch (v.value) {
-    case 'stringValue': return { stringValue: v.stringValue! };
-    case 'boolValue': return { boolValue: v.boolValue! };
-    case 'intValue': return { intValue: String(v.intValue) };
-    case 'doubleValue': return { doubleValue: v.doubleValue! };
-    case 'arrayValue': return { arrayValue: { values: v.arrayValue!.values.map(plainAnyValue) } };
-    case 'kvlistValue': return { kvlistValue: { values: v.kvlistValue!.values.map(plainKeyValue) } };
-    case 'bytesValue': return { bytesValue: Buffer.from(v.bytesValue as Uint8Array).toString('base64') };
-    default: return {};
+    case 'stringValue':
+      return { stringValue: v.stringValue! };
+    case 'boolValue':
+      return { boolValue: v.boolValue! };
+    case 'intValue':
+      return { intValue: String(v.intValue) };
+    case 'doubleValue':
+      return { doubleValue: v.doubleValue! };
+    case 'arrayValue':
+      return { arrayValue: { values: v.arrayValue!.values.map(plainAnyValue) } };
+    case 'kvlistValue':
+      return { kvlistValue: { values: v.kvlistValue!.values.map(plainKeyValue) } };
+    case 'bytesValue':
+      return { bytesValue: Buffer.from(v.bytesValue as Uint8Array).toString('base64') };
+    default:
+      return {};
   }
 }
 
@@ -199,7 +251,10 @@ function decodeSpanBySpan(body: Uint8Array): OtlpRequest | undefined {
       if (n !== 1) continue;
       const out: OtlpResourceSpans = { scopeSpans: [] };
       for (const [m, part] of embedded(rs)) {
-        if (m === 1) out.resource = { attributes: (ResourceType.decode(part) as unknown as { attributes: DecodedKeyValue[] }).attributes.map(plainKeyValue) };
+        if (m === 1)
+          out.resource = {
+            attributes: (ResourceType.decode(part) as unknown as { attributes: DecodedKeyValue[] }).attributes.map(plainKeyValue),
+          };
         if (m !== 2) continue;
         const scopeSpans: OtlpScopeSpans = { spans: [] };
         for (const [k, item] of embedded(part)) {
@@ -305,4 +360,3 @@ function hexToBytes(id: unknown): unknown {
   if (typeof id !== 'string' || id === '') return undefined;
   return Buffer.from(id, 'hex');
 }
-

@@ -4,7 +4,15 @@
 // reject).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { gunzipSync } from 'node:zlib';
-import { decodeRequestJson, decodeRequestProtobuf, encodeResponse, encodeStatus, type OtlpRequest, type OtlpSpan, type Protocol } from './protocol.ts';
+import {
+  decodeRequestJson,
+  decodeRequestProtobuf,
+  encodeResponse,
+  encodeStatus,
+  type OtlpRequest,
+  type OtlpSpan,
+  type Protocol,
+} from './protocol.ts';
 
 export type ReceiverAnswer =
   | { kind: 'accept' }
@@ -59,7 +67,10 @@ export async function startTestReceiver(port = 0): Promise<TestReceiver> {
       if (!server) return;
       const s = server;
       server = undefined;
-      await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections(); });
+      await new Promise<void>((resolve) => {
+        s.close(() => resolve());
+        s.closeAllConnections();
+      });
     },
     async listen() {
       if (server) return;
@@ -107,14 +118,17 @@ export async function startTestReceiver(port = 0): Promise<TestReceiver> {
         }, answer.delayMs);
         return;
       case 'partial':
-        res.writeHead(200, { 'content-type': contentType })
+        res
+          .writeHead(200, { 'content-type': contentType })
           .end(encodeResponse({ partialSuccess: { rejectedSpans: String(answer.rejected), errorMessage: answer.message } }, protocol));
         return;
       case 'status':
-        res.writeHead(answer.status, {
-          'content-type': contentType,
-          ...(answer.retryAfter ? { 'retry-after': answer.retryAfter } : {}),
-        }).end(encodeStatus(answer.status === 400 ? 3 : 14, answer.message ?? `scripted ${answer.status}`, protocol));
+        res
+          .writeHead(answer.status, {
+            'content-type': contentType,
+            ...(answer.retryAfter ? { 'retry-after': answer.retryAfter } : {}),
+          })
+          .end(encodeStatus(answer.status === 400 ? 3 : 14, answer.message ?? `scripted ${answer.status}`, protocol));
         return;
     }
   }

@@ -9,7 +9,7 @@
  * and the edge function reads the same ids back with extractTracingContext
  * from the shared trace-context core (ts/trace-context).
  */
-export { CORRELATION_ID_HEADER, SESSION_ID_HEADER, TRACEPARENT_HEADER } from "../trace-context/headers.ts";
+export { CORRELATION_ID_HEADER, SESSION_ID_HEADER, TRACEPARENT_HEADER } from '../trace-context/headers.ts';
 export {
   buildTracingHeaders,
   generateCorrelationId,
@@ -19,7 +19,7 @@ export {
   type TraceparentOptions,
   type TracingHeaderInput,
   type TracingHeaders,
-} from "./tracing.ts";
+} from './tracing.ts';
 export {
   createLogger,
   logger,
@@ -31,7 +31,7 @@ export {
   type LogSink,
   type Logger,
   type LoggerOptions,
-} from "./logger.ts";
+} from './logger.ts';
 export {
   TracedRequestError,
   isTracedRequestError,
@@ -41,15 +41,15 @@ export {
   type TracedFetchOptions,
   type TracedRequestErrorInit,
   type UserAction,
-} from "./traced-fetch.ts";
+} from './traced-fetch.ts';
 export {
   ErrorWithCorrelation,
   copyText,
   type CopyState,
   type CorrelatedError,
   type ErrorWithCorrelationProps,
-} from "./error-with-correlation.tsx";
-export { edgeFunctionUrl, invokeEdgeFunction, type CallOptions, type EdgeFunctionConfig } from "./services/edge-function.ts";
+} from './error-with-correlation.tsx';
+export { edgeFunctionUrl, invokeEdgeFunction, type CallOptions, type EdgeFunctionConfig } from './services/edge-function.ts';
 export {
   createInvitationService,
   type AcceptInvitationInput,
@@ -58,10 +58,10 @@ export {
   type InviteUserInput,
   type InviteUserOutput,
   type MemberRole,
-} from "./services/invitation-service.ts";
+} from './services/invitation-service.ts';
 export {
   createUserCommandService,
   type ManageUserCommand,
   type ManageUserOutput,
   type UserCommandService,
-} from "./services/user-command-service.ts";
+} from './services/user-command-service.ts';

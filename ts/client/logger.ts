@@ -4,9 +4,9 @@
  * joined to the server's events by correlation id or trace id.
  */
 
-export type LogLevel = "info" | "warn" | "error";
+export type LogLevel = 'info' | 'warn' | 'error';
 
-export type Environment = "production" | "development";
+export type Environment = 'production' | 'development';
 
 export interface LogContext {
   correlationId?: string | null;
@@ -43,37 +43,33 @@ const consoleSink: LogSink = (line, level) => {
 };
 
 /** Keys every line owns; caller fields cannot overwrite them. */
-const RESERVED_KEYS = new Set(["time", "level", "message"]);
+const RESERVED_KEYS = new Set(['time', 'level', 'message']);
 
 const MAX_CAUSE_DEPTH = 5;
 
-export function serializeError(
-  error: unknown,
-  environment: Environment = "production",
-  depth = 0,
-): Record<string, unknown> {
+export function serializeError(error: unknown, environment: Environment = 'production', depth = 0): Record<string, unknown> {
   if (!(error instanceof Error)) {
     // A thrown string or object is still worth a line; keep it as the message.
-    return { name: "NonError", message: safeString(error) };
+    return { name: 'NonError', message: safeString(error) };
   }
   const serialized: Record<string, unknown> = { name: error.name, message: error.message };
   // Own primitive properties carry the useful detail of custom errors
   // (status, code, correlationId) without this module knowing their classes.
   for (const [key, value] of Object.entries(error)) {
-    if (key in serialized || key === "stack" || key === "cause") continue;
-    if (value === null || ["string", "number", "boolean"].includes(typeof value)) {
+    if (key in serialized || key === 'stack' || key === 'cause') continue;
+    if (value === null || ['string', 'number', 'boolean'].includes(typeof value)) {
       serialized[key] = value;
     }
   }
-  if (environment !== "production" && typeof error.stack === "string") serialized["stack"] = error.stack;
+  if (environment !== 'production' && typeof error.stack === 'string') serialized['stack'] = error.stack;
   if (error.cause !== undefined && depth < MAX_CAUSE_DEPTH) {
-    serialized["cause"] = serializeError(error.cause, environment, depth + 1);
+    serialized['cause'] = serializeError(error.cause, environment, depth + 1);
   }
   return serialized;
 }
 
 function safeString(value: unknown): string {
-  if (typeof value === "string") return value;
+  if (typeof value === 'string') return value;
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {
@@ -88,13 +84,13 @@ function safeString(value: unknown): string {
 function stringifyLine(record: Record<string, unknown>, environment: Environment): string {
   const ancestors: object[] = [];
   return JSON.stringify(record, function (this: unknown, _key, raw: unknown) {
-    if (typeof raw === "bigint") return raw.toString();
+    if (typeof raw === 'bigint') return raw.toString();
     const value = raw instanceof Error ? serializeError(raw, environment) : raw;
-    if (typeof value !== "object" || value === null) return value;
+    if (typeof value !== 'object' || value === null) return value;
     // `this` is the object holding `value`; unwinding to it leaves exactly the
     // ancestors of `value` on the stack, so shared (non-cyclic) references still print.
     while (ancestors.length > 0 && ancestors[ancestors.length - 1] !== this) ancestors.pop();
-    if (ancestors.includes(value)) return "[Circular]";
+    if (ancestors.includes(value)) return '[Circular]';
     ancestors.push(value);
     return value;
   });
@@ -102,7 +98,7 @@ function stringifyLine(record: Record<string, unknown>, environment: Environment
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const sink = options.sink ?? consoleSink;
-  const environment = options.environment ?? "production";
+  const environment = options.environment ?? 'production';
   const now = options.now ?? (() => new Date());
   let context: LogContext = {};
 
@@ -117,13 +113,13 @@ export function createLogger(options: LoggerOptions = {}): Logger {
         correlation_id: context.correlationId ?? null,
         trace_id: context.traceId ?? null,
       };
-      if (context.sessionId != null) record["session_id"] = context.sessionId;
+      if (context.sessionId != null) record['session_id'] = context.sessionId;
       // Fields may override the context keys (a line about another request),
       // but not the keys that make it a log line.
       for (const [key, value] of Object.entries(fields ?? {})) {
         if (!RESERVED_KEYS.has(key)) record[key] = value;
       }
-      if (error !== undefined) record["error"] = serializeError(error.value, environment);
+      if (error !== undefined) record['error'] = serializeError(error.value, environment);
       sink(stringifyLine(record, environment), level);
     } catch {
       // Nothing sensible is left to report to; dropping the line is the lesser harm.
@@ -138,13 +134,13 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       return { ...context };
     },
     info(message, fields) {
-      write("info", message, fields);
+      write('info', message, fields);
     },
     warn(message, fields) {
-      write("warn", message, fields);
+      write('warn', message, fields);
     },
     error(message, error, fields) {
-      write("error", message, fields, error === undefined ? undefined : { value: error });
+      write('error', message, fields, error === undefined ? undefined : { value: error });
     },
   };
 }

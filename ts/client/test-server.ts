@@ -4,8 +4,8 @@
  * refused connections) instead of a mocked fetch. Handlers are written
  * against Request/Response, the way edge functions are.
  */
-import { type IncomingMessage, createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type IncomingMessage, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 export type Handler = (request: Request) => Response | Promise<Response>;
 
@@ -26,24 +26,24 @@ export interface TestServer {
 function toHeaders(message: IncomingMessage): Headers {
   const headers = new Headers();
   for (const [name, value] of Object.entries(message.headers)) {
-    for (const item of Array.isArray(value) ? value : [value ?? ""]) headers.append(name, item);
+    for (const item of Array.isArray(value) ? value : [value ?? '']) headers.append(name, item);
   }
   return headers;
 }
 
 export async function startTestServer(handler: Handler): Promise<TestServer> {
   const received: ReceivedRequest[] = [];
-  let origin = "";
+  let origin = '';
   const server = createServer(async (message, reply) => {
     try {
       const chunks: Buffer[] = [];
       for await (const chunk of message) chunks.push(chunk as Buffer);
       const body = Buffer.concat(chunks);
-      const method = message.method ?? "GET";
+      const method = message.method ?? 'GET';
       const headers = toHeaders(message);
-      const url = new URL(message.url ?? "/", origin);
-      received.push({ method, path: url.pathname, headers, body: body.toString("utf8") });
-      const request = new Request(url, { method, headers, body: ["GET", "HEAD"].includes(method) ? undefined : body });
+      const url = new URL(message.url ?? '/', origin);
+      received.push({ method, path: url.pathname, headers, body: body.toString('utf8') });
+      const request = new Request(url, { method, headers, body: ['GET', 'HEAD'].includes(method) ? undefined : body });
       const response = await handler(request);
       reply.writeHead(response.status, response.statusText || undefined, [...response.headers].flat());
       reply.end(Buffer.from(await response.arrayBuffer()));
@@ -52,7 +52,7 @@ export async function startTestServer(handler: Handler): Promise<TestServer> {
       reply.writeHead(599).end(String(error));
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url: origin,

@@ -3,13 +3,8 @@
  * the user action's correlation id, and every failure comes back as one error
  * type that holds the ids a user can quote to support.
  */
-import { CORRELATION_ID_HEADER, TRACERESPONSE_HEADER } from "../trace-context/headers.ts";
-import {
-  buildTracingHeaders,
-  generateCorrelationId,
-  generateTraceparent,
-  traceIdOf,
-} from "./tracing.ts";
+import { CORRELATION_ID_HEADER, TRACERESPONSE_HEADER } from '../trace-context/headers.ts';
+import { buildTracingHeaders, generateCorrelationId, generateTraceparent, traceIdOf } from './tracing.ts';
 
 export interface TracedFetchOptions {
   /**
@@ -46,7 +41,7 @@ export interface TracedRequestErrorInit {
  * answer when it gave them, else from what the browser sent.
  */
 export class TracedRequestError extends Error {
-  override readonly name = "TracedRequestError";
+  override readonly name = 'TracedRequestError';
   readonly status: number | null;
   readonly correlationId: string;
   readonly traceId: string | null;
@@ -75,7 +70,7 @@ interface ErrorBodyFields {
 }
 
 function nonEmptyString(value: unknown): string | undefined {
-  return typeof value === "string" && value.trim() !== "" ? value : undefined;
+  return typeof value === 'string' && value.trim() !== '' ? value : undefined;
 }
 
 /**
@@ -90,33 +85,33 @@ async function readErrorBody(response: Response): Promise<ErrorBodyFields> {
   } catch {
     return {};
   }
-  if (typeof body !== "object" || body === null) return {};
+  if (typeof body !== 'object' || body === null) return {};
   const record = body as Record<string, unknown>;
-  const error = record["error"];
-  if (typeof error === "object" && error !== null) {
+  const error = record['error'];
+  if (typeof error === 'object' && error !== null) {
     const fields = error as Record<string, unknown>;
     return {
-      message: nonEmptyString(fields["message"]),
-      correlationId: nonEmptyString(fields["correlationId"]),
-      traceId: nonEmptyString(fields["traceId"]),
-      details: fields["details"],
+      message: nonEmptyString(fields['message']),
+      correlationId: nonEmptyString(fields['correlationId']),
+      traceId: nonEmptyString(fields['traceId']),
+      details: fields['details'],
     };
   }
-  return { message: nonEmptyString(error) ?? nonEmptyString(record["message"]) };
+  return { message: nonEmptyString(error) ?? nonEmptyString(record['message']) };
 }
 
 function urlOf(input: RequestInfo | URL): string {
-  if (typeof input === "string") return input;
+  if (typeof input === 'string') return input;
   return input instanceof URL ? input.href : input.url;
 }
 
 function bearerToken(headers: Headers): string | null {
-  const match = /^Bearer\s+(\S+)$/i.exec(headers.get("authorization") ?? "");
+  const match = /^Bearer\s+(\S+)$/i.exec(headers.get('authorization') ?? '');
   return match?.[1] ?? null;
 }
 
 function isAbort(error: unknown): boolean {
-  return typeof error === "object" && error !== null && (error as { name?: unknown }).name === "AbortError";
+  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'AbortError';
 }
 
 interface SentIds {
@@ -168,7 +163,7 @@ async function send(
   if (response.ok) return { response, sent };
 
   const body = await readErrorBody(response);
-  const statusText = response.statusText ? ` ${response.statusText}` : "";
+  const statusText = response.statusText ? ` ${response.statusText}` : '';
   throw new TracedRequestError(body.message ?? `Request failed with status ${response.status}${statusText}`, {
     status: response.status,
     url: sent.url,
@@ -183,11 +178,7 @@ async function send(
  * arrives. A caller's own abort is passed through unchanged: cancelling is
  * not a failure to report.
  */
-export async function tracedFetch(
-  input: RequestInfo | URL,
-  init?: RequestInit,
-  options: TracedFetchOptions = {},
-): Promise<Response> {
+export async function tracedFetch(input: RequestInfo | URL, init?: RequestInit, options: TracedFetchOptions = {}): Promise<Response> {
   return (await send(input, init, options)).response;
 }
 
@@ -196,11 +187,7 @@ export async function tracedFetch(
  * is not JSON is a failure too, reported with the same ids, since for the
  * user the action did not work.
  */
-export async function tracedFetchJson<T>(
-  input: RequestInfo | URL,
-  init?: RequestInit,
-  options: TracedFetchOptions = {},
-): Promise<T> {
+export async function tracedFetchJson<T>(input: RequestInfo | URL, init?: RequestInit, options: TracedFetchOptions = {}): Promise<T> {
   const { response, sent } = await send(input, init, options);
   try {
     return (await response.json()) as T;
@@ -225,7 +212,7 @@ export interface UserAction {
  * One user action: a correlation id shared by every request the action makes,
  * each request still getting its own traceparent.
  */
-export function startUserAction(options: Omit<TracedFetchOptions, "correlationId"> = {}): UserAction {
+export function startUserAction(options: Omit<TracedFetchOptions, 'correlationId'> = {}): UserAction {
   const correlationId = generateCorrelationId();
   return {
     correlationId,

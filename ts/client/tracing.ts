@@ -15,9 +15,9 @@
  * (ts/trace-context), so the browser sends exactly what the edge accepts.
  */
 
-import { CORRELATION_ID_HEADER, SESSION_ID_HEADER, TRACEPARENT_HEADER } from "../trace-context/headers.ts";
-import { generateSpanId, generateTraceId, normalizeUuid } from "../trace-context/ids.ts";
-import { TRACE_FLAG_SAMPLED, formatTraceparent, parseTraceparent } from "../trace-context/traceparent.ts";
+import { CORRELATION_ID_HEADER, SESSION_ID_HEADER, TRACEPARENT_HEADER } from '../trace-context/headers.ts';
+import { generateSpanId, generateTraceId, normalizeUuid } from '../trace-context/ids.ts';
+import { TRACE_FLAG_SAMPLED, formatTraceparent, parseTraceparent } from '../trace-context/traceparent.ts';
 
 /**
  * A fresh UUID v4 for one user action.
@@ -28,14 +28,14 @@ import { TRACE_FLAG_SAMPLED, formatTraceparent, parseTraceparent } from "../trac
  */
 export function generateCorrelationId(): string {
   const cryptoApi = globalThis.crypto;
-  if (typeof cryptoApi.randomUUID === "function") return cryptoApi.randomUUID();
+  if (typeof cryptoApi.randomUUID === 'function') return cryptoApi.randomUUID();
 
   const bytes = new Uint8Array(16);
   cryptoApi.getRandomValues(bytes);
   // RFC 9562 section 5.4: version 4 in the high nibble of byte 6, variant 10xx in byte 8.
   bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x40;
   bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
-  const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
@@ -46,13 +46,13 @@ function decodeBase64Url(segment: string): string | null {
   // A base64 string never has length 1 mod 4; atob would reject it anyway,
   // but checking here keeps the reason explicit.
   if (!BASE64URL_PATTERN.test(segment) || segment.length % 4 === 1) return null;
-  const base64 = segment.replace(/-/g, "+").replace(/_/g, "/");
-  const padded = base64 + "=".repeat((4 - (base64.length % 4)) % 4);
+  const base64 = segment.replace(/-/g, '+').replace(/_/g, '/');
+  const padded = base64 + '='.repeat((4 - (base64.length % 4)) % 4);
   try {
     const binary = atob(padded);
     const bytes = Uint8Array.from(binary, (char) => char.charCodeAt(0));
     // fatal: a payload that is not UTF-8 is not a JWT, not something to guess at.
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
     return null;
   }
@@ -69,11 +69,11 @@ function decodeBase64Url(segment: string): string | null {
  * verifies the token before trusting anything in it.
  */
 export function getSessionId(accessToken?: string | null): string | null {
-  if (typeof accessToken !== "string") return null;
-  const parts = accessToken.trim().split(".");
+  if (typeof accessToken !== 'string') return null;
+  const parts = accessToken.trim().split('.');
   // JWS compact serialisation: header.payload.signature.
   if (parts.length !== 3) return null;
-  const payloadText = decodeBase64Url(parts[1] ?? "");
+  const payloadText = decodeBase64Url(parts[1] ?? '');
   if (payloadText === null) return null;
   let payload: unknown;
   try {
@@ -81,9 +81,9 @@ export function getSessionId(accessToken?: string | null): string | null {
   } catch {
     return null;
   }
-  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) return null;
-  const sessionId: unknown = (payload as Record<string, unknown>)["session_id"];
-  return typeof sessionId === "string" ? normalizeUuid(sessionId) : null;
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return null;
+  const sessionId: unknown = (payload as Record<string, unknown>)['session_id'];
+  return typeof sessionId === 'string' ? normalizeUuid(sessionId) : null;
 }
 
 export interface TraceparentOptions {

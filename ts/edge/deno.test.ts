@@ -34,31 +34,27 @@ const PURE_TEST_FILES = [
 ];
 
 describe('the toolkit under Deno', () => {
-  it(
-    'passes the pure test files',
-    () => {
-      const run = spawnSync(
-        deno,
-        ['test', '--allow-env', '--allow-read', '--no-check', '--node-modules-dir=none', '--no-prompt', ...PURE_TEST_FILES],
-        {
-          cwd: root,
-          encoding: 'utf8',
-          env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' },
-          timeout: 120_000,
-        },
-      );
-      const output = `${run.stdout}\n${run.stderr}`;
-      expect(run.error, output).toBeUndefined();
-      expect(run.status, output).toBe(0);
-      // Deno's summary line: "ok | 14 passed (85 steps) | 0 failed (...)".
-      const summary = /ok \| (\d+) passed(?: \((\d+) steps?\))? \| 0 failed/.exec(output);
-      expect(summary, output).not.toBeNull();
-      expect(Number(summary?.[1])).toBeGreaterThan(0);
-      expect(Number(summary?.[2] ?? 0)).toBeGreaterThan(0);
-      for (const file of PURE_TEST_FILES) expect(output).toContain(file);
-    },
-    150_000,
-  );
+  it('passes the pure test files', () => {
+    const run = spawnSync(
+      deno,
+      ['test', '--allow-env', '--allow-read', '--no-check', '--node-modules-dir=none', '--no-prompt', ...PURE_TEST_FILES],
+      {
+        cwd: root,
+        encoding: 'utf8',
+        env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' },
+        timeout: 120_000,
+      },
+    );
+    const output = `${run.stdout}\n${run.stderr}`;
+    expect(run.error, output).toBeUndefined();
+    expect(run.status, output).toBe(0);
+    // Deno's summary line: "ok | 14 passed (85 steps) | 0 failed (...)".
+    const summary = /ok \| (\d+) passed(?: \((\d+) steps?\))? \| 0 failed/.exec(output);
+    expect(summary, output).not.toBeNull();
+    expect(Number(summary?.[1])).toBeGreaterThan(0);
+    expect(Number(summary?.[2] ?? 0)).toBeGreaterThan(0);
+    for (const file of PURE_TEST_FILES) expect(output).toContain(file);
+  }, 150_000);
 
   it('covers every test file that needs neither a database nor vitest', () => {
     // *.db.test.ts files need Postgres; this file drives Deno itself.

@@ -7,7 +7,10 @@ const UUID_A = '6f1c2a8e-3b4d-4c5e-9f60-718293a4b5c6';
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
 function list(value: string | null | undefined): string[] {
-  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 describe('corsHeaders', () => {

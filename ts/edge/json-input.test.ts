@@ -8,7 +8,10 @@ function post(body: string, headers: HeadersInit = { 'content-type': 'applicatio
 describe('readJsonObject', () => {
   it('reads a JSON object', async () => {
     assert.deepEqual(await readJsonObject(post('{"a":1}')), { ok: true, value: { a: 1 } });
-    assert.deepEqual(await readJsonObject(post('{"a":1}', { 'content-type': 'application/merge-patch+json' })), { ok: true, value: { a: 1 } });
+    assert.deepEqual(await readJsonObject(post('{"a":1}', { 'content-type': 'application/merge-patch+json' })), {
+      ok: true,
+      value: { a: 1 },
+    });
   });
 
   it('refuses malformed JSON, non-objects, other content types and large bodies', async () => {
@@ -33,7 +36,10 @@ describe('readJsonObject', () => {
       },
     });
     const request = new Request('https://edge.example/f', {
-      method: 'POST', body: endless, headers: { 'content-type': 'application/json' }, duplex: 'half',
+      method: 'POST',
+      body: endless,
+      headers: { 'content-type': 'application/json' },
+      duplex: 'half',
     } as RequestInit);
     const result = await readJsonObject(request, 8 * 1024);
     assert.deepEqual(result, { ok: false, status: 413, issues: [{ path: 'body', message: 'body must be at most 8192 bytes' }] });
@@ -71,7 +77,14 @@ describe('InputChecker', () => {
   });
 
   it('collects every issue at once', () => {
-    const check = new InputChecker({ name: '', id: 'nope', email: 'ada', role: 'god', days: 1.5, nil: '00000000-0000-0000-0000-000000000000' });
+    const check = new InputChecker({
+      name: '',
+      id: 'nope',
+      email: 'ada',
+      role: 'god',
+      days: 1.5,
+      nil: '00000000-0000-0000-0000-000000000000',
+    });
     check.string('name');
     check.uuid('id');
     check.email('email');

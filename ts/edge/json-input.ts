@@ -16,7 +16,6 @@ export type JsonObjectResult = { ok: true; value: Record<string, unknown> } | { 
 /** Bodies larger than this are refused, unread past the limit (65,536 bytes). */
 export const MAX_JSON_BODY = 64 * 1024;
 
-
 export async function readJsonObject(request: Request, maxLength = MAX_JSON_BODY): Promise<JsonObjectResult> {
   const type = request.headers.get('content-type');
   if (type !== null && !/^application\/([a-z.+-]*\+)?json\b/i.test(type.trim())) {

@@ -66,7 +66,14 @@ describe('rates', () => {
 
 describe('decideSampling', () => {
   // The shape tracing.sampling_config() gives for the production row of migration 000004.
-  const production: SamplingConfig = { environment: 'production', rate: '0.1', honorForced: false, overrides: [], tailWindowMs: 120_000, tailLatencyMs: 2000 };
+  const production: SamplingConfig = {
+    environment: 'production',
+    rate: '0.1',
+    honorForced: false,
+    overrides: [],
+    tailWindowMs: 120_000,
+    tailLatencyMs: 2000,
+  };
   // Dropped at 10% (randomness far below the threshold), kept at 100%.
   const dropped = '00000000000000000000000000000001';
   const keptAtTenPercent = '0000000000000000ffffffffffffffff';
@@ -96,7 +103,10 @@ describe('decideSampling', () => {
     assert.equal(decideSampling(production, { traceId: dropped, parentSampled: true }).sampled, false);
     const allowed = decideSampling({ ...production, honorForced: true }, { traceId: dropped, forceRequested: true });
     assert.deepEqual(allowed.attributes, { 'tracegres.sample_rate': 1, 'sampling.priority': 1 });
-    assert.equal(decideSampling({ ...production, rate: '1', honorForced: true }, { traceId: dropped, parentSampled: true }).reason, 'forced');
+    assert.equal(
+      decideSampling({ ...production, rate: '1', honorForced: true }, { traceId: dropped, parentSampled: true }).reason,
+      'forced',
+    );
   });
 
   it("follows a trusted parent's decision", () => {

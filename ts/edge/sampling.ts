@@ -200,12 +200,15 @@ export function samplingConfigFromJson(json: unknown): SamplingConfig {
   const o = json as Record<string, unknown>;
   if (typeof o.environment !== 'string') throw new TypeError('sampling config: environment must be a string');
   if (typeof o.honor_forced !== 'boolean') throw new TypeError('sampling config: honor_forced must be a boolean');
-  if (typeof o.tail_window_ms !== 'number' || !(o.tail_window_ms >= 0)) throw new TypeError('sampling config: tail_window_ms must be a number >= 0');
-  if (o.tail_latency_ms !== null && typeof o.tail_latency_ms !== 'number') throw new TypeError('sampling config: tail_latency_ms must be a number or null');
+  if (typeof o.tail_window_ms !== 'number' || !(o.tail_window_ms >= 0))
+    throw new TypeError('sampling config: tail_window_ms must be a number >= 0');
+  if (o.tail_latency_ms !== null && typeof o.tail_latency_ms !== 'number')
+    throw new TypeError('sampling config: tail_latency_ms must be a number or null');
   if (!Array.isArray(o.overrides)) throw new TypeError('sampling config: overrides must be an array');
   const overrides = o.overrides.map((raw): SamplingOverride => {
     const r = (raw ?? {}) as Record<string, unknown>;
-    if (r.kind !== 'operation' && r.kind !== 'event_type') throw new TypeError(`sampling override kind must be operation or event_type, got ${JSON.stringify(r.kind)}`);
+    if (r.kind !== 'operation' && r.kind !== 'event_type')
+      throw new TypeError(`sampling override kind must be operation or event_type, got ${JSON.stringify(r.kind)}`);
     if (typeof r.pattern !== 'string' || r.pattern === '') throw new TypeError('sampling override pattern must be a non-empty string');
     const rate = String(r.rate);
     exactRate(rate);

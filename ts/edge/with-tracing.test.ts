@@ -183,13 +183,16 @@ describe('withTracing', () => {
   });
 
   it('survives a database client that throws synchronously, without waitUntil', async () => {
-    const brokenSql = Object.assign(() => {
-      throw new Error('cannot serialise');
-    }, {
-      json: () => {
+    const brokenSql = Object.assign(
+      () => {
         throw new Error('cannot serialise');
       },
-    }) as unknown as Sql;
+      {
+        json: () => {
+          throw new Error('cannot serialise');
+        },
+      },
+    ) as unknown as Sql;
     const handler = withTracing(() => new Response('fine'), { service: 'probe', sql: brokenSql, sampling: KEEP_EVERY_TRACE });
     const { result: response, lines } = await capturingErrors(async () => {
       const r = await handler(post());
@@ -223,7 +226,14 @@ describe('withTracing', () => {
 
 describe('withTracing sampling', () => {
   // The shape tracing.sampling_config() gives for the production row of migration 000004.
-  const production: SamplingConfig = { environment: 'production', rate: '0.1', honorForced: false, overrides: [], tailWindowMs: 120_000, tailLatencyMs: 2000 };
+  const production: SamplingConfig = {
+    environment: 'production',
+    rate: '0.1',
+    honorForced: false,
+    overrides: [],
+    tailWindowMs: 120_000,
+    tailLatencyMs: 2000,
+  };
   // At 10%: randomness (lower 56 bits) at the bottom of the range is dropped, at the top kept.
   const DROPPED = '0123456789abcdef2300000000000001';
   const KEPT = '0123456789abcdef23ffffffffffffff';
@@ -283,7 +293,10 @@ describe('withTracing sampling', () => {
     for (const c of vectors.decisions) {
       const config = { ...production, rate: c.rate };
       const { decision, flags, spans } = await run({ sampling: config }, traced(c.trace_id, '00'));
-      assert.deepEqual(decision, decideSampling(config, { traceId: c.trace_id, parentSampled: false, trustParent: false, forceRequested: false }));
+      assert.deepEqual(
+        decision,
+        decideSampling(config, { traceId: c.trace_id, parentSampled: false, trustParent: false, forceRequested: false }),
+      );
       assert.equal(flags, c.kept ? '01' : '00', `${c.trace_id} at ${c.rate}`);
       assert.equal(spans[0]?.attributes['tracegres.sample_rate'], c.kept ? Number(c.rate) : undefined);
     }
@@ -385,7 +398,11 @@ describe('withTracing sampling', () => {
   });
 
   it('rates by operation only a span that is the root of its trace, as the database rates a trace by its root span', async () => {
-    const sampling: SamplingConfig = { ...production, rate: '0', overrides: [{ kind: 'operation', pattern: 'POST /functions/*', rate: '1' }] };
+    const sampling: SamplingConfig = {
+      ...production,
+      rate: '0',
+      overrides: [{ kind: 'operation', pattern: 'POST /functions/*', rate: '1' }],
+    };
     const root = await run({ sampling }, post());
     assert.equal(root.decision?.reason, 'head');
     assert.equal(root.spans[0]?.attributes['tracegres.sample_rate'], 1);

@@ -164,7 +164,11 @@ describe('emitEvent', () => {
   it('stores a trace started at the edge with no parent and no session', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       const span = serverSpan({ traceparent: `00-${TRACE_ID.toUpperCase()}-${CALLER_SPAN}-01`, tracestate: 'a=1' });
-      const emitted = await emitEvent(tx, { streamType: 'organization', streamId: 'o', eventType: 'organization.bootstrap_requested', data: {} }, span);
+      const emitted = await emitEvent(
+        tx,
+        { streamType: 'organization', streamId: 'o', eventType: 'organization.bootstrap_requested', data: {} },
+        span,
+      );
       const row = await readEvent(tx, emitted.id);
       expect(row.trace_id).toBe(span.traceId);
       expect(row.trace_id).not.toBe(TRACE_ID);
@@ -213,9 +217,10 @@ describe('emitEvent', () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       await emitEvent(tx, { streamType: 's', streamId, eventType: 'e', data: {} }, span);
     });
-    const [{ count }] = (await db.sql`select count(*)::int as count from tracing.domain_events where stream_id = ${streamId}`) as unknown as [
-      { count: number },
-    ];
+    const [{ count }] =
+      (await db.sql`select count(*)::int as count from tracing.domain_events where stream_id = ${streamId}`) as unknown as [
+        { count: number },
+      ];
     expect(count).toBe(0);
   });
 
@@ -230,8 +235,13 @@ describe('emitEvent', () => {
 
   it('writes outside a transaction too', async () => {
     const span = serverSpan(incoming);
-    const emitted = await emitEvent(db.sql, { streamType: 'user', streamId: span.spanId, eventType: 'user.deactivated', data: { reason: 'left' } }, span);
-    const [row] = await db.sql`select tracing.span_id_to_hex(span_id) as span_id, event_data from tracing.domain_events where id = ${emitted.id}`;
+    const emitted = await emitEvent(
+      db.sql,
+      { streamType: 'user', streamId: span.spanId, eventType: 'user.deactivated', data: { reason: 'left' } },
+      span,
+    );
+    const [row] =
+      await db.sql`select tracing.span_id_to_hex(span_id) as span_id, event_data from tracing.domain_events where id = ${emitted.id}`;
     expect(row).toEqual({ span_id: span.spanId, event_data: { reason: 'left' } });
   });
 });

@@ -119,7 +119,9 @@ describe("withTracing's sampling decision against the database's", () => {
         waitUntil: (p) => pending.push(p),
         onSpanEnd: (s) => spans.push(s),
       });
-      const response = await handler(new Request('https://edge.example/f', { headers: { traceparent: `00-${c.traceId}-00f067aa0ba902b7-01` } }));
+      const response = await handler(
+        new Request('https://edge.example/f', { headers: { traceparent: `00-${c.traceId}-00f067aa0ba902b7-01` } }),
+      );
       expect(await Promise.all(pending)).toEqual([true]);
       expect(response.headers.get('traceresponse')?.slice(-2), c.traceId).toBe(c.flags);
       expect(spans[0]?.attributes['tracegres.sample_rate'], c.traceId).toBe(c.rate);

@@ -5,12 +5,7 @@
  *
  * Web-standard APIs only (Headers, crypto), so every runtime can import it.
  */
-import {
-  CORRELATION_ID_HEADER,
-  SESSION_ID_HEADER,
-  TRACEPARENT_HEADER,
-  TRACESTATE_HEADER,
-} from './headers.ts';
+import { CORRELATION_ID_HEADER, SESSION_ID_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER } from './headers.ts';
 import { generateTraceId, normalizeUuid } from './ids.ts';
 import type { TracingContext } from './span.ts';
 import { parseTraceparent, TRACE_FLAG_RANDOM_TRACE_ID, TRACE_FLAG_SAMPLED } from './traceparent.ts';

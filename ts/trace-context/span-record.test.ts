@@ -15,7 +15,11 @@ const ORGANIZATION = '3c9f1e2d-7a6b-4c5d-9e8f-0a1b2c3d4e5f';
 
 describe('spanRecord', () => {
   it('maps a finished span to the record_spans shape', () => {
-    const span = createSpan(context, 'POST invite-user', { kind: 'server', service: 'invite-user', attributes: { 'http.request.method': 'POST' } });
+    const span = createSpan(context, 'POST invite-user', {
+      kind: 'server',
+      service: 'invite-user',
+      attributes: { 'http.request.method': 'POST' },
+    });
     const finished = endSpan(span, { code: 'error', message: 'boom' });
     const record = spanRecord(finished);
     assert.deepEqual(record, {

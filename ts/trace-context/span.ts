@@ -6,12 +6,7 @@
  * Web-standard APIs only (Headers, crypto, performance), so the same module
  * runs in Deno, Node and workers.
  */
-import {
-  CORRELATION_ID_HEADER,
-  SESSION_ID_HEADER,
-  TRACEPARENT_HEADER,
-  TRACESTATE_HEADER,
-} from './headers.ts';
+import { CORRELATION_ID_HEADER, SESSION_ID_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER } from './headers.ts';
 import { generateSpanId } from './ids.ts';
 import { formatTraceparent } from './traceparent.ts';
 import { upsertTracestate } from './tracestate.ts';

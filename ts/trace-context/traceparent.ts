@@ -30,9 +30,7 @@ export interface Traceparent {
   traceFlags: number;
 }
 
-export type TraceparentResult =
-  | { ok: true; traceparent: Traceparent }
-  | { ok: false; reason: string };
+export type TraceparentResult = { ok: true; traceparent: Traceparent } | { ok: false; reason: string };
 
 function isHexLc(value: string): boolean {
   return HEX_LC.test(value);

@@ -22,7 +22,10 @@ describe('parseTracestate', () => {
   it('ignores long runs of spaces and tabs around members, and refuses a header over the parse cap unread', () => {
     const ows = ' \t'.repeat(2 * 1024);
     const padded = parseTracestate(`${ows}rojo=1${ows},${ows}congo=2${ows}`);
-    assert.deepEqual(padded.ok && padded.entries, [{ key: 'rojo', value: '1' }, { key: 'congo', value: '2' }]);
+    assert.deepEqual(padded.ok && padded.entries, [
+      { key: 'rojo', value: '1' },
+      { key: 'congo', value: '2' },
+    ]);
     const huge = parseTracestate(' \t'.repeat(32 * 1024));
     assert.deepEqual(huge, { ok: false, reason: 'tracestate is longer than 32768 characters' });
   });
@@ -147,7 +150,10 @@ describe('parseTracestate', () => {
     const header = kept.map((e) => `${e.key}=${e.value}`).join(',');
     assert.ok(header.length <= 512);
     assert.deepEqual(kept, entries.slice(0, kept.length));
-    const oneMore = entries.slice(0, kept.length + 1).map((e) => `${e.key}=${e.value}`).join(',');
+    const oneMore = entries
+      .slice(0, kept.length + 1)
+      .map((e) => `${e.key}=${e.value}`)
+      .join(',');
     assert.ok(oneMore.length > 512);
   });
 
@@ -158,7 +164,10 @@ describe('parseTracestate', () => {
     assert.ok(result.ok);
     const keys = result.ok ? result.entries.map((e) => e.key) : [];
     assert.ok(!keys.some((k) => k.startsWith('long')));
-    assert.deepEqual(keys, shorts.slice(0, keys.length).map((s) => s.split('=')[0]));
+    assert.deepEqual(
+      keys,
+      shorts.slice(0, keys.length).map((s) => s.split('=')[0]),
+    );
     assert.ok((result.ok && result.header ? result.header.length : 0) <= 512);
   });
 });

@@ -68,7 +68,7 @@ describe('emitActivityEvent', () => {
     ]);
   });
 
-  it('joins the caller\'s transaction, so a rolled-back business write takes its event along', async () => {
+  it("joins the caller's transaction, so a rolled-back business write takes its event along", async () => {
     const wf = execution();
     const rollback = new Error('rollback');
     await activityEnv({ workflowExecution: wf, activityId: '1' }).run(async () => {

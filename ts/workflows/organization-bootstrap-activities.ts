@@ -161,7 +161,13 @@ export function createOrganizationBootstrapActivities(deps: OrganizationBootstra
         streamId: input.organizationId,
         eventType: 'notification.sent',
         organizationId: input.organizationId,
-        data: { organizationId: input.organizationId, channel: 'email', template: 'organization-welcome', recipient: input.recipient, messageId },
+        data: {
+          organizationId: input.organizationId,
+          channel: 'email',
+          template: 'organization-welcome',
+          recipient: input.recipient,
+          messageId,
+        },
       });
       return { notificationId: messageId };
     },

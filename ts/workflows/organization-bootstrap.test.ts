@@ -58,7 +58,7 @@ function bootstrapParams(organizationId: string, trace: Partial<OrganizationBoot
 const ACTIVITY_TYPES = ['createOrganization', 'inviteFirstAdmin', 'sendWelcomeNotification', 'completeBootstrap'];
 
 describe('organization-bootstrap workflow', () => {
-  it('carries the starter\'s trace context through headers to every activity\'s events', async (ctx) => {
+  it("carries the starter's trace context through headers to every activity's events", async (ctx) => {
     temporal.require(ctx);
     const taskQueue = uniqueTaskQueue('bootstrap');
     const worker = await startWorker(temporal.env, { sql: db.sql, bundle: bundle(), taskQueue });
@@ -148,7 +148,11 @@ describe('organization-bootstrap workflow', () => {
       sessionId: span.sessionId,
     });
     const runId = await worker.runUntil(async () => {
-      const handle = await client.workflow.start<typeof organizationBootstrap>('organizationBootstrap', { args: [params], taskQueue, workflowId });
+      const handle = await client.workflow.start<typeof organizationBootstrap>('organizationBootstrap', {
+        args: [params],
+        taskQueue,
+        workflowId,
+      });
       await handle.result();
       return handle.firstExecutionRunId;
     });

@@ -58,7 +58,9 @@ function runIdOf(history: History): string {
 function expectDerivedSpanIds(workflowId: string, history: History): void {
   const runId = runIdOf(history);
   const wfSpan = workflowSpanId(workflowId, runId);
-  const scheduled = (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes] : []));
+  const scheduled = (history.events ?? []).flatMap((e) =>
+    e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes] : [],
+  );
   expect(scheduled.map((a) => a.activityType?.name)).toEqual([
     'createOrganization',
     'inviteFirstAdmin',
@@ -73,7 +75,9 @@ function expectDerivedSpanIds(workflowId: string, history: History): void {
     expect(decodeHeader(fields, ACTIVITY_SPAN_ID_HEADER)).toBe(activitySpanId(workflowId, runId, attributes.activityId ?? ''));
   }
   const recordCall = scheduled.at(-1);
-  const [record] = (recordCall?.input?.payloads ?? []).map((p) => defaultPayloadConverter.fromPayload(p as Payload)) as WorkflowSpanRecord[];
+  const [record] = (recordCall?.input?.payloads ?? []).map((p) =>
+    defaultPayloadConverter.fromPayload(p as Payload),
+  ) as WorkflowSpanRecord[];
   expect(record?.spanId).toBe(wfSpan);
 }
 
@@ -111,7 +115,7 @@ describe('replay', () => {
     }
   });
 
-  it('replays the committed history with today\'s workflow and interceptors', async () => {
+  it("replays the committed history with today's workflow and interceptors", async () => {
     const fixture = JSON.parse(await readFile(FIXTURE, 'utf8')) as HistoryFixture;
     await Worker.runReplayHistory({ workflowBundle: bundle() }, fixture.history, fixture.workflowId);
   });

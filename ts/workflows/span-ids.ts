@@ -74,9 +74,7 @@ export function activitySpanId(workflowId: string, runId: string, seq: number | 
  * spans still form one trace and replays agree on it.
  */
 export function workflowTraceId(workflowId: string, runId: string): string {
-  return (
-    hash64Hex(['tracegres', 'trace', 'high', workflowId, runId]) + hash64Hex(['tracegres', 'trace', 'low', workflowId, runId])
-  );
+  return hash64Hex(['tracegres', 'trace', 'high', workflowId, runId]) + hash64Hex(['tracegres', 'trace', 'low', workflowId, runId]);
 }
 
 /**

@@ -10,13 +10,7 @@ import {
 } from '../trace-context/headers.ts';
 import { isValidSpanId, isValidTraceId, normalizeUuid } from '../trace-context/ids.ts';
 import { activitySpanId, derivedUuid, fallbackActivitySpanId, workflowSpanId, workflowTraceId } from './span-ids.ts';
-import {
-  carrierFromParams,
-  extractActivitySpanId,
-  extractTraceCarrier,
-  traceHeaders,
-  type TraceCarrier,
-} from './trace-headers.ts';
+import { carrierFromParams, extractActivitySpanId, extractTraceCarrier, traceHeaders, type TraceCarrier } from './trace-headers.ts';
 
 const RUN = '01a213c7-97e9-776e-b2f1-8c82a9a56964';
 

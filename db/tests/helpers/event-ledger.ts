@@ -73,7 +73,16 @@ export async function seedSpans(
        ),
        batch as (select jsonb_agg(span) as spans from spans)
        select tracing.record_spans(spans) as recorded, spans from batch`,
-      [tag, ageDays, traces, options.traceId ?? null, options.organizationId ?? null, options.sessionId ?? null, spansPerTrace, options.spanIdOffset ?? 0],
+      [
+        tag,
+        ageDays,
+        traces,
+        options.traceId ?? null,
+        options.organizationId ?? null,
+        options.sessionId ?? null,
+        spansPerTrace,
+        options.spanIdOffset ?? 0,
+      ],
     );
     await tx.unsafe(
       `insert into public.span_ledger (${SPAN_COLUMNS})

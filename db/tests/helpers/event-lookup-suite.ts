@@ -30,7 +30,9 @@ interface EventRow {
 
 export function describeEventLookup(db: TestDatabase, lookup: EventLookup) {
   const call = (tx: Tx, first: number | null, afterCreatedAt: Date | null = null, afterId: string | null = null, id = ID) =>
-    tx.unsafe(`select * from api.${lookup.fn}($1, $2, $3, $4)`, [id, first, afterCreatedAt, afterId] as never[]) as unknown as Promise<EventRow[]>;
+    tx.unsafe(`select * from api.${lookup.fn}($1, $2, $3, $4)`, [id, first, afterCreatedAt, afterId] as never[]) as unknown as Promise<
+      EventRow[]
+    >;
 
   // Ten events, several sharing one instant: ids alone decide their order.
   async function seed(tx: Tx) {

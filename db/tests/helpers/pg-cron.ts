@@ -17,7 +17,10 @@ export async function pgCronDatabase(): Promise<{ url: string } | { reason: stri
       select current_setting('shared_preload_libraries') as preload,
              current_setting('cron.database_name', true) as database`;
     if (!String(row!.preload).includes('pg_cron')) {
-      return { reason: 'pg_cron is not in shared_preload_libraries of the test server (install postgresql-15-cron and preload it, or set TEST_DATABASE_URL to such a server)' };
+      return {
+        reason:
+          'pg_cron is not in shared_preload_libraries of the test server (install postgresql-15-cron and preload it, or set TEST_DATABASE_URL to such a server)',
+      };
     }
     const url = withDatabase(serverUrl, row!.database || 'postgres');
     const cron = postgres(url, { max: 1, onnotice: () => {} });

@@ -59,9 +59,15 @@ export function useTestDatabase(): TestDatabase {
     return db;
   };
   return {
-    get url() { return current().url; },
-    get name() { return current().name; },
-    get sql() { return current().sql; },
+    get url() {
+      return current().url;
+    },
+    get name() {
+      return current().name;
+    },
+    get sql() {
+      return current().sql;
+    },
     drop: () => current().drop(),
   };
 }

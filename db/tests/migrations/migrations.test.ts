@@ -61,7 +61,7 @@ describe('migrations', () => {
     expect(settings.afterCurrent).toEqual([{ _: 'command', command: 'node db/apply-functions.mjs' }]);
   });
 
-  it("applies the functions as watch does, through db/apply-functions.mjs", async () => {
+  it('applies the functions as watch does, through db/apply-functions.mjs', async () => {
     const db = await emptyDatabase();
     await migrateDatabase(db.url, { withoutFunctions: true });
     const [before] = await db.sql`select to_regprocedure('tracing.record_spans(jsonb)') as fn`;

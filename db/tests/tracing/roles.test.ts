@@ -76,7 +76,9 @@ describe('tracegres_reader', () => {
     await expect(
       asRole('tracegres_reader', (tx) => tx`insert into tracing.domain_events (stream_type, stream_id, event_type) values ('a', 'b', 'c')`),
     ).rejects.toThrow(/permission denied/);
-    await expect(asRole('tracegres_reader', (tx) => tx`update tracing.domain_events set processing_error = 'x'`)).rejects.toThrow(/permission denied/);
+    await expect(asRole('tracegres_reader', (tx) => tx`update tracing.domain_events set processing_error = 'x'`)).rejects.toThrow(
+      /permission denied/,
+    );
     await expect(asRole('tracegres_reader', (tx) => tx`delete from tracing.domain_events`)).rejects.toThrow(/permission denied/);
   });
 });

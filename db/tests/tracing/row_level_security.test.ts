@@ -27,7 +27,15 @@ beforeAll(async () => {
     span('sb', { trace: 'both', start: 0, end: 99, org: ORG_B }),
   ]);
   await insertEvent(db.sql, { trace: 'ta', span: 'a', at: 20, org: ORG_A, session: SESSION_A, error: 'failed in A' });
-  await insertEvent(db.sql, { trace: 'tb', span: 'root', at: 30, org: ORG_B, session: SESSION_B, correlation: CORRELATION_B, error: 'failed in B' });
+  await insertEvent(db.sql, {
+    trace: 'tb',
+    span: 'root',
+    at: 30,
+    org: ORG_B,
+    session: SESSION_B,
+    correlation: CORRELATION_B,
+    error: 'failed in B',
+  });
   await insertEvent(db.sql, { trace: 'tb', span: 'lost', parent: 'root', at: 40, org: ORG_B, session: SESSION_B });
 });
 
@@ -78,8 +86,16 @@ describe('a tenant reader', () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       const seen = await everything(tx, 'tracegres_reader', ORG_B);
       expect(seen).toMatchObject({
-        timelineA: 0, timelineB: 2, timelineBoth: ['sb'], summaryB: traceId('tb'), sessionB: 2, correlationB: 1,
-        traceEventsB: 2, failed: ['failed in B'], sessionTracesA: 0, sessionTracesB: 1,
+        timelineA: 0,
+        timelineB: 2,
+        timelineBoth: ['sb'],
+        summaryB: traceId('tb'),
+        sessionB: 2,
+        correlationB: 1,
+        traceEventsB: 2,
+        failed: ['failed in B'],
+        sessionTracesA: 0,
+        sessionTracesB: 1,
       });
     });
   });
@@ -124,8 +140,17 @@ describe('a request without a valid token (tracegres_anonymous)', () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       const seen = await everything(tx, 'tracegres_anonymous', ORG_A);
       expect(seen).toEqual({
-        timelineA: 0, timelineB: 0, timelineBoth: [], summaryB: null, search: 0, sessionB: 0, correlationB: 0,
-        traceEventsB: 0, failed: [], sessionTracesA: 0, sessionTracesB: 0,
+        timelineA: 0,
+        timelineB: 0,
+        timelineBoth: [],
+        summaryB: null,
+        search: 0,
+        sessionB: 0,
+        correlationB: 0,
+        traceEventsB: 0,
+        failed: [],
+        sessionTracesA: 0,
+        sessionTracesB: 0,
         tables: { events: 0, spans: 0, summaries: 0 },
       });
     });

@@ -3,7 +3,7 @@
  * to `<baseUrl>/functions/v1/<name>` through tracedFetch, so each call carries
  * trace context and fails with a TracedRequestError.
  */
-import { tracedFetchJson } from "../traced-fetch.ts";
+import { tracedFetchJson } from '../traced-fetch.ts';
 
 export interface EdgeFunctionConfig {
   /** The Supabase project URL, e.g. `https://<ref>.supabase.co`. */
@@ -26,7 +26,7 @@ export interface CallOptions {
 }
 
 export function edgeFunctionUrl(baseUrl: string, name: string): string {
-  return `${baseUrl.replace(/\/+$/, "")}/functions/v1/${encodeURIComponent(name)}`;
+  return `${baseUrl.replace(/\/+$/, '')}/functions/v1/${encodeURIComponent(name)}`;
 }
 
 export function invokeEdgeFunction<TOutput>(
@@ -35,12 +35,12 @@ export function invokeEdgeFunction<TOutput>(
   input: unknown,
   options: CallOptions = {},
 ): Promise<TOutput> {
-  const headers = new Headers({ "content-type": "application/json", accept: "application/json" });
-  if (config.apiKey !== undefined) headers.set("apikey", config.apiKey);
-  if (config.accessToken) headers.set("authorization", `Bearer ${config.accessToken}`);
+  const headers = new Headers({ 'content-type': 'application/json', accept: 'application/json' });
+  if (config.apiKey !== undefined) headers.set('apikey', config.apiKey);
+  if (config.accessToken) headers.set('authorization', `Bearer ${config.accessToken}`);
   return tracedFetchJson<TOutput>(
     edgeFunctionUrl(config.baseUrl, name),
-    { method: "POST", headers, body: JSON.stringify(input), signal: options.signal },
+    { method: 'POST', headers, body: JSON.stringify(input), signal: options.signal },
     { correlationId: options.correlationId, fetch: config.fetch },
   );
 }

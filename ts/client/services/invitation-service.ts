@@ -3,8 +3,8 @@
  * `accept-invitation` edge functions. The types mirror those functions'
  * request and response bodies.
  */
-import type { InviteRole } from "../../edge/functions/invite-user.ts";
-import { type CallOptions, type EdgeFunctionConfig, invokeEdgeFunction } from "./edge-function.ts";
+import type { InviteRole } from '../../edge/functions/invite-user.ts';
+import { type CallOptions, type EdgeFunctionConfig, invokeEdgeFunction } from './edge-function.ts';
 
 /** The roles invite-user and manage-user accept; a type-only import, so no server code reaches the bundle. */
 export type MemberRole = InviteRole;
@@ -43,8 +43,7 @@ export interface InvitationService {
 
 export function createInvitationService(config: EdgeFunctionConfig): InvitationService {
   return {
-    inviteUser: (input, options) => invokeEdgeFunction<InviteUserOutput>(config, "invite-user", input, options),
-    acceptInvitation: (input, options) =>
-      invokeEdgeFunction<AcceptInvitationOutput>(config, "accept-invitation", input, options),
+    inviteUser: (input, options) => invokeEdgeFunction<InviteUserOutput>(config, 'invite-user', input, options),
+    acceptInvitation: (input, options) => invokeEdgeFunction<AcceptInvitationOutput>(config, 'accept-invitation', input, options),
   };
 }

@@ -3,8 +3,8 @@
  * through the `manage-user` edge function. The types mirror that function's
  * request and response bodies.
  */
-import { type CallOptions, type EdgeFunctionConfig, invokeEdgeFunction } from "./edge-function.ts";
-import type { MemberRole } from "./invitation-service.ts";
+import { type CallOptions, type EdgeFunctionConfig, invokeEdgeFunction } from './edge-function.ts';
+import type { MemberRole } from './invitation-service.ts';
 
 interface MemberCommand {
   organizationId: string;
@@ -15,13 +15,13 @@ interface MemberCommand {
 
 /** One command per call; the `action` tag decides which other fields the function requires. */
 export type ManageUserCommand =
-  | (MemberCommand & { action: "change_role"; role: MemberRole })
-  | (MemberCommand & { action: "deactivate"; reason?: string })
-  | (MemberCommand & { action: "reactivate" });
+  | (MemberCommand & { action: 'change_role'; role: MemberRole })
+  | (MemberCommand & { action: 'deactivate'; reason?: string })
+  | (MemberCommand & { action: 'reactivate' });
 
 export interface ManageUserOutput {
   userId: string;
-  action: ManageUserCommand["action"];
+  action: ManageUserCommand['action'];
   /** The id of the event the command recorded (a bigint, as text). */
   eventId: string;
 }
@@ -32,6 +32,6 @@ export interface UserCommandService {
 
 export function createUserCommandService(config: EdgeFunctionConfig): UserCommandService {
   return {
-    manageUser: (command, options) => invokeEdgeFunction<ManageUserOutput>(config, "manage-user", command, options),
+    manageUser: (command, options) => invokeEdgeFunction<ManageUserOutput>(config, 'manage-user', command, options),
   };
 }

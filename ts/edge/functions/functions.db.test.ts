@@ -115,7 +115,9 @@ function expectStampedBy(events: StoredEvent[], who: Caller, response: Response)
 async function expectBadInput(response: Response, who: Caller, fields: string[]): Promise<void> {
   expect(response.status).toBe(400);
   expect(response.headers.get('x-correlation-id')).toBe(who.correlationId);
-  const body = (await response.json()) as { error: { message: string; correlationId: string; traceId: string; details: { issues: { path: string }[] } } };
+  const body = (await response.json()) as {
+    error: { message: string; correlationId: string; traceId: string; details: { issues: { path: string }[] } };
+  };
   expect(body.error.correlationId).toBe(who.correlationId);
   expect(body.error.traceId).toBe(who.traceId);
   expect(body.error.details.issues.map((i) => i.path).sort()).toEqual([...fields].sort());
@@ -127,7 +129,9 @@ describe('invite-user', () => {
 
   it('emits invitation.created on the invitation stream, stamped with the request trace', async () => {
     const who = caller();
-    const response = await handler()(post(who, { organizationId: ORGANIZATION, email: 'Ada@Example.com', role: 'admin', invitedBy: ADMIN }));
+    const response = await handler()(
+      post(who, { organizationId: ORGANIZATION, email: 'Ada@Example.com', role: 'admin', invitedBy: ADMIN }),
+    );
     expect(response.status).toBe(201);
     expect(response.headers.get('x-correlation-id')).toBe(who.correlationId);
     const body = (await response.json()) as { invitationId: string; expiresAt: string };
@@ -139,7 +143,14 @@ describe('invite-user', () => {
       stream_id: body.invitationId,
       event_type: 'invitation.created',
       organization_id: ORGANIZATION,
-      event_data: { invitationId: body.invitationId, organizationId: ORGANIZATION, email: 'ada@example.com', role: 'admin', invitedBy: ADMIN, expiresAt: body.expiresAt },
+      event_data: {
+        invitationId: body.invitationId,
+        organizationId: ORGANIZATION,
+        email: 'ada@example.com',
+        role: 'admin',
+        invitedBy: ADMIN,
+        expiresAt: body.expiresAt,
+      },
     });
     expect(events[0]?.event_metadata.service).toBe('invite-user');
     expectStampedBy(events, who, response);
@@ -203,7 +214,10 @@ describe('accept-invitation', () => {
 
   it('lets only one of two concurrent acceptances through', async () => {
     const invitationId = await invitation();
-    const statuses = await Promise.all([accept()(post(caller(), { invitationId, userId: USER })), accept()(post(caller(), { invitationId, userId: ADMIN }))]);
+    const statuses = await Promise.all([
+      accept()(post(caller(), { invitationId, userId: USER })),
+      accept()(post(caller(), { invitationId, userId: ADMIN })),
+    ]);
     expect(statuses.map((r) => r.status).sort()).toEqual([200, 409]);
   });
 
@@ -222,7 +236,13 @@ describe('accept-invitation', () => {
         streamId: expiredId,
         eventType: 'invitation.created',
         organizationId: ORGANIZATION,
-        data: { invitationId: expiredId, organizationId: ORGANIZATION, email: 'x@example.com', role: 'member', expiresAt: '2000-01-01T00:00:00.000Z' },
+        data: {
+          invitationId: expiredId,
+          organizationId: ORGANIZATION,
+          email: 'x@example.com',
+          role: 'member',
+          expiresAt: '2000-01-01T00:00:00.000Z',
+        },
       },
       span,
     );
@@ -301,7 +321,11 @@ describe('organization-bootstrap', () => {
       ['organization', body.organizationId, 'organization.bootstrap_requested'],
       ['organization', body.organizationId, 'organization.bootstrap_workflow_started'],
     ]);
-    expect(events[0]?.event_data).toEqual({ organizationId: body.organizationId, organizationName: 'Acme Ltd', adminEmail: 'ops@acme.example' });
+    expect(events[0]?.event_data).toEqual({
+      organizationId: body.organizationId,
+      organizationName: 'Acme Ltd',
+      adminEmail: 'ops@acme.example',
+    });
     expect(events[1]?.event_data).toEqual({ organizationId: body.organizationId, workflowId: body.workflowId });
     expectStampedBy(events, who, response);
     expect(spans[0]?.attributes['workflow.id']).toBe(body.workflowId);

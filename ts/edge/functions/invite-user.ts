@@ -20,32 +20,35 @@ export type InviteRole = (typeof INVITE_ROLES)[number];
 const DAY_MS = 86_400_000;
 
 export function createInviteUserHandler(deps: FunctionDependencies): (request: Request) => Promise<Response> {
-  return withTracing(async (request, { span }) => {
-    const input = await readInput(request, span, (check) => ({
-      organizationId: check.uuid('organizationId'),
-      email: check.email('email'),
-      role: check.oneOf('role', INVITE_ROLES),
-      invitedBy: check.uuid('invitedBy', { optional: true }) ?? null,
-      expiresInDays: check.integer('expiresInDays', { optional: true, min: 1, max: 30 }) ?? 7,
-    }));
-    if (!input.ok) return input.response;
-    const { organizationId, email, role, invitedBy, expiresInDays } = input.value;
-    if (organizationId === undefined || email === undefined || role === undefined) throw new Error('unreachable: checked input');
+  return withTracing(
+    async (request, { span }) => {
+      const input = await readInput(request, span, (check) => ({
+        organizationId: check.uuid('organizationId'),
+        email: check.email('email'),
+        role: check.oneOf('role', INVITE_ROLES),
+        invitedBy: check.uuid('invitedBy', { optional: true }) ?? null,
+        expiresInDays: check.integer('expiresInDays', { optional: true, min: 1, max: 30 }) ?? 7,
+      }));
+      if (!input.ok) return input.response;
+      const { organizationId, email, role, invitedBy, expiresInDays } = input.value;
+      if (organizationId === undefined || email === undefined || role === undefined) throw new Error('unreachable: checked input');
 
-    span.attributes[ORGANIZATION_ATTRIBUTE] = organizationId;
-    const invitationId = crypto.randomUUID();
-    const expiresAt = new Date(Date.now() + expiresInDays * DAY_MS).toISOString();
-    await emitEvent(
-      deps.sql,
-      {
-        streamType: 'invitation',
-        streamId: invitationId,
-        eventType: 'invitation.created',
-        organizationId,
-        data: { invitationId, organizationId, email, role, invitedBy, expiresAt },
-      },
-      span,
-    );
-    return Response.json({ invitationId, expiresAt }, { status: 201 });
-  }, tracingOptions('invite-user', deps));
+      span.attributes[ORGANIZATION_ATTRIBUTE] = organizationId;
+      const invitationId = crypto.randomUUID();
+      const expiresAt = new Date(Date.now() + expiresInDays * DAY_MS).toISOString();
+      await emitEvent(
+        deps.sql,
+        {
+          streamType: 'invitation',
+          streamId: invitationId,
+          eventType: 'invitation.created',
+          organizationId,
+          data: { invitationId, organizationId, email, role, invitedBy, expiresAt },
+        },
+        span,
+      );
+      return Response.json({ invitationId, expiresAt }, { status: 201 });
+    },
+    tracingOptions('invite-user', deps),
+  );
 }

@@ -30,34 +30,37 @@ const EVENT_TYPES = {
 } as const;
 
 export function createManageUserHandler(deps: FunctionDependencies): (request: Request) => Promise<Response> {
-  return withTracing(async (request, { span }) => {
-    const input = await readInput(request, span, (check) => {
-      const action = check.oneOf('action', MANAGE_USER_ACTIONS);
-      return {
-        action,
-        organizationId: check.uuid('organizationId'),
-        userId: check.uuid('userId'),
-        changedBy: check.uuid('changedBy', { optional: true }) ?? null,
-        // Only a role change needs a role; only a deactivation may give a reason.
-        role: action === 'change_role' ? check.oneOf('role', INVITE_ROLES) : undefined,
-        reason: action === 'deactivate' ? (check.string('reason', { optional: true, max: 500 }) ?? null) : undefined,
-      };
-    });
-    if (!input.ok) return input.response;
-    const { action, organizationId, userId, changedBy, role, reason } = input.value;
-    if (action === undefined || organizationId === undefined || userId === undefined) throw new Error('unreachable: checked input');
+  return withTracing(
+    async (request, { span }) => {
+      const input = await readInput(request, span, (check) => {
+        const action = check.oneOf('action', MANAGE_USER_ACTIONS);
+        return {
+          action,
+          organizationId: check.uuid('organizationId'),
+          userId: check.uuid('userId'),
+          changedBy: check.uuid('changedBy', { optional: true }) ?? null,
+          // Only a role change needs a role; only a deactivation may give a reason.
+          role: action === 'change_role' ? check.oneOf('role', INVITE_ROLES) : undefined,
+          reason: action === 'deactivate' ? (check.string('reason', { optional: true, max: 500 }) ?? null) : undefined,
+        };
+      });
+      if (!input.ok) return input.response;
+      const { action, organizationId, userId, changedBy, role, reason } = input.value;
+      if (action === undefined || organizationId === undefined || userId === undefined) throw new Error('unreachable: checked input');
 
-    span.attributes[ORGANIZATION_ATTRIBUTE] = organizationId;
-    span.attributes['tracegres.user_action'] = action;
-    const data: Record<string, unknown> = { userId, organizationId, changedBy };
-    if (action === 'change_role') data.role = role;
-    if (action === 'deactivate') data.reason = reason;
+      span.attributes[ORGANIZATION_ATTRIBUTE] = organizationId;
+      span.attributes['tracegres.user_action'] = action;
+      const data: Record<string, unknown> = { userId, organizationId, changedBy };
+      if (action === 'change_role') data.role = role;
+      if (action === 'deactivate') data.reason = reason;
 
-    const event = await emitEvent(
-      deps.sql,
-      { streamType: 'user', streamId: userId, eventType: EVENT_TYPES[action], organizationId, data },
-      span,
-    );
-    return Response.json({ userId, action, eventId: event.id });
-  }, tracingOptions('manage-user', deps));
+      const event = await emitEvent(
+        deps.sql,
+        { streamType: 'user', streamId: userId, eventType: EVENT_TYPES[action], organizationId, data },
+        span,
+      );
+      return Response.json({ userId, action, eventId: event.id });
+    },
+    tracingOptions('manage-user', deps),
+  );
 }

@@ -35,67 +35,70 @@ export interface OrganizationBootstrapDependencies extends FunctionDependencies 
 }
 
 export function createOrganizationBootstrapHandler(deps: OrganizationBootstrapDependencies): (request: Request) => Promise<Response> {
-  return withTracing(async (request, { span }) => {
-    const input = await readInput(request, span, (check) => ({
-      organizationName: check.string('organizationName', { min: 2, max: 100 }),
-      adminEmail: check.email('adminEmail'),
-      organizationId: check.uuid('organizationId', { optional: true }),
-    }));
-    if (!input.ok) return input.response;
-    const { organizationName, adminEmail } = input.value;
-    if (organizationName === undefined || adminEmail === undefined) throw new Error('unreachable: checked input');
-    const organizationId = input.value.organizationId ?? crypto.randomUUID();
-
-    span.attributes[ORGANIZATION_ATTRIBUTE] = organizationId;
-    await emitEvent(
-      deps.sql,
-      {
-        streamType: 'organization',
-        streamId: organizationId,
-        eventType: 'organization.bootstrap_requested',
-        organizationId,
-        data: { organizationId, organizationName, adminEmail },
-      },
-      span,
-    );
-
-    if (deps.startWorkflow === undefined) {
-      // No workflow engine wired: the request event is the whole effect.
-      return Response.json({ organizationId, workflowId: null }, { status: 202 });
-    }
-
-    let workflowId: string;
-    try {
-      ({ workflowId } = await deps.startWorkflow({
-        organizationId,
-        organizationName,
-        adminEmail,
-        correlationId: span.correlationId,
-        sessionId: span.sessionId,
-        traceId: span.traceId,
-        parentSpanId: span.spanId,
-        traceFlags: span.traceFlags,
-        tracestate: span.tracestate,
+  return withTracing(
+    async (request, { span }) => {
+      const input = await readInput(request, span, (check) => ({
+        organizationName: check.string('organizationName', { min: 2, max: 100 }),
+        adminEmail: check.email('adminEmail'),
+        organizationId: check.uuid('organizationId', { optional: true }),
       }));
-    } catch (error) {
-      const err = error instanceof Error ? error : new Error(String(error));
-      span.attributes['exception.type'] = err.name;
-      span.attributes['exception.message'] = err.message;
-      return errorResponse(span, 503, 'The organization bootstrap could not be started; please retry');
-    }
+      if (!input.ok) return input.response;
+      const { organizationName, adminEmail } = input.value;
+      if (organizationName === undefined || adminEmail === undefined) throw new Error('unreachable: checked input');
+      const organizationId = input.value.organizationId ?? crypto.randomUUID();
 
-    span.attributes['workflow.id'] = workflowId;
-    await emitEvent(
-      deps.sql,
-      {
-        streamType: 'organization',
-        streamId: organizationId,
-        eventType: 'organization.bootstrap_workflow_started',
-        organizationId,
-        data: { organizationId, workflowId },
-      },
-      span,
-    );
-    return Response.json({ organizationId, workflowId }, { status: 202 });
-  }, tracingOptions('organization-bootstrap', deps));
+      span.attributes[ORGANIZATION_ATTRIBUTE] = organizationId;
+      await emitEvent(
+        deps.sql,
+        {
+          streamType: 'organization',
+          streamId: organizationId,
+          eventType: 'organization.bootstrap_requested',
+          organizationId,
+          data: { organizationId, organizationName, adminEmail },
+        },
+        span,
+      );
+
+      if (deps.startWorkflow === undefined) {
+        // No workflow engine wired: the request event is the whole effect.
+        return Response.json({ organizationId, workflowId: null }, { status: 202 });
+      }
+
+      let workflowId: string;
+      try {
+        ({ workflowId } = await deps.startWorkflow({
+          organizationId,
+          organizationName,
+          adminEmail,
+          correlationId: span.correlationId,
+          sessionId: span.sessionId,
+          traceId: span.traceId,
+          parentSpanId: span.spanId,
+          traceFlags: span.traceFlags,
+          tracestate: span.tracestate,
+        }));
+      } catch (error) {
+        const err = error instanceof Error ? error : new Error(String(error));
+        span.attributes['exception.type'] = err.name;
+        span.attributes['exception.message'] = err.message;
+        return errorResponse(span, 503, 'The organization bootstrap could not be started; please retry');
+      }
+
+      span.attributes['workflow.id'] = workflowId;
+      await emitEvent(
+        deps.sql,
+        {
+          streamType: 'organization',
+          streamId: organizationId,
+          eventType: 'organization.bootstrap_workflow_started',
+          organizationId,
+          data: { organizationId, workflowId },
+        },
+        span,
+      );
+      return Response.json({ organizationId, workflowId }, { status: 202 });
+    },
+    tracingOptions('organization-bootstrap', deps),
+  );
 }

@@ -76,7 +76,7 @@ export function activityTraceContext(): ActivityTraceContext {
   const trace = contexts.get(ctx);
   if (trace === undefined) {
     throw new Error(
-      'activityTraceContext(): no trace context; register activityTracingInterceptor() in the worker\'s interceptors.activity',
+      "activityTraceContext(): no trace context; register activityTracingInterceptor() in the worker's interceptors.activity",
     );
   }
   return trace;

@@ -40,8 +40,7 @@ describe('api.get_events_by_trace', () => {
   });
 
   it('refuses a malformed trace id and a bad page size, naming the argument', async () => {
-    const run = (trace: string | null, first: number) =>
-      db.sql`select * from api.get_events_by_trace(${trace}, ${first})`.catch((e) => e);
+    const run = (trace: string | null, first: number) => db.sql`select * from api.get_events_by_trace(${trace}, ${first})`.catch((e) => e);
     expect((await run('nope', 10)).message).toMatch(/^p_trace_id must be 32 lowercase hex characters/);
     expect((await run(null, 10)).message).toMatch(/^p_trace_id is required/);
     expect((await run(traceId('t1'), 0)).message).toMatch(/^p_first must be between 1 and 500/);

@@ -25,7 +25,14 @@ const failed = (tx: Tx, args: Record<string, unknown> = {}) =>
   tx.unsafe(
     `select * from api.get_failed_events(p_from => $1, p_to => $2, p_event_type => $3, p_first => $4,
                                          p_after_created_at => $5, p_after_id => $6)`,
-    [args.from ?? null, args.to ?? null, args.type ?? null, args.first ?? null, args.afterCreatedAt ?? null, args.afterId ?? null] as never[],
+    [
+      args.from ?? null,
+      args.to ?? null,
+      args.type ?? null,
+      args.first ?? null,
+      args.afterCreatedAt ?? null,
+      args.afterId ?? null,
+    ] as never[],
   );
 
 describe('api.get_failed_events', () => {
@@ -35,7 +42,11 @@ describe('api.get_failed_events', () => {
       const rows = await failed(tx);
       expect(rows.map((r) => r.processing_error)).toEqual(['bounced', 'mailbox full', 'card declined', 'smtp timeout']);
       expect(rows[3]).toMatchObject({
-        event_type: 'email.send', correlation_id: CORRELATION, session_id: SESSION, trace_id: traceId('t1'), span_id: spanId('a'),
+        event_type: 'email.send',
+        correlation_id: CORRELATION,
+        session_id: SESSION,
+        trace_id: traceId('t1'),
+        span_id: spanId('a'),
       });
     });
   });
@@ -44,7 +55,11 @@ describe('api.get_failed_events', () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       await seed(tx);
       expect((await failed(tx, { from: at(10), to: at(30) })).map((r) => r.processing_error)).toEqual(['card declined']);
-      expect((await failed(tx, { type: 'email.send' })).map((r) => r.processing_error)).toEqual(['bounced', 'mailbox full', 'smtp timeout']);
+      expect((await failed(tx, { type: 'email.send' })).map((r) => r.processing_error)).toEqual([
+        'bounced',
+        'mailbox full',
+        'smtp timeout',
+      ]);
       expect(await failed(tx, { type: 'nothing.like.it' })).toEqual([]);
     });
   });
@@ -55,7 +70,12 @@ describe('api.get_failed_events', () => {
       const first = await failed(tx, { first: 1 });
       const second = await failed(tx, { first: 2, afterCreatedAt: first[0]!.created_at, afterId: first[0]!.id });
       const third = await failed(tx, { first: 2, afterCreatedAt: second[1]!.created_at, afterId: second[1]!.id });
-      expect([...first, ...second, ...third].map((r) => r.processing_error)).toEqual(['bounced', 'mailbox full', 'card declined', 'smtp timeout']);
+      expect([...first, ...second, ...third].map((r) => r.processing_error)).toEqual([
+        'bounced',
+        'mailbox full',
+        'card declined',
+        'smtp timeout',
+      ]);
     });
   });
 
@@ -86,7 +106,9 @@ describe('api.get_failed_events', () => {
     });
 
     it('reads the partial index of failed events', async () => {
-      const plans = (await nestedPlans(db.url, `select * from api.get_failed_events(now() - interval '1 hour', now(), null, 20)`)).join('\n');
+      const plans = (await nestedPlans(db.url, `select * from api.get_failed_events(now() - interval '1 hour', now(), null, 20)`)).join(
+        '\n',
+      );
       expect(plans).toContain('domain_events_failed_idx');
       expect(plans).not.toMatch(/Seq Scan on domain_events/);
     });

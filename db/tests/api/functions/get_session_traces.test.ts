@@ -23,7 +23,12 @@ async function seed(tx: Tx) {
   await recordSpans(tx, [span('root', { trace: 'other', start: 500, end: 600, session: OTHER })]);
 }
 
-const sessionTraces = (tx: Tx | typeof db.sql, first: number | null = null, after: Record<string, unknown> | null = null, session: string | null = SESSION) =>
+const sessionTraces = (
+  tx: Tx | typeof db.sql,
+  first: number | null = null,
+  after: Record<string, unknown> | null = null,
+  session: string | null = SESSION,
+) =>
   tx`select * from api.get_session_traces(${session}, ${first}, ${(after?.start_time as Date) ?? null}, ${(after?.trace_id as string) ?? null})`;
 
 describe('api.get_session_traces', () => {
@@ -32,7 +37,11 @@ describe('api.get_session_traces', () => {
       await seed(tx);
       const rows = await sessionTraces(tx);
       expect(rows.map((r) => r.trace_id)).toEqual([traceId('first'), traceId('second'), traceId('third')]);
-      expect(rows.map((r) => [r.span_count, r.event_count])).toEqual([[1, 1], [1, 0], [0, 1]]);
+      expect(rows.map((r) => [r.span_count, r.event_count])).toEqual([
+        [1, 1],
+        [1, 0],
+        [0, 1],
+      ]);
     });
   });
 

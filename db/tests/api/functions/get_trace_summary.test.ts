@@ -26,8 +26,16 @@ describe('api.get_trace_summary', () => {
       const [searched] = await tx`select * from api.search_traces()`;
       expect(one).toEqual(searched);
       expect(one).toMatchObject({
-        root_span_id: spanId('root'), root_name: 'GET /', services: ['edge', 'worker'], duration_ms: 400,
-        span_count: 2, inferred_span_count: 1, error_count: 1, event_count: 2, status: 'error', organization_id: ORG_A,
+        root_span_id: spanId('root'),
+        root_name: 'GET /',
+        services: ['edge', 'worker'],
+        duration_ms: 400,
+        span_count: 2,
+        inferred_span_count: 1,
+        error_count: 1,
+        event_count: 2,
+        status: 'error',
+        organization_id: ORG_A,
       });
     });
   });
@@ -39,9 +47,18 @@ describe('api.get_trace_summary', () => {
       await insertEvent(tx, { span: 'b', at: 35 });
       await insertEvent(tx, { span: null, at: 40 });
       expect(await summary(tx, traceId('t1'))).toMatchObject({
-        root_span_id: null, root_name: null, services: [], span_count: 0, inferred_span_count: 2, event_count: 3,
-        duration_ms: 30, status: 'ok', session_id: session, organization_id: ORG_A,
-        start_time: new Date(at(10)), end_time: new Date(at(40)),
+        root_span_id: null,
+        root_name: null,
+        services: [],
+        span_count: 0,
+        inferred_span_count: 2,
+        event_count: 3,
+        duration_ms: 30,
+        status: 'ok',
+        session_id: session,
+        organization_id: ORG_A,
+        start_time: new Date(at(10)),
+        end_time: new Date(at(40)),
       });
     });
   });

@@ -36,7 +36,31 @@ interface Row {
 
 // Span ids back to the labels the fixtures were written with.
 const labels = new Map<string, string>();
-for (const label of ['root', 'a', 'b', 'c', 'd', 'e', 'x', 'y', 'r', 'p1', 'p2', 'q', 'ghost', 'ghost2', 'lost', 'kid', 'cyc1', 'cyc2', 'cyc3', 'under', 'self', 'r1', 'r2']) {
+for (const label of [
+  'root',
+  'a',
+  'b',
+  'c',
+  'd',
+  'e',
+  'x',
+  'y',
+  'r',
+  'p1',
+  'p2',
+  'q',
+  'ghost',
+  'ghost2',
+  'lost',
+  'kid',
+  'cyc1',
+  'cyc2',
+  'cyc3',
+  'under',
+  'self',
+  'r1',
+  'r2',
+]) {
   labels.set(spanId(label), label);
 }
 const label = (id: string | null) => (id === null ? null : (labels.get(id) ?? id));
@@ -149,7 +173,9 @@ describe('missing parents', () => {
       expect(ghost).toMatchObject({ name: null, status: null, offset_ms: 10, duration_ms: 30, child_count: 2, event_count: 0, events: [] });
       // Roots in start order.
       expect(rows.filter((r) => r.depth === 0).map((r) => [label(r.span_id), r.sibling_index])).toEqual([
-        ['r', 0], ['ghost2', 1], ['ghost', 2],
+        ['r', 0],
+        ['ghost2', 1],
+        ['ghost', 2],
       ]);
     });
   });
@@ -187,7 +213,9 @@ describe('spans known only from their events', () => {
       const lost = byLabel(rows).lost!;
       expect(lost).toMatchObject({ name: null, offset_ms: 10, duration_ms: 30, event_count: 3, self_time_ms: 15 });
       expect(lost.events.map((e) => [e.event_type, e.offset_ms])).toEqual([
-        ['payment.started', 10], ['payment.authorized', 25], ['payment.captured', 40],
+        ['payment.started', 10],
+        ['payment.authorized', 25],
+        ['payment.captured', 40],
       ]);
       expect(byLabel(rows).root!.events.map((e) => e.event_type)).toEqual(['order.placed']);
     });
@@ -218,7 +246,9 @@ describe('parent cycles', () => {
         span('self', { trace: 't5', parent: 'self', start: 5, end: 6 }),
       ]);
       const rows = await timeline(tx, 't5');
-      expect(rows.map((r) => [label(r.span_id), label(r.parent_span_id), label(r.recorded_parent_span_id), r.depth, r.breaks_cycle])).toEqual([
+      expect(
+        rows.map((r) => [label(r.span_id), label(r.parent_span_id), label(r.recorded_parent_span_id), r.depth, r.breaks_cycle]),
+      ).toEqual([
         ['r', null, null, 0, false],
         ['self', null, 'self', 0, true],
         ['cyc1', null, 'cyc3', 0, true],

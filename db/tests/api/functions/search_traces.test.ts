@@ -29,8 +29,17 @@ async function seed(tx: Tx) {
 }
 
 type Filters = Partial<{
-  from: string; to: string; service: string; operation: string; status: string;
-  min: number; max: number; eventType: string; first: number; afterStart: Date; afterTrace: string;
+  from: string;
+  to: string;
+  service: string;
+  operation: string;
+  status: string;
+  min: number;
+  max: number;
+  eventType: string;
+  first: number;
+  afterStart: Date;
+  afterTrace: string;
 }>;
 
 function search(tx: Tx | typeof db.sql, f: Filters = {}) {
@@ -39,13 +48,26 @@ function search(tx: Tx | typeof db.sql, f: Filters = {}) {
        p_from => $1, p_to => $2, p_service => $3, p_operation => $4, p_status => $5,
        p_min_duration_ms => $6, p_max_duration_ms => $7, p_event_type => $8, p_first => $9,
        p_after_start_time => $10, p_after_trace_id => $11)`,
-    [f.from ?? null, f.to ?? null, f.service ?? null, f.operation ?? null, f.status ?? null, f.min ?? null, f.max ?? null,
-     f.eventType ?? null, f.first ?? null, f.afterStart ?? null, f.afterTrace ?? null] as never[],
+    [
+      f.from ?? null,
+      f.to ?? null,
+      f.service ?? null,
+      f.operation ?? null,
+      f.status ?? null,
+      f.min ?? null,
+      f.max ?? null,
+      f.eventType ?? null,
+      f.first ?? null,
+      f.afterStart ?? null,
+      f.afterTrace ?? null,
+    ] as never[],
   );
 }
 
 const names = (rows: Array<Record<string, unknown>>) =>
-  rows.map((r) => ({ [traceId('quick')]: 'quick', [traceId('slow')]: 'slow', [traceId('broke')]: 'broke' })[r.trace_id as string] ?? r.trace_id);
+  rows.map(
+    (r) => ({ [traceId('quick')]: 'quick', [traceId('slow')]: 'slow', [traceId('broke')]: 'broke' })[r.trace_id as string] ?? r.trace_id,
+  );
 
 describe('api.search_traces', () => {
   it('summarizes each trace: root, services, whole-trace duration and counts, newest first', async () => {
@@ -54,9 +76,18 @@ describe('api.search_traces', () => {
       const rows = await search(tx);
       expect(names(rows)).toEqual(['broke', 'slow', 'quick']);
       expect(rows[1]).toMatchObject({
-        trace_id: traceId('slow'), organization_id: ORG_A, root_span_id: spanId('root'), root_name: 'POST /orders',
-        root_service: 'edge', services: ['edge', 'temporal'], duration_ms: 3000, span_count: 2, error_count: 0,
-        event_count: 0, inferred_span_count: 0, status: 'ok',
+        trace_id: traceId('slow'),
+        organization_id: ORG_A,
+        root_span_id: spanId('root'),
+        root_name: 'POST /orders',
+        root_service: 'edge',
+        services: ['edge', 'temporal'],
+        duration_ms: 3000,
+        span_count: 2,
+        error_count: 0,
+        event_count: 0,
+        inferred_span_count: 0,
+        status: 'ok',
       });
       expect(rows[1]!.start_time).toEqual(new Date(at(1000)));
       expect(rows[2]).toMatchObject({ event_count: 2, inferred_span_count: 1, services: ['db', 'edge'] });
@@ -153,7 +184,9 @@ describe('api.search_traces', () => {
     const plansOf = async (query: string, setup: string[] = []) => (await nestedPlans(db.url, query, [], setup)).join('\n');
 
     it('walks the start-time index for a time range, newest first', async () => {
-      const plans = await plansOf(`select * from api.search_traces(p_from => '2025-03-01T05:00:00Z', p_to => '2025-03-01T06:00:00Z', p_min_duration_ms => 1000)`);
+      const plans = await plansOf(
+        `select * from api.search_traces(p_from => '2025-03-01T05:00:00Z', p_to => '2025-03-01T06:00:00Z', p_min_duration_ms => 1000)`,
+      );
       expect(plans).toContain('trace_summaries_start_time_idx');
       expect(plans).not.toMatch(/Seq Scan on trace_summaries/);
     });

@@ -82,7 +82,7 @@ describe('domain_events_idempotency_key_idx', () => {
     });
   });
 
-  it("lets another organization use the same key: its new event is written", async () => {
+  it('lets another organization use the same key: its new event is written', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       await tx`set local role tracegres_writer`;
       for (const org of [ORG_A, ORG_B]) {

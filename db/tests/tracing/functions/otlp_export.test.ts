@@ -8,8 +8,12 @@ import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-dat
 const db = useTestDatabase();
 
 const span = (spanId: string) => ({
-  trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: spanId, name: 'op', service: 's',
-  start_time: '2026-03-01T10:00:00Z', end_time: '2026-03-01T10:00:01Z',
+  trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+  span_id: spanId,
+  name: 'op',
+  service: 's',
+  start_time: '2026-03-01T10:00:00Z',
+  end_time: '2026-03-01T10:00:01Z',
 });
 
 describe('queueing spans for export', () => {
@@ -64,9 +68,18 @@ describe('queueing spans for export', () => {
 
 describe('claims and outcomes', () => {
   it('reject bad arguments with an error naming them', async () => {
-    await expect(db.sql`select * from tracing.otlp_claim_spans(0)`).rejects.toMatchObject({ code: '22023', message: 'p_limit must be between 1 and 100000' });
-    await expect(db.sql`select tracing.otlp_finish_batch('{1}', 'sent')`).rejects.toMatchObject({ code: '22023', message: expect.stringMatching(/^p_outcome must be one of/) });
-    await expect(db.sql`select tracing.otlp_finish_batch('{1}', 'retry', 'x')`).rejects.toMatchObject({ code: '22023', message: expect.stringMatching(/^p_retry_after/) });
+    await expect(db.sql`select * from tracing.otlp_claim_spans(0)`).rejects.toMatchObject({
+      code: '22023',
+      message: 'p_limit must be between 1 and 100000',
+    });
+    await expect(db.sql`select tracing.otlp_finish_batch('{1}', 'sent')`).rejects.toMatchObject({
+      code: '22023',
+      message: expect.stringMatching(/^p_outcome must be one of/),
+    });
+    await expect(db.sql`select tracing.otlp_finish_batch('{1}', 'retry', 'x')`).rejects.toMatchObject({
+      code: '22023',
+      message: expect.stringMatching(/^p_retry_after/),
+    });
   });
 
   it('moves a refused batch to the dead letters with its reason, and back on requeue', async () => {
@@ -77,7 +90,9 @@ describe('claims and outcomes', () => {
       const claimed = await tx`select outbox_id, span_id from tracing.otlp_claim_spans(10)`;
       expect(claimed.map((r) => r.span_id)).toEqual(['00f067aa0ba902c1']);
       await tx`select tracing.otlp_finish_batch(${claimed.map((r) => r.outbox_id)}::bigint[], 'dead_letter', 'HTTP 400: bad', 400, 'http://collector/v1/traces')`;
-      expect(await tx`select http_status, reason, attempts from tracing.otlp_dead_letters`).toEqual([{ http_status: 400, reason: 'HTTP 400: bad', attempts: 1 }]);
+      expect(await tx`select http_status, reason, attempts from tracing.otlp_dead_letters`).toEqual([
+        { http_status: 400, reason: 'HTTP 400: bad', attempts: 1 },
+      ]);
       expect(await tx`select tracing.otlp_requeue_dead_letters() as n`).toEqual([{ n: '1' }]);
       expect(await tx`select count(*)::int as n from tracing.otlp_outbox`).toEqual([{ n: 1 }]);
     });

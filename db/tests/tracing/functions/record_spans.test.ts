@@ -29,11 +29,21 @@ describe('recording', () => {
   it('stores every field, converting W3C hex ids and deriving the duration', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       const recorded = await recordSpans(tx, [
-        span('root', { start: 0, end: 1500, service: 'edge', extra: { kind: 'server', status: 'ok', attributes: { 'http.route': '/orders' } } }),
+        span('root', {
+          start: 0,
+          end: 1500,
+          service: 'edge',
+          extra: { kind: 'server', status: 'ok', attributes: { 'http.route': '/orders' } },
+        }),
         span('child', {
-          parent: 'root', start: 200, end: 1000, service: 'worker', status: 'error',
+          parent: 'root',
+          start: 200,
+          end: 1000,
+          service: 'worker',
+          status: 'error',
           extra: {
-            status_message: 'boom', kind: 'CLIENT',
+            status_message: 'boom',
+            kind: 'CLIENT',
             events: [{ name: 'exception', time: at(900), attributes: { 'exception.type': 'Error' } }],
             links: [{ trace_id: traceId('other'), span_id: spanId('x') }],
           },
@@ -43,16 +53,34 @@ describe('recording', () => {
       const rows = await storedSpans(tx);
       expect(rows).toEqual([
         {
-          span_id: spanId('root'), parent_span_id: null, name: 'root', service: 'edge', kind: 'server', status: 'ok',
-          status_message: null, attributes: { 'http.route': '/orders' }, span_events: null, links: null,
-          duration_ms: 1500, session_id: null, organization_id: ORG_A,
+          span_id: spanId('root'),
+          parent_span_id: null,
+          name: 'root',
+          service: 'edge',
+          kind: 'server',
+          status: 'ok',
+          status_message: null,
+          attributes: { 'http.route': '/orders' },
+          span_events: null,
+          links: null,
+          duration_ms: 1500,
+          session_id: null,
+          organization_id: ORG_A,
         },
         {
-          span_id: spanId('child'), parent_span_id: spanId('root'), name: 'child', service: 'worker', kind: 'client',
-          status: 'error', status_message: 'boom', attributes: {},
+          span_id: spanId('child'),
+          parent_span_id: spanId('root'),
+          name: 'child',
+          service: 'worker',
+          kind: 'client',
+          status: 'error',
+          status_message: 'boom',
+          attributes: {},
           span_events: [{ name: 'exception', time: at(900), attributes: { 'exception.type': 'Error' } }],
           links: [{ trace_id: traceId('other'), span_id: spanId('x') }],
-          duration_ms: 800, session_id: null, organization_id: ORG_A,
+          duration_ms: 800,
+          session_id: null,
+          organization_id: ORG_A,
         },
       ]);
     });
@@ -98,7 +126,8 @@ describe('attribute caps: a span is cut, never rejected, for what it carries', (
       const long = 'x'.repeat(10_000);
       await recordSpans(tx, [
         span('deep', {
-          start: 0, end: 10,
+          start: 0,
+          end: 10,
           extra: {
             attributes: { deep: nested(40), long, kept: 'short' },
             events: [{ name: 'e', time: at(5), attributes: { deep: nested(40) } }],
@@ -128,10 +157,7 @@ describe('attribute caps: a span is cut, never rejected, for what it carries', (
 });
 
 describe('idempotency', () => {
-  const batch = [
-    span('root', { start: 0, end: 100 }),
-    span('a', { parent: 'root', start: 10, end: 50, status: 'error' }),
-  ];
+  const batch = [span('root', { start: 0, end: 100 }), span('a', { parent: 'root', start: 10, end: 50, status: 'error' })];
 
   it('a retried batch records nothing and counts nothing twice', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
@@ -198,8 +224,14 @@ describe('trace summaries', () => {
       ]);
       const [summary] = await summaries(tx);
       expect(summary).toMatchObject({
-        trace_id: traceId('t1'), duration_ms: 2500, root_span_id: spanId('root'), root_name: 'POST /orders',
-        root_service: 'edge', services: ['edge', 'temporal'], span_count: 2, error_count: 0,
+        trace_id: traceId('t1'),
+        duration_ms: 2500,
+        root_span_id: spanId('root'),
+        root_name: 'POST /orders',
+        root_service: 'edge',
+        services: ['edge', 'temporal'],
+        span_count: 2,
+        error_count: 0,
       });
     });
   });
@@ -216,8 +248,12 @@ describe('trace summaries', () => {
       ]);
       [summary] = await summaries(tx);
       expect(summary).toMatchObject({
-        root_span_id: spanId('root'), root_name: 'GET /', duration_ms: 1200, services: ['edge', 'temporal', 'worker'],
-        span_count: 3, error_count: 1,
+        root_span_id: spanId('root'),
+        root_name: 'GET /',
+        duration_ms: 1200,
+        services: ['edge', 'temporal', 'worker'],
+        span_count: 3,
+        error_count: 1,
       });
       expect(summary!.start_time).toEqual(new Date(at(0)));
 
@@ -263,7 +299,11 @@ describe('bad input fails the batch, naming the span and the field', () => {
     ['name empty', { name: '' }, /^p_spans\[1\]\.name is required/],
     ['kind unknown', { kind: 'SPAN_KIND_SERVER' }, /^p_spans\[1\]\.kind must be one of internal, server, client, producer, consumer/],
     ['status unknown', { status: 'failed' }, /^p_spans\[1\]\.status must be one of unset, ok, error/],
-    ['start_time without offset', { start_time: '2025-03-01T12:00:00' }, /^p_spans\[1\]\.start_time must be an ISO 8601 timestamp with a time zone offset/],
+    [
+      'start_time without offset',
+      { start_time: '2025-03-01T12:00:00' },
+      /^p_spans\[1\]\.start_time must be an ISO 8601 timestamp with a time zone offset/,
+    ],
     ['start_time not a time', { start_time: 'yesterday' }, /^p_spans\[1\]\.start_time must be an ISO 8601/],
     ['start_time impossible date', { start_time: '2025-02-30T12:00:00Z' }, /^p_spans\[1\]\.start_time is not a valid timestamp/],
     ['end_time impossible hour', { end_time: '2025-03-01T25:00:00Z' }, /^p_spans\[1\]\.end_time is not a valid timestamp/],
@@ -280,7 +320,10 @@ describe('bad input fails the batch, naming the span and the field', () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       const bad = { ...span('bad', { start: 0, end: 10 }), ...change };
       for (const [key, value] of Object.entries(change)) if (value === undefined) delete bad[key];
-      const error = await recordSpans(tx, [good, bad]).then(() => null, (e: unknown) => e as { message: string; code: string });
+      const error = await recordSpans(tx, [good, bad]).then(
+        () => null,
+        (e: unknown) => e as { message: string; code: string },
+      );
       expect(error?.message).toMatch(message);
       expect(error?.code).toBe('22023');
     });

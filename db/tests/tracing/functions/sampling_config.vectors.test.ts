@@ -31,13 +31,17 @@ describe('sampling vectors in SQL', () => {
              tracing.sampling_threshold(v.rate::numeric)::text as threshold,
              tracing.trace_kept_at(tracing.hex_to_trace_id(v.trace_id), v.rate::numeric) as kept
         from jsonb_to_recordset(${db.sql.json(vectors.decisions)}) as v(trace_id text, rate text)`;
-    expect(rows).toEqual(vectors.decisions.map(({ trace_id, rate, randomness, threshold, kept }) => ({ trace_id, rate, randomness, threshold, kept })));
+    expect(rows).toEqual(
+      vectors.decisions.map(({ trace_id, rate, randomness, threshold, kept }) => ({ trace_id, rate, randomness, threshold, kept })),
+    );
   });
 
   it('resolves rates from overrides as the vector file says', async () => {
     for (const c of vectors.rates.cases) {
-      const { rate } = first(await db.sql`
-        select tracing.sampling_rate(${config.environment}, ${c.operation}, ${c.event_types}::text[])::text as rate`);
+      const { rate } = first(
+        await db.sql`
+        select tracing.sampling_rate(${config.environment}, ${c.operation}, ${c.event_types}::text[])::text as rate`,
+      );
       expect(rate, JSON.stringify(c)).toBe(c.rate);
     }
   });

@@ -42,15 +42,19 @@ describe.runIf('url' in pgCron)('retention scheduled with pg_cron', () => {
     expect(result).toMatchObject({ scheduler: 'pg_cron', jobName: `tracegres-retention:${db.name}` });
     const [job] = await cron`select jobid, schedule, command, database, active from cron.job where jobname = ${result.jobName!}`;
     expect(job).toMatchObject({ schedule: '* * * * *', command: 'call tracing.run_retention()', database: db.name, active: true });
-    const [sampling] = await cron`select jobid, schedule, command, database from cron.job where jobname = ${`tracegres-sampling:${db.name}`}`;
+    const [sampling] =
+      await cron`select jobid, schedule, command, database from cron.job where jobname = ${`tracegres-sampling:${db.name}`}`;
     expect(sampling).toMatchObject({ schedule: '* * * * *', command: 'call tracing.run_sampling()', database: db.name });
     expect(first(await db.sql`select tracing.retention_scheduler() as s`).s).toBe('pg_cron');
-    expect(lines.join('\n')).toMatch(new RegExp(`registered pg_cron jobs in database \\w+ tracegres-retention:${db.name} \\(in ${db.name}\\)`));
+    expect(lines.join('\n')).toMatch(
+      new RegExp(`registered pg_cron jobs in database \\w+ tracegres-retention:${db.name} \\(in ${db.name}\\)`),
+    );
 
     // pg_cron fires at the next minute boundary.
     let run: postgres.Row | undefined;
-    for (const deadline = Date.now() + 140_000; Date.now() < deadline; ) {
-      [run] = await cron`select status, return_message from cron.job_run_details where jobid = ${job!.jobid} and status in ('succeeded', 'failed') order by runid limit 1`;
+    for (const deadline = Date.now() + 140_000; Date.now() < deadline;) {
+      [run] =
+        await cron`select status, return_message from cron.job_run_details where jobid = ${job!.jobid} and status in ('succeeded', 'failed') order by runid limit 1`;
       if (run) break;
       await new Promise((r) => setTimeout(r, 1000));
     }
@@ -59,7 +63,8 @@ describe.runIf('url' in pgCron)('retention scheduled with pg_cron', () => {
     // The sampling job fired in the same minute.
     let samplingRun: postgres.Row | undefined;
     for (const deadline = Date.now() + 30_000; Date.now() < deadline && !samplingRun; await new Promise((r) => setTimeout(r, 500))) {
-      [samplingRun] = await cron`select status, return_message from cron.job_run_details where jobid = ${sampling!.jobid} and status in ('succeeded', 'failed') limit 1`;
+      [samplingRun] =
+        await cron`select status, return_message from cron.job_run_details where jobid = ${sampling!.jobid} and status in ('succeeded', 'failed') limit 1`;
     }
     expect(samplingRun).toMatchObject({ status: 'succeeded' });
 
@@ -98,7 +103,9 @@ describe.runIf('url' in pgCron)('pg_cron', () => {
       let ran = 0;
       while (Date.now() < deadline && ran === 0) {
         await new Promise((r) => setTimeout(r, 250));
-        ran = first(await db.sql<{ ran: number }[]>`select count(*)::int as ran from tracing.domain_events where event_type = 'cron.ran'`).ran;
+        ran = first(
+          await db.sql<{ ran: number }[]>`select count(*)::int as ran from tracing.domain_events where event_type = 'cron.ran'`,
+        ).ran;
       }
       expect(ran).toBeGreaterThan(0);
     } finally {

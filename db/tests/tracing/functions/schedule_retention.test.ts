@@ -78,7 +78,9 @@ describe('schedule_retention', () => {
       // The test databases are not pg_cron's own (cron.database_name).
       expect(error!.message).toContain(`pg_cron keeps its jobs in database "${cronDatabase}"`);
       expect(error!.hint).toContain('npx tracegres retention schedule');
-      expect(error!.hint).toContain(`cron.schedule_in_database('tracegres-retention:${db.name}', '0 4 * * *', 'call tracing.run_retention()'`);
+      expect(error!.hint).toContain(
+        `cron.schedule_in_database('tracegres-retention:${db.name}', '0 4 * * *', 'call tracing.run_retention()'`,
+      );
     } else {
       expect(error!.message).toContain('pg_cron is not installed on this server');
       expect(error!.hint).toMatch(/apt install postgresql-\d+-cron/);

@@ -5,7 +5,17 @@
 import postgres from 'postgres';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../helpers/test-database.ts';
-import { createLedger, first, ledgerState, resetRetentionState, seedEvents, seedSpans, spanLedgerState, spanStoreState, storeState } from '../../helpers/event-ledger.ts';
+import {
+  createLedger,
+  first,
+  ledgerState,
+  resetRetentionState,
+  seedEvents,
+  seedSpans,
+  spanLedgerState,
+  spanStoreState,
+  storeState,
+} from '../../helpers/event-ledger.ts';
 
 const db = useTestDatabase();
 const clients: postgres.Sql[] = [];
@@ -90,9 +100,13 @@ describe('archiving while writers insert', () => {
     // Old events written after the run started wait for the next run.
     await db.sql`call tracing.archive_events()`;
     await expectExactlyTheLedger();
-    const { oldLive } = first(await db.sql`select count(*)::int as "oldLive" from tracing.domain_events where created_at < now() - interval '90 days'`);
+    const { oldLive } = first(
+      await db.sql`select count(*)::int as "oldLive" from tracing.domain_events where created_at < now() - interval '90 days'`,
+    );
     expect(oldLive).toBe(0);
-    const { oldTraces } = first(await db.sql`select count(*)::int as "oldTraces" from tracing.trace_summaries where end_time < now() - interval '90 days'`);
+    const { oldTraces } = first(
+      await db.sql`select count(*)::int as "oldTraces" from tracing.trace_summaries where end_time < now() - interval '90 days'`,
+    );
     expect(oldTraces).toBe(0);
   });
 });
@@ -134,9 +148,11 @@ describe('a run killed mid-way', () => {
     expect(runs.map((r) => r.status)).toEqual(['interrupted', 'interrupted', 'interrupted', 'succeeded']);
     expect(runs.reduce((sum, r) => sum + Number(r.events_moved), 0)).toBe(30_000);
     // The partitions the killed runs filled are indexed by the one that finished.
-    const { unindexed } = first(await db.sql`
+    const { unindexed } = first(
+      await db.sql`
       select count(*)::int as unindexed from tracing.archive_partitions p
-       where not p.indexed and exists (select from tracing.domain_events_archive a where a.created_at >= p.from_at and a.created_at < p.to_at)`);
+       where not p.indexed and exists (select from tracing.domain_events_archive a where a.created_at >= p.from_at and a.created_at < p.to_at)`,
+    );
     expect(unindexed).toBe(0);
   });
 });

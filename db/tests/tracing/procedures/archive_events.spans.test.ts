@@ -3,7 +3,15 @@
 // same runs and run log.
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../helpers/test-database.ts';
-import { createLedger, first, resetRetentionState, seedEvents, seedSpans, spanLedgerState, spanStoreState } from '../../helpers/event-ledger.ts';
+import {
+  createLedger,
+  first,
+  resetRetentionState,
+  seedEvents,
+  seedSpans,
+  spanLedgerState,
+  spanStoreState,
+} from '../../helpers/event-ledger.ts';
 
 const db = useTestDatabase();
 const ORG_A = '0a000000-0000-4000-8000-00000000000a';
@@ -31,12 +39,14 @@ async function expectExactlyTheSpanLedger(): Promise<void> {
 
 /** Where a trace of an organization is: 'live', 'archived', or both/none. */
 async function sideOf(traceHex: string, organizationId: string | null): Promise<string> {
-  const { side } = first(await db.sql`
+  const { side } = first(
+    await db.sql`
     select concat_ws('+',
       case when exists (select from tracing.trace_summaries where trace_id = tracing.hex_to_trace_id(${traceHex})
                         and organization_id is not distinct from ${organizationId}::uuid) then 'live' end,
       case when exists (select from tracing.trace_summaries_archive where trace_id = tracing.hex_to_trace_id(${traceHex})
-                        and organization_id is not distinct from ${organizationId}::uuid) then 'archived' end) as side`);
+                        and organization_id is not distinct from ${organizationId}::uuid) then 'archived' end) as side`,
+  );
   return side as string;
 }
 
@@ -59,11 +69,14 @@ describe('archiving spans', () => {
     // About 60 spans a batch: 12 traces of 5, so 4 batches for 40 traces.
     expect(run.batches).toBeGreaterThanOrEqual(4);
 
-    const archived = await db.sql`select sampled_by, sample_rate::text as rate, count(*)::int as n from tracing.trace_summaries_archive group by 1, 2`;
+    const archived =
+      await db.sql`select sampled_by, sample_rate::text as rate, count(*)::int as n from tracing.trace_summaries_archive group by 1, 2`;
     expect(archived).toEqual([{ sampled_by: 'head', rate: '0.25', n: 40 }]);
     const { liveDecisions } = first(await db.sql`select count(*)::int as "liveDecisions" from tracing.trace_sampling`);
     expect(liveDecisions).toBe(10);
-    const { oldLive } = first(await db.sql`select count(*)::int as "oldLive" from tracing.trace_summaries where end_time < now() - interval '90 days'`);
+    const { oldLive } = first(
+      await db.sql`select count(*)::int as "oldLive" from tracing.trace_summaries where end_time < now() - interval '90 days'`,
+    );
     expect(oldLive).toBe(0);
   });
 

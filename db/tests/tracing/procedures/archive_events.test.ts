@@ -2,7 +2,15 @@
 // archive, exactly once, in short batches, with every run recorded.
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../helpers/test-database.ts';
-import { clientWithNotices, createLedger, first, ledgerState, resetRetentionState, seedEvents, storeState } from '../../helpers/event-ledger.ts';
+import {
+  clientWithNotices,
+  createLedger,
+  first,
+  ledgerState,
+  resetRetentionState,
+  seedEvents,
+  storeState,
+} from '../../helpers/event-ledger.ts';
 
 const db = useTestDatabase();
 
@@ -28,7 +36,9 @@ describe('archive_events', () => {
 
     const state = await storeState(db.sql);
     expect(state).toEqual({ live: 1000, archived: 3000, distinctIds: 4000, checksum: before.checksum });
-    const { oldLive } = first(await db.sql`select count(*)::int as "oldLive" from tracing.domain_events where created_at < now() - interval '90 days'`);
+    const { oldLive } = first(
+      await db.sql`select count(*)::int as "oldLive" from tracing.domain_events where created_at < now() - interval '90 days'`,
+    );
     expect(oldLive).toBe(0);
 
     const run = await lastRun();
@@ -45,23 +55,29 @@ describe('archive_events', () => {
     await db.sql`call tracing.archive_events()`;
 
     const partitions = await db.sql`select partition, from_at, to_at, indexed from tracing.archive_partitions order by from_at`;
-    const { horizonMonth, aheadMonth, oldMonth } = first(await db.sql`
+    const { horizonMonth, aheadMonth, oldMonth } = first(
+      await db.sql`
       select tracing.archive_month_start(now() - interval '90 days') as "horizonMonth",
              tracing.archive_month_start((now() - interval '90 days') + interval '3 months') as "aheadMonth",
-             tracing.archive_month_start(now() - interval '400 days' + interval '12 hours') as "oldMonth"`);
+             tracing.archive_month_start(now() - interval '400 days' + interval '12 hours') as "oldMonth"`,
+    );
     const starts = partitions.map((p) => (p.from_at as Date).toISOString());
     expect(starts).toContain((horizonMonth as Date).toISOString());
     expect(starts).toContain((aheadMonth as Date).toISOString());
     expect(starts).toContain((oldMonth as Date).toISOString());
     // Every partition holding rows got its lookup indexes; empty ones wait.
-    const { unindexedWithRows } = first(await db.sql`
+    const { unindexedWithRows } = first(
+      await db.sql`
       select count(*)::int as "unindexedWithRows" from tracing.archive_partitions p
-       where not p.indexed and exists (select from tracing.domain_events_archive a where a.created_at >= p.from_at and a.created_at < p.to_at)`);
+       where not p.indexed and exists (select from tracing.domain_events_archive a where a.created_at >= p.from_at and a.created_at < p.to_at)`,
+    );
     expect(unindexedWithRows).toBe(0);
     // Each row sits in the partition of its UTC month.
-    const { misplaced } = first(await db.sql`
+    const { misplaced } = first(
+      await db.sql`
       select count(*)::int as misplaced from tracing.domain_events_archive a
-       where a.tableoid::regclass::text <> 'tracing.' || tracing.archive_partition_name(tracing.archive_month_start(a.created_at))`);
+       where a.tableoid::regclass::text <> 'tracing.' || tracing.archive_partition_name(tracing.archive_month_start(a.created_at))`,
+    );
     expect(misplaced).toBe(0);
     const run = await lastRun();
     expect(run.partitions_created.length).toBeGreaterThanOrEqual(5);
@@ -122,8 +138,10 @@ describe('archive_events', () => {
 
   it('refuses to run inside a transaction block, before taking any lock', async () => {
     await expect(db.sql.begin((tx) => tx`call tracing.archive_events()`)).rejects.toThrow(/invalid transaction termination/);
-    const { held } = first(await db.sql`select count(*)::int as held from pg_locks
-       where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`);
+    const { held } = first(
+      await db.sql`select count(*)::int as held from pg_locks
+       where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`,
+    );
     expect(held).toBe(0);
   });
 
@@ -150,8 +168,10 @@ describe('archive_events', () => {
       expect(await lastRun()).toMatchObject({ status: 'failed' });
       expect((await storeState(db.sql)).archived).toBe(0);
       // The failed run released the lock: the next one can work.
-      const { held } = first(await db.sql`select count(*)::int as held from pg_locks
-       where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`);
+      const { held } = first(
+        await db.sql`select count(*)::int as held from pg_locks
+       where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`,
+      );
       expect(held).toBe(0);
     } finally {
       await db.sql`alter table tracing.domain_events drop column tenant_note`;

@@ -64,13 +64,17 @@ describe('purge_archive', () => {
   it('keeps a month that still holds events newer than the horizon, whole', async () => {
     // A horizon one second after the newest ancient event: every ancient
     // event is older than it, but their month reaches past it.
-    const { olderThan } = first(await db.sql`
+    const { olderThan } = first(
+      await db.sql`
       select (now() - (max(created_at) + interval '1 second'))::text as "olderThan"
-        from tracing.domain_events_archive where event_data->>'tag' = 'ancient'`);
+        from tracing.domain_events_archive where event_data->>'tag' = 'ancient'`,
+    );
     const [result] = await db.sql`call tracing.purge_archive(p_older_than => ${olderThan}::interval)`;
-    const { left, olderLeft } = first(await db.sql`
-      select count(*)::int as left, count(*) filter (where created_at < ${(await runHorizon(result!.run_id))})::int as "olderLeft"
-        from tracing.domain_events_archive where event_data->>'tag' = 'ancient'`);
+    const { left, olderLeft } = first(
+      await db.sql`
+      select count(*)::int as left, count(*) filter (where created_at < ${await runHorizon(result!.run_id)})::int as "olderLeft"
+        from tracing.domain_events_archive where event_data->>'tag' = 'ancient'`,
+    );
     // No row-by-row deletes: what is left of the month is all of it.
     expect(left).toBeGreaterThan(0);
     expect(olderLeft).toBe(left);

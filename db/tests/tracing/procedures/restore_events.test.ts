@@ -3,7 +3,15 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../helpers/test-database.ts';
-import { createLedger, EVENT_COLUMNS, first, ledgerState, resetRetentionState, seedEvents, storeState } from '../../helpers/event-ledger.ts';
+import {
+  createLedger,
+  EVENT_COLUMNS,
+  first,
+  ledgerState,
+  resetRetentionState,
+  seedEvents,
+  storeState,
+} from '../../helpers/event-ledger.ts';
 
 const db = useTestDatabase();
 const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -45,8 +53,10 @@ describe('restore_events', () => {
   it('restores by session and by correlation', async () => {
     await db.sql`call tracing.restore_events(p_session_id => ${sessionId})`;
     expect(await liveTags()).toEqual(['the-session:4']);
-    const { correlationId } = first(await db.sql`
-      select correlation_id as "correlationId" from tracing.domain_events_archive where event_data->>'tag' = 'other' limit 1`);
+    const { correlationId } = first(
+      await db.sql`
+      select correlation_id as "correlationId" from tracing.domain_events_archive where event_data->>'tag' = 'other' limit 1`,
+    );
     const [result] = await db.sql`call tracing.restore_events(p_correlation_id => ${correlationId})`;
     expect(Number(result!.events_restored)).toBe(1);
   });
@@ -95,7 +105,9 @@ describe('restore_events', () => {
       const seen = await db.sql`select value from public.seen_restoring`;
       expect(seen.map((r) => r.value === 'on')).toEqual([true, true, true, true, false]);
     } finally {
-      await db.sql.unsafe(`drop trigger _900_note_restoring on tracing.domain_events; drop function public.tg_note_restoring(); drop table public.seen_restoring;`);
+      await db.sql.unsafe(
+        `drop trigger _900_note_restoring on tracing.domain_events; drop function public.tg_note_restoring(); drop table public.seen_restoring;`,
+      );
     }
   });
 

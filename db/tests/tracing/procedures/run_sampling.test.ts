@@ -68,10 +68,12 @@ async function decision(trace: string) {
 }
 
 async function counts(trace: string) {
-  return first(await db.sql`
+  return first(
+    await db.sql`
     select (select count(*)::int from tracing.spans where trace_id = tracing.hex_to_trace_id(${trace})) as spans,
            (select count(*)::int from tracing.trace_summaries where trace_id = tracing.hex_to_trace_id(${trace})) as summaries,
-           (select count(*)::int from tracing.domain_events where trace_id = tracing.hex_to_trace_id(${trace})) as events`);
+           (select count(*)::int from tracing.domain_events where trace_id = tracing.hex_to_trace_id(${trace})) as events`,
+  );
 }
 
 beforeEach(async () => {
@@ -91,7 +93,8 @@ describe('run_sampling in production (10%)', () => {
     expect(Number(result.traces_kept)).toBe(1);
     expect(await decision(kept)).toBe('head@0.1');
     expect(await counts(kept)).toMatchObject({ spans: 2, summaries: 1 });
-    const rates = await db.sql`select sampled_by, sample_rate::float8 as rate from tracing.sampled_spans where trace_id = tracing.hex_to_trace_id(${kept})`;
+    const rates =
+      await db.sql`select sampled_by, sample_rate::float8 as rate from tracing.sampled_spans where trace_id = tracing.hex_to_trace_id(${kept})`;
     expect(rates).toEqual([
       { sampled_by: 'head', rate: 0.1 },
       { sampled_by: 'head', rate: 0.1 },
@@ -111,7 +114,8 @@ describe('run_sampling in production (10%)', () => {
     expect(Number(result.traces_dropped)).toBe(1);
     expect(await decision(dropped)).toBe('dropped@0.1');
     expect(await counts(dropped)).toEqual({ spans: 0, summaries: 0, events: 1 });
-    const [run] = await db.sql`select status, details from tracing.retention_runs where operation = 'tail_sampling' order by id desc limit 1`;
+    const [run] =
+      await db.sql`select status, details from tracing.retention_runs where operation = 'tail_sampling' order by id desc limit 1`;
     expect(run).toMatchObject({ status: 'succeeded', details: { traces_dropped: 1, spans_dropped: 2, traces_waiting: 0 } });
   });
 

@@ -32,9 +32,7 @@ describe('lookup indexes', () => {
     ['session_id', 'domain_events_session_id_idx', `md5('s' || 7)::uuid`],
     ['trace_id', 'domain_events_trace_id_idx', `md5('t' || 42)::uuid`],
   ])('a lookup by %s uses %s', async (column, index, value) => {
-    const text = await plan(
-      `select * from tracing.domain_events where ${column} = ${value} order by created_at desc limit 50`,
-    );
+    const text = await plan(`select * from tracing.domain_events where ${column} = ${value} order by created_at desc limit 50`);
     expect(text).toContain(index);
     expect(text).not.toMatch(/Seq Scan/);
   });

@@ -63,10 +63,19 @@ describe('metadata to columns', () => {
   it('promotes every valid trace field from event_metadata', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       const row = await insert(tx, {
-        correlation_id: CORRELATION, session_id: SESSION, trace_id: TRACE, span_id: SPAN, parent_span_id: PARENT, other: 1,
+        correlation_id: CORRELATION,
+        session_id: SESSION,
+        trace_id: TRACE,
+        span_id: SPAN,
+        parent_span_id: PARENT,
+        other: 1,
       });
       expect(row).toMatchObject({
-        correlation_id: CORRELATION, session_id: SESSION, trace_id: TRACE, span_id: SPAN, parent_span_id: PARENT,
+        correlation_id: CORRELATION,
+        session_id: SESSION,
+        trace_id: TRACE,
+        span_id: SPAN,
+        parent_span_id: PARENT,
         trace_field_errors: null,
       });
       expect(row.event_metadata.other).toBe(1);
@@ -178,11 +187,24 @@ describe('columns to metadata', () => {
 
   it('writes columns given directly into event_metadata', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
-      const row = await insert(tx, { note: 'x' }, {
-        correlation_id: CORRELATION, session_id: SESSION, trace_id: TRACE, span_id: SPAN, parent_span_id: PARENT,
-      });
+      const row = await insert(
+        tx,
+        { note: 'x' },
+        {
+          correlation_id: CORRELATION,
+          session_id: SESSION,
+          trace_id: TRACE,
+          span_id: SPAN,
+          parent_span_id: PARENT,
+        },
+      );
       expect(row.event_metadata).toEqual({
-        note: 'x', correlation_id: CORRELATION, session_id: SESSION, trace_id: TRACE, span_id: SPAN, parent_span_id: PARENT,
+        note: 'x',
+        correlation_id: CORRELATION,
+        session_id: SESSION,
+        trace_id: TRACE,
+        span_id: SPAN,
+        parent_span_id: PARENT,
       });
       expect(row.trace_field_errors).toBeNull();
     });
@@ -209,9 +231,15 @@ describe('columns to metadata', () => {
 
   it('refuses all-zero ids given as columns', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
-      const row = await insert(tx, {}, {
-        trace_id: '00000000-0000-0000-0000-000000000000', span_id: null, correlation_id: '00000000-0000-0000-0000-000000000000',
-      });
+      const row = await insert(
+        tx,
+        {},
+        {
+          trace_id: '00000000-0000-0000-0000-000000000000',
+          span_id: null,
+          correlation_id: '00000000-0000-0000-0000-000000000000',
+        },
+      );
       const [zeroSpan] = await tx`
         insert into tracing.domain_events (stream_type, stream_id, event_type, span_id, parent_span_id)
         values ('order', 'o-2', 'order.placed', 0, 0) returning id`;

@@ -23,7 +23,8 @@ beforeAll(async () => {
 
 describe('tracing.all_events', () => {
   it('holds live and archived events, saying which', async () => {
-    const rows = await db.sql`select event_data->>'tag' as tag, archived, archived_at is not null as stamped from tracing.all_events where session_id = ${sessionId} order by created_at`;
+    const rows =
+      await db.sql`select event_data->>'tag' as tag, archived, archived_at is not null as stamped from tracing.all_events where session_id = ${sessionId} order by created_at`;
     expect(rows).toEqual([
       ...Array(3).fill({ tag: 'archived', archived: true, stamped: true }),
       ...Array(2).fill({ tag: 'live', archived: false, stamped: false }),
@@ -42,7 +43,9 @@ describe('tracing.all_events', () => {
     const seen = await inRolledBackTransaction(db.sql, async (tx) => {
       await tx`select set_config('jwt.claims.organization_id', ${orgA}, true)`;
       await tx`set local role tracegres_reader`;
-      return first(await tx`select count(*) filter (where archived)::int as archived, count(*)::int as total from tracing.all_events where session_id = ${sessionId}`);
+      return first(
+        await tx`select count(*) filter (where archived)::int as archived, count(*)::int as total from tracing.all_events where session_id = ${sessionId}`,
+      );
     });
     expect(seen).toEqual({ archived: 0, total: 2 });
     const anonymous = await inRolledBackTransaction(db.sql, async (tx) => {
