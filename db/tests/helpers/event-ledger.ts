@@ -1,6 +1,7 @@
 // Shared pieces of the retention tests: seeding events of a chosen age, a
 // ledger of what was written, and a checksum of live + archive.
 import postgres from 'postgres';
+import { expect } from 'vitest';
 
 /** The columns of domain_events, in order: what live and archive share. */
 export const EVENT_COLUMNS = `id, stream_type, stream_id, event_type, event_data, event_metadata, organization_id,
@@ -210,4 +211,18 @@ export function first<T>(rows: readonly T[]): T {
   const row = rows[0];
   if (row === undefined) throw new Error('the query returned no row');
   return row;
+}
+
+/**
+ * Live and archived spans together are exactly the spans the ledger says
+ * were written (count and checksum, none twice), and every trace's summary
+ * sits on the side of its spans and counts them.
+ */
+export async function expectSpansAsWritten(sql: postgres.Sql): Promise<void> {
+  const ledger = await spanLedgerState(sql);
+  const state = await spanStoreState(sql);
+  expect(state.live + state.archived).toBe(ledger.count);
+  expect(state.distinctSpans).toBe(ledger.count);
+  expect(state.checksum).toBe(ledger.checksum);
+  expect(state.badSummaries).toBe(0);
 }

@@ -7,12 +7,12 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../helpers/test-database.ts';
 import {
   createLedger,
+  expectSpansAsWritten,
   first,
   ledgerState,
   resetRetentionState,
   seedEvents,
   seedSpans,
-  spanLedgerState,
   spanStoreState,
   storeState,
 } from '../../helpers/event-ledger.ts';
@@ -42,12 +42,7 @@ async function expectExactlyTheLedger(): Promise<void> {
   expect(state.live + state.archived).toBe(ledger.count);
   expect(state.distinctIds).toBe(ledger.count);
   expect(state.checksum).toBe(ledger.checksum);
-  const spanLedger = await spanLedgerState(db.sql);
-  const spans = await spanStoreState(db.sql);
-  expect(spans.live + spans.archived).toBe(spanLedger.count);
-  expect(spans.distinctSpans).toBe(spanLedger.count);
-  expect(spans.checksum).toBe(spanLedger.checksum);
-  expect(spans.badSummaries).toBe(0);
+  await expectSpansAsWritten(db.sql);
 }
 
 describe('archiving while writers insert', () => {
@@ -111,6 +106,29 @@ describe('archiving while writers insert', () => {
   });
 });
 
+/**
+ * Starts an archive run in its own session and kills that session (as a DBA
+ * or an OOM killer would) once the run has committed `afterBatches`
+ * batches; returns the killed backend's pid.
+ */
+async function killArchiveRunAfter(afterBatches: number): Promise<number> {
+  const runner = newClient();
+  const { pid } = first(await runner`select pg_backend_pid() as pid`);
+  const call = runner`call tracing.archive_events(p_batch_size => 250)`.then(
+    () => 'finished',
+    (error: Error) => error.message,
+  );
+  for (;;) {
+    const [run] = await db.sql`select batches from tracing.retention_runs where backend_pid = ${pid} and status = 'running'`;
+    if (run && run.batches >= afterBatches) break;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  await db.sql`select pg_terminate_backend(${pid})`;
+  // The client sees its connection end (how depends on timing).
+  expect(await call).not.toBe('finished');
+  return pid as number;
+}
+
 describe('a run killed mid-way', () => {
   it('loses and duplicates nothing, and the next run finishes the job', async () => {
     await seedEvents(db.sql, { count: 30_000, ageDays: 150, tag: 'old' });
@@ -119,20 +137,7 @@ describe('a run killed mid-way', () => {
     // Kill three runs at different points, each from another session, the
     // way a DBA or an OOM killer would.
     for (const afterBatches of [1, 4, 9]) {
-      const runner = newClient();
-      const { pid } = first(await runner`select pg_backend_pid() as pid`);
-      const call = runner`call tracing.archive_events(p_batch_size => 250)`.then(
-        () => 'finished',
-        (error: Error) => error.message,
-      );
-      for (;;) {
-        const [run] = await db.sql`select batches from tracing.retention_runs where backend_pid = ${pid} and status = 'running'`;
-        if (run && run.batches >= afterBatches) break;
-        await new Promise((r) => setTimeout(r, 2));
-      }
-      await db.sql`select pg_terminate_backend(${pid})`;
-      // The client sees its connection end (how depends on timing).
-      expect(await call).not.toBe('finished');
+      const pid = await killArchiveRunAfter(afterBatches);
       // Between runs, the store is already whole: every batch was atomic.
       await expectExactlyTheLedger();
       const [run] = await db.sql`select status from tracing.retention_run_status where backend_pid = ${pid}`;
@@ -163,19 +168,7 @@ describe('a run killed while it archives spans', () => {
     await seedSpans(db.sql, { traces: 100, spansPerTrace: 3, ageDays: 1, tag: 'new' });
 
     for (const afterBatches of [2, 10, 20]) {
-      const runner = newClient();
-      const { pid } = first(await runner`select pg_backend_pid() as pid`);
-      const call = runner`call tracing.archive_events(p_batch_size => 250)`.then(
-        () => 'finished',
-        (error: Error) => error.message,
-      );
-      for (;;) {
-        const [run] = await db.sql`select batches from tracing.retention_runs where backend_pid = ${pid} and status = 'running'`;
-        if (run && run.batches >= afterBatches) break;
-        await new Promise((r) => setTimeout(r, 2));
-      }
-      await db.sql`select pg_terminate_backend(${pid})`;
-      expect(await call).not.toBe('finished');
+      await killArchiveRunAfter(afterBatches);
       await expectExactlyTheLedger();
     }
 
