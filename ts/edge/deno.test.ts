@@ -15,8 +15,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const deno = join(root, 'node_modules', '.bin', 'deno');
 
-/** The folders whose code edge functions run: the toolkit, the core and the Postgres writers. */
-const RUNTIME_NEUTRAL_DIRS = ['ts/edge', 'ts/trace-context', 'ts/store'];
+/** The folders whose code edge functions run: the toolkit, the core, the Postgres writers and the shared request contracts. */
+const RUNTIME_NEUTRAL_DIRS = ['ts/edge', 'ts/trace-context', 'ts/store', 'ts/contracts'];
 
 /** The test files that need no database, relative to the repository root; each imports its API from test-harness.ts. */
 const PURE_TEST_FILES = [

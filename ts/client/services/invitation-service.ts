@@ -3,11 +3,10 @@
  * `accept-invitation` edge functions. The types mirror those functions'
  * request and response bodies.
  */
-import type { InviteRole } from '../../edge/functions/invite-user.ts';
+import type { MemberRole } from '../../contracts/member-roles.ts';
 import { type CallOptions, type EdgeFunctionConfig, invokeEdgeFunction } from './edge-function.ts';
 
-/** The roles invite-user and manage-user accept; a type-only import, so no server code reaches the bundle. */
-export type MemberRole = InviteRole;
+export type { MemberRole };
 
 export interface InviteUserInput {
   organizationId: string;

@@ -11,11 +11,9 @@
  */
 import { emitEvent } from '../../store/emit-event.ts';
 import { ORGANIZATION_ATTRIBUTE } from '../../trace-context/span-record.ts';
+import { MEMBER_ROLES } from '../../contracts/member-roles.ts';
 import { withTracing } from '../with-tracing.ts';
 import { readInput, tracingOptions, type FunctionDependencies } from './common.ts';
-
-export const INVITE_ROLES = ['owner', 'admin', 'member', 'viewer'] as const;
-export type InviteRole = (typeof INVITE_ROLES)[number];
 
 const DAY_MS = 86_400_000;
 
@@ -25,7 +23,7 @@ export function createInviteUserHandler(deps: FunctionDependencies): (request: R
       const input = await readInput(request, span, (check) => ({
         organizationId: check.uuid('organizationId'),
         email: check.email('email'),
-        role: check.oneOf('role', INVITE_ROLES),
+        role: check.oneOf('role', MEMBER_ROLES),
         invitedBy: check.uuid('invitedBy', { optional: true }) ?? null,
         expiresInDays: check.integer('expiresInDays', { optional: true, min: 1, max: 30 }) ?? 7,
       }));

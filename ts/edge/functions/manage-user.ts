@@ -19,7 +19,7 @@ import { emitEvent } from '../../store/emit-event.ts';
 import { ORGANIZATION_ATTRIBUTE } from '../../trace-context/span-record.ts';
 import { withTracing } from '../with-tracing.ts';
 import { readInput, tracingOptions, type FunctionDependencies } from './common.ts';
-import { INVITE_ROLES } from './invite-user.ts';
+import { MEMBER_ROLES } from '../../contracts/member-roles.ts';
 
 export const MANAGE_USER_ACTIONS = ['change_role', 'deactivate', 'reactivate'] as const;
 
@@ -40,7 +40,7 @@ export function createManageUserHandler(deps: FunctionDependencies): (request: R
           userId: check.uuid('userId'),
           changedBy: check.uuid('changedBy', { optional: true }) ?? null,
           // Only a role change needs a role; only a deactivation may give a reason.
-          role: action === 'change_role' ? check.oneOf('role', INVITE_ROLES) : undefined,
+          role: action === 'change_role' ? check.oneOf('role', MEMBER_ROLES) : undefined,
           reason: action === 'deactivate' ? (check.string('reason', { optional: true, max: 500 }) ?? null) : undefined,
         };
       });
