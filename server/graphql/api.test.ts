@@ -136,6 +136,28 @@ describe('access control over GraphQL', () => {
     ]);
   });
 
+  it('finds traces by a structured filter, for the tenant only', async () => {
+    const query = `query($f: JSON!) { findTraces(pFilter: $f) { nodes { traceId rootName matchedSpans } } }`;
+    const filter = {
+      from: '2025-02-28T00:00:00Z',
+      to: '2025-03-03T00:00:00Z',
+      traces: {
+        relation: 'descendant',
+        left: { field: 'service', op: '=', value: 'edge' },
+        right: { field: 'status', op: '=', value: 'error' },
+      },
+    };
+    const own = await gql(query, { f: filter }, tokens.readerA);
+    expect(own.errors).toBeUndefined();
+    expect(own.data.findTraces.nodes.map((n: any) => [n.traceId, n.rootName])).toEqual([[traceId('ta'), 'POST /checkout']]);
+    expect(own.data.findTraces.nodes[0].matchedSpans.map((s: any) => s.name)).toContain('RunActivity:charge');
+    const other = await gql(query, { f: filter }, tokens.readerB);
+    expect(other.data.findTraces.nodes).toEqual([]);
+    const bad = await gql(query, { f: { ...filter, traces: { spans: { field: 'colour', op: '=', value: 'x' } } } }, tokens.readerA);
+    expect(bad.errors?.[0]).toMatchObject({ extensions: { code: 'INVALID_ARGUMENT' } });
+    expect(bad.errors?.[0]?.message).toMatch(/^p_filter.traces.spans.field must be/);
+  });
+
   it('the timeline marks the critical path and carries the events of each span', async () => {
     const { data } = await gql(TIMELINE, { t: traceId('ta') }, tokens.admin);
     const pay = data.getTraceTimeline.nodes.find((n: any) => n.spanId === spanId('pay'));
@@ -172,7 +194,7 @@ describe('bad input', () => {
 describe('the schema', () => {
   it('describes every api function with its SQL comment', async () => {
     const { data } = await gql(`{ __schema { queryType { fields { name description } } } }`);
-    const fields = data.__schema.queryType.fields.filter((f: any) => /^(get|search)/.test(f.name));
+    const fields = data.__schema.queryType.fields.filter((f: any) => /^(get|search|find)/.test(f.name));
     const [expected] = await db.sql`
       select count(*)::int as n from pg_proc p join pg_namespace n on n.oid = p.pronamespace
       where n.nspname = 'api' and p.prokind = 'f'`;

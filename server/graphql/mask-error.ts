@@ -1,7 +1,9 @@
 // Which database errors reach GraphQL clients verbatim. The api functions
 // reject bad arguments with a plpgsql RAISE of SQLSTATE 22023
 // (invalid_parameter_value) whose message starts with the argument's name
-// (`p_first must be ...`, see db/functions/070-api-arguments.sql); those are the
+// (`p_first must be ...`, see db/functions/070-api-arguments.sql), or with a
+// place inside a JSON argument (`p_filter.traces.and[0].spans.op must be
+// ...`, db/functions/105-trace-search.sql); those are the
 // caller's to read. Other class 22 errors (a cast failing inside a function,
 // a value out of range) may quote stored data, so they stay masked with
 // everything else (grafserv logs it with a hash and id the client can
@@ -15,7 +17,7 @@ interface DatabaseError extends Error {
 }
 
 function isApiArgumentError(error: DatabaseError): boolean {
-  return error.code === '22023' && error.routine === 'exec_stmt_raise' && /^p_[a-z0-9_]+ /.test(error.message);
+  return error.code === '22023' && error.routine === 'exec_stmt_raise' && /^p_[a-z0-9_.[\]/]+ /.test(error.message);
 }
 
 export function maskError(error: GraphQLError): GraphQLError {

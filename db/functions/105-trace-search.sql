@@ -1,0 +1,388 @@
+-- Trace search by anything a user knows: span intrinsics, attributes and
+-- structure, as one structured filter (jsonb) that GraphQL, and later the
+-- Tempo and Jaeger query APIs, hand to the same function.
+--
+--   {
+--     "from": "2026-12-02T10:00:00Z", "to": "2026-12-02T11:00:00Z",  -- required, at most 7 days
+--     "traces": <trace condition>,                                   -- optional: every trace of the window
+--     "spans_per_trace": 3                                           -- matched spans returned a trace, 1-20
+--   }
+--
+--   <trace condition> =
+--       {"spans": <span condition>}          a span of the trace matches
+--     | {"and": [...]} | {"or": [...]}       of trace conditions
+--     | {"relation": "descendant" | "child" | "ancestor" | "parent" | "sibling",
+--        "left": <span condition>, "right": <span condition>}
+--                                            a span matching left has a
+--                                            descendant (TraceQL >>), child (>),
+--                                            ancestor (<<), parent (<) or
+--                                            sibling (~) matching right
+--     | {"trace_duration_ms": {"op": ">", "value": 2000}}
+--
+--   <span condition> =
+--       {"field": "service" | "name" | "kind" | "status" | "duration_ms", "op": ..., "value": ...}
+--     | {"attribute": "http.route", "op": ..., "value": ...}
+--     | {"and": [...]} | {"or": [...]} | {"not": <span condition>}
+--
+--   ops: = != (all), < <= > >= (numbers: duration_ms, numeric attributes),
+--        =~ !~ (regular expressions on text: service, name, attributes),
+--        exists, not_exists (attributes).
+--
+-- Resource attributes are stored with each span's attributes, so an
+-- attribute condition finds either. A filter is compiled into SQL text with
+-- every value quoted as a literal and every name taken from the fixed lists
+-- above; the query runs with the caller's rights, so row-level security
+-- decides which traces exist. Every bad input raises SQLSTATE 22023 naming
+-- where in p_filter it is (p_filter.traces.and[1].spans.op, ...).
+--
+-- Bounds: at most 32 conditions and 8 levels of nesting, a window of at
+-- most 7 days, regular expressions of at most 256 characters; the GraphQL
+-- statement timeout bounds the rest.
+
+create or replace function tracing.search_error(p_path text, p_message text) returns text
+language plpgsql immutable parallel safe as $$
+begin
+  raise exception '% %', p_path, p_message using errcode = '22023';
+end
+$$;
+
+-- Counts conditions so the whole filter stays within its budget.
+create or replace function tracing.search_count_conditions(p_expr jsonb) returns integer
+language sql immutable parallel safe as $$
+  select case
+    when jsonb_typeof(p_expr) = 'object' and (p_expr ? 'field' or p_expr ? 'attribute' or p_expr ? 'trace_duration_ms') then 1
+    when jsonb_typeof(p_expr) = 'object' then
+      coalesce((select sum(tracing.search_count_conditions(v)) from jsonb_each(p_expr) e(k, v) where jsonb_typeof(v) in ('object', 'array')), 0)::integer
+    when jsonb_typeof(p_expr) = 'array' then
+      coalesce((select sum(tracing.search_count_conditions(v)) from jsonb_array_elements(p_expr) a(v)), 0)::integer
+    else 0
+  end
+$$;
+
+-- A regular expression, checked: a string of at most 256 characters that
+-- Postgres accepts.
+create or replace function tracing.search_regex(p_value jsonb, p_path text) returns text
+language plpgsql immutable parallel safe as $$
+declare
+  v_pattern text;
+begin
+  if jsonb_typeof(p_value) is distinct from 'string' then
+    perform tracing.search_error(p_path, 'must be a regular expression (a string)');
+  end if;
+  v_pattern := p_value #>> '{}';
+  if length(v_pattern) > 256 then
+    perform tracing.search_error(p_path, 'must be at most 256 characters');
+  end if;
+  begin
+    perform '' ~ v_pattern;
+  exception when invalid_regular_expression then
+    perform tracing.search_error(p_path, format('is not a valid regular expression: %s', sqlerrm));
+  end;
+  return v_pattern;
+end
+$$;
+
+-- One span condition as SQL over the span alias p_alias.
+create or replace function tracing.search_span_predicate(p_expr jsonb, p_alias text, p_path text, p_depth integer default 0)
+returns text
+language plpgsql immutable parallel safe as $$
+declare
+  v_op text;
+  v_value jsonb;
+  v_key text;
+  v_column text;
+  v_parts text[];
+  v_item jsonb;
+  v_i integer := 0;
+begin
+  if p_depth > 8 then
+    perform tracing.search_error(p_path, 'nests deeper than 8 levels');
+  end if;
+  if jsonb_typeof(p_expr) is distinct from 'object' then
+    perform tracing.search_error(p_path, 'must be an object: a field, attribute, and, or or not condition');
+  end if;
+  if p_expr ? 'and' or p_expr ? 'or' then
+    v_key := case when p_expr ? 'and' then 'and' else 'or' end;
+    if jsonb_typeof(p_expr -> v_key) is distinct from 'array' or jsonb_array_length(p_expr -> v_key) = 0 then
+      perform tracing.search_error(p_path || '.' || v_key, 'must be a non-empty array of span conditions');
+    end if;
+    for v_item in select value from jsonb_array_elements(p_expr -> v_key) loop
+      v_parts := v_parts || tracing.search_span_predicate(v_item, p_alias, format('%s.%s[%s]', p_path, v_key, v_i), p_depth + 1);
+      v_i := v_i + 1;
+    end loop;
+    return '(' || array_to_string(v_parts, case when v_key = 'and' then ' and ' else ' or ' end) || ')';
+  end if;
+  if p_expr ? 'not' then
+    return format('(not %s)', tracing.search_span_predicate(p_expr -> 'not', p_alias, p_path || '.not', p_depth + 1));
+  end if;
+
+  if not (p_expr ? 'field' or p_expr ? 'attribute') then
+    perform tracing.search_error(p_path, 'must have field, attribute, and, or or not');
+  end if;
+  v_op := p_expr ->> 'op';
+  v_value := p_expr -> 'value';
+  if v_op is null then
+    perform tracing.search_error(p_path || '.op', 'is required');
+  end if;
+
+  if p_expr ? 'field' then
+    v_key := p_expr ->> 'field';
+    if v_key in ('service', 'name') then
+      v_column := format('%I.%I', p_alias, v_key);
+      if v_op in ('=~', '!~') then
+        return format('(%s %s %L)', v_column, case when v_op = '=~' then '~' else '!~' end, tracing.search_regex(v_value, p_path || '.value'));
+      elsif v_op in ('=', '!=') then
+        if jsonb_typeof(v_value) is distinct from 'string' then
+          perform tracing.search_error(p_path || '.value', 'must be a string');
+        end if;
+        return format('(%s %s %L)', v_column, case when v_op = '=' then '=' else '<>' end, v_value #>> '{}');
+      end if;
+      perform tracing.search_error(p_path || '.op', format('must be =, !=, =~ or !~ for %s, got %s', v_key, v_op));
+    elsif v_key in ('kind', 'status') then
+      if v_op not in ('=', '!=') then
+        perform tracing.search_error(p_path || '.op', format('must be = or != for %s, got %s', v_key, v_op));
+      end if;
+      if v_key = 'kind' and not coalesce((v_value #>> '{}') = any (array['internal', 'server', 'client', 'producer', 'consumer']), false) then
+        perform tracing.search_error(p_path || '.value', 'must be internal, server, client, producer or consumer');
+      end if;
+      if v_key = 'status' and not coalesce((v_value #>> '{}') = any (array['unset', 'ok', 'error']), false) then
+        perform tracing.search_error(p_path || '.value', 'must be unset, ok or error');
+      end if;
+      return format('(%I.%I %s %L)', p_alias, v_key, case when v_op = '=' then '=' else '<>' end, v_value #>> '{}');
+    elsif v_key = 'duration_ms' then
+      if v_op not in ('=', '!=', '<', '<=', '>', '>=') then
+        perform tracing.search_error(p_path || '.op', format('must be =, !=, <, <=, > or >= for duration_ms, got %s', v_op));
+      end if;
+      if jsonb_typeof(v_value) is distinct from 'number' then
+        perform tracing.search_error(p_path || '.value', 'must be a number of milliseconds');
+      end if;
+      return format('(%I.duration_ms %s %s)', p_alias, case when v_op = '!=' then '<>' else v_op end, (v_value #>> '{}')::double precision);
+    end if;
+    perform tracing.search_error(p_path || '.field', format('must be service, name, kind, status or duration_ms, got %s', coalesce(v_key, 'null')));
+  end if;
+
+  if p_expr ? 'attribute' then
+    v_key := p_expr ->> 'attribute';
+    if v_key is null or v_key = '' then
+      perform tracing.search_error(p_path || '.attribute', 'must be a non-empty attribute name');
+    end if;
+    v_column := format('%I.attributes', p_alias);
+    case
+      when v_op = 'exists' then
+        return format('(%s ? %L)', v_column, v_key);
+      when v_op = 'not_exists' then
+        return format('(not %s ? %L)', v_column, v_key);
+      when v_op in ('=~', '!~') then
+        return format('(%s ->> %L %s %L)', v_column, v_key, case when v_op = '=~' then '~' else '!~' end,
+                      tracing.search_regex(v_value, p_path || '.value'));
+      when v_op in ('=', '!=') then
+        if jsonb_typeof(v_value) not in ('string', 'number', 'boolean') then
+          perform tracing.search_error(p_path || '.value', 'must be a string, number or boolean');
+        end if;
+        -- != means: the attribute is there, with another value (TraceQL's).
+        return format('(%s -> %L %s %L::jsonb)', v_column, v_key, case when v_op = '=' then '=' else '<>' end, v_value::text);
+      when v_op in ('<', '<=', '>', '>=') then
+        if jsonb_typeof(v_value) is distinct from 'number' then
+          perform tracing.search_error(p_path || '.value', format('must be a number for %s', v_op));
+        end if;
+        return format('(jsonb_typeof(%1$s -> %2$L) = ''number'' and (%1$s ->> %2$L)::numeric %3$s %4$s)',
+                      v_column, v_key, v_op, (v_value #>> '{}')::numeric);
+      else
+        perform tracing.search_error(p_path || '.op', format('must be =, !=, <, <=, >, >=, =~, !~, exists or not_exists, got %s', v_op));
+    end case;
+  end if;
+end
+$$;
+
+-- One trace condition as SQL over the trace summary alias t.
+create or replace function tracing.search_trace_predicate(p_expr jsonb, p_path text, p_depth integer default 0)
+returns text
+language plpgsql immutable parallel safe as $$
+declare
+  v_key text;
+  v_parts text[];
+  v_item jsonb;
+  v_i integer := 0;
+  v_relation text;
+  v_left text;
+  v_right text;
+  v_same_trace constant text := 's.trace_id = t.trace_id and s.organization_id is not distinct from t.organization_id';
+  v_op text;
+begin
+  if p_depth > 8 then
+    perform tracing.search_error(p_path, 'nests deeper than 8 levels');
+  end if;
+  if jsonb_typeof(p_expr) is distinct from 'object' then
+    perform tracing.search_error(p_path, 'must be an object: a spans, relation, trace_duration_ms, and or or condition');
+  end if;
+  if p_expr ? 'and' or p_expr ? 'or' then
+    v_key := case when p_expr ? 'and' then 'and' else 'or' end;
+    if jsonb_typeof(p_expr -> v_key) is distinct from 'array' or jsonb_array_length(p_expr -> v_key) = 0 then
+      perform tracing.search_error(p_path || '.' || v_key, 'must be a non-empty array of trace conditions');
+    end if;
+    for v_item in select value from jsonb_array_elements(p_expr -> v_key) loop
+      v_parts := v_parts || tracing.search_trace_predicate(v_item, format('%s.%s[%s]', p_path, v_key, v_i), p_depth + 1);
+      v_i := v_i + 1;
+    end loop;
+    return '(' || array_to_string(v_parts, case when v_key = 'and' then ' and ' else ' or ' end) || ')';
+  end if;
+  if p_expr ? 'spans' then
+    return format('exists (select from tracing.spans s where %s and %s)', v_same_trace,
+                  tracing.search_span_predicate(p_expr -> 'spans', 's', p_path || '.spans'));
+  end if;
+  if p_expr ? 'trace_duration_ms' then
+    v_op := p_expr #>> '{trace_duration_ms,op}';
+    if not coalesce(v_op = any (array['=', '!=', '<', '<=', '>', '>=']), false) then
+      perform tracing.search_error(p_path || '.trace_duration_ms.op', format('must be =, !=, <, <=, > or >=, got %s', coalesce(v_op, 'null')));
+    end if;
+    if jsonb_typeof(p_expr #> '{trace_duration_ms,value}') is distinct from 'number' then
+      perform tracing.search_error(p_path || '.trace_duration_ms.value', 'must be a number of milliseconds');
+    end if;
+    return format('(t.duration_ms %s %s)', case when v_op = '!=' then '<>' else v_op end, (p_expr #>> '{trace_duration_ms,value}')::double precision);
+  end if;
+  if p_expr ? 'relation' then
+    v_relation := p_expr ->> 'relation';
+    if not coalesce(v_relation = any (array['descendant', 'child', 'ancestor', 'parent', 'sibling']), false) then
+      perform tracing.search_error(p_path || '.relation', format('must be descendant, child, ancestor, parent or sibling, got %s', coalesce(v_relation, 'null')));
+    end if;
+    v_left := tracing.search_span_predicate(p_expr -> 'left', 'a', p_path || '.left');
+    v_right := tracing.search_span_predicate(p_expr -> 'right', 'b', p_path || '.right');
+    -- b: a span of the same trace and organization as a.
+    return format('exists (select from tracing.spans a where %s and %s and exists (%s))',
+      replace(v_same_trace, 's.', 'a.'), v_left,
+      case v_relation
+        when 'child' then format('select from tracing.spans b where b.trace_id = a.trace_id and b.organization_id is not distinct from a.organization_id and b.parent_span_id = a.span_id and %s', v_right)
+        when 'parent' then format('select from tracing.spans b where b.trace_id = a.trace_id and b.organization_id is not distinct from a.organization_id and b.span_id = a.parent_span_id and %s', v_right)
+        when 'sibling' then format('select from tracing.spans b where b.trace_id = a.trace_id and b.organization_id is not distinct from a.organization_id and b.parent_span_id = a.parent_span_id and b.span_id <> a.span_id and %s', v_right)
+        when 'descendant' then format('select from tracing.span_descendants(a.trace_id, a.span_id) w join tracing.spans b on b.trace_id = a.trace_id and b.span_id = w.span_id and b.organization_id is not distinct from w.organization_id where w.organization_id is not distinct from a.organization_id and %s', v_right)
+        when 'ancestor' then format('select from tracing.span_ancestors(a.trace_id, a.span_id) w join tracing.spans b on b.trace_id = a.trace_id and b.span_id = w.span_id and b.organization_id is not distinct from w.organization_id where w.organization_id is not distinct from a.organization_id and %s', v_right)
+      end);
+  end if;
+  perform tracing.search_error(p_path, 'must have spans, relation, trace_duration_ms, and or or');
+end
+$$;
+
+-- The span conditions of a trace condition, for the matched spans of a
+-- result: a span matches when it meets any of them.
+create or replace function tracing.search_span_conditions(p_expr jsonb) returns jsonb
+language sql immutable parallel safe as $$
+  select case
+    when p_expr ? 'spans' then jsonb_build_array(p_expr -> 'spans')
+    when p_expr ? 'relation' then jsonb_build_array(p_expr -> 'left', p_expr -> 'right')
+    when p_expr ? 'and' or p_expr ? 'or' then
+      coalesce((select jsonb_agg(c) from jsonb_array_elements(coalesce(p_expr -> 'and', p_expr -> 'or')) e(v),
+                     jsonb_array_elements(tracing.search_span_conditions(v)) x(c)), '[]')
+    else '[]'
+  end
+$$;
+
+create or replace function tracing.find_traces(
+  p_filter jsonb,
+  p_first integer default 20,
+  p_after_start_time timestamptz default null,
+  p_after_trace_id uuid default null
+) returns setof api.found_trace
+language plpgsql stable parallel safe as $$
+declare
+  v_from timestamptz;
+  v_to timestamptz;
+  v_where text := 'true';
+  v_match text := 'false';
+  v_spans_per_trace integer := 3;
+  v_conditions jsonb;
+begin
+  if jsonb_typeof(p_filter) is distinct from 'object' then
+    perform tracing.search_error('p_filter', 'must be an object with from, to and optionally traces');
+  end if;
+  begin
+    v_from := (p_filter ->> 'from')::timestamptz;
+    v_to := (p_filter ->> 'to')::timestamptz;
+  exception when invalid_datetime_format or datetime_field_overflow then
+    perform tracing.search_error('p_filter.from/to', 'must be ISO 8601 timestamps');
+  end;
+  if v_from is null or v_to is null then
+    perform tracing.search_error('p_filter.from and p_filter.to', 'are required: search reads a bounded time window');
+  end if;
+  if v_from >= v_to then
+    perform tracing.search_error('p_filter.from', 'must be before p_filter.to');
+  end if;
+  if v_to - v_from > interval '7 days' then
+    perform tracing.search_error('p_filter.to', 'must be at most 7 days after p_filter.from');
+  end if;
+  if p_filter ? 'spans_per_trace' then
+    if jsonb_typeof(p_filter -> 'spans_per_trace') is distinct from 'number'
+       or (p_filter ->> 'spans_per_trace')::numeric not between 1 and 20
+       or (p_filter ->> 'spans_per_trace')::numeric <> trunc((p_filter ->> 'spans_per_trace')::numeric) then
+      perform tracing.search_error('p_filter.spans_per_trace', 'must be an integer from 1 to 20');
+    end if;
+    v_spans_per_trace := (p_filter ->> 'spans_per_trace')::integer;
+  end if;
+  if p_filter ? 'traces' then
+    if tracing.search_count_conditions(p_filter -> 'traces') > 32 then
+      perform tracing.search_error('p_filter.traces', 'has more than 32 conditions');
+    end if;
+    v_where := tracing.search_trace_predicate(p_filter -> 'traces', 'p_filter.traces');
+    v_conditions := tracing.search_span_conditions(p_filter -> 'traces');
+    if jsonb_array_length(v_conditions) > 0 then
+      select string_agg(tracing.search_span_predicate(c, 's', 'p_filter.traces'), ' or ') into v_match
+        from jsonb_array_elements(v_conditions) x(c);
+    end if;
+  end if;
+
+  return query execute format($q$
+    select tracing.trace_id_to_hex(t.trace_id), t.root_service, t.root_name, t.start_time, t.duration_ms,
+           t.span_count, t.error_count,
+           (select coalesce(jsonb_agg(m.span order by m.start_time), '[]')
+              from (select s.start_time, jsonb_build_object(
+                             'span_id', tracing.span_id_to_hex(s.span_id), 'parent_span_id', tracing.span_id_to_hex(s.parent_span_id),
+                             'name', s.name, 'service', s.service, 'kind', s.kind, 'status', s.status,
+                             'start_time', s.start_time, 'duration_ms', s.duration_ms, 'attributes', s.attributes) as span
+                      from tracing.spans s
+                     where s.trace_id = t.trace_id and s.organization_id is not distinct from t.organization_id and (%1$s)
+                     order by s.start_time, s.span_id
+                     limit %2$s) m)
+      from tracing.trace_summaries t
+     where t.start_time >= $1 and t.start_time < $2
+       and ($3::timestamptz is null or (t.start_time, t.trace_id) < ($3, $4))
+       and %3$s
+     order by t.start_time desc, t.trace_id desc
+     limit $5
+  $q$, v_match, v_spans_per_trace, v_where)
+  using v_from, v_to, p_after_start_time, p_after_trace_id, p_first;
+end
+$$;
+
+create or replace function api.find_traces(
+  p_filter jsonb,
+  p_first integer default 20,
+  p_after_start_time timestamptz default null,
+  p_after_trace_id text default null
+) returns setof api.found_trace
+language plpgsql stable parallel safe as $$
+declare
+  v_first integer := tracing.require_page_size(p_first, 'p_first', 20, 100);
+  v_after_trace_id uuid;
+begin
+  perform tracing.require_cursor(p_after_start_time, 'p_after_start_time', p_after_trace_id, 'p_after_trace_id');
+  if p_after_trace_id is not null then
+    v_after_trace_id := tracing.require_trace_id(p_after_trace_id, 'p_after_trace_id');
+  end if;
+  return query select * from tracing.find_traces(p_filter, v_first, p_after_start_time, v_after_trace_id);
+end
+$$;
+
+comment on function api.find_traces(jsonb, integer, timestamptz, text) is
+  E'Traces of a time window that match a structured filter, newest first, each with the spans that matched. p_filter: {"from", "to" (ISO 8601, required, at most 7 days apart), "traces": condition, "spans_per_trace": 1-20 (default 3)}. A condition is {"spans": span condition} (a span of the trace matches), {"and"|"or": [conditions]}, {"relation": "descendant"|"child"|"ancestor"|"parent"|"sibling", "left": span condition, "right": span condition} (TraceQL >> > << < ~), or {"trace_duration_ms": {"op", "value"}}. A span condition is {"field": "service"|"name"|"kind"|"status"|"duration_ms", "op", "value"}, {"attribute": key, "op", "value"} (ops = != < <= > >= =~ !~ exists not_exists), or {"and"|"or": [...]} / {"not": ...}. At most 32 conditions. Page with p_first (1-100, default 20); for the next page pass the start_time and trace_id of the last trace received. Bad input raises an error naming the place in p_filter.';
+
+grant execute on function
+  tracing.search_error(text, text),
+  tracing.search_count_conditions(jsonb),
+  tracing.search_regex(jsonb, text),
+  tracing.search_span_predicate(jsonb, text, text, integer),
+  tracing.search_trace_predicate(jsonb, text, integer),
+  tracing.search_span_conditions(jsonb),
+  tracing.find_traces(jsonb, integer, timestamptz, uuid),
+  tracing.span_ancestors(uuid, bigint),
+  tracing.span_descendants(uuid, bigint),
+  api.find_traces(jsonb, integer, timestamptz, text)
+to tracegres_anonymous;

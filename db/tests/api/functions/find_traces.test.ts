@@ -1,0 +1,283 @@
+// api.find_traces: traces found by a structured filter over span intrinsics,
+// attributes and structure, in a bounded window, newest first, with the
+// spans that matched; bad input named by its place in the filter; tenants
+// apart.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
+import { actAs, at, ORG_A, ORG_B, recordSpans, span, traceId } from '../../helpers/trace-fixtures.ts';
+
+const db = useTestDatabase();
+const FROM = at(-60_000);
+const TO = at(3_600_000);
+
+// checkout (0):  POST /checkout (edge) > charge (payments, error, http 502) > card (payments)
+//                                       > reserve (stock, 40 ms)
+// browse (1000): GET /products (edge, http 200) > query (db, 300 ms, db.system=postgresql)
+// slow (2000):   POST /checkout (edge, 2.5 s) > charge (payments, ok, http 200)
+// other tenant (3000): POST /checkout (edge) > charge (payments, error)
+beforeAll(async () => {
+  await recordSpans(db.sql, [
+    span('root', {
+      trace: 'checkout',
+      start: 0,
+      end: 500,
+      name: 'POST /checkout',
+      service: 'edge',
+      extra: { kind: 'server', attributes: { 'http.route': '/checkout', 'order.id': 'ord-1058' } },
+    }),
+    span('charge', {
+      trace: 'checkout',
+      parent: 'root',
+      start: 10,
+      end: 300,
+      name: 'charge',
+      service: 'payments',
+      status: 'error',
+      extra: { kind: 'client', attributes: { 'http.status_code': 502 } },
+    }),
+    span('card', { trace: 'checkout', parent: 'charge', start: 20, end: 200, name: 'card', service: 'payments' }),
+    span('reserve', { trace: 'checkout', parent: 'root', start: 310, end: 350, name: 'reserve', service: 'stock' }),
+    span('root', {
+      trace: 'browse',
+      start: 1000,
+      end: 1400,
+      name: 'GET /products',
+      service: 'edge',
+      extra: { attributes: { 'http.status_code': 200 } },
+    }),
+    span('query', {
+      trace: 'browse',
+      parent: 'root',
+      start: 1010,
+      end: 1310,
+      name: 'select products',
+      service: 'db',
+      extra: { attributes: { 'db.system': 'postgresql' } },
+    }),
+    span('root', { trace: 'slow', start: 2000, end: 4500, name: 'POST /checkout', service: 'edge' }),
+    span('charge', {
+      trace: 'slow',
+      parent: 'root',
+      start: 2010,
+      end: 4400,
+      name: 'charge',
+      service: 'payments',
+      extra: { attributes: { 'http.status_code': 200 } },
+    }),
+    span('root', { trace: 'tenant-b', start: 3000, end: 3100, name: 'POST /checkout', service: 'edge', org: ORG_B }),
+    span('charge', {
+      trace: 'tenant-b',
+      parent: 'root',
+      start: 3010,
+      end: 3090,
+      name: 'charge',
+      service: 'payments',
+      status: 'error',
+      org: ORG_B,
+    }),
+  ]);
+});
+
+type Row = { trace_id: string; root_name: string; duration_ms: number; matched_spans: Array<{ name: string; service: string }> };
+
+async function find(filter: Record<string, unknown>, options: { first?: number; afterStart?: Date; afterTrace?: string } = {}) {
+  return (await db.sql`
+    select * from api.find_traces(${db.sql.json({ from: FROM, to: TO, ...filter } as never)}::jsonb, ${options.first ?? 20},
+                                  ${options.afterStart ?? null}, ${options.afterTrace ?? null})`) as unknown as Row[];
+}
+
+/** The labels of the traces found, newest first. */
+async function found(traces: unknown): Promise<string[]> {
+  const labels = new Map(['checkout', 'browse', 'slow', 'tenant-b'].map((l) => [traceId(l), l]));
+  return (await find({ traces })).map((r) => labels.get(r.trace_id) ?? r.trace_id);
+}
+
+const spans = (condition: unknown) => ({ spans: condition });
+
+describe('span intrinsics', () => {
+  it('finds by service and name, exactly or by pattern', async () => {
+    expect(await found(spans({ field: 'service', op: '=', value: 'db' }))).toEqual(['browse']);
+    expect(await found(spans({ field: 'name', op: '=~', value: '^POST ' }))).toEqual(['tenant-b', 'slow', 'checkout']);
+    expect(await found(spans({ field: 'service', op: '!~', value: '^(edge|payments|stock|db)$' }))).toEqual([]);
+  });
+
+  it('finds by status and kind', async () => {
+    expect(await found(spans({ field: 'status', op: '=', value: 'error' }))).toEqual(['tenant-b', 'checkout']);
+    expect(await found(spans({ field: 'kind', op: '=', value: 'client' }))).toEqual(['checkout']);
+  });
+
+  it('keeps span duration and trace duration apart', async () => {
+    expect(await found(spans({ field: 'duration_ms', op: '>=', value: 300 }))).toEqual(['slow', 'browse', 'checkout']);
+    expect(await found({ trace_duration_ms: { op: '>', value: 1000 } })).toEqual(['slow']);
+  });
+});
+
+describe('attributes', () => {
+  it('compares numbers as numbers, and != means present with another value', async () => {
+    expect(await found(spans({ attribute: 'http.status_code', op: '>=', value: 500 }))).toEqual(['checkout']);
+    expect(await found(spans({ attribute: 'http.status_code', op: '=', value: 200 }))).toEqual(['slow', 'browse']);
+    expect(await found(spans({ attribute: 'http.status_code', op: '!=', value: 200 }))).toEqual(['checkout']);
+  });
+
+  it('matches strings, patterns, presence and absence', async () => {
+    expect(await found(spans({ attribute: 'order.id', op: '=', value: 'ord-1058' }))).toEqual(['checkout']);
+    expect(await found(spans({ attribute: 'db.system', op: '=~', value: '^postgres' }))).toEqual(['browse']);
+    expect(await found(spans({ attribute: 'http.route', op: 'exists' }))).toEqual(['checkout']);
+    expect(
+      await found(
+        spans({
+          and: [
+            { field: 'service', op: '=', value: 'edge' },
+            { attribute: 'http.status_code', op: 'not_exists' },
+          ],
+        }),
+      ),
+    ).toEqual(['tenant-b', 'slow', 'checkout']);
+  });
+});
+
+describe('and, or, not', () => {
+  it('combines conditions on one span, and spans of one trace', async () => {
+    // One span that is both in payments and failed...
+    expect(
+      await found(
+        spans({
+          and: [
+            { field: 'service', op: '=', value: 'payments' },
+            { field: 'status', op: '=', value: 'error' },
+          ],
+        }),
+      ),
+    ).toEqual(['tenant-b', 'checkout']);
+    // ...against a trace with a db span and an edge span (TraceQL {A} && {B}).
+    expect(
+      await found({ and: [spans({ field: 'service', op: '=', value: 'db' }), spans({ field: 'service', op: '=', value: 'edge' })] }),
+    ).toEqual(['browse']);
+    expect(
+      await found({ or: [spans({ field: 'service', op: '=', value: 'db' }), spans({ field: 'service', op: '=', value: 'stock' })] }),
+    ).toEqual(['browse', 'checkout']);
+    expect(await found(spans({ not: { field: 'service', op: '=', value: 'edge' } }))).toEqual(['tenant-b', 'slow', 'browse', 'checkout']);
+  });
+});
+
+describe('structure', () => {
+  const edge = { field: 'service', op: '=', value: 'edge' };
+  const failedPayment = {
+    and: [
+      { field: 'service', op: '=', value: 'payments' },
+      { field: 'status', op: '=', value: 'error' },
+    ],
+  };
+
+  it('a span with a failed descendant, and with a failed child', async () => {
+    expect(await found({ relation: 'descendant', left: edge, right: failedPayment })).toEqual(['tenant-b', 'checkout']);
+    expect(await found({ relation: 'child', left: edge, right: failedPayment })).toEqual(['tenant-b', 'checkout']);
+    // card is a grandchild of the root: a descendant, not a child.
+    const card = { field: 'name', op: '=', value: 'card' };
+    expect(await found({ relation: 'descendant', left: edge, right: card })).toEqual(['checkout']);
+    expect(await found({ relation: 'child', left: edge, right: card })).toEqual([]);
+  });
+
+  it('a span with an ancestor, a parent, a sibling', async () => {
+    const card = { field: 'name', op: '=', value: 'card' };
+    expect(await found({ relation: 'ancestor', left: card, right: edge })).toEqual(['checkout']);
+    expect(await found({ relation: 'parent', left: card, right: { field: 'name', op: '=', value: 'charge' } })).toEqual(['checkout']);
+    expect(await found({ relation: 'sibling', left: { field: 'name', op: '=', value: 'reserve' }, right: failedPayment })).toEqual([
+      'checkout',
+    ]);
+    expect(
+      await found({
+        relation: 'sibling',
+        left: { field: 'name', op: '=', value: 'reserve' },
+        right: { field: 'name', op: '=', value: 'reserve' },
+      }),
+    ).toEqual([]);
+  });
+});
+
+describe('results', () => {
+  it('returns the spans that matched, earliest first, at most spans_per_trace', async () => {
+    const [row] = await find({ traces: spans({ field: 'service', op: '=', value: 'payments' }), spans_per_trace: 1 }, { first: 1 });
+    expect(row!.root_name).toBe('POST /checkout');
+    expect(row!.matched_spans.map((s) => s.name)).toEqual(['charge']);
+    const [all] = await find({
+      traces: {
+        relation: 'descendant',
+        left: { field: 'service', op: '=', value: 'edge' },
+        right: { field: 'name', op: '=', value: 'card' },
+      },
+    });
+    expect(all!.matched_spans.map((s) => s.name)).toEqual(['POST /checkout', 'card']);
+  });
+
+  it('pages newest first with a keyset cursor', async () => {
+    const page1 = await find({}, { first: 2 });
+    expect(page1.map((r) => r.trace_id)).toEqual([traceId('tenant-b'), traceId('slow')]);
+    const last = page1[1] as unknown as { start_time: Date; trace_id: string };
+    const page2 = await find({}, { first: 2, afterStart: last.start_time, afterTrace: last.trace_id });
+    expect(page2.map((r) => r.trace_id)).toEqual([traceId('browse'), traceId('checkout')]);
+  });
+
+  it('reads only the window', async () => {
+    const rows =
+      await db.sql`select count(*)::int as n from api.find_traces(${db.sql.json({ from: at(1500), to: at(2500) } as never)}::jsonb)`;
+    expect(rows[0]!.n).toBe(1);
+  });
+});
+
+describe('tenants', () => {
+  it('a reader finds only its own organization', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const rows = await actAs(
+        tx,
+        'tracegres_reader',
+        ORG_A,
+        () =>
+          tx`select trace_id from api.find_traces(${tx.json({ from: FROM, to: TO, traces: { spans: { field: 'status', op: '=', value: 'error' } } } as never)}::jsonb)`,
+      );
+      expect(rows.map((r) => r.trace_id)).toEqual([traceId('checkout')]);
+    });
+  });
+});
+
+describe('bad input', () => {
+  it.each([
+    ['no window', { from: null, to: null }, /p_filter.from and p_filter.to are required/],
+    ['a window over 7 days', { to: at(8 * 86_400_000) }, /p_filter.to must be at most 7 days/],
+    [
+      'an unknown operator',
+      { traces: spans({ field: 'service', op: '~~', value: 'x' }) },
+      /p_filter.traces.spans.op must be =, !=, =~ or !~ for service/,
+    ],
+    ['an unknown field', { traces: spans({ field: 'colour', op: '=', value: 'x' }) }, /p_filter.traces.spans.field must be service, name/],
+    [
+      'a bad regex',
+      { traces: spans({ attribute: 'a', op: '=~', value: '(' }) },
+      /p_filter.traces.spans.value is not a valid regular expression/,
+    ],
+    [
+      'a number compared with a string',
+      { traces: spans({ attribute: 'a', op: '>', value: 'x' }) },
+      /p_filter.traces.spans.value must be a number for >/,
+    ],
+    [
+      'an unknown relation',
+      { traces: { relation: 'cousin', left: {}, right: {} } },
+      /p_filter.traces.relation must be descendant, child, ancestor, parent or sibling, got cousin/,
+    ],
+    [
+      'a status that does not exist',
+      { traces: { and: [spans({ field: 'status', op: '=', value: 'failed' })] } },
+      /p_filter.traces.and\[0\].spans.value must be unset, ok or error/,
+    ],
+    [
+      'too many conditions',
+      { traces: { or: Array.from({ length: 33 }, (_, i) => spans({ field: 'name', op: '=', value: `n${i}` })) } },
+      /p_filter.traces has more than 32 conditions/,
+    ],
+  ])('refuses %s with SQLSTATE 22023 naming the place', async (_case, filter, message) => {
+    const error = await find(filter).catch((e: { message: string; code: string }) => e);
+    expect((error as { message: string }).message).toMatch(message);
+    expect((error as { code: string }).code).toBe('22023');
+  });
+});
