@@ -18,6 +18,14 @@
 --                                            ancestor (<<), parent (<) or
 --                                            sibling (~) matching right
 --     | {"trace_duration_ms": {"op": ">", "value": 2000}}
+--     | {"events": {"stream_type": "order", "stream_id": "ord-1058"}}
+--     | {"events": {"event_type": "payment.failed"}}
+--     | {"events": {"data": {"key": "customer.id", "value": "c-42"}}}
+--                                            an event of the trace is of that
+--                                            aggregate, type, or has that
+--                                            event_data value (a key declared
+--                                            with tracing.add_search_key, or
+--                                            any key within a 1-hour window)
 --
 --   <span condition> =
 --       {"field": "service" | "name" | "kind" | "status" | "duration_ms", "op": ..., "value": ...}
@@ -39,6 +47,9 @@
 -- most 7 days, regular expressions of at most 256 characters; the GraphQL
 -- statement timeout bounds the rest.
 
+-- The first version of the trace compiler, without the window argument.
+drop function if exists tracing.search_trace_predicate(jsonb, text, integer);
+
 create or replace function tracing.search_error(p_path text, p_message text) returns text
 language plpgsql immutable parallel safe as $$
 begin
@@ -50,7 +61,7 @@ $$;
 create or replace function tracing.search_count_conditions(p_expr jsonb) returns integer
 language sql immutable parallel safe as $$
   select case
-    when jsonb_typeof(p_expr) = 'object' and (p_expr ? 'field' or p_expr ? 'attribute' or p_expr ? 'trace_duration_ms') then 1
+    when jsonb_typeof(p_expr) = 'object' and (p_expr ? 'field' or p_expr ? 'attribute' or p_expr ? 'trace_duration_ms' or p_expr ? 'events') then 1
     when jsonb_typeof(p_expr) = 'object' then
       coalesce((select sum(tracing.search_count_conditions(v)) from jsonb_each(p_expr) e(k, v) where jsonb_typeof(v) in ('object', 'array')), 0)::integer
     when jsonb_typeof(p_expr) = 'array' then
@@ -194,10 +205,104 @@ begin
 end
 $$;
 
--- One trace condition as SQL over the trace summary alias t.
-create or replace function tracing.search_trace_predicate(p_expr jsonb, p_path text, p_depth integer default 0)
-returns text
+-- A path into event_data, written with dots ("customer.id"), as text[].
+create or replace function tracing.search_key_path(p_key text, p_path text) returns text[]
 language plpgsql immutable parallel safe as $$
+declare
+  v_path text[] := string_to_array(p_key, '.');
+begin
+  if p_key is null or p_key = '' or cardinality(v_path) > 8 or array_position(v_path, '') is not null then
+    perform tracing.search_error(p_path, 'must be a key of event_data: names joined by dots, at most 8 of them');
+  end if;
+  return v_path;
+end
+$$;
+
+-- An event condition as SQL over the event alias e: its aggregate
+-- (stream_type with stream_id), its type, or a value in its event_data.
+create or replace function tracing.search_event_predicate(p_expr jsonb, p_path text, p_window interval) returns text
+language plpgsql stable parallel safe as $$
+declare
+  v_parts text[];
+  v_key text;
+  v_data_path text[];
+begin
+  if jsonb_typeof(p_expr) is distinct from 'object' or not (p_expr ?| array['stream_type', 'stream_id', 'event_type', 'data']) then
+    perform tracing.search_error(p_path, 'must have stream_type and stream_id, event_type, or data');
+  end if;
+  for v_key in select k from jsonb_object_keys(p_expr) k loop
+    if v_key not in ('stream_type', 'stream_id', 'event_type', 'data') then
+      perform tracing.search_error(p_path || '.' || v_key, 'is not an event condition (stream_type, stream_id, event_type, data)');
+    end if;
+  end loop;
+  if (p_expr ? 'stream_id') and not (p_expr ? 'stream_type') then
+    perform tracing.search_error(p_path || '.stream_type', 'is required with stream_id: an aggregate is named by both');
+  end if;
+  foreach v_key in array array['stream_type', 'stream_id', 'event_type'] loop
+    if p_expr ? v_key then
+      if jsonb_typeof(p_expr -> v_key) is distinct from 'string' then
+        perform tracing.search_error(p_path || '.' || v_key, 'must be a string');
+      end if;
+      v_parts := v_parts || format('e.%I = %L', v_key, p_expr ->> v_key);
+    end if;
+  end loop;
+  if p_expr ? 'data' then
+    v_data_path := tracing.search_key_path(p_expr #>> '{data,key}', p_path || '.data.key');
+    if jsonb_typeof(p_expr #> '{data,value}') not in ('string', 'number', 'boolean') then
+      perform tracing.search_error(p_path || '.data.value', 'must be a string, number or boolean');
+    end if;
+    if p_window > interval '1 hour' and not exists (select from tracing.search_keys k where k.path = v_data_path) then
+      perform tracing.search_error(p_path || '.data.key',
+        format('%s is not a declared search key: declare it with tracing.add_search_key(%L), or search a window of at most 1 hour',
+               p_expr #>> '{data,key}', p_expr #>> '{data,key}'));
+    end if;
+    -- The text form, as the search key's expression index has it.
+    v_parts := v_parts || format('(e.event_data #>> %L::text[]) = %L', v_data_path, p_expr #>> '{data,value}');
+  end if;
+  return '(' || array_to_string(v_parts, ' and ') || ')';
+end
+$$;
+
+-- Declares a key of event_data searchable: creates its expression index
+-- (one per key; the table is locked against writes while it builds, so run
+-- it when writes are quiet) and records it. Returns the index name.
+create or replace function tracing.add_search_key(p_path text) returns text
+language plpgsql as $$
+declare
+  v_path text[] := tracing.search_key_path(p_path, 'p_path');
+  v_index text := 'domain_events_data_' || left(md5(array_to_string(v_path, '.')), 12) || '_idx';
+begin
+  execute format('create index if not exists %I on tracing.domain_events ((event_data #>> %L::text[]), created_at desc) where trace_id is not null',
+                 v_index, v_path);
+  execute format('comment on index tracing.%I is %L', v_index, format('Search key event_data.%s (tracing.add_search_key)', p_path));
+  insert into tracing.search_keys (path, index_name) values (v_path, v_index) on conflict (path) do nothing;
+  return v_index;
+end
+$$;
+
+create or replace function tracing.drop_search_key(p_path text) returns boolean
+language plpgsql as $$
+declare
+  v_index text;
+begin
+  delete from tracing.search_keys where path = tracing.search_key_path(p_path, 'p_path') returning index_name into v_index;
+  if v_index is null then
+    return false;
+  end if;
+  execute format('drop index if exists tracing.%I', v_index);
+  return true;
+end
+$$;
+
+comment on function tracing.add_search_key(text) is
+  E'Declares a key of event_data (dotted path, e.g. customer.id) searchable by api.find_traces over any window: creates its expression index and records it in tracing.search_keys. Returns the index name.';
+comment on function tracing.drop_search_key(text) is
+  E'Removes a search key declared with tracing.add_search_key and drops its index. Returns whether the key was declared.';
+
+-- One trace condition as SQL over the trace summary alias t.
+create or replace function tracing.search_trace_predicate(p_expr jsonb, p_path text, p_window interval, p_depth integer default 0)
+returns text
+language plpgsql stable parallel safe as $$
 declare
   v_key text;
   v_parts text[];
@@ -213,7 +318,7 @@ begin
     perform tracing.search_error(p_path, 'nests deeper than 8 levels');
   end if;
   if jsonb_typeof(p_expr) is distinct from 'object' then
-    perform tracing.search_error(p_path, 'must be an object: a spans, relation, trace_duration_ms, and or or condition');
+    perform tracing.search_error(p_path, 'must be an object: a spans, events, relation, trace_duration_ms, and or or condition');
   end if;
   if p_expr ? 'and' or p_expr ? 'or' then
     v_key := case when p_expr ? 'and' then 'and' else 'or' end;
@@ -221,7 +326,7 @@ begin
       perform tracing.search_error(p_path || '.' || v_key, 'must be a non-empty array of trace conditions');
     end if;
     for v_item in select value from jsonb_array_elements(p_expr -> v_key) loop
-      v_parts := v_parts || tracing.search_trace_predicate(v_item, format('%s.%s[%s]', p_path, v_key, v_i), p_depth + 1);
+      v_parts := v_parts || tracing.search_trace_predicate(v_item, format('%s.%s[%s]', p_path, v_key, v_i), p_window, p_depth + 1);
       v_i := v_i + 1;
     end loop;
     return '(' || array_to_string(v_parts, case when v_key = 'and' then ' and ' else ' or ' end) || ')';
@@ -229,6 +334,10 @@ begin
   if p_expr ? 'spans' then
     return format('exists (select from tracing.spans s where %s and %s)', v_same_trace,
                   tracing.search_span_predicate(p_expr -> 'spans', 's', p_path || '.spans'));
+  end if;
+  if p_expr ? 'events' then
+    return format('exists (select from tracing.domain_events e where e.trace_id = t.trace_id and e.organization_id is not distinct from t.organization_id and %s)',
+                  tracing.search_event_predicate(p_expr -> 'events', p_path || '.events', p_window));
   end if;
   if p_expr ? 'trace_duration_ms' then
     v_op := p_expr #>> '{trace_duration_ms,op}';
@@ -258,7 +367,7 @@ begin
         when 'ancestor' then format('select from tracing.span_ancestors(a.trace_id, a.span_id) w join tracing.spans b on b.trace_id = a.trace_id and b.span_id = w.span_id and b.organization_id is not distinct from w.organization_id where w.organization_id is not distinct from a.organization_id and %s', v_right)
       end);
   end if;
-  perform tracing.search_error(p_path, 'must have spans, relation, trace_duration_ms, and or or');
+  perform tracing.search_error(p_path, 'must have spans, events, relation, trace_duration_ms, and or or');
 end
 $$;
 
@@ -321,7 +430,7 @@ begin
     if tracing.search_count_conditions(p_filter -> 'traces') > 32 then
       perform tracing.search_error('p_filter.traces', 'has more than 32 conditions');
     end if;
-    v_where := tracing.search_trace_predicate(p_filter -> 'traces', 'p_filter.traces');
+    v_where := tracing.search_trace_predicate(p_filter -> 'traces', 'p_filter.traces', v_to - v_from);
     v_conditions := tracing.search_span_conditions(p_filter -> 'traces');
     if jsonb_array_length(v_conditions) > 0 then
       select string_agg(tracing.search_span_predicate(c, 's', 'p_filter.traces'), ' or ') into v_match
@@ -372,14 +481,16 @@ end
 $$;
 
 comment on function api.find_traces(jsonb, integer, timestamptz, text) is
-  E'Traces of a time window that match a structured filter, newest first, each with the spans that matched. p_filter: {"from", "to" (ISO 8601, required, at most 7 days apart), "traces": condition, "spans_per_trace": 1-20 (default 3)}. A condition is {"spans": span condition} (a span of the trace matches), {"and"|"or": [conditions]}, {"relation": "descendant"|"child"|"ancestor"|"parent"|"sibling", "left": span condition, "right": span condition} (TraceQL >> > << < ~), or {"trace_duration_ms": {"op", "value"}}. A span condition is {"field": "service"|"name"|"kind"|"status"|"duration_ms", "op", "value"}, {"attribute": key, "op", "value"} (ops = != < <= > >= =~ !~ exists not_exists), or {"and"|"or": [...]} / {"not": ...}. At most 32 conditions. Page with p_first (1-100, default 20); for the next page pass the start_time and trace_id of the last trace received. Bad input raises an error naming the place in p_filter.';
+  E'Traces of a time window that match a structured filter, newest first, each with the spans that matched. p_filter: {"from", "to" (ISO 8601, required, at most 7 days apart), "traces": condition, "spans_per_trace": 1-20 (default 3)}. A condition is {"spans": span condition} (a span of the trace matches), {"events": {"stream_type", "stream_id"} | {"event_type"} | {"data": {"key", "value"}}} (an event of the trace belongs to that aggregate, has that type, or that event_data value: a key declared with tracing.add_search_key, or any key within a 1-hour window), {"and"|"or": [conditions]}, {"relation": "descendant"|"child"|"ancestor"|"parent"|"sibling", "left": span condition, "right": span condition} (TraceQL >> > << < ~), or {"trace_duration_ms": {"op", "value"}}. A span condition is {"field": "service"|"name"|"kind"|"status"|"duration_ms", "op", "value"}, {"attribute": key, "op", "value"} (ops = != < <= > >= =~ !~ exists not_exists), or {"and"|"or": [...]} / {"not": ...}. At most 32 conditions. Page with p_first (1-100, default 20); for the next page pass the start_time and trace_id of the last trace received. Bad input raises an error naming the place in p_filter.';
 
 grant execute on function
   tracing.search_error(text, text),
   tracing.search_count_conditions(jsonb),
   tracing.search_regex(jsonb, text),
   tracing.search_span_predicate(jsonb, text, text, integer),
-  tracing.search_trace_predicate(jsonb, text, integer),
+  tracing.search_trace_predicate(jsonb, text, interval, integer),
+  tracing.search_key_path(text, text),
+  tracing.search_event_predicate(jsonb, text, interval),
   tracing.search_span_conditions(jsonb),
   tracing.find_traces(jsonb, integer, timestamptz, uuid),
   tracing.span_ancestors(uuid, bigint),

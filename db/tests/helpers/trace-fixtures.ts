@@ -93,6 +93,8 @@ export interface EventOptions {
   correlation?: string | null;
   error?: string | null;
   data?: Record<string, unknown>;
+  /** The aggregate, [stream_type, stream_id]; default ['order', 'o-1']. */
+  stream?: [string, string];
 }
 
 /** Inserts a domain event carrying trace context and returns its id. */
@@ -106,7 +108,7 @@ export async function insertEvent(sql: postgres.Sql | postgres.TransactionSql, o
   const [row] = await sql`
     insert into tracing.domain_events
       (stream_type, stream_id, event_type, event_data, event_metadata, organization_id, created_at, processing_error)
-    values ('order', 'o-1', ${options.type ?? 'order.step'}, ${sql.json((options.data ?? {}) as never)},
+    values (${options.stream?.[0] ?? 'order'}, ${options.stream?.[1] ?? 'o-1'}, ${options.type ?? 'order.step'}, ${sql.json((options.data ?? {}) as never)},
             ${sql.json(metadata)}, ${options.org === undefined ? ORG_A : options.org},
             ${at(options.at)}::timestamptz, ${options.error ?? null})
     returning id`;

@@ -4,7 +4,7 @@
 // apart.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
-import { actAs, at, ORG_A, ORG_B, recordSpans, span, traceId } from '../../helpers/trace-fixtures.ts';
+import { actAs, at, insertEvent, ORG_A, ORG_B, recordSpans, span, traceId } from '../../helpers/trace-fixtures.ts';
 
 const db = useTestDatabase();
 const FROM = at(-60_000);
@@ -76,6 +76,24 @@ beforeAll(async () => {
       org: ORG_B,
     }),
   ]);
+  // The business side: the checkout placed order ord-1058, the slow one ord-2001.
+  await insertEvent(db.sql, {
+    trace: 'checkout',
+    span: 'root',
+    at: 5,
+    type: 'order.placed',
+    stream: ['order', 'ord-1058'],
+    data: { customer: { id: 'c-42' }, total: 99 },
+  });
+  await insertEvent(db.sql, { trace: 'checkout', span: 'charge', at: 200, type: 'payment.failed', stream: ['order', 'ord-1058'] });
+  await insertEvent(db.sql, {
+    trace: 'slow',
+    span: 'root',
+    at: 2005,
+    type: 'order.placed',
+    stream: ['order', 'ord-2001'],
+    data: { customer: { id: 'c-7' } },
+  });
 });
 
 type Row = { trace_id: string; root_name: string; duration_ms: number; matched_spans: Array<{ name: string; service: string }> };
@@ -192,6 +210,44 @@ describe('structure', () => {
         right: { field: 'name', op: '=', value: 'reserve' },
       }),
     ).toEqual([]);
+  });
+});
+
+describe('business data', () => {
+  it('finds every trace that touched an aggregate, or had an event of a type', async () => {
+    expect(await found({ events: { stream_type: 'order', stream_id: 'ord-1058' } })).toEqual(['checkout']);
+    expect(await found({ events: { event_type: 'order.placed' } })).toEqual(['slow', 'checkout']);
+    expect(await found({ and: [{ events: { event_type: 'order.placed' } }, spans({ field: 'status', op: '=', value: 'error' })] })).toEqual(
+      ['checkout'],
+    );
+  });
+
+  it('finds by an event_data key: declared keys over any window, others within an hour', async () => {
+    const byCustomer = { events: { data: { key: 'customer.id', value: 'c-42' } } };
+    // The fixture's window is longer than an hour: the key must be declared.
+    const refused = await find({ traces: byCustomer }).catch((e: { message: string }) => e);
+    expect((refused as { message: string }).message).toMatch(/p_filter.traces.events.data.key customer.id is not a declared search key/);
+    const hour =
+      await db.sql`select trace_id from api.find_traces(${db.sql.json({ from: at(-60_000), to: at(3_000_000), traces: byCustomer } as never)}::jsonb)`;
+    expect(hour.map((r) => r.trace_id)).toEqual([traceId('checkout')]);
+
+    const [{ index }] = (await db.sql`select tracing.add_search_key('customer.id') as index`) as unknown as [{ index: string }];
+    expect(await found(byCustomer)).toEqual(['checkout']);
+    // The compiled condition can use the key's index (the table is too small for the planner to want it unforced).
+    const plan = await db.sql.begin(async (tx) => {
+      await tx`set local enable_seqscan = off`;
+      return tx`
+        explain (format json) select e.trace_id from tracing.domain_events e
+         where (e.event_data #>> '{customer,id}'::text[]) = 'c-42' and e.trace_id is not null`;
+    });
+    expect(JSON.stringify(plan)).toContain(index);
+    expect(await found({ events: { data: { key: 'total', value: 99 } } }).catch((e: { message: string }) => e.message)).toMatch(
+      /not a declared search key/,
+    );
+
+    expect((await db.sql`select tracing.drop_search_key('customer.id') as dropped`)[0]!.dropped).toBe(true);
+    expect((await db.sql`select to_regclass(${'tracing.' + index}) as idx`)[0]!.idx).toBeNull();
+    expect((await db.sql`select tracing.drop_search_key('customer.id') as dropped`)[0]!.dropped).toBe(false);
   });
 });
 
