@@ -1,0 +1,132 @@
+-- What the spans of a time window add up to: RED metrics (rate, errors,
+-- duration) per service and operation, the service map (who calls whom),
+-- and two traces compared operation by operation.
+--
+-- A window is read through tracing.trace_summaries (indexed by start time)
+-- and the spans of those traces through their (trace, span, organization)
+-- key, so the cost follows the traces in the window, not the whole table.
+-- Invoker rights: row-level security decides which traces count.
+
+-- The spans of the traces that started in [p_from, p_to).
+create or replace function tracing.window_spans(p_from timestamptz, p_to timestamptz)
+returns setof tracing.spans
+language sql stable parallel safe as $$
+  select s.*
+    from tracing.trace_summaries t
+    join tracing.spans s on s.trace_id = t.trace_id and s.organization_id is not distinct from t.organization_id
+   where t.start_time >= p_from and t.start_time < p_to
+$$;
+
+-- A window of at most 7 days, and a bucket that cuts it into at most 1,000
+-- pieces: the bounds every metric shares.
+create or replace function tracing.require_metrics_window(p_from timestamptz, p_to timestamptz, p_bucket_seconds integer default null)
+returns void
+language plpgsql immutable parallel safe as $$
+begin
+  perform tracing.require_present(p_from, 'p_from');
+  perform tracing.require_present(p_to, 'p_to');
+  perform tracing.require_time_range(p_from, p_to);
+  if p_to - p_from > interval '7 days' then
+    raise exception 'p_to must be at most 7 days after p_from' using errcode = '22023';
+  end if;
+  if p_bucket_seconds is not null and (p_bucket_seconds < 1 or extract(epoch from p_to - p_from) / p_bucket_seconds > 1000) then
+    raise exception 'p_bucket_seconds must be at least 1 and cut the window into at most 1,000 buckets' using errcode = '22023',
+      detail = format('got %s for a window of %s', p_bucket_seconds, p_to - p_from);
+  end if;
+end
+$$;
+
+create or replace function api.red_metrics(
+  p_from timestamptz,
+  p_to timestamptz,
+  p_bucket_seconds integer default 60,
+  p_service text default null,
+  p_operation text default null
+) returns table (
+  bucket_start timestamptz, service text, operation text, requests bigint, errors bigint, error_rate double precision,
+  p50_ms double precision, p95_ms double precision, p99_ms double precision
+)
+language plpgsql stable parallel safe as $$
+begin
+  perform tracing.require_metrics_window(p_from, p_to, p_bucket_seconds);
+  -- A request is a span that enters a service: kind server or consumer, or
+  -- a root span (a service that did not say its kind).
+  return query
+    select date_bin(make_interval(secs => p_bucket_seconds), s.start_time, p_from) as bucket_start,
+           s.service, s.name as operation,
+           count(*) as requests,
+           count(*) filter (where s.status = 'error') as errors,
+           (count(*) filter (where s.status = 'error'))::double precision / count(*) as error_rate,
+           percentile_cont(0.5) within group (order by s.duration_ms) as p50_ms,
+           percentile_cont(0.95) within group (order by s.duration_ms) as p95_ms,
+           percentile_cont(0.99) within group (order by s.duration_ms) as p99_ms
+      from tracing.window_spans(p_from, p_to) s
+     where (s.kind in ('server', 'consumer') or s.parent_span_id is null)
+       and s.start_time >= p_from and s.start_time < p_to
+       and (p_service is null or s.service = p_service)
+       and (p_operation is null or s.name = p_operation)
+     group by 1, 2, 3
+     order by 1, 2, 3;
+end
+$$;
+
+comment on function api.red_metrics(timestamptz, timestamptz, integer, text, text) is
+  E'RED metrics of the requests services handled in [p_from, p_to) (at most 7 days), per time bucket of p_bucket_seconds (default 60, at most 1,000 buckets), service and operation: requests, errors, error rate and p50/p95/p99 duration in ms. A request is a span of kind server or consumer, or a root span. Optional filters p_service, p_operation.';
+
+create or replace function api.service_map(p_from timestamptz, p_to timestamptz)
+returns table (parent_service text, child_service text, call_count bigint, error_count bigint)
+language plpgsql stable parallel safe as $$
+begin
+  perform tracing.require_metrics_window(p_from, p_to);
+  -- An edge is a span whose parent is a span of another service.
+  return query
+    with spans as materialized (select * from tracing.window_spans(p_from, p_to))
+    select p.service, c.service, count(*), count(*) filter (where c.status = 'error')
+      from spans c
+      join spans p on p.trace_id = c.trace_id and p.span_id = c.parent_span_id and p.organization_id is not distinct from c.organization_id
+     where p.service <> c.service
+     group by 1, 2
+     order by 3 desc, 1, 2;
+end
+$$;
+
+comment on function api.service_map(timestamptz, timestamptz) is
+  E'Which service calls which among the traces that started in [p_from, p_to) (at most 7 days): one row per caller and callee service, with how many calls (spans of the callee whose parent span is of the caller) and how many of them failed.';
+
+create or replace function api.compare_traces(p_trace_a text, p_trace_b text)
+returns table (
+  service text, operation text, count_a bigint, count_b bigint, total_ms_a double precision, total_ms_b double precision,
+  self_ms_a double precision, self_ms_b double precision, self_ms_difference double precision
+)
+language plpgsql stable parallel safe as $$
+declare
+  v_a uuid := tracing.require_trace_id(p_trace_a, 'p_trace_a');
+  v_b uuid := tracing.require_trace_id(p_trace_b, 'p_trace_b');
+begin
+  return query
+    with spans as (
+      select 'a' as side, l.service, l.name, l.duration_ms, l.self_time_ms from tracing.trace_timeline(v_a) l where not l.is_placeholder
+      union all
+      select 'b', l.service, l.name, l.duration_ms, l.self_time_ms from tracing.trace_timeline(v_b) l where not l.is_placeholder
+    )
+    select coalesce(s.service, '(inferred)'), coalesce(s.name, '(inferred)'),
+           count(*) filter (where s.side = 'a'), count(*) filter (where s.side = 'b'),
+           coalesce(sum(s.duration_ms) filter (where s.side = 'a'), 0), coalesce(sum(s.duration_ms) filter (where s.side = 'b'), 0),
+           coalesce(sum(s.self_time_ms) filter (where s.side = 'a'), 0), coalesce(sum(s.self_time_ms) filter (where s.side = 'b'), 0),
+           coalesce(sum(s.self_time_ms) filter (where s.side = 'b'), 0) - coalesce(sum(s.self_time_ms) filter (where s.side = 'a'), 0)
+      from spans s
+     group by 1, 2
+     order by abs(coalesce(sum(s.self_time_ms) filter (where s.side = 'b'), 0) - coalesce(sum(s.self_time_ms) filter (where s.side = 'a'), 0)) desc, 1, 2;
+end
+$$;
+
+comment on function api.compare_traces(text, text) is
+  E'Two traces side by side, per service and operation (span name): how many spans each has, their total and self durations in ms, and the self-time difference (b minus a), largest difference first; e.g. a slow checkout (p_trace_b) against a normal one (p_trace_a). Spans known only from events count as (inferred). Trace ids: 32 lowercase hex characters.';
+
+grant execute on function
+  tracing.window_spans(timestamptz, timestamptz),
+  tracing.require_metrics_window(timestamptz, timestamptz, integer),
+  api.red_metrics(timestamptz, timestamptz, integer, text, text),
+  api.service_map(timestamptz, timestamptz),
+  api.compare_traces(text, text)
+to tracegres_anonymous;
