@@ -19,6 +19,7 @@ const CHROMIUM = '/usr/bin/chromium';
 // replaces the timeline picture the README shows.
 const SCREENSHOTS = path.resolve(import.meta.dirname, '../../docs/screenshots/e2e');
 const README_SCREENSHOT = path.resolve(import.meta.dirname, '../../docs/screenshots/trace-timeline.png');
+const README_SEARCH_SCREENSHOT = path.resolve(import.meta.dirname, '../../docs/screenshots/trace-search.png');
 const SECRET = 'dashboard-e2e-secret-long-enough-for-hs256';
 const PAGE_SIZE = 20;
 
@@ -327,6 +328,56 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     });
     expect(elapsed).toBeLessThan(500);
     expect(await rows(page).count()).toBeLessThan(100);
+    await page.close();
+  });
+
+  it('finds traces by service, operation and status, lists them and plots them, and a point opens its trace', async () => {
+    const page = await signedIn('/traces');
+    // The pickers fill from the data.
+    await page.locator('select[name=service] option', { hasText: 'order-worker' }).waitFor({ state: 'attached' });
+    await page.selectOption('select[name=service]', 'order-worker');
+    await page.selectOption('select[name=operation]', 'chargePayment');
+    await page.selectOption('select[name=status]', 'error');
+    await page.click('button:has-text("Add attribute")');
+    await page.fill('input[aria-label="Attribute key"]', 'payment.provider');
+    await page.fill('input[aria-label="Attribute value"]', 'stripe');
+    await page.click('button[type=submit]:has-text("Find traces")');
+    await page.waitForSelector('ol.found-traces li');
+    const failed = demo.requests.filter((r) => r.failed).map((r) => r.traceId);
+    const found = await page
+      .locator('ol.found-traces li a')
+      .evaluateAll((links) => links.map((a) => a.getAttribute('href')!.split('/').pop()));
+    expect(found.sort()).toEqual([...failed].sort());
+    expect(await page.locator('.scatter circle.point.failed').count()).toBe(failed.length);
+    expect(await page.locator('ol.found-traces .matched').first().textContent()).toMatch(/order-worker chargePayment \(error\)/);
+    // The search is in the URL: reloading shows the same results.
+    expect(page.url()).toMatch(/service=order-worker.*status=error/);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'trace-search.png'), fullPage: true });
+    if (process.env.UPDATE_SCREENSHOTS) await copyFile(path.join(SCREENSHOTS, 'trace-search.png'), README_SEARCH_SCREENSHOT);
+
+    const point = page.locator(`.scatter circle[data-trace-id="${demo.failedRequest.traceId}"]`);
+    await point.click();
+    await page.waitForURL(new RegExp(`/trace/${demo.failedRequest.traceId}$`));
+    await page.waitForSelector('.timeline-rows .span-row');
+    await page.close();
+  });
+
+  it('runs a TraceQL query, and names what is outside the subset', async () => {
+    const page = await signedIn('/traces');
+    await page.fill('input[name=traceql]', '{ resource.service.name = "edge-checkout" } >> { name = "chargePayment" && status = error }');
+    await page.click('button[type=submit]:has-text("Find traces")');
+    await page.waitForSelector('ol.found-traces li');
+    // Structure walks the recorded spans: the request whose workflow span was
+    // never recorded (the demo's fifth) has no chain from the edge to its charge.
+    const found = await page
+      .locator('ol.found-traces li a')
+      .evaluateAll((links) => links.map((a) => a.getAttribute('href')!.split('/').pop()));
+    const expected = demo.requests.filter((r, i) => r.failed && i !== 4).map((r) => r.traceId);
+    expect(found.sort()).toEqual(expected.sort());
+
+    await page.fill('input[name=traceql]', '{ status = error } | count() > 2');
+    await page.click('button[type=submit]:has-text("Find traces")');
+    await expect.poll(() => page.locator('main').textContent()).toMatch(/unsupported construct "\|"/);
     await page.close();
   });
 

@@ -123,7 +123,21 @@ $$;
 comment on function api.compare_traces(text, text) is
   E'Two traces side by side, per service and operation (span name): how many spans each has, their total and self durations in ms, and the self-time difference (b minus a), largest difference first; e.g. a slow checkout (p_trace_b) against a normal one (p_trace_a). Spans known only from events count as (inferred). Trace ids: 32 lowercase hex characters.';
 
+create or replace function api.list_operations(p_from timestamptz, p_to timestamptz)
+returns table (service text, operation text, span_count bigint)
+language plpgsql stable parallel safe as $$
+begin
+  perform tracing.require_metrics_window(p_from, p_to);
+  return query
+    select s.service, s.name, count(*) from tracing.window_spans(p_from, p_to) s group by 1, 2 order by 1, 2;
+end
+$$;
+
+comment on function api.list_operations(timestamptz, timestamptz) is
+  E'The services and operations (span names) of the traces that started in [p_from, p_to) (at most 7 days), with how many spans each had: what a search form offers to pick from.';
+
 grant execute on function
+  api.list_operations(timestamptz, timestamptz),
   tracing.window_spans(timestamptz, timestamptz),
   tracing.require_metrics_window(timestamptz, timestamptz, integer),
   api.red_metrics(timestamptz, timestamptz, integer, text, text),

@@ -107,7 +107,7 @@ begin
   if p_token is null then
     raise exception 'p_query ends early: expected %', p_expected using errcode = '22023';
   end if;
-  raise exception 'p_query: unsupported construct "%" at position % (expected %)', p_token ->> 'text', p_token ->> 'at', p_expected
+  raise exception 'p_query has an unsupported construct "%" at position % (expected %)', p_token ->> 'text', p_token ->> 'at', p_expected
     using errcode = '22023', hint = 'The supported subset of TraceQL is described in docs/event-observability.md.';
 end
 $$;
@@ -234,7 +234,7 @@ begin
   select coalesce(jsonb_agg(p) filter (where not p ? 'trace'), '[]'), coalesce(jsonb_agg(p -> 'trace') filter (where p ? 'trace'), '[]')
     into v_span, v_trace from jsonb_array_elements(v_parts) x(p);
   if v_expr::text ~ '"trace":' and jsonb_array_length(v_trace) = 0 then
-    raise exception 'p_query: traceDuration may only be joined with && in a spanset' using errcode = '22023';
+    raise exception 'p_query may join traceDuration only with && in a spanset' using errcode = '22023';
   end if;
   span_condition := case jsonb_array_length(v_span) when 0 then null when 1 then v_span -> 0 else jsonb_build_object('and', v_span) end;
   trace_condition := case jsonb_array_length(v_trace) when 0 then null when 1 then v_trace -> 0 else jsonb_build_object('and', v_trace) end;
@@ -272,7 +272,7 @@ begin
         if p_tokens[pos] ->> 'kind' = 'op' and v_op in ('>>', '>', '<<', '<', '~') then
           select s.pos, s.span_condition, s.trace_condition into pos, v_right, v_right_trace from tracing.traceql_spanset(p_tokens, pos + 1) s;
           if v_left is null or v_right is null then
-            raise exception 'p_query: a structural operator needs span conditions on both sides, not only traceDuration' using errcode = '22023';
+            raise exception 'p_query needs span conditions on both sides of a structural operator, not only traceDuration' using errcode = '22023';
           end if;
           v_term := jsonb_build_object('relation', case v_op when '>>' then 'descendant' when '>' then 'child' when '<<' then 'ancestor'
                                                                when '<' then 'parent' else 'sibling' end,

@@ -104,7 +104,7 @@ describe('reading TraceQL', () => {
     ['an unknown intrinsic', '{ rootName = "a" }', /unsupported construct "rootName" at position 3 \(expected a field/],
     ['a bare word for a string', '{ name = checkout }', /unsupported construct "checkout" .*expected a quoted string/],
     ['an unclosed spanset', '{ name = "a"', /ends early|unsupported construct/],
-    ['traceDuration under ||', '{ traceDuration > 1s || name = "a" }', /traceDuration may only be joined with &&/],
+    ['traceDuration under ||', '{ traceDuration > 1s || name = "a" }', /p_query may join traceDuration only with && in a spanset/],
     ['an empty query', '  ', /p_query is empty/],
     ['an unterminated string', '{ name = "a }', /unterminated string at position 10/],
   ])('refuses %s, naming it', async (_case, query, message) => {

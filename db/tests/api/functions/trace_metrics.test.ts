@@ -109,6 +109,24 @@ describe('service_map', () => {
   });
 });
 
+describe('list_operations', () => {
+  it('lists the services and operations of the window, for the tenant', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const rows = await actAs(
+        tx,
+        'tracegres_reader',
+        ORG_A,
+        () => tx`select service, operation, span_count::int from api.list_operations(${FROM}, ${TO})`,
+      );
+      expect(rows.map((r) => [r.service, r.operation, r.span_count])).toEqual([
+        ['bank', 'authorize', 4],
+        ['edge', 'POST /checkout', 4],
+        ['payments', 'charge', 4],
+      ]);
+    });
+  });
+});
+
 describe('compare_traces', () => {
   it('puts two traces side by side per service and operation, largest self-time difference first', async () => {
     const rows = await db.sql`select * from api.compare_traces(${traceId('c1')}, ${traceId('c4')})`;
