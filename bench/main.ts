@@ -17,6 +17,7 @@ const suites: Record<string, () => Promise<BenchSuite>> = {
   retention: async () => (await import('./retention.ts')).run,
   query_api: async () => (await import('./query-api.ts')).run,
   otlp: async () => (await import('./otlp.ts')).run,
+  search: async () => (await import('./search.ts')).run,
 };
 
 const { values } = parseArgs({

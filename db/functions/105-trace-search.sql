@@ -331,12 +331,18 @@ begin
     end loop;
     return '(' || array_to_string(v_parts, case when v_key = 'and' then ' and ' else ' or ' end) || ')';
   end if;
+  -- A span condition is checked trace by trace, through the spans' (trace,
+  -- span, organization) key: "select ... limit 1" keeps the planner from
+  -- turning it into a scan of every span that matches anywhere, which costs
+  -- the whole table where the window holds a sliver of it.
   if p_expr ? 'spans' then
-    return format('exists (select from tracing.spans s where %s and %s)', v_same_trace,
+    return format('coalesce((select true from tracing.spans s where %s and %s limit 1), false)', v_same_trace,
                   tracing.search_span_predicate(p_expr -> 'spans', 's', p_path || '.spans'));
   end if;
+  -- An event condition is selective by nature (an aggregate, a type, a
+  -- declared key): the traces come from the events' own indexes.
   if p_expr ? 'events' then
-    return format('exists (select from tracing.domain_events e where e.trace_id = t.trace_id and e.organization_id is not distinct from t.organization_id and %s)',
+    return format('t.trace_id in (select e.trace_id from tracing.domain_events e where e.trace_id is not null and %s)',
                   tracing.search_event_predicate(p_expr -> 'events', p_path || '.events', p_window));
   end if;
   if p_expr ? 'trace_duration_ms' then
@@ -357,7 +363,7 @@ begin
     v_left := tracing.search_span_predicate(p_expr -> 'left', 'a', p_path || '.left');
     v_right := tracing.search_span_predicate(p_expr -> 'right', 'b', p_path || '.right');
     -- b: a span of the same trace and organization as a.
-    return format('exists (select from tracing.spans a where %s and %s and exists (%s))',
+    return format('coalesce((select true from tracing.spans a where %s and %s and exists (%s) limit 1), false)',
       replace(v_same_trace, 's.', 'a.'), v_left,
       case v_relation
         when 'child' then format('select from tracing.spans b where b.trace_id = a.trace_id and b.organization_id is not distinct from a.organization_id and b.parent_span_id = a.span_id and %s', v_right)
@@ -391,12 +397,16 @@ create or replace function tracing.find_traces(
   p_after_start_time timestamptz default null,
   p_after_trace_id uuid default null
 ) returns setof api.found_trace
-language plpgsql stable parallel safe as $$
+language plpgsql stable parallel safe
+-- Many small lookups, trace by trace: starting parallel workers for one of
+-- them costs more than the lookup.
+set max_parallel_workers_per_gather = 0
+as $$
 declare
   v_from timestamptz;
   v_to timestamptz;
   v_where text := 'true';
-  v_match text := 'false';
+  v_match text;
   v_spans_per_trace integer := 3;
   v_conditions jsonb;
 begin
@@ -440,23 +450,26 @@ begin
 
   return query execute format($q$
     select tracing.trace_id_to_hex(t.trace_id), t.root_service, t.root_name, t.start_time, t.duration_ms,
-           t.span_count, t.error_count,
-           (select coalesce(jsonb_agg(m.span order by m.start_time), '[]')
-              from (select s.start_time, jsonb_build_object(
-                             'span_id', tracing.span_id_to_hex(s.span_id), 'parent_span_id', tracing.span_id_to_hex(s.parent_span_id),
-                             'name', s.name, 'service', s.service, 'kind', s.kind, 'status', s.status,
-                             'start_time', s.start_time, 'duration_ms', s.duration_ms, 'attributes', s.attributes) as span
-                      from tracing.spans s
-                     where s.trace_id = t.trace_id and s.organization_id is not distinct from t.organization_id and (%1$s)
-                     order by s.start_time, s.span_id
-                     limit %2$s) m)
+           t.span_count, t.error_count, %1$s
       from tracing.trace_summaries t
      where t.start_time >= $1 and t.start_time < $2
        and ($3::timestamptz is null or (t.start_time, t.trace_id) < ($3, $4))
-       and %3$s
+       and %2$s
      order by t.start_time desc, t.trace_id desc
      limit $5
-  $q$, v_match, v_spans_per_trace, v_where)
+  $q$,
+    -- The matched spans of each trace found; none to show without span conditions.
+    case when v_match is null then $m$'[]'::jsonb$m$ else format($m$
+      (select coalesce(jsonb_agg(m.span order by m.start_time), '[]')
+         from (select s.start_time, jsonb_build_object(
+                        'span_id', tracing.span_id_to_hex(s.span_id), 'parent_span_id', tracing.span_id_to_hex(s.parent_span_id),
+                        'name', s.name, 'service', s.service, 'kind', s.kind, 'status', s.status,
+                        'start_time', s.start_time, 'duration_ms', s.duration_ms, 'attributes', s.attributes) as span
+                 from tracing.spans s
+                where s.trace_id = t.trace_id and s.organization_id is not distinct from t.organization_id and (%s)
+                order by s.start_time, s.span_id
+                limit %s) m)$m$, v_match, v_spans_per_trace) end,
+    v_where)
   using v_from, v_to, p_after_start_time, p_after_trace_id, p_first;
 end
 $$;
