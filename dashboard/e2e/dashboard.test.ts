@@ -20,6 +20,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = path.resolve(import.meta.dirname, '../../docs/screenshots/e2e');
 const README_SCREENSHOT = path.resolve(import.meta.dirname, '../../docs/screenshots/trace-timeline.png');
 const README_SEARCH_SCREENSHOT = path.resolve(import.meta.dirname, '../../docs/screenshots/trace-search.png');
+const README_SERVICES_SCREENSHOT = path.resolve(import.meta.dirname, '../../docs/screenshots/services.png');
 const SECRET = 'dashboard-e2e-secret-long-enough-for-hs256';
 const PAGE_SIZE = 20;
 
@@ -378,6 +379,20 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await page.fill('input[name=traceql]', '{ status = error } | count() > 2');
     await page.click('button[type=submit]:has-text("Find traces")');
     await expect.poll(() => page.locator('main').textContent()).toMatch(/unsupported construct "\|"/);
+    await page.close();
+  });
+
+  it('draws the service map and the RED metrics of each operation', async () => {
+    const page = await signedIn('/services');
+    await page.waitForSelector('.service-graph .service-node');
+    const failed = demo.requests.filter((r) => r.failed).length;
+    const edge = page.locator('.service-graph [data-edge="shop-web>edge-checkout"] text');
+    expect(await edge.textContent()).toBe(`${demo.requests.length} calls, ${failed} failed`);
+    const row = page.locator('table.red tr[data-operation="shop-web POST /checkout"] td');
+    expect(await row.nth(2).textContent()).toBe(String(demo.requests.length));
+    expect(await row.nth(3).textContent()).toBe(`${((failed / demo.requests.length) * 100).toFixed(1)} %`);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'services.png'), fullPage: true });
+    if (process.env.UPDATE_SCREENSHOTS) await copyFile(path.join(SCREENSHOTS, 'services.png'), README_SERVICES_SCREENSHOT);
     await page.close();
   });
 

@@ -3,6 +3,7 @@ import { graphql, tokenStore, TOKEN_REJECTED_EVENT, TokenRejectedError, type Api
 import { Loading, QueryFailure } from './common.tsx';
 import { recogniseId } from './ids.ts';
 import { linkProps, navigate, useLocation } from './router.ts';
+import { Services } from './services.tsx';
 import { TraceSearch } from './trace-search.tsx';
 import { CorrelationView, FailedEvents, SessionView, TraceView } from './views.tsx';
 
@@ -153,6 +154,7 @@ function Shell({ onSignOut, onRejected }: { onSignOut(): void; onRejected(messag
   const [, section, id] = path.split('/');
   if (path === '/' || path === '') page = <FailedEvents params={params} />;
   else if (section === 'traces') page = <TraceSearch key={params.toString()} params={params} />;
+  else if (section === 'services') page = <Services />;
   else if (section === 'trace' && id) page = <TraceView key={id} traceId={id.toLowerCase()} />;
   else if (section === 'session' && id) page = <SessionView key={id} sessionId={id} />;
   else if (section === 'correlation' && id) page = <CorrelationView key={id} correlationId={id} />;
@@ -176,6 +178,9 @@ function Shell({ onSignOut, onRejected }: { onSignOut(): void; onRejected(messag
           </a>
           <a {...linkProps('/traces')} aria-current={section === 'traces' ? 'page' : undefined}>
             Find traces
+          </a>
+          <a {...linkProps('/services')} aria-current={section === 'services' ? 'page' : undefined}>
+            Services
           </a>
         </nav>
         <SearchBox initial={section === 'search' ? (params.get('q') ?? '') : ''} />

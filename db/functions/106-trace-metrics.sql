@@ -78,12 +78,14 @@ returns table (parent_service text, child_service text, call_count bigint, error
 language plpgsql stable parallel safe as $$
 begin
   perform tracing.require_metrics_window(p_from, p_to);
-  -- An edge is a span whose parent is a span of another service.
+  -- An edge is a span whose parent is a span of another service. The parent
+  -- is found through the spans' key, a lookup per span whatever the row
+  -- estimates (a join of the window with itself could turn quadratic on a
+  -- large trace the planner has no statistics for yet).
   return query
-    with spans as materialized (select * from tracing.window_spans(p_from, p_to))
     select p.service, c.service, count(*), count(*) filter (where c.status = 'error')
-      from spans c
-      join spans p on p.trace_id = c.trace_id and p.span_id = c.parent_span_id and p.organization_id is not distinct from c.organization_id
+      from tracing.window_spans(p_from, p_to) c
+      join tracing.spans p on p.trace_id = c.trace_id and p.span_id = c.parent_span_id and p.organization_id is not distinct from c.organization_id
      where p.service <> c.service
      group by 1, 2
      order by 3 desc, 1, 2;
