@@ -222,6 +222,10 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     expect(await details.textContent()).toMatch(/card declined|provider timeout/);
     expect(await details.textContent()).toContain('temporal.activity.type');
     expect(await details.textContent()).toContain('payment.failed');
+    // A time axis over the bars: round steps from the trace start.
+    const ticks = await page.locator('.timeline-axis .axis-tick').allTextContents();
+    expect(ticks.length).toBeGreaterThanOrEqual(3);
+    expect(ticks[0]).toBe('0');
     await page.screenshot({ path: path.join(SCREENSHOTS, 'trace-timeline.png'), fullPage: true });
     if (process.env.UPDATE_SCREENSHOTS) await copyFile(path.join(SCREENSHOTS, 'trace-timeline.png'), README_SCREENSHOT);
 

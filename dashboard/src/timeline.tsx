@@ -151,6 +151,7 @@ export function Timeline({ spans, height = 480 }: { spans: TimelineSpan[]; heigh
         </span>
         <span className="timeline-scale">0 – {formatDuration(total)}</span>
       </div>
+      <TimeAxis total={total} />
       <div
         className="timeline-rows"
         ref={scroller}
@@ -255,5 +256,32 @@ export function SpanDetails({ span, onClose }: { span: TimelineSpan; onClose(): 
         </ol>
       )}
     </section>
+  );
+}
+
+/** Offsets from the trace start at round steps (1, 2 or 5 times a power of ten), above the bars they measure. */
+export function axisTicks(total: number): number[] {
+  const raw = total / 5;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = ([1, 2, 5, 10].find((m) => m * power >= raw) ?? 10) * power;
+  const ticks: number[] = [];
+  // Multiples, rounded to 12 digits: adding 0.2 up drifts (0.6000000000000001).
+  for (let i = 0; i * step <= total * (1 + 1e-9); i++) ticks.push(Number((i * step).toPrecision(12)));
+  return ticks;
+}
+
+function TimeAxis({ total }: { total: number }) {
+  return (
+    <div className="timeline-axis" aria-hidden="true">
+      <span />
+      <span className="axis-track">
+        {axisTicks(total).map((t) => (
+          <span key={t} className="axis-tick" style={{ left: `${(t / total) * 100}%` }}>
+            {t === 0 ? '0' : formatDuration(t)}
+          </span>
+        ))}
+      </span>
+      <span />
+    </div>
   );
 }
