@@ -93,6 +93,24 @@ begin
 end
 $$;
 
+-- The operands of an {"and": [...]} or {"or": [...]} condition, checked
+-- (a non-empty array), each with its place in p_filter and the SQL word
+-- that joins them: what both compilers below share.
+create or replace function tracing.search_operands(p_expr jsonb, p_path text, p_what text)
+returns table (n bigint, item jsonb, path text, joiner text)
+language plpgsql immutable parallel safe as $$
+declare
+  v_key text := case when p_expr ? 'and' then 'and' else 'or' end;
+begin
+  if jsonb_typeof(p_expr -> v_key) is distinct from 'array' or jsonb_array_length(p_expr -> v_key) = 0 then
+    perform tracing.search_error(p_path || '.' || v_key, format('must be a non-empty array of %s', p_what));
+  end if;
+  return query
+    select e.n, e.item, format('%s.%s[%s]', p_path, v_key, e.n - 1), ' ' || v_key || ' '
+      from jsonb_array_elements(p_expr -> v_key) with ordinality as e(item, n);
+end
+$$;
+
 -- One span condition as SQL over the span alias p_alias.
 create or replace function tracing.search_span_predicate(p_expr jsonb, p_alias text, p_path text, p_depth integer default 0)
 returns text
@@ -102,9 +120,6 @@ declare
   v_value jsonb;
   v_key text;
   v_column text;
-  v_parts text[];
-  v_item jsonb;
-  v_i integer := 0;
 begin
   if p_depth > 8 then
     perform tracing.search_error(p_path, 'nests deeper than 8 levels');
@@ -113,15 +128,8 @@ begin
     perform tracing.search_error(p_path, 'must be an object: a field, attribute, and, or or not condition');
   end if;
   if p_expr ? 'and' or p_expr ? 'or' then
-    v_key := case when p_expr ? 'and' then 'and' else 'or' end;
-    if jsonb_typeof(p_expr -> v_key) is distinct from 'array' or jsonb_array_length(p_expr -> v_key) = 0 then
-      perform tracing.search_error(p_path || '.' || v_key, 'must be a non-empty array of span conditions');
-    end if;
-    for v_item in select value from jsonb_array_elements(p_expr -> v_key) loop
-      v_parts := v_parts || tracing.search_span_predicate(v_item, p_alias, format('%s.%s[%s]', p_path, v_key, v_i), p_depth + 1);
-      v_i := v_i + 1;
-    end loop;
-    return '(' || array_to_string(v_parts, case when v_key = 'and' then ' and ' else ' or ' end) || ')';
+    return (select '(' || string_agg(tracing.search_span_predicate(o.item, p_alias, o.path, p_depth + 1), o.joiner order by o.n) || ')'
+              from tracing.search_operands(p_expr, p_path, 'span conditions') o);
   end if;
   if p_expr ? 'not' then
     return format('(not %s)', tracing.search_span_predicate(p_expr -> 'not', p_alias, p_path || '.not', p_depth + 1));
@@ -304,10 +312,6 @@ create or replace function tracing.search_trace_predicate(p_expr jsonb, p_path t
 returns text
 language plpgsql stable parallel safe as $$
 declare
-  v_key text;
-  v_parts text[];
-  v_item jsonb;
-  v_i integer := 0;
   v_relation text;
   v_left text;
   v_right text;
@@ -321,15 +325,8 @@ begin
     perform tracing.search_error(p_path, 'must be an object: a spans, events, relation, trace_duration_ms, and or or condition');
   end if;
   if p_expr ? 'and' or p_expr ? 'or' then
-    v_key := case when p_expr ? 'and' then 'and' else 'or' end;
-    if jsonb_typeof(p_expr -> v_key) is distinct from 'array' or jsonb_array_length(p_expr -> v_key) = 0 then
-      perform tracing.search_error(p_path || '.' || v_key, 'must be a non-empty array of trace conditions');
-    end if;
-    for v_item in select value from jsonb_array_elements(p_expr -> v_key) loop
-      v_parts := v_parts || tracing.search_trace_predicate(v_item, format('%s.%s[%s]', p_path, v_key, v_i), p_window, p_depth + 1);
-      v_i := v_i + 1;
-    end loop;
-    return '(' || array_to_string(v_parts, case when v_key = 'and' then ' and ' else ' or ' end) || ')';
+    return (select '(' || string_agg(tracing.search_trace_predicate(o.item, o.path, p_window, p_depth + 1), o.joiner order by o.n) || ')'
+              from tracing.search_operands(p_expr, p_path, 'trace conditions') o);
   end if;
   -- A span condition is checked trace by trace, through the spans' (trace,
   -- span, organization) key: "select ... limit 1" keeps the planner from
@@ -500,6 +497,7 @@ grant execute on function
   tracing.search_error(text, text),
   tracing.search_count_conditions(jsonb),
   tracing.search_regex(jsonb, text),
+  tracing.search_operands(jsonb, text, text),
   tracing.search_span_predicate(jsonb, text, text, integer),
   tracing.search_trace_predicate(jsonb, text, interval, integer),
   tracing.search_key_path(text, text),
