@@ -16,6 +16,10 @@
 -- refused with SQLSTATE 22023 naming the construct and its position: an
 -- unsupported query never runs as if it were a different one.
 
+-- The first form of the parser, one expression function per level.
+drop function if exists tracing.traceql_span_expression(jsonb[], integer, integer);
+drop function if exists tracing.traceql_trace_expression(jsonb[], integer, integer);
+
 -- The tokens of a query: {kind, text, at} with kind one of punct, op,
 -- string, number, duration, word.
 create or replace function tracing.traceql_tokens(p_query text) returns jsonb[]
@@ -167,14 +171,15 @@ begin
 end
 $$;
 
--- Inside a spanset: conditions joined by && (tighter) and ||, in parentheses.
-create or replace function tracing.traceql_span_expression(p_tokens jsonb[], inout pos integer, out condition jsonb, p_depth integer default 0)
+-- Operands joined by && (tighter) and ||, in parentheses: the one grammar
+-- of both levels. p_level 'span' reads comparisons inside a spanset,
+-- 'trace' reads spansets and their structural relations.
+create or replace function tracing.traceql_expression(p_tokens jsonb[], inout pos integer, out condition jsonb, p_level text, p_depth integer default 0)
 language plpgsql immutable parallel safe as $$
 declare
   v_or jsonb[] := '{}';
   v_and jsonb[];
   v_item jsonb;
-  v_token jsonb;
 begin
   if p_depth > 8 then
     raise exception 'p_query nests deeper than 8 levels' using errcode = '22023';
@@ -182,15 +187,16 @@ begin
   loop
     v_and := '{}';
     loop
-      v_token := p_tokens[pos];
-      if v_token ->> 'text' = '(' and v_token ->> 'kind' = 'punct' then
-        select e.pos, e.condition into pos, v_item from tracing.traceql_span_expression(p_tokens, pos + 1, p_depth + 1) e;
+      if p_tokens[pos] ->> 'kind' = 'punct' and p_tokens[pos] ->> 'text' = '(' then
+        select e.pos, e.condition into pos, v_item from tracing.traceql_expression(p_tokens, pos + 1, p_level, p_depth + 1) e;
         if p_tokens[pos] ->> 'text' is distinct from ')' then
           perform tracing.traceql_unsupported(p_tokens[pos], ')');
         end if;
         pos := pos + 1;
-      else
+      elsif p_level = 'span' then
         select c.pos, c.condition into pos, v_item from tracing.traceql_comparison(p_tokens, pos) c;
+      else
+        select t.pos, t.condition into pos, v_item from tracing.traceql_trace_term(p_tokens, pos) t;
       end if;
       v_and := v_and || v_item;
       exit when p_tokens[pos] ->> 'text' is distinct from '&&';
@@ -224,7 +230,7 @@ begin
     pos := pos + 1;
     return;
   end if;
-  select e.pos, e.condition into pos, v_expr from tracing.traceql_span_expression(p_tokens, pos) e;
+  select e.pos, e.condition into pos, v_expr from tracing.traceql_expression(p_tokens, pos, 'span') e;
   if p_tokens[pos] ->> 'text' is distinct from '}' then
     perform tracing.traceql_unsupported(p_tokens[pos], '} or a condition joined with && or ||');
   end if;
@@ -241,61 +247,36 @@ begin
 end
 $$;
 
--- Spansets joined by structure (>> > << < ~) and by && / || (&& tighter).
-create or replace function tracing.traceql_trace_expression(p_tokens jsonb[], inout pos integer, out condition jsonb, p_depth integer default 0)
+-- A spanset, or two joined by a structural operator (>> > << < ~), as a
+-- trace condition.
+create or replace function tracing.traceql_trace_term(p_tokens jsonb[], inout pos integer, out condition jsonb)
 language plpgsql immutable parallel safe as $$
 declare
-  v_or jsonb[] := '{}';
-  v_and jsonb[];
   v_left jsonb;
   v_left_trace jsonb;
   v_right jsonb;
   v_right_trace jsonb;
-  v_term jsonb;
   v_op text;
 begin
-  if p_depth > 8 then
-    raise exception 'p_query nests deeper than 8 levels' using errcode = '22023';
+  select s.pos, s.span_condition, s.trace_condition into pos, v_left, v_left_trace from tracing.traceql_spanset(p_tokens, pos) s;
+  v_op := p_tokens[pos] ->> 'text';
+  if p_tokens[pos] ->> 'kind' = 'op' and v_op in ('>>', '>', '<<', '<', '~') then
+    select s.pos, s.span_condition, s.trace_condition into pos, v_right, v_right_trace from tracing.traceql_spanset(p_tokens, pos + 1) s;
+    if v_left is null or v_right is null then
+      raise exception 'p_query needs span conditions on both sides of a structural operator, not only traceDuration' using errcode = '22023';
+    end if;
+    condition := jsonb_build_object('relation', case v_op when '>>' then 'descendant' when '>' then 'child' when '<<' then 'ancestor'
+                                                         when '<' then 'parent' else 'sibling' end,
+                                    'left', v_left, 'right', v_right);
+    if v_left_trace is not null or v_right_trace is not null then
+      condition := jsonb_build_object('and', (select jsonb_agg(x) from jsonb_array_elements(jsonb_build_array(condition, v_left_trace, v_right_trace)) x
+                                               where x <> 'null'::jsonb));
+    end if;
+  else
+    condition := case when v_left is null then v_left_trace
+                      when v_left_trace is null then jsonb_build_object('spans', v_left)
+                      else jsonb_build_object('and', jsonb_build_array(jsonb_build_object('spans', v_left), v_left_trace)) end;
   end if;
-  loop
-    v_and := '{}';
-    loop
-      if p_tokens[pos] ->> 'text' = '(' then
-        select e.pos, e.condition into pos, v_term from tracing.traceql_trace_expression(p_tokens, pos + 1, p_depth + 1) e;
-        if p_tokens[pos] ->> 'text' is distinct from ')' then
-          perform tracing.traceql_unsupported(p_tokens[pos], ')');
-        end if;
-        pos := pos + 1;
-      else
-        select s.pos, s.span_condition, s.trace_condition into pos, v_left, v_left_trace from tracing.traceql_spanset(p_tokens, pos) s;
-        v_op := p_tokens[pos] ->> 'text';
-        if p_tokens[pos] ->> 'kind' = 'op' and v_op in ('>>', '>', '<<', '<', '~') then
-          select s.pos, s.span_condition, s.trace_condition into pos, v_right, v_right_trace from tracing.traceql_spanset(p_tokens, pos + 1) s;
-          if v_left is null or v_right is null then
-            raise exception 'p_query needs span conditions on both sides of a structural operator, not only traceDuration' using errcode = '22023';
-          end if;
-          v_term := jsonb_build_object('relation', case v_op when '>>' then 'descendant' when '>' then 'child' when '<<' then 'ancestor'
-                                                               when '<' then 'parent' else 'sibling' end,
-                                       'left', v_left, 'right', v_right);
-          if v_left_trace is not null or v_right_trace is not null then
-            v_term := jsonb_build_object('and', (select jsonb_agg(x) from jsonb_array_elements(jsonb_build_array(v_term, v_left_trace, v_right_trace)) x
-                                                  where x <> 'null'::jsonb));
-          end if;
-        else
-          v_term := case when v_left is null then v_left_trace
-                         when v_left_trace is null then jsonb_build_object('spans', v_left)
-                         else jsonb_build_object('and', jsonb_build_array(jsonb_build_object('spans', v_left), v_left_trace)) end;
-        end if;
-      end if;
-      v_and := v_and || v_term;
-      exit when p_tokens[pos] ->> 'text' is distinct from '&&';
-      pos := pos + 1;
-    end loop;
-    v_or := v_or || case when cardinality(v_and) = 1 then v_and[1] else jsonb_build_object('and', to_jsonb(v_and)) end;
-    exit when p_tokens[pos] ->> 'text' is distinct from '||';
-    pos := pos + 1;
-  end loop;
-  condition := case when cardinality(v_or) = 1 then v_or[1] else jsonb_build_object('or', to_jsonb(v_or)) end;
 end
 $$;
 
@@ -310,7 +291,7 @@ begin
   if cardinality(v_tokens) = 0 then
     raise exception 'p_query is empty: write a spanset such as { status = error }' using errcode = '22023';
   end if;
-  select e.pos, e.condition into v_pos, v_condition from tracing.traceql_trace_expression(v_tokens, 1) e;
+  select e.pos, e.condition into v_pos, v_condition from tracing.traceql_expression(v_tokens, 1, 'trace') e;
   if v_pos <= cardinality(v_tokens) then
     perform tracing.traceql_unsupported(v_tokens[v_pos], 'the end of the query, && or ||');
   end if;
@@ -347,9 +328,9 @@ grant execute on function
   tracing.traceql_tokens(text),
   tracing.traceql_unsupported(jsonb, text),
   tracing.traceql_comparison(jsonb[], integer),
-  tracing.traceql_span_expression(jsonb[], integer, integer),
+  tracing.traceql_expression(jsonb[], integer, text, integer),
   tracing.traceql_spanset(jsonb[], integer),
-  tracing.traceql_trace_expression(jsonb[], integer, integer),
+  tracing.traceql_trace_term(jsonb[], integer),
   tracing.traceql_to_filter(text),
   api.find_traces_by_traceql(text, timestamptz, timestamptz, integer, timestamptz, text)
 to tracegres_anonymous;
