@@ -65,15 +65,8 @@ describe('rates', () => {
 });
 
 describe('decideSampling', () => {
-  // The shape tracing.sampling_config() gives for the production row of migration 000004.
-  const production: SamplingConfig = {
-    environment: 'production',
-    rate: '0.1',
-    honorForced: false,
-    overrides: [],
-    tailWindowMs: 120_000,
-    tailLatencyMs: 2000,
-  };
+  // What tracing.sampling_config('production') gives a fresh database (checked in SQL by the vectors test).
+  const production: SamplingConfig = samplingConfigFromJson(vectors.production);
   // Dropped at 10% (randomness far below the threshold), kept at 100%.
   const dropped = '00000000000000000000000000000001';
   const keptAtTenPercent = '0000000000000000ffffffffffffffff';

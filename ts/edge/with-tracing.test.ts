@@ -1,6 +1,6 @@
 import type { Sql } from 'postgres';
 import vectors from './sampling.vectors.json' with { type: 'json' };
-import { KEEP_EVERY_TRACE, decideSampling, type SamplingConfig, type SamplingDecision } from './sampling.ts';
+import { KEEP_EVERY_TRACE, decideSampling, samplingConfigFromJson, type SamplingConfig, type SamplingDecision } from './sampling.ts';
 import { assert, describe, it } from '../trace-context/test-harness.ts';
 import { withTracing, type WithTracingOptions } from './with-tracing.ts';
 import { createSpan, type FinishedSpan } from '../trace-context/span.ts';
@@ -225,15 +225,8 @@ describe('withTracing', () => {
 });
 
 describe('withTracing sampling', () => {
-  // The shape tracing.sampling_config() gives for the production row of migration 000004.
-  const production: SamplingConfig = {
-    environment: 'production',
-    rate: '0.1',
-    honorForced: false,
-    overrides: [],
-    tailWindowMs: 120_000,
-    tailLatencyMs: 2000,
-  };
+  // What tracing.sampling_config('production') gives a fresh database (checked in SQL by the vectors test).
+  const production: SamplingConfig = samplingConfigFromJson(vectors.production);
   // At 10%: randomness (lower 56 bits) at the bottom of the range is dropped, at the top kept.
   const DROPPED = '0123456789abcdef2300000000000001';
   const KEPT = '0123456789abcdef23ffffffffffffff';

@@ -62,4 +62,10 @@ describe('sampling vectors in SQL', () => {
       expect(edge.sampled, c.trace_id).toBe(c.kept);
     }
   });
+
+  it('gives the production settings the TypeScript tests decide against', async () => {
+    const { json } = first(await db.sql`select tracing.sampling_config('production') as json`);
+    const { description: _description, ...production } = vectors.production;
+    expect(json).toEqual(production);
+  });
 });
