@@ -9,13 +9,17 @@
 //     p50/p99 of one 1,000-span batch (claim, encode, send, dequeue);
 //   ingest: spans/s through POST /v1/traces of a real startHttpServer, from
 //     4 concurrent clients sending pre-encoded 1,000-span protobuf requests,
-//     with p50/p99 per request; and the same for OTLP/JSON.
+//     with p50/p99 per request; the same through OTLP/gRPC's
+//     TraceService/Export (target: at least the OTLP/HTTP figure of the
+//     same run); and the same for OTLP/JSON.
 import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
 import postgres from 'postgres';
 import { startHttpServer } from '../server/http-server.ts';
 import type { OtlpExportConfig } from '../server/otlp/config.ts';
 import { createOtlpExporter } from '../server/otlp/exporter.ts';
-import { createOtlpIngestRoute } from '../server/otlp/ingest.ts';
+import { startOtlpGrpcServer, TRACE_SERVICE_EXPORT_PATH } from '../server/otlp/ingest-grpc.ts';
+import { createOtlpIngestRoute } from '../server/otlp/ingest-http.ts';
 import { encodeRequestProtobuf, type OtlpRequest, type OtlpSpan } from '../server/otlp/protocol.ts';
 import { startTestReceiver } from '../server/otlp/test-receiver.ts';
 import { summarize, type BenchContext } from './context.ts';
@@ -108,30 +112,63 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
   {
     const db = await ctx.createDatabase();
     const sql = postgres(db.url, { max: CLIENTS + 1, onnotice: () => {} });
+    const ingestOptions = {
+      sql,
+      token: TOKEN,
+      organizationId: '0a000000-0000-4000-8000-00000000000a',
+      maxBodyBytes: 64 * 1024 * 1024,
+      log: ctx.log,
+    };
     const http = await startHttpServer({
       databaseUrl: db.url,
       port: 0,
       host: '127.0.0.1',
       pgSettingsFor: async () => ({ role: 'tracegres_anonymous' }),
-      routes: [
-        createOtlpIngestRoute({
-          sql,
-          token: TOKEN,
-          organizationId: '0a000000-0000-4000-8000-00000000000a',
-          maxBodyBytes: 64 * 1024 * 1024,
-          log: ctx.log,
-        }),
-      ],
+      routes: [createOtlpIngestRoute(ingestOptions)],
     });
+    const grpcServer = await startOtlpGrpcServer({ ...ingestOptions, host: '127.0.0.1', port: 0 });
+    const grpcClient = new grpc.Client(grpcServer.address, grpc.credentials.createInsecure(), {
+      'grpc.max_send_message_length': ingestOptions.maxBodyBytes,
+    });
+    const grpcMetadata = new grpc.Metadata();
+    grpcMetadata.set('authorization', `Bearer ${TOKEN}`);
+    const senders = {
+      async 'http/protobuf'(body: Uint8Array) {
+        await post(body, 'application/x-protobuf');
+      },
+      async 'http/json'(body: Uint8Array) {
+        await post(body, 'application/json');
+      },
+      grpc: (body: Uint8Array) =>
+        new Promise<void>((resolve, reject) =>
+          grpcClient.makeUnaryRequest(
+            TRACE_SERVICE_EXPORT_PATH,
+            (bytes: Buffer) => bytes,
+            (bytes: Buffer) => bytes,
+            Buffer.from(body),
+            grpcMetadata,
+            (error) => (error ? reject(new Error(`ingest bench: gRPC ${error.code} ${error.details}`)) : resolve()),
+          ),
+        ),
+    };
+    async function post(body: Uint8Array, contentType: string) {
+      const response = await fetch(`${http.url}/v1/traces`, {
+        method: 'POST',
+        body: new Uint8Array(body),
+        headers: { 'content-type': contentType, authorization: `Bearer ${TOKEN}` },
+      });
+      await response.arrayBuffer();
+      if (response.status !== 200) throw new Error(`ingest bench: HTTP ${response.status}`);
+    }
     try {
       // The queue on, as when this server also exports.
       await sql`select tracing.otlp_enable_export(true)`;
       const ingest: Record<string, unknown> = {};
-      for (const protocol of ['http/protobuf', 'http/json'] as const) {
+      for (const protocol of ['http/protobuf', 'grpc', 'http/json'] as const) {
         const total = protocol === 'http/json' ? spans / 2 : spans;
         const bodies = Array.from({ length: total / BATCH }, () => {
           const request = otlpRequest(BATCH);
-          return protocol === 'http/json' ? JSON.stringify(request) : encodeRequestProtobuf(request);
+          return protocol === 'http/json' ? new TextEncoder().encode(JSON.stringify(request)) : encodeRequestProtobuf(request);
         });
         const latencies: number[] = [];
         let next = 0;
@@ -141,22 +178,13 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
             while (next < bodies.length) {
               const body = bodies[next++]!;
               const t = performance.now();
-              const response = await fetch(`${http.url}/v1/traces`, {
-                method: 'POST',
-                body: typeof body === 'string' ? body : new Uint8Array(body),
-                headers: {
-                  'content-type': protocol === 'http/json' ? 'application/json' : 'application/x-protobuf',
-                  authorization: `Bearer ${TOKEN}`,
-                },
-              });
-              await response.arrayBuffer();
-              if (response.status !== 200) throw new Error(`ingest bench: HTTP ${response.status}`);
+              await senders[protocol](body);
               latencies.push(performance.now() - t);
             }
           }),
         );
         const seconds = (performance.now() - started) / 1000;
-        ingest[protocol === 'http/json' ? 'json' : 'protobuf'] = {
+        ingest[{ 'http/protobuf': 'protobuf', grpc: 'grpc', 'http/json': 'json' }[protocol]] = {
           spans: total,
           clients: CLIENTS,
           spans_per_s: Math.round(total / seconds),
@@ -164,17 +192,21 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
         };
         ctx.log(`otlp: ingest ${protocol}: ${Math.round(total / seconds)} spans/s`);
       }
+      const rate = (key: string) => (ingest[key] as { spans_per_s: number }).spans_per_s;
+      ingest.grpc_vs_http_protobuf = Number((rate('grpc') / rate('protobuf')).toFixed(2));
       const [stored] = await sql`select count(*)::int as n from tracing.spans`;
       ingest.stored_spans = stored!.n;
       results.ingest = ingest;
     } finally {
+      grpcClient.close();
+      await grpcServer.close();
       await http.close();
       await sql.end();
       await db.drop();
     }
   }
 
-  results.targets = { export_spans_per_s: 20_000, ingest_spans_per_s: 20_000 };
+  results.targets = { export_spans_per_s: 20_000, ingest_spans_per_s: 20_000, grpc_ingest_vs_http_protobuf: 1 };
   return results;
 }
 

@@ -22,7 +22,13 @@ interface Started {
 }
 
 async function start(pgPort: number): Promise<Started> {
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', TRACEGRES_DATA_DIR: dataDir, TRACEGRES_EMBEDDED_PG_PORT: String(pgPort) };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: '0',
+    TRACEGRES_OTLP_GRPC_PORT: '0',
+    TRACEGRES_DATA_DIR: dataDir,
+    TRACEGRES_EMBEDDED_PG_PORT: String(pgPort),
+  };
   delete env.DATABASE_URL;
   delete env.TRACEGRES_JWT_SECRET;
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {

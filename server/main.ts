@@ -104,9 +104,9 @@ async function main(): Promise<void> {
     });
     // Built in the background, so the first page view rarely waits for it.
     dashboard.ready().catch((error) => console.error('dashboard build failed (retried on the next page view):', error));
-    // OTLP ingest at /v1/traces (as the owner: record_spans), and the
-    // exporter loop when OTEL_EXPORTER_OTLP_* is set.
-    otlp = await startOtlp({ databaseUrl, pgSettingsFor, log });
+    // OTLP ingest at /v1/traces and over gRPC (as the owner: record_spans),
+    // and the exporter loop when OTEL_EXPORTER_OTLP_* is set.
+    otlp = await startOtlp({ databaseUrl, host: config.host, pgSettingsFor, log });
     http = await startHttpServer({
       databaseUrl: config.graphqlDatabaseUrl ?? databaseUrl,
       port: config.port,
@@ -116,6 +116,11 @@ async function main(): Promise<void> {
       routes: [...otlp.routes, dashboard],
     });
     log(`OTLP ingest: ${http.url}/v1/traces`);
+    log(
+      otlp.grpc
+        ? `OTLP/gRPC ingest: ${otlp.grpc.address}`
+        : 'OTLP/gRPC ingest: off (TRACEGRES_OTLP_GRPC_PORT sets its port, 4317 by default)',
+    );
     log(`dashboard: ${http.url}/`);
     log(`GraphQL:  ${http.url}/graphql`);
     log(

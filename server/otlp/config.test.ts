@@ -67,19 +67,28 @@ describe('readOtlpExportConfig', () => {
 
 describe('readOtlpIngestConfig', () => {
   it('reads the ingest token and the body bound', () => {
-    expect(readOtlpIngestConfig({})).toEqual({ token: undefined, maxBodyBytes: 16 * 1024 * 1024 });
+    expect(readOtlpIngestConfig({})).toEqual({ token: undefined, maxBodyBytes: 16 * 1024 * 1024, grpcPort: 4317 });
     const organization = '0a000000-0000-4000-8000-00000000000a';
     expect(
       readOtlpIngestConfig({
         TRACEGRES_INGEST_TOKEN: 't',
         TRACEGRES_INGEST_ORGANIZATION_ID: organization,
         TRACEGRES_OTLP_MAX_BODY_BYTES: '1024',
+        TRACEGRES_OTLP_GRPC_PORT: '0',
       }),
-    ).toEqual({ token: 't', organizationId: organization, maxBodyBytes: 1024 });
+    ).toEqual({ token: 't', organizationId: organization, maxBodyBytes: 1024, grpcPort: 0 });
     // The shortcut token is bound to one organization or the server does not start.
     expect(() => readOtlpIngestConfig({ TRACEGRES_INGEST_TOKEN: 't' })).toThrow(
       /TRACEGRES_INGEST_TOKEN needs TRACEGRES_INGEST_ORGANIZATION_ID/,
     );
     expect(() => readOtlpIngestConfig({ TRACEGRES_INGEST_TOKEN: 't', TRACEGRES_INGEST_ORGANIZATION_ID: 'acme' })).toThrow(/must be a uuid/);
+  });
+
+  it('reads the gRPC port: a number, 0 for any free one, or off', () => {
+    expect(readOtlpIngestConfig({ TRACEGRES_OTLP_GRPC_PORT: '14317' }).grpcPort).toBe(14317);
+    expect(readOtlpIngestConfig({ TRACEGRES_OTLP_GRPC_PORT: 'off' }).grpcPort).toBeUndefined();
+    for (const bad of ['-1', '65536', 'grpc', '43.17']) {
+      expect(() => readOtlpIngestConfig({ TRACEGRES_OTLP_GRPC_PORT: bad })).toThrow(/TRACEGRES_OTLP_GRPC_PORT must be a port number/);
+    }
   });
 });

@@ -1,6 +1,7 @@
 // OTLP settings from the standard OpenTelemetry environment variables
 // (OpenTelemetry specification, "OTLP Exporter Configuration"), plus a few
 // of tracegres' own for the queue and the ingest endpoint.
+import { UUID_PATTERN } from '../../ts/trace-context/headers.ts';
 import type { Protocol } from './protocol.ts';
 import type { ResourceConfig } from './mapping.ts';
 
@@ -116,11 +117,14 @@ export interface OtlpIngestConfig {
   token?: string;
   /** TRACEGRES_INGEST_ORGANIZATION_ID: the organization TRACEGRES_INGEST_TOKEN's spans belong to; required with it. */
   organizationId?: string;
-  /** TRACEGRES_OTLP_MAX_BODY_BYTES: the largest request body, after decompression. */
+  /** TRACEGRES_OTLP_MAX_BODY_BYTES: the largest request body (HTTP) or message (gRPC), after decompression. */
   maxBodyBytes: number;
+  /**
+   * TRACEGRES_OTLP_GRPC_PORT: the OTLP/gRPC port, 4317 (OTLP's default)
+   * unless set; 0 picks a free one; `off`: no gRPC server (undefined).
+   */
+  grpcPort?: number;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function readOtlpIngestConfig(env: NodeJS.ProcessEnv = process.env): OtlpIngestConfig {
   const token = env.TRACEGRES_INGEST_TOKEN || undefined;
@@ -130,11 +134,23 @@ export function readOtlpIngestConfig(env: NodeJS.ProcessEnv = process.env): Otlp
   if (token && !organizationId) {
     throw new OtlpConfigError('TRACEGRES_INGEST_TOKEN needs TRACEGRES_INGEST_ORGANIZATION_ID, the organization (uuid) its spans belong to');
   }
-  if (organizationId && !UUID.test(organizationId)) {
+  if (organizationId && !UUID_PATTERN.test(organizationId)) {
     throw new OtlpConfigError(`TRACEGRES_INGEST_ORGANIZATION_ID must be a uuid, got ${JSON.stringify(organizationId)}`);
   }
   return {
     ...(token ? { token, organizationId } : {}),
     maxBodyBytes: positiveInteger(env.TRACEGRES_OTLP_MAX_BODY_BYTES, 'TRACEGRES_OTLP_MAX_BODY_BYTES', 16 * 1024 * 1024),
+    grpcPort: grpcPort(env.TRACEGRES_OTLP_GRPC_PORT),
   };
+}
+
+function grpcPort(value: string | undefined): number | undefined {
+  const setting = value?.trim().toLowerCase();
+  if (!setting) return 4317;
+  if (setting === 'off') return undefined;
+  const port = Number(setting);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new OtlpConfigError(`TRACEGRES_OTLP_GRPC_PORT must be a port number (0 for any free one) or off, got ${JSON.stringify(value)}`);
+  }
+  return port;
 }

@@ -1,7 +1,11 @@
-// POST /v1/traces: spans from the real OpenTelemetry JS SDK and its OTLP
-// exporters, through a real server, into api.get_trace_timeline; and every
-// way a request can be wrong.
+// OTLP ingest over HTTP (POST /v1/traces) and gRPC (TraceService/Export):
+// spans from the real OpenTelemetry JS SDK and its OTLP exporters, through
+// real servers, into api.get_trace_timeline; and every way a request can be
+// wrong.
 import { gzipSync } from 'node:zlib';
+import * as grpc from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
+import { OTLPTraceExporter as OTLPGrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { OTLPTraceExporter as OTLPHttpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OTLPProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
@@ -13,7 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { createTokenVerifier, signToken } from '../auth/jwt.ts';
 import { startHttpServer, type HttpServer } from '../http-server.ts';
-import { createOtlpIngestRoute } from './ingest.ts';
+import { startOtlpGrpcServer, TRACE_SERVICE_EXPORT_PATH, type OtlpGrpcServer } from './ingest-grpc.ts';
+import { createOtlpIngestRoute } from './ingest-http.ts';
 import { generateIngestToken, hashIngestToken } from './ingest-tokens.ts';
 import { encodeRequestProtobuf, ExportTraceServiceResponse, RpcStatus, type OtlpRequest } from './protocol.ts';
 
@@ -24,6 +29,7 @@ const INGEST_TOKEN = 'ingest-token-for-tests';
 const INGEST_ORG = '0a000000-0000-4000-8000-00000000000a';
 const OTHER_ORG = '0b000000-0000-4000-8000-00000000000b';
 let http: HttpServer;
+let grpcServer: OtlpGrpcServer;
 let sql: postgres.Sql;
 let adminJwt: string;
 
@@ -46,10 +52,21 @@ beforeAll(async () => {
       }),
     ],
   });
+  grpcServer = await startOtlpGrpcServer({
+    sql,
+    pgSettingsFor,
+    token: INGEST_TOKEN,
+    organizationId: INGEST_ORG,
+    maxBodyBytes: 256 * 1024,
+    log: () => {},
+    host: '127.0.0.1',
+    port: 0,
+  });
   adminJwt = await signToken(SECRET, { role: 'admin', sub: 'ingest-test' });
 });
 afterAll(async () => {
   await http?.close();
+  await grpcServer?.close();
   await sql?.end();
 });
 
@@ -99,11 +116,17 @@ async function sendWithSdk(exporter: SpanExporter, serviceName: string) {
 
 describe('spans from the OpenTelemetry JS SDK', () => {
   for (const [protocol, makeExporter] of [
-    ['http/protobuf', (url: string, headers: Record<string, string>) => new OTLPProtoExporter({ url, headers })],
-    ['http/json', (url: string, headers: Record<string, string>) => new OTLPHttpJsonExporter({ url, headers })],
+    ['http/protobuf', () => new OTLPProtoExporter({ url: `${http.url}/v1/traces`, headers: { authorization: `Bearer ${INGEST_TOKEN}` } })],
+    ['http/json', () => new OTLPHttpJsonExporter({ url: `${http.url}/v1/traces`, headers: { authorization: `Bearer ${INGEST_TOKEN}` } })],
+    ['grpc', () => new OTLPGrpcExporter({ url: `http://${grpcServer.address}`, metadata: grpcMetadata(INGEST_TOKEN) })],
+    [
+      'grpc, gzip',
+      () =>
+        new OTLPGrpcExporter({ url: `http://${grpcServer.address}`, metadata: grpcMetadata(INGEST_TOKEN), compression: 'gzip' as never }),
+    ],
   ] as const) {
     it(`appear in the trace timeline with their parents and timing (${protocol})`, async () => {
-      const exporter = makeExporter(`${http.url}/v1/traces`, { authorization: `Bearer ${INGEST_TOKEN}` });
+      const exporter = makeExporter();
       const sent = await sendWithSdk(exporter, `orders-${protocol}`);
       const rows = await timeline(sent.traceId);
       expect(rows.map((r) => [r.span_id, r.parent_span_id, r.depth])).toEqual([
@@ -413,5 +436,100 @@ describe('requests', () => {
     const bomb = await postJson(gzipSync(big), { 'content-encoding': 'gzip' });
     expect(bomb.status).toBe(413);
     expect(bomb.body.message).toMatch(/once decompressed/);
+  });
+});
+
+function grpcMetadata(token?: string, extra: Record<string, string> = {}): Metadata {
+  const metadata = new Metadata();
+  if (token) metadata.set('authorization', `Bearer ${token}`);
+  for (const [key, value] of Object.entries(extra)) metadata.set(key, value);
+  return metadata;
+}
+
+/** One TraceService/Export call with raw bytes: the answer decoded, or the gRPC error's code and details. */
+async function exportOverGrpc(
+  body: Uint8Array,
+  metadata: Metadata,
+  options: grpc.ClientOptions = {},
+): Promise<{ code: number; details?: string; response?: Record<string, unknown> }> {
+  const client = new grpc.Client(grpcServer.address, grpc.credentials.createInsecure(), options);
+  try {
+    return await new Promise((resolve) =>
+      client.makeUnaryRequest(
+        TRACE_SERVICE_EXPORT_PATH,
+        (bytes: Buffer) => bytes,
+        (bytes: Buffer) => ExportTraceServiceResponse.toObject(ExportTraceServiceResponse.decode(bytes), { longs: String }),
+        Buffer.from(body),
+        metadata,
+        (error, response) =>
+          resolve(
+            error ? { code: error.code, details: error.details } : { code: grpc.status.OK, response: response as Record<string, unknown> },
+          ),
+      ),
+    );
+  } finally {
+    client.close();
+  }
+}
+
+describe('OTLP/gRPC', () => {
+  it('stores the valid spans and names the rejected ones in partial_success', async () => {
+    const good = span();
+    const body = encodeRequestProtobuf(request([good, span({ spanId: '0000000000000000' }), span({ name: '' })]));
+    const answer = await exportOverGrpc(body, grpcMetadata(INGEST_TOKEN));
+    expect(answer.code).toBe(grpc.status.OK);
+    expect(answer.response).toMatchObject({ partialSuccess: { rejectedSpans: '2' } });
+    expect((answer.response!.partialSuccess as { errorMessage: string }).errorMessage).toMatch(
+      /span 1 .*spanId.*; span 2 .*name is required/,
+    );
+    const [counted] = await sql`select count(*)::int as n, min(organization_id::text) as org from tracing.spans
+                                 where trace_id = tracing.hex_to_trace_id(${good.traceId})`;
+    expect(counted).toEqual({ n: 1, org: INGEST_ORG });
+  });
+
+  it('binds spans to the token, as over HTTP: an admin JWT names its organization, other callers are refused', async () => {
+    const claimsOther = span({
+      name: 'grpc claims another tenant',
+      attributes: [{ key: 'tracegres.organization_id', value: { stringValue: OTHER_ORG } }],
+    });
+    expect((await exportOverGrpc(encodeRequestProtobuf(request([claimsOther])), grpcMetadata(INGEST_TOKEN))).code).toBe(grpc.status.OK);
+    const viaAdmin = span({ name: 'grpc admin' });
+    const body = encodeRequestProtobuf(request([viaAdmin]));
+    const unnamed = await exportOverGrpc(body, grpcMetadata(adminJwt));
+    expect(unnamed).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/x-tracegres-organization-id/) });
+    expect((await exportOverGrpc(body, grpcMetadata(adminJwt, { 'x-tracegres-organization-id': OTHER_ORG }))).code).toBe(grpc.status.OK);
+    const stored = await sql`select name, organization_id::text as org from tracing.spans
+                              where trace_id in (tracing.hex_to_trace_id(${claimsOther.traceId}), tracing.hex_to_trace_id(${viaAdmin.traceId}))
+                              order by name`;
+    expect(stored).toEqual([
+      { name: 'grpc admin', org: OTHER_ORG },
+      { name: 'grpc claims another tenant', org: INGEST_ORG },
+    ]);
+    const reader = await signToken(SECRET, { role: 'reader', organization_id: OTHER_ORG });
+    for (const metadata of [grpcMetadata(), grpcMetadata('wrong-token'), grpcMetadata(reader)]) {
+      expect(await exportOverGrpc(body, metadata)).toMatchObject({
+        code: grpc.status.UNAUTHENTICATED,
+        details: expect.stringMatching(/Bearer token is required/),
+      });
+    }
+  });
+
+  it('refuses a malformed message with INVALID_ARGUMENT and keeps serving', async () => {
+    const garbage = await exportOverGrpc(Uint8Array.from([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01]), grpcMetadata(INGEST_TOKEN));
+    expect(garbage.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(garbage.details).toBeTruthy();
+    expect((await exportOverGrpc(encodeRequestProtobuf(request([span()])), grpcMetadata(INGEST_TOKEN))).code).toBe(grpc.status.OK);
+  });
+
+  it('bounds the message, compressed or not', async () => {
+    const big = encodeRequestProtobuf(
+      request(Array.from({ length: 2000 }, () => span({ attributes: [{ key: 'padding', value: { stringValue: 'x'.repeat(200) } }] }))),
+    );
+    expect(big.length).toBeGreaterThan(256 * 1024);
+    expect((await exportOverGrpc(big, grpcMetadata(INGEST_TOKEN))).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    // Padding compresses to almost nothing: the limit applies once decompressed.
+    const gzip = { 'grpc.default_compression_algorithm': grpc.compressionAlgorithms.gzip };
+    const bomb = await exportOverGrpc(big, grpcMetadata(INGEST_TOKEN), gzip);
+    expect(bomb).toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED, details: expect.stringMatching(/decompresses/) });
   });
 });

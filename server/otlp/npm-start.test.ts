@@ -1,5 +1,5 @@
 // OTLP through `npm start` end to end: the OpenTelemetry JS SDK sends spans
-// to the server's /v1/traces, they land in the trace timeline, sampling
+// to the server's /v1/traces and its OTLP/gRPC port, they land in the trace timeline, sampling
 // keeps the trace, and the exporter loop (configured by the OTEL_* variables)
 // forwards them to a collector.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -7,6 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { context, trace } from '@opentelemetry/api';
+import { Metadata } from '@grpc/grpc-js';
+import { OTLPTraceExporter as OTLPGrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -34,6 +36,7 @@ it('ingests SDK spans through npm start and exports them once sampling keeps the
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PORT: '0',
+    TRACEGRES_OTLP_GRPC_PORT: '0',
     TRACEGRES_DATA_DIR: dataDir,
     TRACEGRES_EMBEDDED_PG_PORT: String(pgPort),
     OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.port}`,
@@ -52,6 +55,7 @@ it('ingests SDK spans through npm start and exports them once sampling keeps the
     () => output,
   );
   const ingestUrl = /OTLP ingest:\s+(\S+)/.exec(output)![1]!;
+  const grpcAddress = /OTLP\/gRPC ingest:\s+(\S+)/.exec(output)![1]!;
   const token = /development token[^\n]*\n(\S+)/.exec(output)![1]!;
   // The exporter announces itself once it has turned queueing on.
   await waitFor(
@@ -60,26 +64,30 @@ it('ingests SDK spans through npm start and exports them once sampling keeps the
     () => output,
   );
 
-  const provider = new BasicTracerProvider({
+  // An admin token ingests for the organization it names.
+  const headers = { authorization: `Bearer ${token}`, 'x-tracegres-organization-id': '0d000000-0000-4000-8000-00000000000d' };
+  const metadata = new Metadata();
+  for (const [key, value] of Object.entries(headers)) metadata.set(key, value);
+  const checkout = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'checkout' }),
-    spanProcessors: [
-      new SimpleSpanProcessor(
-        new OTLPTraceExporter({
-          url: ingestUrl,
-          // An admin token ingests for the organization it names.
-          headers: { authorization: `Bearer ${token}`, 'x-tracegres-organization-id': '0d000000-0000-4000-8000-00000000000d' },
-        }),
-      ),
-    ],
+    spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: ingestUrl, headers }))],
   });
-  const tracer = provider.getTracer('npm-start-test');
+  const payments = new BasicTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': 'payments' }),
+    spanProcessors: [new SimpleSpanProcessor(new OTLPGrpcExporter({ url: `http://${grpcAddress}`, metadata }))],
+  });
   const t0 = Date.now() - 1000;
-  const root = tracer.startSpan('POST /checkout', { startTime: new Date(t0) });
-  const child1 = tracer.startSpan('reserve stock', { startTime: new Date(t0 + 10) }, trace.setSpan(context.active(), root));
+  const root = checkout.getTracer('npm-start-test').startSpan('POST /checkout', { startTime: new Date(t0) });
+  const inRoot = trace.setSpan(context.active(), root);
+  const child1 = checkout.getTracer('npm-start-test').startSpan('reserve stock', { startTime: new Date(t0 + 10) }, inRoot);
   child1.end(new Date(t0 + 40));
+  const child2 = payments.getTracer('npm-start-test').startSpan('charge card', { startTime: new Date(t0 + 50) }, inRoot);
+  child2.end(new Date(t0 + 90));
   root.end(new Date(t0 + 100));
-  await provider.forceFlush();
-  await provider.shutdown();
+  for (const provider of [checkout, payments]) {
+    await provider.forceFlush();
+    await provider.shutdown();
+  }
   const traceId = root.spanContext().traceId;
 
   const sql = postgres(embeddedDatabaseUrl(readConfig({ TRACEGRES_DATA_DIR: dataDir, TRACEGRES_EMBEDDED_PG_PORT: String(pgPort) })), {
@@ -92,6 +100,7 @@ it('ingests SDK spans through npm start and exports them once sampling keeps the
     expect(rows.map((r) => [r.span_id, r.parent_span_id])).toEqual([
       [root.spanContext().spanId, null],
       [child1.spanContext().spanId, root.spanContext().spanId],
+      [child2.spanContext().spanId, root.spanContext().spanId],
     ]);
     expect(rows[1]!.offset_ms).toBeCloseTo(10, 6);
     expect(rows[1]!.duration_ms).toBeCloseTo(30, 6);
@@ -101,7 +110,7 @@ it('ingests SDK spans through npm start and exports them once sampling keeps the
     await sql`call tracing.run_sampling()`;
     await sql`update tracing.otlp_outbox set available_at = now()`;
     await waitFor(
-      async () => receiver.acceptedSpans().length >= 2,
+      async () => receiver.acceptedSpans().length >= 3,
       15_000,
       () => output,
     );
@@ -109,7 +118,7 @@ it('ingests SDK spans through npm start and exports them once sampling keeps the
       .acceptedSpans()
       .map((s) => s.spanId)
       .sort();
-    expect(exported).toEqual([root.spanContext().spanId, child1.spanContext().spanId].sort());
+    expect(exported).toEqual([root, child1, child2].map((s) => s.spanContext().spanId).sort());
     expect(receiver.requests[0]!.headers['x-collector-key']).toBe('abc def');
   } finally {
     await sql.end();

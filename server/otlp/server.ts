@@ -1,19 +1,24 @@
-// What `npm start` runs for OTLP: the /v1/traces ingest route always, and
-// the exporter loop when an OTLP endpoint is configured.
+// What `npm start` runs for OTLP: the /v1/traces ingest route always, the
+// OTLP/gRPC ingest server unless turned off, and the exporter loop when an
+// OTLP endpoint is configured.
 import postgres from 'postgres';
 import type { PgSettings } from '../auth/jwt.ts';
 import { readOtlpExportConfig, readOtlpIngestConfig } from './config.ts';
 import { createOtlpExporter, type OtlpExporter } from './exporter.ts';
-import { createOtlpIngestRoute } from './ingest.ts';
+import { startOtlpGrpcServer, type OtlpGrpcServer } from './ingest-grpc.ts';
+import { createOtlpIngestRoute } from './ingest-http.ts';
 
 export interface OtlpServerParts {
   routes: Array<ReturnType<typeof createOtlpIngestRoute>>;
+  grpc?: OtlpGrpcServer;
   exporter?: OtlpExporter;
   stop(): Promise<void>;
 }
 
 export async function startOtlp(options: {
   databaseUrl: string;
+  /** Where the gRPC server listens (the HTTP server's host). */
+  host: string;
   pgSettingsFor: (authorization: string | undefined) => Promise<PgSettings>;
   log: (message: string) => void;
   env?: NodeJS.ProcessEnv;
@@ -23,7 +28,12 @@ export async function startOtlp(options: {
   const exportConfig = readOtlpExportConfig(env);
   const ingestConfig = readOtlpIngestConfig(env);
   const ingestSql = postgres(options.databaseUrl, { max: 4, onnotice: () => {} });
-  const routes = [createOtlpIngestRoute({ ...ingestConfig, sql: ingestSql, pgSettingsFor: options.pgSettingsFor, log: options.log })];
+  const ingestOptions = { ...ingestConfig, sql: ingestSql, pgSettingsFor: options.pgSettingsFor, log: options.log };
+  const routes = [createOtlpIngestRoute(ingestOptions)];
+  const grpc =
+    ingestConfig.grpcPort === undefined
+      ? undefined
+      : await startOtlpGrpcServer({ ...ingestOptions, host: options.host, port: ingestConfig.grpcPort });
   let exporterSql: postgres.Sql | undefined;
   let exporter: OtlpExporter | undefined;
   if (exportConfig) {
@@ -38,8 +48,10 @@ export async function startOtlp(options: {
   }
   return {
     routes,
+    grpc,
     exporter,
     async stop() {
+      await grpc?.close();
       await exporter?.stop();
       await exporterSql?.end();
       await ingestSql.end();
