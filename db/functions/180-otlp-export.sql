@@ -77,6 +77,41 @@ language sql immutable parallel safe as $$
   select ((extract(epoch from p_time) * 1000000)::bigint * 1000)::text
 $$;
 
+create or replace function tracing.otlp_span_key(p_trace_id uuid, p_span_id bigint, p_organization_id uuid) returns text
+language sql immutable parallel safe as $$
+  select p_trace_id::text || ':' || p_span_id::text || ':' || coalesce(p_organization_id::text, '')
+$$;
+
+comment on function tracing.otlp_span_key(uuid, bigint, uuid) is
+  E'The key of a span in the lookup object of tracing.otlp_domain_events.';
+
+create or replace function tracing.otlp_domain_events(p_trace_ids uuid[]) returns jsonb
+language sql stable parallel safe as $$
+  -- One object for a whole set of traces, looked up per span: joined
+  -- instead, a misjudged array parameter made the planner re-run the
+  -- grouping for every span.
+  select jsonb_object_agg(x.span_key, x.events)
+    from (
+      select tracing.otlp_span_key(e.trace_id, e.span_id, e.organization_id) as span_key,
+             jsonb_agg(jsonb_build_object(
+               'name', e.event_type,
+               'time_unix_nano', tracing.otlp_unix_nano(e.created_at),
+               'attributes', jsonb_strip_nulls(jsonb_build_object(
+                 'tracegres.event.id', e.id,
+                 'tracegres.stream.type', e.stream_type,
+                 'tracegres.stream.id', e.stream_id,
+                 'tracegres.processing_error', e.processing_error))
+             ) order by e.created_at, e.id) as events
+        from tracing.domain_events e
+       where e.trace_id = any (p_trace_ids)
+         and e.span_id is not null
+       group by e.trace_id, e.span_id, e.organization_id
+    ) as x
+$$;
+
+comment on function tracing.otlp_domain_events(uuid[]) is
+  E'The domain events of the given traces as OTLP span events (name, time_unix_nano, attributes), in one object keyed by tracing.otlp_span_key of the span that emitted them; events the caller may not see are left out.';
+
 create or replace function tracing.otlp_claim_spans(p_limit integer default 512)
 returns table (
   outbox_id bigint,
@@ -176,25 +211,7 @@ begin
   select array_agg(distinct o.trace_id) into v_traces
     from unnest(v_ready) as r(id)
     join tracing.otlp_outbox o on o.id = r.id;
-  if v_traces is not null then
-    select jsonb_object_agg(x.span_key, x.events) into v_events
-      from (
-        select e.trace_id::text || ':' || e.span_id::text || ':' || coalesce(e.organization_id::text, '') as span_key,
-               jsonb_agg(jsonb_build_object(
-                 'name', e.event_type,
-                 'time_unix_nano', tracing.otlp_unix_nano(e.created_at),
-                 'attributes', jsonb_strip_nulls(jsonb_build_object(
-                   'tracegres.event.id', e.id,
-                   'tracegres.stream.type', e.stream_type,
-                   'tracegres.stream.id', e.stream_id,
-                   'tracegres.processing_error', e.processing_error))
-               ) order by e.created_at, e.id) as events
-          from tracing.domain_events e
-         where e.trace_id = any (v_traces)
-           and e.span_id is not null
-         group by e.trace_id, e.span_id, e.organization_id
-      ) as x;
-  end if;
+  v_events := tracing.otlp_domain_events(v_traces);
 
   return query
     select o.id, o.attempts,
@@ -204,7 +221,7 @@ begin
            tracing.otlp_unix_nano(s.start_time), tracing.otlp_unix_nano(s.end_time),
            s.status, s.status_message, s.attributes, s.span_events, s.links,
            s.correlation_id, s.session_id, s.organization_id,
-           v_events -> (s.trace_id::text || ':' || s.span_id::text || ':' || coalesce(s.organization_id::text, ''))
+           v_events -> tracing.otlp_span_key(s.trace_id, s.span_id, s.organization_id)
       from unnest(v_ready) as r(id)
       join tracing.otlp_outbox o on o.id = r.id
       join tracing.spans s on s.trace_id = o.trace_id and s.span_id = o.span_id

@@ -2,6 +2,7 @@
 // (OpenTelemetry specification, "OTLP Exporter Configuration"), plus a few
 // of tracegres' own for the queue and the ingest endpoint.
 import { UUID_PATTERN } from '../../ts/trace-context/headers.ts';
+import { readPortSetting } from '../port-setting.ts';
 import type { Protocol } from './protocol.ts';
 import type { ResourceConfig } from './mapping.ts';
 
@@ -140,17 +141,6 @@ export function readOtlpIngestConfig(env: NodeJS.ProcessEnv = process.env): Otlp
   return {
     ...(token ? { token, organizationId } : {}),
     maxBodyBytes: positiveInteger(env.TRACEGRES_OTLP_MAX_BODY_BYTES, 'TRACEGRES_OTLP_MAX_BODY_BYTES', 16 * 1024 * 1024),
-    grpcPort: grpcPort(env.TRACEGRES_OTLP_GRPC_PORT),
+    grpcPort: readPortSetting(env.TRACEGRES_OTLP_GRPC_PORT, 'TRACEGRES_OTLP_GRPC_PORT', 4317),
   };
-}
-
-function grpcPort(value: string | undefined): number | undefined {
-  const setting = value?.trim().toLowerCase();
-  if (!setting) return 4317;
-  if (setting === 'off') return undefined;
-  const port = Number(setting);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new OtlpConfigError(`TRACEGRES_OTLP_GRPC_PORT must be a port number (0 for any free one) or off, got ${JSON.stringify(value)}`);
-  }
-  return port;
 }

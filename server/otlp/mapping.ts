@@ -35,9 +35,8 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 // ---------------------------------------------------------------- export
 
-/** A row of tracing.otlp_claim_spans. */
-export interface QueuedSpan {
-  outbox_id: string | number | bigint;
+/** A row of tracing.otlp_trace_spans: a stored span in OTLP's terms. */
+export interface StoredSpan {
   trace_id: string;
   span_id: string;
   parent_span_id: string | null;
@@ -57,6 +56,11 @@ export interface QueuedSpan {
   domain_events: Array<{ name: string; time_unix_nano: string; attributes: Record<string, Json> }> | null;
 }
 
+/** A row of tracing.otlp_claim_spans. */
+export interface QueuedSpan extends StoredSpan {
+  outbox_id: string | number | bigint;
+}
+
 export interface ResourceConfig {
   /** OTEL_RESOURCE_ATTRIBUTES, added to every resource. */
   attributes: Record<string, string>;
@@ -64,7 +68,7 @@ export interface ResourceConfig {
   serviceName?: string;
 }
 
-export function spansToOtlpRequest(rows: QueuedSpan[], resource: ResourceConfig): OtlpRequest {
+export function spansToOtlpRequest(rows: StoredSpan[], resource: ResourceConfig): OtlpRequest {
   const byService = new Map<string, OtlpSpan[]>();
   for (const row of rows) {
     const service = row.service === 'unknown_service' && resource.serviceName ? resource.serviceName : row.service;
@@ -85,7 +89,7 @@ export function spansToOtlpRequest(rows: QueuedSpan[], resource: ResourceConfig)
   return { resourceSpans };
 }
 
-function spanToOtlp(row: QueuedSpan): OtlpSpan {
+function spanToOtlp(row: StoredSpan): OtlpSpan {
   const attributes: Record<string, Json> = { ...(row.attributes ?? {}) };
   if (row.session_id) attributes[SESSION_ID_ATTRIBUTE] = row.session_id;
   if (row.correlation_id) attributes[CORRELATION_ID_ATTRIBUTE] = row.correlation_id;

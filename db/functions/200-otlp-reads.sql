@@ -1,0 +1,74 @@
+-- Stored spans in OTLP's shape, for the read APIs other tools speak (the
+-- Jaeger remote storage of server/jaeger): whole traces, and the services
+-- and operations a search form offers.
+--
+-- Invoker rights: each call runs as the role of the request, so row-level
+-- security decides which organizations' spans it sees, as for GraphQL.
+
+create or replace function tracing.otlp_trace_spans(p_trace_ids uuid[])
+returns table (
+  trace_id text,
+  span_id text,
+  parent_span_id text,
+  name text,
+  service text,
+  kind text,
+  start_time_unix_nano text,
+  end_time_unix_nano text,
+  status text,
+  status_message text,
+  attributes jsonb,
+  span_events jsonb,
+  links jsonb,
+  correlation_id uuid,
+  session_id uuid,
+  organization_id uuid,
+  domain_events jsonb
+)
+language sql stable parallel safe as $$
+  -- Rows of one trace come together, in start order; at most 10,000 a
+  -- trace (the timeline's bound), so one request has a bounded size.
+  with events as (select tracing.otlp_domain_events(p_trace_ids) as lookup)
+  select tracing.trace_id_to_hex(s.trace_id), tracing.span_id_to_hex(s.span_id), tracing.span_id_to_hex(s.parent_span_id),
+         s.name, s.service, s.kind,
+         tracing.otlp_unix_nano(s.start_time), tracing.otlp_unix_nano(s.end_time),
+         s.status, s.status_message, s.attributes, s.span_events, s.links,
+         s.correlation_id, s.session_id, s.organization_id,
+         events.lookup -> tracing.otlp_span_key(s.trace_id, s.span_id, s.organization_id)
+    from unnest(p_trace_ids) with ordinality as t(trace_id, n)
+    cross join events
+    cross join lateral (
+      select *
+        from tracing.spans s
+       where s.trace_id = t.trace_id
+       order by s.start_time, s.span_id
+       limit 10000
+    ) s
+   order by t.n, s.start_time, s.span_id
+$$;
+
+comment on function tracing.otlp_trace_spans(uuid[]) is
+  E'The spans of the given traces the caller may see, in OTLP''s terms (hex ids, times in Unix nanoseconds as text) with the domain events each span emitted; grouped by trace in the order given, each in start order, at most 10,000 a trace.';
+
+create or replace function tracing.span_operations(p_from timestamptz, p_to timestamptz)
+returns table (service text, name text, kind text)
+language plpgsql stable parallel safe as $$
+begin
+  perform tracing.require_metrics_window(p_from, p_to);
+  return query
+    select distinct s.service, s.name, s.kind
+      from tracing.window_spans(p_from, p_to) s
+     order by 1, 2, 3;
+end
+$$;
+
+comment on function tracing.span_operations(timestamptz, timestamptz) is
+  E'Each service, operation (span name) and span kind of the traces that started in [p_from, p_to) (at most 7 days) that the caller may see.';
+
+grant execute on function
+  tracing.otlp_trace_spans(uuid[]),
+  tracing.otlp_domain_events(uuid[]),
+  tracing.otlp_span_key(uuid, bigint, uuid),
+  tracing.otlp_unix_nano(timestamptz),
+  tracing.span_operations(timestamptz, timestamptz)
+to tracegres_anonymous;
