@@ -1,7 +1,8 @@
--- Argument checks shared by the api functions, so every function words its
--- errors the same way: the message starts with the argument's name (GraphQL
--- shows it to the caller as is) and the SQLSTATE is 22023
--- (invalid_parameter_value), which the server maps to a client error.
+-- Argument checks shared by the api functions and the retention procedures,
+-- so every function words its errors the same way: the message starts with
+-- the argument's name (GraphQL shows it to the caller as is) and the
+-- SQLSTATE is 22023 (invalid_parameter_value), which the server maps to a
+-- client error.
 
 create or replace function tracing.require_trace_id(p_value text, p_argument text) returns uuid
 language plpgsql immutable parallel safe as $$
@@ -83,6 +84,20 @@ $$;
 
 comment on function tracing.require_time_range(timestamptz, timestamptz) is
   E'Checks that a [p_from, p_to) range is not empty; raises 22023 otherwise.';
+
+-- The retention procedures' age and keep-for arguments: null means "the
+-- setting", anything else must be a positive interval.
+create or replace function tracing.require_positive_interval(p_value interval, p_argument text) returns void
+language plpgsql immutable parallel safe as $$
+begin
+  if p_value <= interval '0' then
+    raise exception '% must be a positive interval, got %', p_argument, p_value using errcode = '22023';
+  end if;
+end
+$$;
+
+comment on function tracing.require_positive_interval(interval, text) is
+  E'Checks that an interval argument is null or positive; raises 22023 naming it otherwise.';
 
 -- The api functions run with the caller's rights, and so do these checks
 -- and the id conversions they use.

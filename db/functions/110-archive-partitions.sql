@@ -121,3 +121,39 @@ $$;
 
 comment on function tracing.index_archive_partition(text) is
   E'Creates the lookup indexes of one archive partition that are missing; returns the names it created.';
+
+-- Indexes every non-empty archive partition still without its indexes
+-- (the months this run filled, or a killed run left). Runs one partition per
+-- transaction; returns what it indexed and any error text.
+create or replace procedure tracing.index_archive_partitions(inout indexed text[] default null, inout error text default null)
+language plpgsql as $$
+declare
+  v_partition text;
+  v_has_rows boolean;
+begin
+  indexed := '{}';
+  for v_partition in select partition from tracing.archive_partitions where not archive_partitions.indexed order by from_at loop
+    begin
+      execute format('select exists (select from tracing.%I)', v_partition) into v_has_rows;
+      if v_has_rows then
+        -- A building index blocks writes to this partition only (readers
+        -- go on); waiting long for the lock would queue readers behind it.
+        set local lock_timeout = '10s';
+        perform tracing.index_archive_partition(v_partition);
+        indexed := indexed || v_partition;
+      end if;
+    exception
+      when query_canceled then
+        error := concat_ws('; ', error, format('indexing %s: cancelled', v_partition));
+        exit;
+      when others then
+        error := concat_ws('; ', error, format('indexing %s: %s', v_partition, sqlerrm));
+    end;
+    commit;
+  end loop;
+end
+$$;
+
+comment on procedure tracing.index_archive_partitions(text[], text) is
+  E'Builds the lookup indexes of every non-empty archive partition that lacks them, one partition per transaction.';
+

@@ -1,0 +1,215 @@
+-- Event retention: the steps tracing.archive_events (130-retention.sql)
+-- takes for events, under the retention lock and in the run log of
+-- 115-retention-runs.sql, before the span steps of 120-retention-spans.sql.
+--
+-- Events move from tracing.domain_events to the monthly partitions of
+-- tracing.domain_events_archive in batches, each its own transaction, so a
+-- run killed at any moment loses only the batch in flight, which stays live.
+-- A batch is a TID range of consecutive blocks of the live table: it reads
+-- only its own blocks, never rescans what earlier batches emptied, and needs
+-- no index on created_at. Events a DBA restored stay live while pinned
+-- (tracing.restored_events).
+
+-- The archive must have every column of domain_events with the same type,
+-- or moving would drop data. The column list is read from the catalog, so a
+-- column added to both tables is archived without touching this code;
+-- mismatched names what the archive lacks (null when nothing).
+create or replace function tracing.archived_event_columns(out column_list text, out mismatched text)
+language sql stable as $$
+  select string_agg(quote_ident(l.attname), ', ' order by l.attnum),
+         string_agg(format('%s %s', l.attname, format_type(l.atttypid, l.atttypmod)), ', ')
+           filter (where a.attname is null or format_type(a.atttypid, a.atttypmod) <> format_type(l.atttypid, l.atttypmod))
+    from pg_attribute l
+    left join pg_attribute a
+      on a.attrelid = 'tracing.domain_events_archive'::regclass and a.attname = l.attname and not a.attisdropped
+   where l.attrelid = 'tracing.domain_events'::regclass and l.attnum > 0 and not l.attisdropped
+$$;
+
+-- What a real archive run would move now, for a dry run: events per month,
+-- the partitions it would create, and the traces and spans of
+-- 120-retention-spans.sql.
+create or replace function tracing.archive_events_plan(
+  p_horizon timestamptz, p_batch_size integer,
+  out details jsonb, out events bigint, out spans bigint
+)
+language sql stable as $$
+  select jsonb_build_object(
+           'events_by_month', m.events_by_month, 'partitions_to_create', m.partitions_to_create,
+           'batch_size', p_batch_size, 'traces_to_move', a.traces),
+         m.events, a.spans
+    from (
+      select coalesce(jsonb_object_agg(tracing.archive_partition_name(by_month.month_start), by_month.n), '{}') as events_by_month,
+             coalesce(
+               jsonb_agg(tracing.archive_partition_name(by_month.month_start))
+                 filter (where to_regclass('tracing.' || tracing.archive_partition_name(by_month.month_start)) is null),
+               '[]') as partitions_to_create,
+             coalesce(sum(by_month.n), 0) as events
+        from (
+          select tracing.archive_month_start(e.created_at) as month_start, count(*) as n
+            from tracing.domain_events e
+           where e.created_at < p_horizon
+             and not exists (select from tracing.restored_events r where r.event_id = e.id and r.keep_until > now())
+           group by 1
+        ) as by_month
+    ) as m
+    cross join tracing.archivable_spans(p_horizon) as a
+$$;
+
+-- The first batch's width in blocks: the count expected to hold
+-- p_batch_size rows, from the table's statistics (20 rows a block without).
+create or replace function tracing.archive_blocks_per_batch(p_batch_size integer) returns bigint
+language sql stable as $$
+  select greatest(1, ceil(p_batch_size / case when c.relpages > 0 and c.reltuples > 0 then c.reltuples / c.relpages else 20 end))::bigint
+    from pg_class c where c.oid = 'tracing.domain_events'::regclass
+$$;
+
+-- The next batch's width: sparse blocks (recent events, space emptied by
+-- earlier runs) are cheap to scan, so take twice as many after a batch that
+-- moved under a quarter of p_batch_size; halve after one that moved over
+-- twice it.
+create or replace function tracing.next_archive_blocks(
+  p_blocks bigint, p_moved bigint, p_batch_size integer, p_max_blocks bigint
+) returns bigint
+language sql immutable parallel safe as $$
+  select case
+           when p_moved < p_batch_size / 4 then least(p_blocks * 2, p_max_blocks)
+           when p_moved > p_batch_size * 2 then greatest(p_blocks / 2, 1)
+           else p_blocks
+         end
+$$;
+
+-- One batch: moves the events of blocks [p_from_block, p_to_block) created
+-- before p_horizon and not pinned by a restore, and returns how many moved.
+-- Rows of a month without a partition fail the whole batch with
+-- check_violation 'no partition of relation ...' (see
+-- ensure_archive_partitions_of_blocks).
+create or replace function tracing.archive_event_blocks(
+  p_columns text, p_from_block bigint, p_to_block bigint, p_horizon timestamptz
+) returns bigint
+language plpgsql volatile as $$
+declare
+  v_moved bigint;
+begin
+  execute format($sql$
+    with moved as (
+      delete from tracing.domain_events e
+       where e.ctid >= $1 and e.ctid < $2
+         and e.created_at < $3
+         and not exists (select from tracing.restored_events r where r.event_id = e.id and r.keep_until > now())
+      returning %1$s
+    )
+    insert into tracing.domain_events_archive (%1$s) select %1$s from moved
+  $sql$, p_columns)
+  using format('(%s,0)', p_from_block)::tid, format('(%s,0)', p_to_block)::tid, p_horizon;
+  get diagnostics v_moved = row_count;
+  return v_moved;
+end
+$$;
+
+-- Creates the archive partitions the events of blocks [p_from_block,
+-- p_to_block) need (a backlog, or events written with an old created_at);
+-- returns the names it created.
+create or replace function tracing.ensure_archive_partitions_of_blocks(
+  p_from_block bigint, p_to_block bigint, p_horizon timestamptz
+) returns text[]
+language sql volatile as $$
+  select coalesce(array_agg(made.name) filter (where made.name is not null), '{}')
+    from (
+      select tracing.ensure_archive_partition(months.month_start) as name
+        from (select distinct tracing.archive_month_start(e.created_at) as month_start
+                from tracing.domain_events e
+               where e.ctid >= format('(%s,0)', p_from_block)::tid and e.ctid < format('(%s,0)', p_to_block)::tid
+                 and e.created_at < p_horizon) as months
+    ) as made
+$$;
+
+-- The event part of an archive run (tracing.archive_events calls it holding
+-- the retention lock): batches over the first p_blocks_total blocks of the
+-- live table, each its own transaction with its progress in the run log. A
+-- batch that meets a month without a partition is rolled back whole, the
+-- months it needs are created, and it runs again. A failure or cancel rolls
+-- back only the batch in flight and is handed back to the caller to record.
+create or replace procedure tracing.archive_events_of_run(
+  p_run_id bigint, p_horizon timestamptz, p_batch_size integer, p_columns text, p_blocks_total bigint,
+  inout events_moved bigint default 0, inout partitions_created text[] default '{}',
+  inout error text default null, inout error_sqlstate text default null
+)
+language plpgsql as $$
+declare
+  v_block bigint := 0;
+  v_blocks bigint := tracing.archive_blocks_per_batch(p_batch_size);
+  v_max_blocks bigint := greatest(v_blocks * 8, 128);
+  v_moved bigint;
+  v_missing_partition boolean;
+  v_new text[];
+  v_started timestamptz := clock_timestamp();
+  v_last_notice timestamptz := clock_timestamp();
+begin
+  while error is null and v_block < p_blocks_total loop
+    loop
+      v_missing_partition := false;
+      begin
+        v_moved := tracing.archive_event_blocks(p_columns, v_block, v_block + v_blocks, p_horizon);
+        -- Progress in the same subtransaction as the batch: both or neither.
+        update tracing.retention_runs
+           set events_moved = archive_events_of_run.events_moved + v_moved, batches = batches + 1,
+               blocks_done = least(v_block + v_blocks, p_blocks_total)
+         where id = p_run_id;
+      exception
+        when check_violation then
+          if sqlerrm like 'no partition of relation%' then
+            v_missing_partition := true;
+          else
+            error := sqlerrm;
+            error_sqlstate := sqlstate;
+          end if;
+        -- Cancelling (Ctrl-C, pg_cancel_backend) rolls back the batch in
+        -- flight; catching it lets the run record itself and release the
+        -- lock rather than leave both to the session's end.
+        when query_canceled or others then
+          error := sqlerrm;
+          error_sqlstate := sqlstate;
+      end;
+      exit when not v_missing_partition;
+      begin
+        set local lock_timeout = '10s';
+        v_new := tracing.ensure_archive_partitions_of_blocks(v_block, v_block + v_blocks, p_horizon);
+      exception when query_canceled or others then
+        error := sqlerrm;
+        error_sqlstate := sqlstate;
+      end;
+      exit when error is not null;
+      if cardinality(v_new) = 0 then
+        error := 'a batch found no archive partition for its rows, and none was missing';
+        exit;
+      end if;
+      partitions_created := partitions_created || v_new;
+      update tracing.retention_runs set partitions_created = archive_events_of_run.partitions_created where id = p_run_id;
+      commit;
+    end loop;
+    exit when error is not null;
+
+    events_moved := events_moved + v_moved;
+    v_block := v_block + v_blocks;
+    commit;
+    v_blocks := tracing.next_archive_blocks(v_blocks, v_moved, p_batch_size, v_max_blocks);
+
+    if clock_timestamp() - v_last_notice > interval '2 seconds' then
+      v_last_notice := clock_timestamp();
+      raise notice 'archive run %: % events moved, % of % blocks scanned (% %%), % events/s',
+        p_run_id, events_moved, least(v_block, p_blocks_total), p_blocks_total,
+        round(100.0 * least(v_block, p_blocks_total) / greatest(p_blocks_total, 1)),
+        round(events_moved / greatest(extract(epoch from clock_timestamp() - v_started), 0.001));
+    end if;
+  end loop;
+end
+$$;
+
+comment on function tracing.archived_event_columns() is
+  E'The columns of tracing.domain_events (quoted, comma-separated) and those the archive lacks or types differently (null when none). Read by tracing.archive_events.';
+comment on function tracing.archive_events_plan(timestamptz, integer) is
+  E'What an archive run with this horizon would move now: events per month, partitions to create, traces to move (details), and the event and span counts. The dry run of tracing.archive_events.';
+comment on function tracing.archive_event_blocks(text, bigint, bigint, timestamptz) is
+  E'One event batch of an archive run: moves the unpinned events created before p_horizon in blocks [p_from_block, p_to_block) of tracing.domain_events to the archive; returns how many moved.';
+comment on procedure tracing.archive_events_of_run(bigint, timestamptz, integer, text, bigint, bigint, text[], text, text) is
+  E'The event part of an archive run: archive_event_blocks over the live table''s blocks, creating missing month partitions; progress in retention_runs. Called by tracing.archive_events.';
