@@ -75,6 +75,111 @@ comment on view tracing.sampled_spans is
 
 grant select on tracing.sampled_spans to tracegres_anonymous;
 
+-- OpenTracing's sampling.priority convention: a span whose attribute is a
+-- number >= 1 (or a positive integer as text) asks to keep its trace.
+create or replace function tracing.span_forces_sampling(p_attributes jsonb) returns boolean
+language sql immutable parallel safe as $$
+  select case jsonb_typeof(p_attributes -> 'sampling.priority')
+           when 'number' then (p_attributes ->> 'sampling.priority')::numeric >= 1
+           when 'string' then (p_attributes ->> 'sampling.priority') ~ '^[1-9][0-9]*$'
+           else false
+         end
+$$;
+
+-- The traces with spans recorded after p_since and no decision yet, one per
+-- organization (tenants sharing a trace id are decided apart), with what
+-- the decision reads from their spans. Finds them by recorded_at (BRIN).
+create or replace function tracing.undecided_traces(p_since timestamptz)
+returns table (
+  trace_id uuid, organization_id uuid, first_recorded timestamptz, last_recorded timestamptz,
+  span_error boolean, forced boolean, duration_ms numeric, root_name text
+)
+language sql stable as $$
+  with recent as (
+    select s.trace_id, s.organization_id, min(s.recorded_at) as first_recorded, max(s.recorded_at) as last_recorded
+      from tracing.spans s
+     where s.recorded_at > p_since
+     group by s.trace_id, s.organization_id
+  )
+  select r.trace_id, r.organization_id, r.first_recorded, r.last_recorded,
+         bool_or(s.status = 'error'),
+         bool_or(tracing.span_forces_sampling(s.attributes)),
+         extract(epoch from max(s.end_time) - min(s.start_time)) * 1000,
+         -- The trace's operation: its earliest root span.
+         (array_agg(s.name order by s.start_time, s.span_id) filter (where s.parent_span_id is null))[1]
+    from recent r
+    join tracing.spans s on s.trace_id = r.trace_id and s.organization_id is not distinct from r.organization_id
+   where not exists (select from tracing.trace_sampling d
+                      where d.trace_id = r.trace_id and d.organization_id is not distinct from r.organization_id)
+   group by r.trace_id, r.organization_id, r.first_recorded, r.last_recorded
+$$;
+
+-- The decision for each undecided trace in an environment: 'error',
+-- 'forced' or 'head' (kept at once), 'latency' or 'dropped' once the trace
+-- has been quiet since p_cutoff (the tail window), null while it waits.
+create or replace function tracing.sampling_decisions(p_environment text, p_since timestamptz, p_cutoff timestamptz)
+returns table (trace_id uuid, organization_id uuid, first_recorded timestamptz, rate numeric, sampled_by text)
+language sql stable as $$
+  with rated as (
+    select u.*,
+           tracing.sampling_rate(p_environment, u.root_name,
+             case when exists (select from tracing.sampling_overrides o where o.environment = p_environment and o.kind = 'event_type')
+               then array(select distinct e.event_type from tracing.domain_events e
+                           where e.trace_id = u.trace_id and e.organization_id is not distinct from u.organization_id)
+               else '{}'::text[] end) as rate,
+           -- A failed domain event makes its trace an error trace too.
+           u.span_error or exists (
+             select from tracing.domain_events e
+              where e.trace_id = u.trace_id and e.organization_id is not distinct from u.organization_id
+                and e.processing_error is not null
+           ) as has_error
+      from tracing.undecided_traces(p_since) u
+  )
+  select r.trace_id, r.organization_id, r.first_recorded, r.rate,
+         case
+           -- Errors are always kept.
+           when r.has_error then 'error'
+           when r.forced and env.honor_forced then 'forced'
+           when tracing.trace_kept_at(r.trace_id, r.rate) then 'head'
+           -- Not kept up front: wait until the trace has been quiet for the
+           -- tail window, then keep it only if it was slow.
+           when r.last_recorded > p_cutoff then null
+           when env.tail_latency_ms is not null and r.duration_ms > env.tail_latency_ms then 'latency'
+           else 'dropped'
+         end
+    from rated r
+    left join tracing.sampling_environments env on env.environment = p_environment
+$$;
+
+-- Deletes the spans recorded after p_since of traces decided 'dropped'
+-- (spans arriving after their trace was dropped included) and the summaries
+-- those spans fed; returns how many spans went. Domain events stay.
+create or replace function tracing.drop_sampled_out_spans(p_since timestamptz) returns bigint
+language sql volatile as $$
+  with gone as (
+    delete from tracing.spans s
+     using tracing.trace_sampling d
+     where s.recorded_at > p_since and d.trace_id = s.trace_id
+       and d.organization_id is not distinct from s.organization_id and d.sampled_by = 'dropped'
+    returning s.trace_id, s.organization_id
+  ),
+  summaries as (
+    delete from tracing.trace_summaries t
+     where exists (select from gone g
+                    where g.trace_id = t.trace_id and g.organization_id is not distinct from t.organization_id)
+  )
+  select count(*) from gone
+$$;
+
+-- Dropped decisions only serve spans that arrive late; after a day a
+-- straggler is decided afresh (the same way, by its trace id). The sampling
+-- runs' log is kept a week.
+create or replace function tracing.prune_sampling_history() returns void
+language sql volatile as $$
+  delete from tracing.trace_sampling where sampled_by = 'dropped' and decided_at < now() - interval '1 day';
+  delete from tracing.retention_runs where operation = 'tail_sampling' and started_at < now() - interval '7 days';
+$$;
+
 create or replace procedure tracing.run_sampling(
   inout run_id bigint default null,
   inout traces_kept bigint default null,
@@ -89,7 +194,6 @@ declare
   v_oldest_pending timestamptz;
   v_pending bigint;
   v_spans_dropped bigint := 0;
-  v_event_overrides boolean;
   v_error text;
   v_sqlstate text;
 begin
@@ -106,71 +210,13 @@ begin
   -- Spans recorded before the cutoff have waited out the tail window.
   v_cutoff := now() - coalesce(v_env.tail_window, interval '0');
   v_since := v_settings.watermark;
-  v_event_overrides := exists (
-    select from tracing.sampling_overrides where environment = v_env.environment and kind = 'event_type');
   run_id := tracing.start_retention_run('tail_sampling', false, v_cutoff,
     jsonb_build_object('environment', v_env.environment, 'since', v_since));
   commit;
 
   begin
     create temporary table sampling_candidates on commit drop as
-      with recent as (
-        -- Traces with spans recorded since the last run (BRIN on recorded_at),
-        -- one per organization: tenants sharing a trace id are decided apart.
-        select s.trace_id, s.organization_id, min(s.recorded_at) as first_recorded, max(s.recorded_at) as last_recorded
-          from tracing.spans s
-         where s.recorded_at > v_since
-         group by s.trace_id, s.organization_id
-      ),
-      undecided as (
-        select r.* from recent r
-         where not exists (select from tracing.trace_sampling d
-                             where d.trace_id = r.trace_id and d.organization_id is not distinct from r.organization_id)
-      ),
-      facts as (
-        select u.trace_id, u.organization_id, u.first_recorded, u.last_recorded,
-               bool_or(s.status = 'error') as span_error,
-               -- OpenTracing's sampling.priority convention: >= 1 asks to keep.
-               bool_or(case jsonb_typeof(s.attributes -> 'sampling.priority')
-                         when 'number' then (s.attributes ->> 'sampling.priority')::numeric >= 1
-                         when 'string' then (s.attributes ->> 'sampling.priority') ~ '^[1-9][0-9]*$'
-                         else false
-                       end) as forced,
-               extract(epoch from max(s.end_time) - min(s.start_time)) * 1000 as duration_ms,
-               -- The trace's operation: its earliest root span.
-               (array_agg(s.name order by s.start_time, s.span_id) filter (where s.parent_span_id is null))[1] as root_name
-          from undecided u
-          join tracing.spans s on s.trace_id = u.trace_id and s.organization_id is not distinct from u.organization_id
-         group by u.trace_id, u.organization_id, u.first_recorded, u.last_recorded
-      ),
-      rated as (
-        select f.*,
-               tracing.sampling_rate(v_env.environment, f.root_name,
-                 case when v_event_overrides
-                   then array(select distinct e.event_type from tracing.domain_events e
-                               where e.trace_id = f.trace_id and e.organization_id is not distinct from f.organization_id)
-                   else '{}'::text[] end) as rate,
-               -- A failed domain event makes its trace an error trace too.
-               f.span_error or exists (
-                 select from tracing.domain_events e
-                  where e.trace_id = f.trace_id and e.organization_id is not distinct from f.organization_id
-                    and e.processing_error is not null
-               ) as has_error
-          from facts f
-      )
-      select r.trace_id, r.organization_id, r.first_recorded, r.rate,
-             case
-               -- Errors are always kept.
-               when r.has_error then 'error'
-               when r.forced and v_env.honor_forced then 'forced'
-               when tracing.trace_kept_at(r.trace_id, r.rate) then 'head'
-               -- Not kept up front: wait until the trace has been quiet
-               -- for the tail window, then keep it only if it was slow.
-               when r.last_recorded > v_cutoff then null
-               when v_env.tail_latency_ms is not null and r.duration_ms > v_env.tail_latency_ms then 'latency'
-               else 'dropped'
-             end as sampled_by
-        from rated r;
+      select * from tracing.sampling_decisions(v_env.environment, v_since, v_cutoff);
 
     insert into tracing.trace_sampling (trace_id, organization_id, sampled_by, sample_rate, environment)
     select trace_id, organization_id, sampled_by, case when sampled_by in ('head', 'dropped') then rate else 1 end, v_env.environment
@@ -185,47 +231,25 @@ begin
       into traces_kept, traces_dropped, v_pending, v_oldest_pending
       from sampling_candidates;
 
-    -- The spans of dropped traces, including spans that arrived after their
-    -- trace was dropped, and the summaries those spans fed.
-    with gone as (
-      delete from tracing.spans s
-       using tracing.trace_sampling d
-       where s.recorded_at > v_since and d.trace_id = s.trace_id
-         and d.organization_id is not distinct from s.organization_id and d.sampled_by = 'dropped'
-      returning s.trace_id, s.organization_id
-    ),
-    counted as (
-      select count(*) as n from gone
-    ),
-    summaries as (
-      delete from tracing.trace_summaries t
-       where exists (select from gone g
-                      where g.trace_id = t.trace_id and g.organization_id is not distinct from t.organization_id)
-    )
-    select n into v_spans_dropped from counted;
+    v_spans_dropped := tracing.drop_sampled_out_spans(v_since);
 
     -- The next run starts at the oldest span of a trace still waiting, or at
     -- the cutoff when none waits.
     update tracing.sampling_settings
        set watermark = least(v_cutoff, v_oldest_pending - interval '1 microsecond');
 
-    -- Dropped decisions only serve spans that arrive late; after a day a
-    -- straggler is decided afresh (the same way, by its trace id).
-    delete from tracing.trace_sampling where sampled_by = 'dropped' and decided_at < now() - interval '1 day';
-    delete from tracing.retention_runs where operation = 'tail_sampling' and started_at < now() - interval '7 days';
+    perform tracing.prune_sampling_history();
   exception when query_canceled or others then
     v_error := sqlerrm;
     v_sqlstate := sqlstate;
   end;
 
   update tracing.retention_runs
-     set status = case when v_sqlstate = '57014' then 'interrupted' when v_error is null then 'succeeded' else 'failed' end,
-         finished_at = clock_timestamp(),
-         error = v_error,
-         details = details || jsonb_build_object(
+     set details = details || jsonb_build_object(
            'traces_kept', run_sampling.traces_kept, 'traces_dropped', run_sampling.traces_dropped,
            'traces_waiting', coalesce(v_pending, 0), 'spans_dropped', v_spans_dropped)
    where id = run_id;
+  perform tracing.finish_retention_run(run_id, v_error, v_sqlstate);
   commit;
   perform pg_advisory_unlock(tracing.sampling_lock_key());
   if v_error is not null then
