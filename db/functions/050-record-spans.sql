@@ -1,10 +1,15 @@
 -- The one writer of spans: tracing.record_spans.
 --
--- Built for the OTLP ingest (about 20k spans/s arriving as batches of 1,000):
--- one statement parses the whole JSON array (jsonb_to_recordset), validates
--- and converts every field inline, inserts the spans and folds the newly
--- inserted ones into tracing.trace_summaries. No per-span statements, no
--- per-span subtransactions.
+-- Built for the OTLP ingest (batches of hundreds of spans, tens of thousands
+-- a second): one statement per batch, set-based, no per-span statements and
+-- no per-span subtransactions. The pieces, one job each:
+--
+--   tracing.span_rows_from_json: the JSON array as rows ready to store, every
+--     field checked and converted, the caps of 040 applied;
+--   tracing.merge_trace_summaries: how a trace's summary takes in more of
+--     its spans (also used when archived traces meet again, 120);
+--   tracing.record_spans: inserts the rows and folds the newly inserted ones
+--     into tracing.trace_summaries, in one statement.
 --
 -- Bad input fails the whole batch with an error naming the span's index and
 -- the field (for example `p_spans[3].span_id must be ...`), and nothing of
@@ -43,6 +48,156 @@ language sql immutable parallel safe as $$
      and (p_than_start is null or (p_start, p_span_id) < (p_than_start, p_than_span_id))
 $$;
 
+create or replace function tracing.span_rows_from_json(p_spans jsonb)
+returns table (
+  idx bigint, trace_id uuid, span_id bigint, parent_span_id bigint, name text, service text, kind text,
+  start_time timestamptz, end_time timestamptz, status text, status_message text, attributes jsonb,
+  span_events jsonb, links jsonb, correlation_id uuid, session_id uuid, organization_id uuid
+)
+-- Volatile: it raises through tracing.reject_span_field.
+language sql volatile as $$
+  with input as (
+    select r.*, r.n - 1 as i
+    from rows from (
+      jsonb_to_recordset(p_spans) as (
+        trace_id text, span_id text, parent_span_id text, name text, service text, kind text,
+        start_time text, end_time text, status text, status_message text, attributes jsonb,
+        events jsonb, links jsonb, correlation_id text, session_id text, organization_id text
+      )
+    ) with ordinality as r(
+      trace_id, span_id, parent_span_id, name, service, kind, start_time, end_time, status,
+      status_message, attributes, events, links, correlation_id, session_id, organization_id, n
+    )
+  ),
+  parsed as materialized (
+    select
+      x.i,
+      coalesce(tracing.hex_to_trace_id(x.trace_id),
+        tracing.reject_span_field(x.i, 'trace_id', x.trace_id, 'must be 32 lowercase hex characters, not all zeros')::uuid) as trace_id,
+      coalesce(tracing.hex_to_span_id(x.span_id),
+        tracing.reject_span_field(x.i, 'span_id', x.span_id, 'must be 16 lowercase hex characters, not all zeros')::bigint) as span_id,
+      -- OTLP gives a root span an empty parent id.
+      case when x.parent_span_id is null or x.parent_span_id = '' then null
+        else coalesce(tracing.hex_to_span_id(x.parent_span_id),
+          tracing.reject_span_field(x.i, 'parent_span_id', x.parent_span_id, 'must be 16 lowercase hex characters, not all zeros, or null')::bigint)
+      end as parent_span_id,
+      coalesce(nullif(x.name, ''), tracing.reject_span_field(x.i, 'name', x.name, 'is required')) as name,
+      -- OpenTelemetry's name for a service that did not say which it is.
+      coalesce(nullif(x.service, ''), 'unknown_service') as service,
+      case when x.kind is null then 'internal'
+        when lower(x.kind) in ('internal', 'server', 'client', 'producer', 'consumer') then lower(x.kind)
+        else tracing.reject_span_field(x.i, 'kind', x.kind, 'must be one of internal, server, client, producer, consumer')
+      end as kind,
+      -- ISO 8601 with an explicit offset: a time without one would be read
+      -- in the session's time zone, i.e. silently shifted.
+      case when x.start_time ~ '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|z|[+-]\d\d(:?\d\d)?)$'
+        then x.start_time::timestamptz
+        else tracing.reject_span_field(x.i, 'start_time', x.start_time, 'must be an ISO 8601 timestamp with a time zone offset')::timestamptz
+      end as start_time,
+      case when x.end_time ~ '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|z|[+-]\d\d(:?\d\d)?)$'
+        then x.end_time::timestamptz
+        else tracing.reject_span_field(x.i, 'end_time', x.end_time, 'must be an ISO 8601 timestamp with a time zone offset')::timestamptz
+      end as end_time,
+      x.end_time as end_time_text,
+      case when x.status is null then 'unset'
+        when lower(x.status) in ('unset', 'ok', 'error') then lower(x.status)
+        else tracing.reject_span_field(x.i, 'status', x.status, 'must be one of unset, ok, error')
+      end as status,
+      x.status_message,
+      case when x.attributes is null or x.attributes = 'null' then '{}'::jsonb
+        when jsonb_typeof(x.attributes) = 'object' then x.attributes
+        else tracing.reject_span_field(x.i, 'attributes', x.attributes::text, 'must be a JSON object')::jsonb
+      end as attributes,
+      case when x.events is null or x.events = 'null' or x.events = '[]' then null
+        when jsonb_typeof(x.events) = 'array' then x.events
+        else tracing.reject_span_field(x.i, 'events', x.events::text, 'must be a JSON array')::jsonb
+      end as span_events,
+      case when x.links is null or x.links = 'null' or x.links = '[]' then null
+        when jsonb_typeof(x.links) = 'array' then x.links
+        else tracing.reject_span_field(x.i, 'links', x.links::text, 'must be a JSON array')::jsonb
+      end as links,
+      case when x.correlation_id is null then null
+        else coalesce(tracing.text_to_uuid(x.correlation_id),
+          tracing.reject_span_field(x.i, 'correlation_id', x.correlation_id, 'must be a uuid (8-4-4-4-12 hex), not the nil uuid')::uuid)
+      end as correlation_id,
+      case when x.session_id is null then null
+        else coalesce(tracing.text_to_uuid(x.session_id),
+          tracing.reject_span_field(x.i, 'session_id', x.session_id, 'must be a uuid (8-4-4-4-12 hex), not the nil uuid')::uuid)
+      end as session_id,
+      case when x.organization_id is null then null
+        else coalesce(tracing.text_to_uuid(x.organization_id),
+          tracing.reject_span_field(x.i, 'organization_id', x.organization_id, 'must be a uuid (8-4-4-4-12 hex), not the nil uuid')::uuid)
+      end as organization_id
+    from input x
+  ),
+  checked as (
+    -- The caps are checked once per span (offset 0 keeps the planner from
+    -- copying the check into each of the three uses below).
+    select p.*,
+           tracing.span_json_within_caps(p.attributes) and tracing.span_json_within_caps(p.span_events)
+             and tracing.span_json_within_caps(p.links) as within_caps
+      from parsed p
+    offset 0
+  )
+  select
+    c.i, c.trace_id, c.span_id, c.parent_span_id, c.name, c.service, c.kind, c.start_time,
+    case when c.end_time >= c.start_time then c.end_time
+      else tracing.reject_span_field(c.i, 'end_time', c.end_time_text, 'must not be before start_time')::timestamptz
+    end,
+    c.status, c.status_message,
+    -- Attributes, events and links beyond the caps of
+    -- 040-span-attribute-caps.sql are cut, and the span says so.
+    case when c.within_caps then c.attributes
+      else tracing.span_json_capped(c.attributes) || jsonb_build_object('tracegres.truncated',
+        'values nested deeper than 16 levels or strings longer than 4096 characters were cut (marked "[cut: ...]")')
+    end,
+    case when c.within_caps then c.span_events else tracing.span_json_capped(c.span_events) end,
+    case when c.within_caps then c.links else tracing.span_json_capped(c.links) end,
+    c.correlation_id, c.session_id, c.organization_id
+  from checked c
+$$;
+
+comment on function tracing.span_rows_from_json(jsonb) is
+  E'The spans of a tracing.record_spans batch as rows ready to store: every field checked and converted, the caps of 040 applied. idx is the span''s 0-based index in p_spans. The first invalid field raises SQLSTATE 22023 naming the span index and field.';
+
+create or replace function tracing.merge_trace_summaries(
+  p_start_time timestamptz, p_end_time timestamptz, p_root_span_id bigint, p_root_name text, p_root_service text,
+  p_root_start_time timestamptz, p_services text[], p_span_count integer, p_error_count integer,
+  p_session_id uuid, p_correlation_id uuid,
+  p_added_start_time timestamptz, p_added_end_time timestamptz, p_added_root_span_id bigint, p_added_root_name text,
+  p_added_root_service text, p_added_root_start_time timestamptz, p_added_services text[], p_added_span_count integer,
+  p_added_error_count integer, p_added_session_id uuid, p_added_correlation_id uuid,
+  out start_time timestamptz, out end_time timestamptz, out root_span_id bigint, out root_name text, out root_service text,
+  out root_start_time timestamptz, out services text[], out span_count integer, out error_count integer,
+  out session_id uuid, out correlation_id uuid
+)
+language sql immutable parallel safe as $$
+  -- The rule written once, for every place two summaries of one trace meet:
+  -- record_spans folding a batch into the live summary, archive_traces
+  -- folding a trace's late spans into its archived summary. The span
+  -- counts add up (each side counts spans the other does not hold).
+  select
+    least(p_start_time, p_added_start_time),
+    greatest(p_end_time, p_added_end_time),
+    -- The earliest root wins, whichever side brought it.
+    case when r.added_wins then p_added_root_span_id else p_root_span_id end,
+    case when r.added_wins then p_added_root_name else p_root_name end,
+    case when r.added_wins then p_added_root_service else p_root_service end,
+    case when r.added_wins then p_added_root_start_time else p_root_start_time end,
+    -- Sorted and distinct; most batches bring no new service.
+    case when p_added_services <@ p_services then p_services
+      else array(select distinct u.service from unnest(p_services || p_added_services) as u(service) order by u.service) end,
+    p_span_count + p_added_span_count,
+    p_error_count + p_added_error_count,
+    -- The first session and correlation seen stay.
+    coalesce(p_session_id, p_added_session_id),
+    coalesce(p_correlation_id, p_added_correlation_id)
+  from (select tracing.is_earlier_root(p_added_root_start_time, p_added_root_span_id, p_root_start_time, p_root_span_id) as added_wins) as r
+$$;
+
+comment on function tracing.merge_trace_summaries(timestamptz, timestamptz, bigint, text, text, timestamptz, text[], integer, integer, uuid, uuid, timestamptz, timestamptz, bigint, text, text, timestamptz, text[], integer, integer, uuid, uuid) is
+  E'One trace summary (the p_ fields) merged with another of the same trace covering other spans (the p_added_ fields): widest time range, earliest root, union of services (sorted), counts added, first session and correlation ids kept.';
+
 create or replace function tracing.record_spans(p_spans jsonb) returns integer
 language plpgsql volatile
 -- Definer rights: writers call this function and need no grant on the tables.
@@ -68,108 +223,18 @@ begin
     raise exception 'p_spans[%] must be a JSON object', bad_index using errcode = '22023';
   end if;
 
-  with input as (
-    select r.*, r.n - 1 as idx
-    from rows from (
-      jsonb_to_recordset(p_spans) as (
-        trace_id text, span_id text, parent_span_id text, name text, service text, kind text,
-        start_time text, end_time text, status text, status_message text, attributes jsonb,
-        events jsonb, links jsonb, correlation_id text, session_id text, organization_id text
-      )
-    ) with ordinality as r(
-      trace_id, span_id, parent_span_id, name, service, kind, start_time, end_time, status,
-      status_message, attributes, events, links, correlation_id, session_id, organization_id, n
-    )
-  ),
-  parsed as (
-    select
-      idx,
-      coalesce(tracing.hex_to_trace_id(trace_id),
-        tracing.reject_span_field(idx, 'trace_id', trace_id, 'must be 32 lowercase hex characters, not all zeros')::uuid) as trace_id,
-      coalesce(tracing.hex_to_span_id(span_id),
-        tracing.reject_span_field(idx, 'span_id', span_id, 'must be 16 lowercase hex characters, not all zeros')::bigint) as span_id,
-      -- OTLP gives a root span an empty parent id.
-      case when parent_span_id is null or parent_span_id = '' then null
-        else coalesce(tracing.hex_to_span_id(parent_span_id),
-          tracing.reject_span_field(idx, 'parent_span_id', parent_span_id, 'must be 16 lowercase hex characters, not all zeros, or null')::bigint)
-      end as parent_span_id,
-      coalesce(nullif(name, ''), tracing.reject_span_field(idx, 'name', name, 'is required')) as name,
-      -- OpenTelemetry's name for a service that did not say which it is.
-      coalesce(nullif(service, ''), 'unknown_service') as service,
-      case when kind is null then 'internal'
-        when lower(kind) in ('internal', 'server', 'client', 'producer', 'consumer') then lower(kind)
-        else tracing.reject_span_field(idx, 'kind', kind, 'must be one of internal, server, client, producer, consumer')
-      end as kind,
-      -- ISO 8601 with an explicit offset: a time without one would be read
-      -- in the session's time zone, i.e. silently shifted.
-      case when start_time ~ '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|z|[+-]\d\d(:?\d\d)?)$'
-        then start_time::timestamptz
-        else tracing.reject_span_field(idx, 'start_time', start_time, 'must be an ISO 8601 timestamp with a time zone offset')::timestamptz
-      end as start_time,
-      case when end_time ~ '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|z|[+-]\d\d(:?\d\d)?)$'
-        then end_time::timestamptz
-        else tracing.reject_span_field(idx, 'end_time', end_time, 'must be an ISO 8601 timestamp with a time zone offset')::timestamptz
-      end as end_time,
-      end_time as end_time_text,
-      case when status is null then 'unset'
-        when lower(status) in ('unset', 'ok', 'error') then lower(status)
-        else tracing.reject_span_field(idx, 'status', status, 'must be one of unset, ok, error')
-      end as status,
-      status_message,
-      case when attributes is null or attributes = 'null' then '{}'::jsonb
-        when jsonb_typeof(attributes) = 'object' then attributes
-        else tracing.reject_span_field(idx, 'attributes', attributes::text, 'must be a JSON object')::jsonb
-      end as attributes,
-      case when events is null or events = 'null' or events = '[]' then null
-        when jsonb_typeof(events) = 'array' then events
-        else tracing.reject_span_field(idx, 'events', events::text, 'must be a JSON array')::jsonb
-      end as span_events,
-      case when links is null or links = 'null' or links = '[]' then null
-        when jsonb_typeof(links) = 'array' then links
-        else tracing.reject_span_field(idx, 'links', links::text, 'must be a JSON array')::jsonb
-      end as links,
-      case when correlation_id is null then null
-        else coalesce(tracing.text_to_uuid(correlation_id),
-          tracing.reject_span_field(idx, 'correlation_id', correlation_id, 'must be a uuid (8-4-4-4-12 hex), not the nil uuid')::uuid)
-      end as correlation_id,
-      case when session_id is null then null
-        else coalesce(tracing.text_to_uuid(session_id),
-          tracing.reject_span_field(idx, 'session_id', session_id, 'must be a uuid (8-4-4-4-12 hex), not the nil uuid')::uuid)
-      end as session_id,
-      case when organization_id is null then null
-        else coalesce(tracing.text_to_uuid(organization_id),
-          tracing.reject_span_field(idx, 'organization_id', organization_id, 'must be a uuid (8-4-4-4-12 hex), not the nil uuid')::uuid)
-      end as organization_id
-    from input
-  ),
-  inserted as (
+  with inserted as (
     insert into tracing.spans (
       trace_id, span_id, parent_span_id, name, service, kind, start_time, end_time,
       status, status_message, attributes, span_events, links, correlation_id, session_id, organization_id
     )
     select
-      trace_id, span_id, parent_span_id, name, service, kind, start_time,
-      case when end_time >= start_time then end_time
-        else tracing.reject_span_field(idx, 'end_time', end_time_text, 'must not be before start_time')::timestamptz
-      end,
-      status, status_message,
-      -- Attributes, events and links beyond the caps of
-      -- 040-span-attribute-caps.sql are cut, and the span says so.
-      case when caps.within then parsed.attributes
-        else tracing.span_json_capped(parsed.attributes) || jsonb_build_object('tracegres.truncated',
-          'values nested deeper than 16 levels or strings longer than 4096 characters were cut (marked "[cut: ...]")')
-      end,
-      case when caps.within then parsed.span_events else tracing.span_json_capped(parsed.span_events) end,
-      case when caps.within then parsed.links else tracing.span_json_capped(parsed.links) end,
-      correlation_id, session_id, organization_id
-    from parsed
-    cross join lateral (
-      select tracing.span_json_within_caps(parsed.attributes) and tracing.span_json_within_caps(parsed.span_events)
-             and tracing.span_json_within_caps(parsed.links) as within
-    ) caps
+      r.trace_id, r.span_id, r.parent_span_id, r.name, r.service, r.kind, r.start_time, r.end_time,
+      r.status, r.status_message, r.attributes, r.span_events, r.links, r.correlation_id, r.session_id, r.organization_id
+    from tracing.span_rows_from_json(p_spans) as r
     -- Concurrent batches take row locks in one global order, so two
     -- batches sharing spans wait for each other instead of deadlocking.
-    order by trace_id, span_id
+    order by r.trace_id, r.span_id
     -- A span is named by its ids within its organization: another tenant
     -- cannot take ids that travel in every traceparent.
     on conflict (trace_id, span_id, organization_id) do nothing
@@ -207,23 +272,14 @@ begin
     -- The same global lock order as above, for the summary rows.
     order by trace_id, organization_id
     on conflict (trace_id, organization_id) do update set
-      start_time = least(s.start_time, excluded.start_time),
-      end_time = greatest(s.end_time, excluded.end_time),
-      -- The earliest root wins, whichever batch brought it.
-      root_span_id = case when tracing.is_earlier_root(excluded.root_start_time, excluded.root_span_id, s.root_start_time, s.root_span_id)
-        then excluded.root_span_id else s.root_span_id end,
-      root_name = case when tracing.is_earlier_root(excluded.root_start_time, excluded.root_span_id, s.root_start_time, s.root_span_id)
-        then excluded.root_name else s.root_name end,
-      root_service = case when tracing.is_earlier_root(excluded.root_start_time, excluded.root_span_id, s.root_start_time, s.root_span_id)
-        then excluded.root_service else s.root_service end,
-      root_start_time = case when tracing.is_earlier_root(excluded.root_start_time, excluded.root_span_id, s.root_start_time, s.root_span_id)
-        then excluded.root_start_time else s.root_start_time end,
-      services = case when excluded.services <@ s.services then s.services
-        else array(select distinct service from unnest(s.services || excluded.services) as u(service) order by service) end,
-      span_count = s.span_count + excluded.span_count,
-      error_count = s.error_count + excluded.error_count,
-      session_id = coalesce(s.session_id, excluded.session_id),
-      correlation_id = coalesce(s.correlation_id, excluded.correlation_id),
+      (start_time, end_time, root_span_id, root_name, root_service, root_start_time, services, span_count,
+       error_count, session_id, correlation_id) = (
+        select m.* from tracing.merge_trace_summaries(
+          s.start_time, s.end_time, s.root_span_id, s.root_name, s.root_service, s.root_start_time, s.services,
+          s.span_count, s.error_count, s.session_id, s.correlation_id,
+          excluded.start_time, excluded.end_time, excluded.root_span_id, excluded.root_name, excluded.root_service,
+          excluded.root_start_time, excluded.services, excluded.span_count, excluded.error_count, excluded.session_id,
+          excluded.correlation_id) as m),
       updated_at = now()
   )
   select count(*) into recorded from inserted;

@@ -75,21 +75,15 @@ language sql as $$
       from moved_summaries t
       left join moved_decisions d on d.trace_id = t.trace_id and d.organization_id is not distinct from t.organization_id
     on conflict on constraint trace_summaries_archive_trace_organization do update set
-      start_time = least(a.start_time, excluded.start_time),
-      end_time = greatest(a.end_time, excluded.end_time),
-      root_span_id = case when tracing.is_earlier_root(excluded.root_start_time, excluded.root_span_id, a.root_start_time, a.root_span_id)
-        then excluded.root_span_id else a.root_span_id end,
-      root_name = case when tracing.is_earlier_root(excluded.root_start_time, excluded.root_span_id, a.root_start_time, a.root_span_id)
-        then excluded.root_name else a.root_name end,
-      root_service = case when tracing.is_earlier_root(excluded.root_start_time, excluded.root_span_id, a.root_start_time, a.root_span_id)
-        then excluded.root_service else a.root_service end,
-      root_start_time = case when tracing.is_earlier_root(excluded.root_start_time, excluded.root_span_id, a.root_start_time, a.root_span_id)
-        then excluded.root_start_time else a.root_start_time end,
-      services = array(select distinct u.service from unnest(a.services || excluded.services) as u(service) order by u.service),
-      span_count = a.span_count + excluded.span_count,
-      error_count = a.error_count + excluded.error_count,
-      session_id = coalesce(a.session_id, excluded.session_id),
-      correlation_id = coalesce(a.correlation_id, excluded.correlation_id),
+      -- The summary rule of record_spans, written once.
+      (start_time, end_time, root_span_id, root_name, root_service, root_start_time, services, span_count,
+       error_count, session_id, correlation_id) = (
+        select m.* from tracing.merge_trace_summaries(
+          a.start_time, a.end_time, a.root_span_id, a.root_name, a.root_service, a.root_start_time, a.services,
+          a.span_count, a.error_count, a.session_id, a.correlation_id,
+          excluded.start_time, excluded.end_time, excluded.root_span_id, excluded.root_name, excluded.root_service,
+          excluded.root_start_time, excluded.services, excluded.span_count, excluded.error_count, excluded.session_id,
+          excluded.correlation_id) as m),
       updated_at = greatest(a.updated_at, excluded.updated_at),
       -- The first decision stands, as it does for spans arriving late in the live tables.
       sampled_by = coalesce(a.sampled_by, excluded.sampled_by),
