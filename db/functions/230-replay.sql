@@ -438,6 +438,7 @@ as $$
 declare
   v_run tracing.replay_runs;
   v_item tracing.replay_items;
+  v_passed bigint[] := '{}';
 begin
   if p_processor is null or btrim(p_processor) = '' then
     raise exception 'p_processor is required: name the processor claiming' using errcode = '22023';
@@ -446,15 +447,22 @@ begin
     raise exception 'p_lease must be between 1 second and 1 hour' using errcode = '22023',
       detail = format('got %s', p_lease);
   end if;
-  -- Oldest running run first; a run another processor is claiming from is
-  -- skipped, not waited for.
-  for v_run in
-    select r.* from tracing.replay_runs r
-    where r.status = 'running'
-    order by r.started_at, r.id
-    limit 100
-    for update skip locked
+  -- Oldest running run with an event free to claim; a run another
+  -- processor is claiming from (its row locked) is skipped, not waited for.
+  -- One run at a time, LIMIT 1: a FOR loop over the query would fetch, and
+  -- so lock, rows in batches. A run whose head another claim took after
+  -- this statement's snapshot is passed over and the next one tried.
   loop
+    select r.* into v_run
+    from tracing.replay_runs r
+    where r.status = 'running'
+      and r.id <> all (v_passed)
+      and not exists (select from tracing.replay_items i
+                      where i.run_id = r.id and i.state = 'claimed' and i.claimed_until > now())
+    order by r.started_at, r.id
+    limit 1
+    for update of r skip locked;
+    exit when not found or cardinality(v_passed) >= 10;
     select i.* into v_item
     from tracing.replay_items i
     where i.run_id = v_run.id and i.state in ('pending', 'claimed')
@@ -462,7 +470,10 @@ begin
     limit 1;
     -- Order within a run: the next event waits while the one before it is
     -- held under a live lease.
-    continue when not found or (v_item.state = 'claimed' and v_item.claimed_until > now());
+    if not found or (v_item.state = 'claimed' and v_item.claimed_until > now()) then
+      v_passed := v_passed || v_run.id;
+      continue;
+    end if;
     update tracing.replay_items i
       set state = 'claimed', claim_token = gen_random_uuid(), claimed_until = now() + p_lease,
           claimed_by = btrim(p_processor), attempts = i.attempts + 1

@@ -1,0 +1,170 @@
+// The processors' side of replay: tracing.claim_replay_event hands out a
+// run's events one at a time in order (runs in parallel, FOR UPDATE SKIP
+// LOCKED), under a lease; tracing.mark_replay_processed / _failed report the
+// outcome with the claim's token, idempotently, and complete the run.
+import { describe, expect, it } from 'vitest';
+import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
+import { actAs, insertEvent } from '../../helpers/trace-fixtures.ts';
+
+const db = useTestDatabase();
+
+type Tx = import('postgres').TransactionSql;
+type Sql = import('postgres').Sql | Tx;
+
+const CORRELATION = '5c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f';
+
+async function seedRun(tx: Sql, correlation = CORRELATION, trace = 't1'): Promise<string> {
+  await insertEvent(tx, { at: 10, type: 'payment.captured', trace, correlation, error: 'card declined' });
+  await insertEvent(tx, { at: 20, type: 'order.confirmed', trace, correlation });
+  await insertEvent(tx, { at: 30, type: 'email.send', trace, correlation, error: 'smtp timeout' });
+  const [run] = await tx`select (api.start_replay('fix deployed', p_correlation_id => ${correlation})).id`;
+  return String(run!.id);
+}
+
+const claim = (tx: Tx, processor = 'orders-1', lease = '5 minutes') =>
+  actAs(tx, 'tracegres_writer', null, () => tx`select * from tracing.claim_replay_event(${processor}, ${lease}::interval)`);
+const processed = (tx: Tx, c: Record<string, any>) =>
+  actAs(
+    tx,
+    'tracegres_writer',
+    null,
+    () => tx`select tracing.mark_replay_processed(${c.run_id}, ${c.position}, ${c.claim_token}) as state`,
+  );
+const failed = (tx: Tx, c: Record<string, any>, error: string) =>
+  actAs(
+    tx,
+    'tracegres_writer',
+    null,
+    () => tx`select tracing.mark_replay_failed(${c.run_id}, ${c.position}, ${c.claim_token}, ${error}) as state`,
+  );
+
+describe('tracing.claim_replay_event', () => {
+  it('hands out a run one event at a time, in order, and completes it after the last report', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const runId = await seedRun(tx);
+      const [first] = await claim(tx);
+      expect(first).toMatchObject({ run_id: runId, position: 1, attempts: 1, event_type: 'payment.captured', correlation_id: CORRELATION });
+      const [run] = await tx`select trace_id, span_id from api.get_replay_run(${runId})`;
+      expect(first!.traceparent).toBe(`00-${run!.trace_id}-${run!.span_id}-01`);
+      // The next event waits for the one before it.
+      expect(await claim(tx, 'orders-2')).toEqual([]);
+      expect((await processed(tx, first!))[0]!.state).toBe('processed');
+      const [second] = await claim(tx, 'orders-2');
+      expect(second).toMatchObject({ position: 2, event_type: 'order.confirmed' });
+      await processed(tx, second!);
+      const [third] = await claim(tx);
+      expect((await failed(tx, third!, 'smtp still down'))[0]!.state).toBe('failed');
+      expect(await claim(tx)).toEqual([]);
+
+      const [done] = await tx`select * from api.get_replay_run(${runId})`;
+      expect(done).toMatchObject({ status: 'completed', processed_count: 2, failed_count: 1, pending_count: 0 });
+      expect(done!.finished_at).toBeInstanceOf(Date);
+      // Original and replayed outcome side by side.
+      const items = await tx`select position, original_state, original_error, state, error, claimed_by from api.get_replay_items(${runId})`;
+      expect(items).toEqual([
+        { position: 1, original_state: 'failed', original_error: 'card declined', state: 'processed', error: null, claimed_by: 'orders-1' },
+        { position: 2, original_state: 'never_processed', original_error: null, state: 'processed', error: null, claimed_by: 'orders-2' },
+        {
+          position: 3,
+          original_state: 'failed',
+          original_error: 'smtp timeout',
+          state: 'failed',
+          error: 'smtp still down',
+          claimed_by: 'orders-1',
+        },
+      ]);
+      // The events' own state follows the replay.
+      const events = await tx`select event_type, processing_state, processing_error from api.get_replay_set(${CORRELATION})`;
+      expect(events.map((e) => [e.event_type, e.processing_state, e.processing_error])).toEqual([
+        ['payment.captured', 'processed', null],
+        ['order.confirmed', 'processed', null],
+        ['email.send', 'failed', 'smtp still down'],
+      ]);
+    });
+  });
+
+  it('takes a claim back after its lease expires, and refuses the old token', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await seedRun(tx);
+      const [lost] = await claim(tx, 'orders-1', '1 second');
+      await tx`update tracing.replay_items set claimed_until = now() - interval '1 second' where run_id = ${lost!.run_id}::bigint and position = 1`;
+      const [again] = await claim(tx, 'orders-2');
+      expect(again).toMatchObject({ position: 1, attempts: 2 });
+      const error = await tx.savepoint((sp) => processed(sp as never, lost!)).catch((e) => e);
+      expect(error.code).toBe('22023');
+      expect(error.message).toMatch(/^p_claim_token does not hold this event/);
+      expect((await processed(tx, again!))[0]!.state).toBe('processed');
+    });
+  });
+
+  it('treats a repeated report as already recorded', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await seedRun(tx);
+      const [c] = await claim(tx);
+      await failed(tx, c!, 'first report');
+      expect((await processed(tx, c!))[0]!.state).toBe('failed');
+      const [item] = await tx`select state, error, attempts from tracing.replay_items where run_id = ${c!.run_id}::bigint and position = 1`;
+      expect(item).toEqual({ state: 'failed', error: 'first report', attempts: 1 });
+    });
+  });
+
+  it('lets processors work on different runs at once without waiting for each other', async () => {
+    const other = '6d2e3f4a-5b6c-4d7e-8f9a-0b1c2d3e4f5a';
+    const runs = [await seedRun(db.sql, CORRELATION, 'ta'), await seedRun(db.sql, other, 'tb')];
+    try {
+      const holder = await db.sql.reserve();
+      try {
+        // One processor is inside its claim (run locked, not committed yet)...
+        await holder`begin`;
+        await holder`set local role tracegres_writer`;
+        const [a] = await holder`select run_id from tracing.claim_replay_event('slow')`;
+        // ...another claims at the same time and gets the other run at once.
+        const [b] = await db.sql.begin(async (tx) => {
+          await tx`set local lock_timeout = '2s'`;
+          return claim(tx, 'fast');
+        });
+        expect(new Set([a!.run_id, b!.run_id])).toEqual(new Set(runs));
+      } finally {
+        await holder`rollback`;
+        holder.release();
+      }
+    } finally {
+      await db.sql`delete from tracing.replay_runs where id in ${db.sql(runs)}`;
+      await db.sql`delete from tracing.domain_events where correlation_id in ${db.sql([CORRELATION, other])}`;
+    }
+  });
+
+  it('names bad arguments (22023)', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await seedRun(tx);
+      const [c] = await claim(tx);
+      const cases: [string, RegExp][] = [
+        [`select tracing.claim_replay_event(' ')`, /^p_processor is required/],
+        [`select tracing.claim_replay_event('w', interval '2 hours')`, /^p_lease must be between 1 second and 1 hour/],
+        [`select tracing.mark_replay_failed(${c!.run_id}, 1, '${c!.claim_token}', '')`, /^p_error is required/],
+        [
+          `select tracing.mark_replay_processed(${c!.run_id}, 99, '${c!.claim_token}')`,
+          /^p_position: replay run \d+ has no event at position 99/,
+        ],
+        [`select tracing.mark_replay_processed(${c!.run_id}, 1, null)`, /^p_claim_token is required/],
+      ];
+      for (const [query, message] of cases) {
+        const error = await tx
+          .savepoint((sp) => actAs(sp as never, 'tracegres_writer', null, () => sp.unsafe(query)))
+          .then(
+            () => undefined,
+            (e) => e,
+          );
+        expect(error?.code, query).toBe('22023');
+        expect(error.message, query).toMatch(message);
+      }
+    });
+  });
+
+  it('gives processors the queue only through these functions', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const error = await actAs(tx, 'tracegres_writer', null, () => tx`select * from tracing.replay_items`).catch((e) => e);
+      expect(error.code).toBe('42501');
+    });
+  });
+});
