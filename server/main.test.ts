@@ -26,6 +26,7 @@ async function start(pgPort: number): Promise<Started> {
     ...process.env,
     PORT: '0',
     TRACEGRES_OTLP_GRPC_PORT: '0',
+    TRACEGRES_JAEGER_STORAGE_PORT: '0',
     TRACEGRES_DATA_DIR: dataDir,
     TRACEGRES_EMBEDDED_PG_PORT: String(pgPort),
   };

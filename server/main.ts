@@ -12,6 +12,7 @@ import { startEmbeddedPostgres, type RunningEmbeddedPostgres } from './database/
 import { migrateDatabase } from './database/migrate.ts';
 import { startRetentionScheduler, type RetentionScheduler } from './retention-scheduler.ts';
 import { startOtlp, type OtlpServerParts } from './otlp/server.ts';
+import { startJaegerStorage, type JaegerStorageParts } from './jaeger/server.ts';
 
 const log = (message: string) => console.log(`[tracegres] ${message}`);
 
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
     await schedulerSql?.end().catch((e) => console.error(e));
     await http?.close().catch((e) => console.error(e));
     await otlp?.stop().catch((e) => console.error(e));
+    await jaeger?.stop().catch((e) => console.error(e));
     await embedded?.stop().catch((e) => console.error(e));
     process.exit(exitCode);
   };
@@ -60,6 +62,7 @@ async function main(): Promise<void> {
   let scheduler: RetentionScheduler | undefined;
   let schedulerSql: postgres.Sql | undefined;
   let otlp: OtlpServerParts | undefined;
+  let jaeger: JaegerStorageParts | undefined;
   let http: Awaited<ReturnType<typeof import('./http-server.ts').startHttpServer>> | undefined;
   try {
     await migrateDatabase(databaseUrl);
@@ -107,6 +110,8 @@ async function main(): Promise<void> {
     // OTLP ingest at /v1/traces and over gRPC (as the owner: record_spans),
     // and the exporter loop when OTEL_EXPORTER_OTLP_* is set.
     otlp = await startOtlp({ databaseUrl, host: config.host, pgSettingsFor, log });
+    // Jaeger's remote storage reads as each call's caller, like GraphQL.
+    jaeger = await startJaegerStorage({ databaseUrl: config.graphqlDatabaseUrl ?? databaseUrl, host: config.host, pgSettingsFor, log });
     http = await startHttpServer({
       databaseUrl: config.graphqlDatabaseUrl ?? databaseUrl,
       port: config.port,
@@ -120,6 +125,11 @@ async function main(): Promise<void> {
       otlp.grpc
         ? `OTLP/gRPC ingest: ${otlp.grpc.address}`
         : 'OTLP/gRPC ingest: off (TRACEGRES_OTLP_GRPC_PORT sets its port, 4317 by default)',
+    );
+    log(
+      jaeger.server
+        ? `Jaeger remote storage (gRPC): ${jaeger.server.address}`
+        : 'Jaeger remote storage: off (TRACEGRES_JAEGER_STORAGE_PORT sets its port, 17271 by default)',
     );
     log(`dashboard: ${http.url}/`);
     log(`GraphQL:  ${http.url}/graphql`);

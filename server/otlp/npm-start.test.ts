@@ -37,6 +37,7 @@ it('ingests SDK spans through npm start and exports them once sampling keeps the
     ...process.env,
     PORT: '0',
     TRACEGRES_OTLP_GRPC_PORT: '0',
+    TRACEGRES_JAEGER_STORAGE_PORT: '0',
     TRACEGRES_DATA_DIR: dataDir,
     TRACEGRES_EMBEDDED_PG_PORT: String(pgPort),
     OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.port}`,
