@@ -66,8 +66,10 @@ describe('api.start_replay', () => {
       expect(run!.trace_id).not.toBe(traceId('t1'));
       const [root] = await tx`select * from api.get_trace_timeline(${run!.trace_id})`;
       expect(root).toMatchObject({ span_id: run!.span_id, name: 'replay run', service: 'tracegres', depth: 0 });
-      const [{ links }] = await tx`select links from tracing.spans where trace_id = ${run!.trace_id}::uuid`;
-      expect(links).toEqual([{ trace_id: traceId('t1'), span_id: spanId('root'), attributes: { 'tracegres.link': 'replayed trace' } }]);
+      const [runSpan] = await tx`select links from tracing.spans where trace_id = ${run!.trace_id}::uuid`;
+      expect(runSpan!.links).toEqual([
+        { trace_id: traceId('t1'), span_id: spanId('root'), attributes: { 'tracegres.link': 'replayed trace' } },
+      ]);
     });
   });
 
