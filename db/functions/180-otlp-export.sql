@@ -112,6 +112,68 @@ $$;
 comment on function tracing.otlp_domain_events(uuid[]) is
   E'The domain events of the given traces as OTLP span events (name, time_unix_nano, attributes), in one object keyed by tracing.otlp_span_key of the span that emitted them; events the caller may not see are left out.';
 
+-- What the exporter does with a queued span: 'ready' to send, 'gone'
+-- (deleted since it was queued: sampling dropped its trace) or
+-- 'undecided' (its trace waits for sampling's tail decision).
+create or replace function tracing.otlp_export_state(
+  p_span_exists boolean, p_sampled_by text, p_recorded_at timestamptz,
+  p_follow_sampling boolean, p_sampling_watermark timestamptz
+) returns text
+language sql immutable parallel safe as $$
+  select case
+           when not p_span_exists then 'gone'
+           when not p_follow_sampling then 'ready'
+           when p_sampled_by = 'dropped' then 'gone'
+           when p_sampled_by is not null then 'ready'
+           -- run_sampling passed this span without deciding its trace:
+           -- recorded before sampling existed, or missed; such spans are
+           -- kept, so they are exported.
+           when p_recorded_at <= p_sampling_watermark then 'ready'
+           else 'undecided'
+         end
+$$;
+
+-- One claiming round: locks up to p_limit available queue rows not in
+-- p_claimed (skip locked, so concurrent exporters never share one),
+-- discards the gone ones, sets the undecided aside until the recheck
+-- interval has passed, and returns the ready ones and how many it looked at.
+create or replace function tracing.otlp_claim_round(
+  p_limit integer, p_claimed bigint[], out ready bigint[], out examined bigint
+)
+language sql volatile as $$
+  with candidates as (
+    select o.id, o.trace_id, o.span_id, o.organization_id
+      from tracing.otlp_outbox o
+     where o.available_at <= now()
+       and o.id <> all (p_claimed)
+     order by o.available_at, o.id
+     limit p_limit
+       for update skip locked
+  ),
+  classified as (
+    select c.id,
+           tracing.otlp_export_state(s.trace_id is not null, d.sampled_by, s.recorded_at,
+             (select st.follow_sampling from tracing.otlp_export_settings st),
+             (select ss.watermark from tracing.sampling_settings ss)) as state
+      from candidates c
+      -- A span is named by its ids within its organization.
+      left join tracing.spans s on s.trace_id = c.trace_id and s.span_id = c.span_id
+        and s.organization_id is not distinct from c.organization_id
+      left join tracing.trace_sampling d on d.trace_id = c.trace_id
+        and d.organization_id is not distinct from c.organization_id
+  ),
+  discarded as (
+    delete from tracing.otlp_outbox o using classified c where o.id = c.id and c.state = 'gone'
+  ),
+  set_aside as (
+    update tracing.otlp_outbox o
+       set available_at = now() + (select st.undecided_recheck from tracing.otlp_export_settings st)
+      from classified c
+     where o.id = c.id and c.state = 'undecided'
+  )
+  select coalesce(array_agg(id) filter (where state = 'ready'), '{}'), count(*) from classified
+$$;
+
 create or replace function tracing.otlp_claim_spans(p_limit integer default 512)
 returns table (
   outbox_id bigint,
@@ -141,12 +203,8 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_settings tracing.otlp_export_settings;
-  v_watermark timestamptz;
   v_ready bigint[] := '{}';
-  v_found bigint[];
-  v_gone bigint[];
-  v_undecided bigint[];
+  v_round record;
   v_rounds integer := 0;
   v_traces uuid[];
   v_events jsonb;
@@ -155,54 +213,15 @@ begin
     raise exception 'p_limit must be between 1 and 100000' using errcode = '22023',
       detail = format('got %s', coalesce(p_limit::text, 'null'));
   end if;
-  select * into v_settings from tracing.otlp_export_settings;
-  select s.watermark into v_watermark from tracing.sampling_settings s;
 
   -- Spans of undecided traces are set aside (available_at moves on), so a
   -- backlog of them is looked at once per recheck interval rather than on
   -- every claim; a few rounds fill a batch behind such a backlog.
   while cardinality(v_ready) < p_limit and v_rounds < 8 loop
     v_rounds := v_rounds + 1;
-    with candidates as (
-      select o.id, o.trace_id, o.span_id, o.organization_id
-        from tracing.otlp_outbox o
-       where o.available_at <= now()
-         and o.id <> all (v_ready)
-       order by o.available_at, o.id
-       limit p_limit - cardinality(v_ready)
-         for update skip locked
-    ),
-    classified as (
-      select c.id,
-             case
-               -- Deleted since it was queued (sampling dropped its trace).
-               when s.trace_id is null then 'gone'
-               when not v_settings.follow_sampling then 'ready'
-               when d.sampled_by = 'dropped' then 'gone'
-               when d.sampled_by is not null then 'ready'
-               -- run_sampling passed this span without deciding its trace:
-               -- recorded before sampling existed, or missed; such spans
-               -- are kept, so they are exported.
-               when s.recorded_at <= v_watermark then 'ready'
-               else 'undecided'
-             end as state
-        from candidates c
-        -- A span is named by its ids within its organization.
-        left join tracing.spans s on s.trace_id = c.trace_id and s.span_id = c.span_id
-          and s.organization_id is not distinct from c.organization_id
-        left join tracing.trace_sampling d on d.trace_id = c.trace_id
-          and d.organization_id is not distinct from c.organization_id
-    )
-    select coalesce(array_agg(id), '{}'),
-           coalesce(array_agg(id) filter (where state = 'gone'), '{}'),
-           coalesce(array_agg(id) filter (where state = 'undecided'), '{}'),
-           v_ready || coalesce(array_agg(id) filter (where state = 'ready'), '{}')
-      into v_found, v_gone, v_undecided, v_ready
-      from classified;
-    exit when cardinality(v_found) = 0;
-    delete from tracing.otlp_outbox o where o.id = any (v_gone);
-    update tracing.otlp_outbox o set available_at = now() + v_settings.undecided_recheck
-     where o.id = any (v_undecided);
+    select * into v_round from tracing.otlp_claim_round(p_limit - cardinality(v_ready), v_ready);
+    exit when v_round.examined = 0;
+    v_ready := v_ready || v_round.ready;
   end loop;
 
   -- The batch's domain events, grouped per span once, into a lookup
@@ -295,6 +314,7 @@ comment on function tracing.otlp_finish_batch(bigint[], text, text, integer, tex
 -- The exporter runs as the database owner; nobody else may claim spans,
 -- settle batches, requeue dead letters or switch queueing.
 revoke all on function tracing.otlp_claim_spans(integer) from public;
+revoke all on function tracing.otlp_claim_round(integer, bigint[]) from public;
 revoke all on function tracing.otlp_finish_batch(bigint[], text, text, integer, text, interval, bigint) from public;
 
 create or replace function tracing.otlp_requeue_dead_letters(p_since timestamptz default '-infinity') returns bigint
