@@ -11,12 +11,12 @@
 import { defaultMaskError } from 'postgraphile/grafserv';
 import { GraphQLError } from 'postgraphile/graphql';
 
-interface DatabaseError extends Error {
+export interface DatabaseError extends Error {
   code?: unknown;
   routine?: unknown;
 }
 
-function isApiArgumentError(error: DatabaseError): boolean {
+export function isApiArgumentError(error: DatabaseError): boolean {
   return error.code === '22023' && error.routine === 'exec_stmt_raise' && /^p_[a-z0-9_.[\]/]+ /.test(error.message);
 }
 

@@ -345,6 +345,11 @@ export function errorMessageOf(body: Uint8Array, contentType: string | null): st
   return text.slice(0, 1000);
 }
 
+/** The plain shape with its ids as bytes, as protobufjs' fromObject takes it: for messages that embed OTLP's. */
+export function withIdBytes(value: unknown): unknown {
+  return mapIds(value, hexToBytes);
+}
+
 function mapIds(value: unknown, convert: (id: unknown) => unknown): unknown {
   if (Array.isArray(value)) return value.map((item) => mapIds(item, convert));
   if (!value || typeof value !== 'object' || value instanceof Uint8Array) return value;
