@@ -193,8 +193,11 @@ describe('bad input', () => {
 
 describe('the schema', () => {
   it('describes every api function with its SQL comment', async () => {
-    const { data } = await gql(`{ __schema { queryType { fields { name description } } } }`);
-    const fields = new Map<string, string | null>(data.__schema.queryType.fields.map((f: any) => [f.name, f.description]));
+    // Stable functions are queries, volatile ones mutations.
+    const { data } = await gql(`{ __schema { queryType { fields { name description } } mutationType { fields { name description } } } }`);
+    const fields = new Map<string, string | null>(
+      [...data.__schema.queryType.fields, ...(data.__schema.mutationType?.fields ?? [])].map((f: any) => [f.name, f.description]),
+    );
     const functions = await db.sql<{ name: string }[]>`
       select p.proname as name from pg_proc p join pg_namespace n on n.oid = p.pronamespace
       where n.nspname = 'api' and p.prokind = 'f'`;

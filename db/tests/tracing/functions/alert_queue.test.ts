@@ -1,0 +1,275 @@
+// The alert queue's SQL: a failed event matching an event rule raises its
+// alert and queues its delivery in the event's own transaction; repeats
+// are grouped into one alert with a count and one summary; mutes and the
+// hourly limit record without sending; claims never overlap; retries back
+// off and run out into dead letters; the message carries the trace.
+import { describe, expect, it } from 'vitest';
+import { actAs, insertEvent, ORG_A, ORG_B, recordSpans, span, spanId, traceId } from '../../helpers/trace-fixtures.ts';
+import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
+import type postgres from 'postgres';
+
+const db = useTestDatabase();
+
+type Sql = postgres.Sql | postgres.TransactionSql;
+
+async function eventRule(sql: Sql, options: { org?: string | null; eventType?: string; streamType?: string; extra?: string } = {}) {
+  const [rule] = await sql.unsafe(
+    `insert into tracing.alert_rules (organization_id, name, kind, event_type_pattern, stream_type_pattern, channel, target ${options.extra ? ', ' + options.extra.split('=')[0] : ''})
+     values ($1, 'payments', 'event', $2, $3, 'webhook', 'http://127.0.0.1:9/hook' ${options.extra ? ', ' + options.extra.split('=')[1] : ''}) returning id`,
+    [options.org === undefined ? ORG_A : options.org, options.eventType ?? 'payment.*', options.streamType ?? null],
+  );
+  return String(rule!.id);
+}
+
+const alerts = (sql: Sql) =>
+  sql`select rule_id::text, fingerprint, repeat_count, state, details->>'error' as error from tracing.alerts order by id`;
+const deliveries = (sql: Sql) =>
+  sql`select alert_id::text, kind, status, available_at > now() as later from tracing.alert_deliveries order by id`;
+
+describe('raising alerts from failed events', () => {
+  it("queues an alert and its delivery in the failed event's transaction, and nothing for events that did not fail or do not match", async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const rule = await eventRule(tx);
+      await insertEvent(tx, { at: 0, type: 'payment.declined', error: 'card declined' });
+      await insertEvent(tx, { at: 1, type: 'payment.declined' });
+      await insertEvent(tx, { at: 2, type: 'order.placed', error: 'out of stock' });
+      await insertEvent(tx, { at: 3, type: 'payment.declined', error: 'card declined', org: ORG_B });
+      expect(await alerts(tx)).toEqual([
+        { rule_id: rule, fingerprint: expect.any(String), repeat_count: 1, state: 'queued', error: 'card declined' },
+      ]);
+      expect(await deliveries(tx)).toEqual([{ alert_id: expect.any(String), kind: 'first', status: 'queued', later: false }]);
+    });
+    // The failure rolled back, and so did its alert.
+    expect(await db.sql`select count(*)::int as n from tracing.alerts`).toEqual([{ n: 0 }]);
+  });
+
+  it('fires when processing fails later, and again when it fails differently, but not when the same error is written again', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await eventRule(tx, { org: null, eventType: '*', streamType: 'ord*' });
+      const id = await insertEvent(tx, { at: 0, type: 'payment.declined' });
+      await tx`update tracing.domain_events set processing_error = 'timeout' where id = ${id}`;
+      await tx`update tracing.domain_events set processing_error = 'timeout' where id = ${id}`;
+      await tx`update tracing.domain_events set processing_error = 'card declined' where id = ${id}`;
+      expect((await alerts(tx)).map((a) => [a.error, a.repeat_count])).toEqual([
+        ['timeout', 1],
+        ['card declined', 1],
+      ]);
+    });
+  });
+
+  it('matches patterns literally except for *', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await eventRule(tx, { eventType: 'pay_ment.%' });
+      await insertEvent(tx, { at: 0, type: 'payXment.declined', error: 'x' });
+      await insertEvent(tx, { at: 0, type: 'pay_ment.anything', error: 'x' });
+      await insertEvent(tx, { at: 0, type: 'pay_ment.%', error: 'x' });
+      expect((await tx`select details->>'event_type' as t from tracing.alerts`).map((r) => r.t)).toEqual(['pay_ment.%']);
+    });
+  });
+
+  it('groups repeats of one fingerprint into one alert with a count and one summary at the end of the window', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await eventRule(tx, { extra: 'group_seconds=600' });
+      for (let i = 0; i < 5; i++) await insertEvent(tx, { at: i, type: 'payment.declined', error: 'card declined' });
+      await insertEvent(tx, { at: 9, type: 'payment.declined', error: 'insufficient funds' });
+      expect((await alerts(tx)).map((a) => [a.error, a.repeat_count])).toEqual([
+        ['card declined', 5],
+        ['insufficient funds', 1],
+      ]);
+      const queued = await tx`
+        select d.kind, d.available_at = a.group_start + interval '600 seconds' as at_window_end
+          from tracing.alert_deliveries d join tracing.alerts a on a.id = d.alert_id order by d.id`;
+      expect(queued).toEqual([
+        { kind: 'first', at_window_end: false },
+        { kind: 'summary', at_window_end: true },
+        { kind: 'first', at_window_end: false },
+      ]);
+    });
+  });
+
+  it('records alerts of a muted rule, or over its hourly limit, without sending them', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const muted = await eventRule(tx, { eventType: 'payment.*', extra: "muted_until=now() + interval '1 hour'" });
+      const limited = await eventRule(tx, { eventType: 'order.*', extra: 'max_alerts_per_hour=2' });
+      await insertEvent(tx, { at: 0, type: 'payment.declined', error: 'a' });
+      for (const error of ['a', 'b', 'c', 'd']) await insertEvent(tx, { at: 0, type: 'order.failed', error });
+      const states = await tx`select rule_id::text, state, count(*)::int as n from tracing.alerts group by 1, 2 order by 1, 2`;
+      expect(states).toEqual([
+        { rule_id: muted, state: 'muted', n: 1 },
+        { rule_id: limited, state: 'queued', n: 2 },
+        { rule_id: limited, state: 'rate_limited', n: 2 },
+      ]);
+      expect(await tx`select count(*)::int as n from tracing.alert_deliveries`).toEqual([{ n: 2 }]);
+    });
+  });
+
+  it('raises nothing for events restored from the archive, or for a disabled rule', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await eventRule(tx);
+      await eventRule(tx, { extra: 'enabled=false' });
+      await tx`select set_config('tracegres.restoring', 'on', true)`;
+      await insertEvent(tx, { at: 0, type: 'payment.declined', error: 'x' });
+      await tx`select set_config('tracegres.restoring', 'off', true)`;
+      expect(await tx`select count(*)::int as n from tracing.alerts`).toEqual([{ n: 0 }]);
+    });
+  });
+});
+
+describe('the message', () => {
+  it("carries the event's ids and its trace's root operation, duration and failed span", async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await eventRule(tx);
+      await recordSpans(tx, [
+        span('root', { trace: 'ta', start: 0, end: 120, name: 'POST /checkout', service: 'edge' }),
+        span('pay', { trace: 'ta', parent: 'root', start: 20, end: 100, name: 'charge', service: 'worker', status: 'error' }),
+      ]);
+      await insertEvent(tx, {
+        trace: 'ta',
+        span: 'pay',
+        at: 30,
+        type: 'payment.declined',
+        error: 'card declined',
+        correlation: 'c0441000-0000-4000-8000-00000000000a',
+        session: '5e551010-0000-4000-8000-00000000000a',
+      });
+      const [claimed] = await tx`select * from tracing.alert_claim_deliveries(10)`;
+      expect(claimed).toMatchObject({ kind: 'first', channel: 'webhook', target: 'http://127.0.0.1:9/hook', secret: null });
+      expect(claimed!.message).toMatchObject({
+        rule: { name: 'payments', kind: 'event' },
+        organization_id: ORG_A,
+        repeat_count: 1,
+        details: {
+          event_type: 'payment.declined',
+          error: 'card declined',
+          correlation_id: 'c0441000-0000-4000-8000-00000000000a',
+          session_id: '5e551010-0000-4000-8000-00000000000a',
+          trace_id: traceId('ta'),
+          span_id: spanId('pay'),
+        },
+        trace: {
+          trace_id: traceId('ta'),
+          root_operation: 'POST /checkout',
+          root_service: 'edge',
+          duration_ms: 120,
+          failed_span: { span_id: spanId('pay'), name: 'charge', service: 'worker', status: 'error', duration_ms: 80 },
+        },
+      });
+    });
+  });
+});
+
+describe('claiming and settling deliveries', () => {
+  it('never gives one delivery to two concurrent claims', async () => {
+    const rule = await eventRule(db.sql);
+    try {
+      for (const error of ['a', 'b', 'c', 'd']) await insertEvent(db.sql, { at: 0, type: 'payment.declined', error });
+      let releaseFirst!: () => void;
+      const firstHolds = new Promise<void>((resolve) => (releaseFirst = resolve));
+      let firstClaimed!: string[];
+      const first = db.sql.begin(async (tx) => {
+        firstClaimed = (await tx`select delivery_id::text from tracing.alert_claim_deliveries(2)`).map((r) => r.delivery_id);
+        await firstHolds;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const second = await db.sql.begin(async (tx) =>
+        (await tx`select delivery_id::text from tracing.alert_claim_deliveries(10)`).map((r) => r.delivery_id),
+      );
+      releaseFirst();
+      await first;
+      expect(firstClaimed).toHaveLength(2);
+      expect(second).toHaveLength(2);
+      expect(new Set([...firstClaimed, ...second]).size).toBe(4);
+    } finally {
+      await db.sql`delete from tracing.alert_rules where id = ${rule}`;
+    }
+  });
+
+  it('backs off after a failed attempt, dead-letters after the last one, and requeues dead letters', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await tx`update tracing.alert_settings set max_attempts = 3, backoff_initial = '10 seconds', backoff_max = '15 seconds'`;
+      await eventRule(tx);
+      await insertEvent(tx, { at: 0, type: 'payment.declined', error: 'x' });
+      const [{ id }] = (await tx`select id::text from tracing.alert_deliveries`) as unknown as [{ id: string }];
+      const retry = async () => {
+        const [row] = await tx`select tracing.alert_finish_delivery(${id}::bigint, 'retry', 'HTTP 503', 503) as status`;
+        const [d] =
+          await tx`select extract(epoch from available_at - now())::float8 as wait, attempts from tracing.alert_deliveries where id = ${id}`;
+        return { status: row!.status, ...d };
+      };
+      const first = await retry();
+      expect(first).toMatchObject({ status: 'queued', attempts: 1 });
+      expect(first.wait).toBeGreaterThanOrEqual(5);
+      expect(first.wait).toBeLessThanOrEqual(10);
+      const second = await retry();
+      // Doubled, but never past backoff_max.
+      expect(second.wait).toBeGreaterThanOrEqual(7.5);
+      expect(second.wait).toBeLessThanOrEqual(15);
+      expect(await retry()).toMatchObject({ status: 'dead_letter', attempts: 3 });
+      expect(await tx`select count(*)::int as n from tracing.alert_claim_deliveries(10)`).toEqual([{ n: 0 }]);
+      const [status] = await tx`select dead_letters::int, last_error from tracing.alert_delivery_status`;
+      expect(status).toEqual({ dead_letters: 1, last_error: 'HTTP 503' });
+      expect(await tx`select tracing.alert_requeue_dead_letters() as n`).toEqual([{ n: '1' }]);
+      expect(await tx`select count(*)::int as n from tracing.alert_claim_deliveries(10)`).toEqual([{ n: 1 }]);
+    });
+  });
+
+  it('reject bad arguments with an error naming them', async () => {
+    await expect(db.sql`select * from tracing.alert_claim_deliveries(0)`).rejects.toMatchObject({
+      code: '22023',
+      message: 'p_limit must be between 1 and 1000',
+    });
+    await expect(db.sql`select tracing.alert_finish_delivery(1, 'delivered')`).rejects.toMatchObject({
+      code: '22023',
+      message: expect.stringMatching(/^p_outcome must be one of/),
+    });
+    await expect(db.sql`select tracing.alert_finish_delivery(-1, 'sent')`).rejects.toMatchObject({
+      code: '22023',
+      message: 'p_delivery_id names no alert delivery',
+    });
+    await expect(db.sql`select tracing.alert_send_test(-1)`).rejects.toMatchObject({
+      code: '22023',
+      message: 'p_rule_id names no alert rule',
+    });
+  });
+
+  it('lets only the owner claim, settle, requeue and send tests', async () => {
+    for (const role of ['tracegres_writer', 'tracegres_reader', 'tracegres_admin']) {
+      for (const call of [
+        'select * from tracing.alert_claim_deliveries(10)',
+        "select tracing.alert_finish_delivery(1, 'sent')",
+        'select tracing.alert_requeue_dead_letters()',
+        'select tracing.alert_send_test(1)',
+      ]) {
+        await inRolledBackTransaction(db.sql, async (tx) => {
+          await tx.unsafe(`set local role ${role}`);
+          await expect(tx.unsafe(call)).rejects.toThrow(/permission denied for function/);
+        });
+      }
+    }
+  });
+});
+
+describe('reading alerts', () => {
+  it("shows a tenant its own organization's alerts and deliveries, and an admin all", async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await eventRule(tx, { org: ORG_A });
+      await eventRule(tx, { org: ORG_B });
+      await insertEvent(tx, { at: 0, type: 'payment.declined', error: 'a', org: ORG_A, trace: 'ta' });
+      await insertEvent(tx, { at: 0, type: 'payment.declined', error: 'b', org: ORG_B });
+      const seen = (role: 'tracegres_reader' | 'tracegres_admin' | 'tracegres_anonymous', org: string | null) =>
+        actAs(tx, role, org, async () => ({
+          alerts: (await tx`select organization_id, trace_id, delivery_status from api.recent_alerts()`).map((r) => [
+            r.organization_id,
+            r.trace_id,
+            r.delivery_status,
+          ]),
+          deliveries: (await tx`select count(*)::int as n from tracing.alert_deliveries`)[0]!.n,
+        }));
+      expect(await seen('tracegres_reader', ORG_A)).toEqual({ alerts: [[ORG_A, traceId('ta'), 'queued']], deliveries: 1 });
+      expect((await seen('tracegres_admin', null)).alerts).toHaveLength(2);
+      await expect(actAs(tx, 'tracegres_anonymous', null, () => tx`select * from api.recent_alerts()`)).rejects.toThrow(
+        /permission denied/,
+      );
+    });
+  });
+});

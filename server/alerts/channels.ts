@@ -1,0 +1,104 @@
+// Sends one alert delivery to its channel and says what happened: sent,
+// retry (the receiver may come back: network errors, timeouts, 429, 5xx,
+// SMTP's temporary 4xx) or rejected (refused for good: other 4xx, SMTP's
+// permanent 5xx). Never throws for a receiver's failure.
+import nodemailer from 'nodemailer';
+import { retryAfterMs } from '../otlp/exporter.ts';
+import type { AlertConfig } from './config.ts';
+import { describeAlert, emailHtml, emailText, slackBody, webhookBody, type AlertMessage, type DeliveryKind } from './messages.ts';
+import { DELIVERY_ID_HEADER, SIGNATURE_HEADER, signWebhook } from './signature.ts';
+
+/** A row of tracing.alert_claim_deliveries. */
+export interface ClaimedDelivery {
+  delivery_id: string;
+  kind: DeliveryKind;
+  attempts: number;
+  channel: 'slack' | 'webhook' | 'email';
+  target: string;
+  secret: string | null;
+  message: AlertMessage;
+}
+
+export type SendOutcome =
+  | { kind: 'sent'; status?: number }
+  | { kind: 'retry'; reason: string; status?: number; retryAfterMs?: number }
+  | { kind: 'rejected'; reason: string; status?: number };
+
+export interface Channels {
+  send(delivery: ClaimedDelivery): Promise<SendOutcome>;
+  close(): void;
+}
+
+export function createChannels(config: AlertConfig): Channels {
+  const mailer = config.smtpUrl ? nodemailer.createTransport(config.smtpUrl) : undefined;
+
+  async function post(url: string, body: string, headers: Record<string, string>): Promise<SendOutcome> {
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+        signal: AbortSignal.timeout(config.timeoutMs),
+        redirect: 'manual',
+      });
+      text = await response.text();
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause?.code;
+      return {
+        kind: 'retry',
+        reason:
+          (error as Error).name === 'TimeoutError'
+            ? `no answer within ${config.timeoutMs} ms`
+            : `network error: ${(error as Error).message}${cause ? ` (${cause})` : ''}`,
+      };
+    }
+    const status = response.status;
+    if (status >= 200 && status < 300) return { kind: 'sent', status };
+    const reason = `HTTP ${status}${text.trim() ? `: ${text.trim().slice(0, 500)}` : ''}`;
+    if (status === 429 || status >= 500)
+      return { kind: 'retry', reason, status, retryAfterMs: retryAfterMs(response.headers.get('retry-after')) };
+    return { kind: 'rejected', reason, status };
+  }
+
+  return {
+    async send(delivery) {
+      const content = describeAlert(delivery.message, delivery.kind, config.dashboardUrl);
+      switch (delivery.channel) {
+        case 'slack':
+          return post(delivery.target, JSON.stringify(slackBody(content)), {});
+        case 'webhook': {
+          const body = JSON.stringify(webhookBody(content, delivery.message, delivery.kind, delivery.delivery_id));
+          const headers: Record<string, string> = { [DELIVERY_ID_HEADER]: delivery.delivery_id };
+          if (delivery.secret) headers[SIGNATURE_HEADER] = signWebhook(delivery.secret, body);
+          return post(delivery.target, body, headers);
+        }
+        case 'email': {
+          // Retried, not dead-lettered: mail queued before SMTP was set up
+          // goes out once it is (until the attempts run out).
+          if (!mailer) return { kind: 'retry', reason: 'TRACEGRES_SMTP_URL is not set: email alerts cannot be sent' };
+          try {
+            await mailer.sendMail({
+              from: config.emailFrom,
+              to: delivery.target,
+              subject: content.title,
+              text: emailText(content),
+              html: emailHtml(content),
+              headers: { 'X-Tracegres-Delivery-Id': delivery.delivery_id },
+            });
+            return { kind: 'sent' };
+          } catch (error) {
+            const code = (error as { responseCode?: number }).responseCode;
+            const reason = `SMTP: ${(error as Error).message}`.slice(0, 1000);
+            // RFC 5321: 5yz is a permanent failure, anything else may pass later.
+            return code !== undefined && code >= 500 ? { kind: 'rejected', reason, status: code } : { kind: 'retry', reason, status: code };
+          }
+        }
+      }
+    },
+    close() {
+      mailer?.close();
+    },
+  };
+}

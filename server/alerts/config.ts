@@ -1,0 +1,44 @@
+// Alert delivery settings, all from the environment (docs/alerts.md).
+export interface AlertConfig {
+  /** Base URL of the dashboard, for the trace links in messages (TRACEGRES_ALERTS_DASHBOARD_URL). */
+  dashboardUrl: string;
+  /** SMTP server for the email channel, e.g. smtp://user:pass@host:587 (TRACEGRES_SMTP_URL); email is refused without it. */
+  smtpUrl?: string;
+  /** The From of alert mail (TRACEGRES_ALERTS_EMAIL_FROM). */
+  emailFrom: string;
+  /** Idle wait between looks at the queue when no NOTIFY arrives, ms (TRACEGRES_ALERTS_POLL_MS). */
+  pollIntervalMs: number;
+  /** Give up on a receiver after this long, ms (TRACEGRES_ALERTS_TIMEOUT_MS). */
+  timeoutMs: number;
+  /** Deliveries claimed at once (TRACEGRES_ALERTS_BATCH_SIZE). */
+  batchSize: number;
+}
+
+export class AlertConfigError extends Error {}
+
+export function readAlertConfig(env: NodeJS.ProcessEnv = process.env, defaultDashboardUrl = 'http://localhost:5678'): AlertConfig {
+  const dashboardUrl = (env.TRACEGRES_ALERTS_DASHBOARD_URL?.trim() || defaultDashboardUrl).replace(/\/+$/, '');
+  if (!/^https?:\/\/\S+$/.test(dashboardUrl)) {
+    throw new AlertConfigError(`TRACEGRES_ALERTS_DASHBOARD_URL must be an http(s) URL, got ${JSON.stringify(dashboardUrl)}`);
+  }
+  const smtpUrl = env.TRACEGRES_SMTP_URL?.trim() || undefined;
+  if (smtpUrl && !/^smtps?:\/\/\S+$/.test(smtpUrl)) {
+    throw new AlertConfigError('TRACEGRES_SMTP_URL must be an smtp:// or smtps:// URL');
+  }
+  return {
+    dashboardUrl,
+    smtpUrl,
+    emailFrom: env.TRACEGRES_ALERTS_EMAIL_FROM?.trim() || 'tracegres <alerts@localhost>',
+    pollIntervalMs: positiveInteger(env.TRACEGRES_ALERTS_POLL_MS, 'TRACEGRES_ALERTS_POLL_MS', 1000),
+    timeoutMs: positiveInteger(env.TRACEGRES_ALERTS_TIMEOUT_MS, 'TRACEGRES_ALERTS_TIMEOUT_MS', 10_000),
+    batchSize: positiveInteger(env.TRACEGRES_ALERTS_BATCH_SIZE, 'TRACEGRES_ALERTS_BATCH_SIZE', 20),
+  };
+}
+
+function positiveInteger(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined || value.trim() === '') return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1)
+    throw new AlertConfigError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  return parsed;
+}
