@@ -84,6 +84,11 @@ describe('npm start with the embedded database', () => {
 
     const typename = await query(first.graphqlUrl, JSON.stringify({ query: '{ __typename }' }), first.token);
     expect(typename).toEqual({ status: 200, body: { data: { __typename: 'Query' } } });
+    // The Tempo query API answers on the same port, to the same token.
+    const tempo = await fetch(new URL(`/api/v2/traces/${'e'.repeat(32)}`, first.graphqlUrl), {
+      headers: { authorization: `Bearer ${first.token}` },
+    });
+    expect([tempo.status, await tempo.text()]).toEqual([404, `trace ${'e'.repeat(32)} not found`]);
 
     // A row written now must be there after the restart.
     const sql = postgres(first.databaseUrl, { max: 1, onnotice: () => {} });

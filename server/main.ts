@@ -13,6 +13,7 @@ import { migrateDatabase } from './database/migrate.ts';
 import { startRetentionScheduler, type RetentionScheduler } from './retention-scheduler.ts';
 import { startOtlp, type OtlpServerParts } from './otlp/server.ts';
 import { startJaegerStorage, type JaegerStorageParts } from './jaeger/server.ts';
+import { startTempoApi, type TempoApiParts } from './tempo/server.ts';
 
 const log = (message: string) => console.log(`[tracegres] ${message}`);
 
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
     await http?.close().catch((e) => console.error(e));
     await otlp?.stop().catch((e) => console.error(e));
     await jaeger?.stop().catch((e) => console.error(e));
+    await tempo?.stop().catch((e) => console.error(e));
     await embedded?.stop().catch((e) => console.error(e));
     process.exit(exitCode);
   };
@@ -63,6 +65,7 @@ async function main(): Promise<void> {
   let schedulerSql: postgres.Sql | undefined;
   let otlp: OtlpServerParts | undefined;
   let jaeger: JaegerStorageParts | undefined;
+  let tempo: TempoApiParts | undefined;
   let http: Awaited<ReturnType<typeof import('./http-server.ts').startHttpServer>> | undefined;
   try {
     await migrateDatabase(databaseUrl);
@@ -112,13 +115,20 @@ async function main(): Promise<void> {
     otlp = await startOtlp({ databaseUrl, host: config.host, pgSettingsFor, log });
     // Jaeger's remote storage reads as each call's caller, like GraphQL.
     jaeger = await startJaegerStorage({ databaseUrl: config.graphqlDatabaseUrl ?? databaseUrl, host: config.host, pgSettingsFor, log });
+    // The Tempo query API (Grafana's Tempo data source) reads like GraphQL.
+    tempo = startTempoApi({
+      databaseUrl: config.graphqlDatabaseUrl ?? databaseUrl,
+      pgSettingsFor,
+      statementTimeout: config.graphqlStatementTimeout,
+      log,
+    });
     http = await startHttpServer({
       databaseUrl: config.graphqlDatabaseUrl ?? databaseUrl,
       port: config.port,
       host: config.host,
       pgSettingsFor,
       graphql: { introspection: config.graphqlIntrospection, statementTimeout: config.graphqlStatementTimeout },
-      routes: [...otlp.routes, dashboard],
+      routes: [...otlp.routes, tempo.route, dashboard],
     });
     log(`OTLP ingest: ${http.url}/v1/traces`);
     log(
@@ -131,6 +141,7 @@ async function main(): Promise<void> {
         ? `Jaeger remote storage (gRPC): ${jaeger.server.address}`
         : 'Jaeger remote storage: off (TRACEGRES_JAEGER_STORAGE_PORT sets its port, 17271 by default)',
     );
+    log(`Tempo API (Grafana's Tempo data source): ${http.url}/api/search, /api/v2/traces/{id}`);
     log(`dashboard: ${http.url}/`);
     log(`GraphQL:  ${http.url}/graphql`);
     log(
