@@ -193,7 +193,7 @@ declare
 begin
   select * into v_run from tracing.replay_runs where id = p_run_id;
   if not found then
-    raise exception 'p_run_id: there is no replay run %', p_run_id using errcode = '22023';
+    raise exception 'p_run_id names no replay run' using errcode = '22023', detail = format('got %s', p_run_id);
   end if;
   select jsonb_agg(jsonb_build_object(
            'trace_id', tracing.trace_id_to_hex(l.trace_id),
@@ -264,7 +264,7 @@ begin
   end if;
   -- Exactly one selector.
   if num_nonnulls(p_correlation_id, p_trace_id, coalesce(p_from, p_to)) <> 1 then
-    raise exception 'give exactly one of p_correlation_id, p_trace_id, or p_from and p_to (failed events)'
+    raise exception 'p_correlation_id or p_trace_id or p_from and p_to (failed events) must be given, exactly one of them'
       using errcode = '22023';
   end if;
   if p_from is null and p_to is null then
@@ -305,7 +305,7 @@ begin
     into v_queued, v_organizations
     from unnest(v_set) as s where s.will_replay;
   if v_queued = 0 then
-    raise exception 'nothing to replay: % selects % events, none failed or never processed',
+    raise exception '% selects no failed or never-processed event (% events in all): nothing to replay',
       case when p_correlation_id is not null then 'p_correlation_id'
            when p_trace_id is not null then 'p_trace_id' else 'p_from and p_to' end, cardinality(v_set)
       using errcode = '22023';
@@ -339,10 +339,10 @@ begin
   perform tracing.require_present(p_run_id, 'p_run_id');
   select * into v_run from tracing.replay_runs where id = p_run_id for update;
   if not found then
-    raise exception 'p_run_id: there is no replay run %', p_run_id using errcode = '22023';
+    raise exception 'p_run_id names no replay run' using errcode = '22023', detail = format('got %s', p_run_id);
   end if;
   if v_run.status = 'completed' then
-    raise exception 'p_run_id: replay run % has already completed', p_run_id using errcode = '22023';
+    raise exception 'p_run_id names a run that has already completed' using errcode = '22023', detail = format('got %s', p_run_id);
   end if;
   if v_run.status = 'running' then
     -- Items a processor holds finish and report as usual; the rest never start.
@@ -508,7 +508,7 @@ begin
   select * into v_item from tracing.replay_items i
     where i.run_id = p_run_id and i.position = p_position for update;
   if not found then
-    raise exception 'p_position: replay run % has no event at position %', p_run_id, p_position using errcode = '22023';
+    raise exception 'p_position names no event of replay run %', p_run_id using errcode = '22023', detail = format('got %s', p_position);
   end if;
   if v_item.claim_token is distinct from p_claim_token then
     raise exception 'p_claim_token does not hold this event: its lease expired and it was claimed again'

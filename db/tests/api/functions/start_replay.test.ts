@@ -144,8 +144,11 @@ describe('api.start_replay', () => {
       const cases: [string, RegExp][] = [
         [`select api.start_replay(null, p_correlation_id => '${CORRELATION}')`, /^p_reason is required/],
         [`select api.start_replay('  ', p_correlation_id => '${CORRELATION}')`, /^p_reason is required/],
-        [`select api.start_replay('x')`, /^give exactly one of p_correlation_id, p_trace_id, or p_from and p_to/],
-        [`select api.start_replay('x', p_correlation_id => '${CORRELATION}', p_trace_id => '${traceId('t1')}')`, /^give exactly one/],
+        [`select api.start_replay('x')`, /^p_correlation_id or p_trace_id or p_from and p_to \(failed events\) must be given, exactly one/],
+        [
+          `select api.start_replay('x', p_correlation_id => '${CORRELATION}', p_trace_id => '${traceId('t1')}')`,
+          /^p_correlation_id or p_trace_id or p_from and p_to/,
+        ],
         [`select api.start_replay('x', p_trace_id => 'nope')`, /^p_trace_id must be 32 lowercase hex/],
         [`select api.start_replay('x', p_from => now())`, /^p_to is required/],
         [`select api.start_replay('x', p_from => now(), p_to => now() - interval '1 day')`, /^p_from must be before p_to/],
@@ -157,9 +160,12 @@ describe('api.start_replay', () => {
           `select api.start_replay('x', p_from => now() - interval '1 day', p_to => now(), p_first => 0)`,
           /^p_first must be between 1 and 1000/,
         ],
-        [`select api.start_replay('x', p_correlation_id => '${ok}')`, /^nothing to replay: p_correlation_id selects 0 events/],
+        [
+          `select api.start_replay('x', p_correlation_id => '${ok}')`,
+          /^p_correlation_id selects no failed or never-processed event \(0 events in all\)/,
+        ],
         [`select api.cancel_replay(null)`, /^p_run_id is required/],
-        [`select api.cancel_replay(-1)`, /^p_run_id: there is no replay run -1/],
+        [`select api.cancel_replay(-1)`, /^p_run_id names no replay run/],
       ];
       for (const [query, message] of cases) {
         const error = await tx
@@ -225,7 +231,7 @@ describe('api.cancel_replay', () => {
       }
       const error = await asAdmin(tx, 'a', () => tx`select api.cancel_replay(${run!.id})`).catch((e) => e);
       expect(error.code).toBe('22023');
-      expect(error.message).toMatch(/has already completed/);
+      expect(error.message).toMatch(/^p_run_id names a run that has already completed/);
     });
   });
 });

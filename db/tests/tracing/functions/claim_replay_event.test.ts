@@ -142,10 +142,7 @@ describe('tracing.claim_replay_event', () => {
         [`select tracing.claim_replay_event(' ')`, /^p_processor is required/],
         [`select tracing.claim_replay_event('w', interval '2 hours')`, /^p_lease must be between 1 second and 1 hour/],
         [`select tracing.mark_replay_failed(${c!.run_id}, 1, '${c!.claim_token}', '')`, /^p_error is required/],
-        [
-          `select tracing.mark_replay_processed(${c!.run_id}, 99, '${c!.claim_token}')`,
-          /^p_position: replay run \d+ has no event at position 99/,
-        ],
+        [`select tracing.mark_replay_processed(${c!.run_id}, 99, '${c!.claim_token}')`, /^p_position names no event of replay run \d+/],
         [`select tracing.mark_replay_processed(${c!.run_id}, 1, null)`, /^p_claim_token is required/],
       ];
       for (const [query, message] of cases) {
