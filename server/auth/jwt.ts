@@ -4,6 +4,7 @@
 //   role "reader"     -> tracegres_reader, limited to organization_id
 //   role "admin"      -> tracegres_admin (sees every organization)
 import { importSPKI, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { LRUCache } from 'lru-cache';
 
 export interface JwtConfig {
   /** HS256 shared secret (TRACEGRES_JWT_SECRET). */
@@ -27,12 +28,25 @@ const ROLES: Record<string, string> = {
   admin: 'tracegres_admin',
 };
 
-export const ANONYMOUS_SETTINGS: PgSettings = { role: 'tracegres_anonymous' };
+export const ANONYMOUS_SETTINGS: PgSettings = Object.freeze({ role: 'tracegres_anonymous' });
+
+/**
+ * How many verified tokens a verifier remembers. A dashboard sends the same
+ * token with every request, and an HMAC check through WebCrypto costs more
+ * than the rest of a small GraphQL request.
+ */
+export const VERIFIED_TOKEN_CACHE_SIZE = 1_000;
 
 export function createTokenVerifier(config: JwtConfig) {
   const keys: Array<Promise<{ key: Uint8Array | CryptoKey; alg: string }>> = [];
   if (config.secret) keys.push(Promise.resolve({ key: new TextEncoder().encode(config.secret), alg: 'HS256' }));
   if (config.publicKey) keys.push(importSPKI(config.publicKey, 'RS256').then((key) => ({ key, alg: 'RS256' })));
+
+  // A token verified once is the same token until it expires: remembered by
+  // its exact text (signature included, so no other text can hit it), with
+  // its expiry checked on every use as jose checks it. Only tokens that
+  // verified are kept, so refused ones cannot push valid ones out.
+  const verified = new LRUCache<string, { settings: PgSettings; exp: number }>({ max: VERIFIED_TOKEN_CACHE_SIZE });
 
   /** Settings for a request's `Authorization` header; throws InvalidTokenError. */
   return async function pgSettingsFor(authorization: string | undefined): Promise<PgSettings> {
@@ -40,11 +54,17 @@ export function createTokenVerifier(config: JwtConfig) {
     const match = /^Bearer\s+(\S+)$/i.exec(authorization);
     if (!match) throw new InvalidTokenError('Authorization header must be "Bearer <token>"');
     if (keys.length === 0) throw new InvalidTokenError('this server accepts no tokens: no JWT secret or key is configured');
+    const token = match[1]!;
+    const known = verified.get(token);
+    if (known) {
+      if (Math.floor(Date.now() / 1000) < known.exp) return known.settings;
+      verified.delete(token);
+    }
     let payload: JWTPayload | undefined;
     for (const pending of keys) {
       const { key, alg } = await pending;
       try {
-        ({ payload } = await jwtVerify(match[1]!, key, {
+        ({ payload } = await jwtVerify(token, key, {
           algorithms: [alg],
           audience: config.audience,
           issuer: config.issuer,
@@ -58,7 +78,10 @@ export function createTokenVerifier(config: JwtConfig) {
       }
     }
     if (!payload) throw new InvalidTokenError('invalid or expired token');
-    return claimsToSettings(payload);
+    const settings = claimsToSettings(payload);
+    // requiredClaims made jose check that exp is a number.
+    verified.set(token, { settings, exp: payload.exp! });
+    return settings;
   };
 }
 
@@ -74,7 +97,8 @@ function claimsToSettings(claims: JWTPayload): PgSettings {
   const settings: PgSettings = { role, 'jwt.claims.role': String(claims.role) };
   if (typeof organizationId === 'string') settings['jwt.claims.organization_id'] = organizationId;
   if (typeof claims.sub === 'string') settings['jwt.claims.user_id'] = claims.sub;
-  return settings;
+  // Shared by every request with this token: nobody may change it.
+  return Object.freeze(settings);
 }
 
 /** Signs an HS256 token; for the local development token and for tests. */
