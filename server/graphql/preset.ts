@@ -2,12 +2,12 @@
 // request's verified JWT claims passed to Postgres as settings for RLS.
 import type { IncomingMessage } from 'node:http';
 import type { PostGraphileInstance } from 'postgraphile';
-import { makePgService } from 'postgraphile/adaptors/pg';
 import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
 import { ANONYMOUS_SETTINGS, type PgSettings } from '../auth/jwt.ts';
 import { NoSchemaIntrospectionCustomRule, parse, validate, type GraphQLError } from 'postgraphile/graphql';
 import { maskError } from './mask-error.ts';
 import { assertWithinBudget } from './query-cost.ts';
+import { makeSettingsTransactionPgService } from './settings-transaction.ts';
 
 /** Settings found for a request by the HTTP layer (see server/http-server.ts). */
 export const requestSettings = new WeakMap<IncomingMessage, PgSettings>();
@@ -34,7 +34,7 @@ export function makePreset(connectionString: string, options: GraphqlOptions = {
     // re-enter every root field through it.
     disablePlugins: ['QueryQueryPlugin'],
     // No subscriptions: no LISTEN connection held open.
-    pgServices: [makePgService({ connectionString, schemas: ['api'], pubsub: false })],
+    pgServices: [makeSettingsTransactionPgService({ connectionString, schemas: ['api'], pubsub: false })],
     plugins: [
       {
         name: 'TracegresQueryBudget',
