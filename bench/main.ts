@@ -18,6 +18,7 @@ const suites: Record<string, () => Promise<BenchSuite>> = {
   query_api: async () => (await import('./query-api.ts')).run,
   otlp: async () => (await import('./otlp.ts')).run,
   search: async () => (await import('./search.ts')).run,
+  tempo: async () => (await import('./tempo.ts')).run,
 };
 
 const { values } = parseArgs({

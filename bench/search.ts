@@ -8,8 +8,8 @@
 import type postgres from 'postgres';
 import { summarize, type BenchContext } from './context.ts';
 
-const ORG = '0a000000-0000-4000-8000-000000000002';
-const SPANS_PER_TRACE = 10;
+export const ORG = '0a000000-0000-4000-8000-000000000002';
+export const SPANS_PER_TRACE = 10;
 const SERVICES = ['edge', 'checkout', 'payments', 'stock', 'mail'];
 
 export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
@@ -18,23 +18,7 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
   try {
     const traces = Math.max(1000, Math.floor(ctx.events / SPANS_PER_TRACE));
     ctx.log(`seeding ${traces} traces of ${SPANS_PER_TRACE} spans over 24 hours`);
-    for (let from = 0; from < traces; from += 1000) {
-      await sql.unsafe(
-        `select tracing.record_spans(jsonb_agg(jsonb_build_object(
-           'trace_id', md5('t' || t), 'span_id', left(md5('s' || t || '-' || s), 16),
-           'parent_span_id', case when s = 0 then null else left(md5('s' || t || '-' || ((s - 1) / 3)), 16) end,
-           'name', case when s = 0 then 'POST /checkout' else 'op-' || s end,
-           'service', (array['${SERVICES.join("','")}'])[1 + s % 5],
-           'kind', case when s % 5 = 0 then 'server' else 'internal' end,
-           'status', case when s = 4 and t % 50 = 0 then 'error' else 'ok' end,
-           'start_time', now() - interval '24 hours' + (t::double precision / $1) * interval '24 hours' + s * interval '3 ms',
-           'end_time', now() - interval '24 hours' + (t::double precision / $1) * interval '24 hours' + (s * 3 + 40 + t % 400) * interval '1 ms',
-           'attributes', jsonb_build_object('order.id', 'ord-' || t, 'http.status_code', case when t % 50 = 0 then 502 else 200 end),
-           'organization_id', '${ORG}')))
-         from generate_series($2::int, $3::int) t, generate_series(0, ${SPANS_PER_TRACE - 1}) s`,
-        [traces, from, Math.min(traces, from + 1000) - 1],
-      );
-    }
+    await seedTraces(sql, traces);
     await sql.unsafe(`
       insert into tracing.domain_events (stream_type, stream_id, event_type, event_data, event_metadata, organization_id, created_at)
       select 'order', 'ord-' || t, e, jsonb_build_object('orderId', 'ord-' || t),
@@ -107,6 +91,31 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
     return figures;
   } finally {
     await db.drop();
+  }
+}
+
+/**
+ * Records `traces` traces of 10 spans of organization ORG over the last 24
+ * hours, one in 50 failed, each with an order id and an HTTP status (the
+ * search suite's data, which the tempo suite reads too).
+ */
+export async function seedTraces(sql: postgres.Sql, traces: number): Promise<void> {
+  for (let from = 0; from < traces; from += 1000) {
+    await sql.unsafe(
+      `select tracing.record_spans(jsonb_agg(jsonb_build_object(
+         'trace_id', md5('t' || t), 'span_id', left(md5('s' || t || '-' || s), 16),
+         'parent_span_id', case when s = 0 then null else left(md5('s' || t || '-' || ((s - 1) / 3)), 16) end,
+         'name', case when s = 0 then 'POST /checkout' else 'op-' || s end,
+         'service', (array['${SERVICES.join("','")}'])[1 + s % 5],
+         'kind', case when s % 5 = 0 then 'server' else 'internal' end,
+         'status', case when s = 4 and t % 50 = 0 then 'error' else 'ok' end,
+         'start_time', now() - interval '24 hours' + (t::double precision / $1) * interval '24 hours' + s * interval '3 ms',
+         'end_time', now() - interval '24 hours' + (t::double precision / $1) * interval '24 hours' + (s * 3 + 40 + t % 400) * interval '1 ms',
+         'attributes', jsonb_build_object('order.id', 'ord-' || t, 'http.status_code', case when t % 50 = 0 then 502 else 200 end),
+         'organization_id', '${ORG}')))
+       from generate_series($2::int, $3::int) t, generate_series(0, ${SPANS_PER_TRACE - 1}) s`,
+      [traces, from, Math.min(traces, from + 1000) - 1],
+    );
   }
 }
 
