@@ -381,6 +381,70 @@ describe('bad input fails the batch, naming the span and the field', () => {
   });
 });
 
+describe('as one array per field: tracing.record_span_columns (what OTLP ingest calls)', () => {
+  // Element i of every array is span i; a null array is a field no span has.
+  const columns = (tx: Tx, spans: Array<ReturnType<typeof span>>, overrides: Record<string, unknown> = {}) => {
+    const text = (key: string) => spans.map((s) => ((s as Record<string, unknown>)[key] as string | null | undefined) ?? null);
+    const values: Record<string, unknown> = {
+      trace_id: text('trace_id'),
+      span_id: text('span_id'),
+      parent_span_id: text('parent_span_id'),
+      name: text('name'),
+      service: text('service'),
+      kind: null,
+      start_time: text('start_time'),
+      end_time: text('end_time'),
+      status: text('status'),
+      status_message: null,
+      organization_id: text('organization_id'),
+      ...overrides,
+    };
+    const array = (key: string) => (values[key] === null ? null : tx.array(values[key] as string[], 25));
+    return tx`select tracing.record_span_columns(
+      ${array('trace_id')}, ${array('span_id')}, ${array('parent_span_id')}, ${array('name')}, ${array('service')},
+      ${array('kind')}, ${array('start_time')}, ${array('end_time')}, ${array('status')}, ${array('status_message')},
+      null, null, null, null, null, ${array('organization_id')}) as recorded`;
+  };
+  const batch = () => [
+    span('root', { start: 0, end: 100, service: 'edge' }),
+    span('a', { parent: 'root', start: 10, end: 50, status: 'error', service: 'worker' }),
+  ];
+
+  it('stores what record_spans stores for the same spans given as JSON', async () => {
+    let fromJson: unknown;
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await recordSpans(tx, batch());
+      fromJson = [await storedSpans(tx), await summaries(tx)];
+    });
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const [row] = await columns(tx, batch());
+      expect(row!.recorded).toBe(2);
+      expect([await storedSpans(tx), await summaries(tx)]).toEqual(fromJson);
+      // A retry records nothing.
+      expect((await columns(tx, batch()))[0]!.recorded).toBe(0);
+    });
+  });
+
+  it('refuses arrays of another length than p_trace_id, naming the argument', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await expect(columns(tx, batch(), { name: ['only one'] })).rejects.toMatchObject({
+        code: '22023',
+        message: 'p_name must be null or have one element per span (2 in p_trace_id)',
+      });
+    });
+  });
+
+  it('names the span and field of an impossible timestamp', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const spans = batch();
+      await expect(columns(tx, spans, { end_time: [spans[0]!.end_time, '2024-02-30T00:00:00Z'] })).rejects.toMatchObject({
+        code: '22023',
+        message: 'p_spans[1].end_time is not a valid timestamp',
+      });
+    });
+  });
+});
+
 describe('who may record', () => {
   it('tracegres_writer records spans without any grant on the tables', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
