@@ -13,6 +13,7 @@ import { migrateDatabase } from './database/migrate.ts';
 import { startRetentionScheduler, type RetentionScheduler } from './retention-scheduler.ts';
 import { startOtlp, type OtlpServerParts } from './otlp/server.ts';
 import { startJaegerStorage, type JaegerStorageParts } from './jaeger/server.ts';
+import { startAlerts, type AlertParts } from './alerts/server.ts';
 import { startTempoApi, type TempoApiParts } from './tempo/server.ts';
 
 const log = (message: string) => console.log(`[tracegres] ${message}`);
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
     await schedulerSql?.end().catch((e) => console.error(e));
     await http?.close().catch((e) => console.error(e));
     await otlp?.stop().catch((e) => console.error(e));
+    await alerts?.stop().catch((e) => console.error(e));
     await jaeger?.stop().catch((e) => console.error(e));
     await tempo?.stop().catch((e) => console.error(e));
     await embedded?.stop().catch((e) => console.error(e));
@@ -65,6 +67,7 @@ async function main(): Promise<void> {
   let schedulerSql: postgres.Sql | undefined;
   let otlp: OtlpServerParts | undefined;
   let jaeger: JaegerStorageParts | undefined;
+  let alerts: AlertParts | undefined;
   let tempo: TempoApiParts | undefined;
   let http: Awaited<ReturnType<typeof import('./http-server.ts').startHttpServer>> | undefined;
   try {
@@ -143,6 +146,8 @@ async function main(): Promise<void> {
     );
     log(`Tempo API (Grafana's Tempo data source): ${http.url}/api/search, /api/v2/traces/{id}`);
     log(`dashboard: ${http.url}/`);
+    // Alert delivery and the rate rules' schedule (docs/alerts.md).
+    alerts = await startAlerts({ databaseUrl, dashboardUrl: http.url, log });
     log(`GraphQL:  ${http.url}/graphql`);
     log(
       config.graphqlIntrospection

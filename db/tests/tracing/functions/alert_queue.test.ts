@@ -194,7 +194,7 @@ describe('claiming and settling deliveries', () => {
         const [row] = await tx`select tracing.alert_finish_delivery(${id}::bigint, 'retry', 'HTTP 503', 503) as status`;
         const [d] =
           await tx`select extract(epoch from available_at - now())::float8 as wait, attempts from tracing.alert_deliveries where id = ${id}`;
-        return { status: row!.status, ...d };
+        return { status: row!.status as string, wait: d!.wait as number, attempts: d!.attempts as number };
       };
       const first = await retry();
       expect(first).toMatchObject({ status: 'queued', attempts: 1 });
