@@ -20,7 +20,7 @@ import { spansToOtlpRequest, type StoredSpan } from '../otlp/mapping.ts';
 import { encodeTraceProtobuf, traceJson, type FoundTrace, type TraceApiVersion } from './messages.ts';
 import { BadParameter, optionalWindow, traceIdParameter, windowParameters } from './parameters.ts';
 import { searchFilter, searchOf, searchResponse, type FoundTraceRow } from './search.ts';
-import { tagNamesResponse, tagScopesResponse, tagValuesV1Response, tagValuesV2Response, v1TagAsTraceql } from './tags.ts';
+import { tagNamesResponse, tagScopesOf, tagScopesResponse, tagValuesV1Response, tagValuesV2Response, v1TagAsTraceql } from './tags.ts';
 
 /** Spans a trace-by-id answer holds at most (tracing.otlp_trace_spans' bound). */
 export const MAX_TRACE_SPANS = 10_000;
@@ -182,9 +182,8 @@ async function tagNamesOf(params: URLSearchParams, read: Read): Promise<string[]
 }
 
 async function tagScopes(params: URLSearchParams, read: Read): Promise<Answer> {
-  const scope = params.get('scope');
-  tagScopesResponse(scope, []); // checks the scope before reading
-  return json(tagScopesResponse(scope, await tagNamesOf(params, read)));
+  const scopes = tagScopesOf(params.get('scope'));
+  return json(tagScopesResponse(scopes, await tagNamesOf(params, read)));
 }
 
 async function tagNames(params: URLSearchParams, read: Read): Promise<Answer> {

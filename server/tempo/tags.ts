@@ -15,18 +15,22 @@ const SCOPES = ['span', 'resource', 'intrinsic'] as const;
 // Scopes Tempo knows that hold no searchable tag here: answered empty.
 const EMPTY_SCOPES = ['event', 'link', 'instrumentation'];
 
-/** v2: `{scopes: [{name, tags}]}` for scope all (or none), span, resource or intrinsic. */
-export function tagScopesResponse(scope: string | null, attributeKeys: string[]) {
-  const wanted = scope === null || scope === '' || scope === 'all' ? SCOPES : scope;
-  if (typeof wanted === 'string' && !SCOPES.includes(wanted as (typeof SCOPES)[number]) && !EMPTY_SCOPES.includes(wanted)) {
+/** The scopes a v2 tag-names request asks for: all three without one; checked before anything is read. */
+export function tagScopesOf(scope: string | null): string[] {
+  if (scope === null || scope === '' || scope === 'all') return [...SCOPES];
+  if (!SCOPES.includes(scope as (typeof SCOPES)[number]) && !EMPTY_SCOPES.includes(scope)) {
     throw new BadParameter(
-      `scope must be one of all, span, resource, intrinsic, event, link, instrumentation; got ${JSON.stringify(wanted.slice(0, 32))}`,
+      `scope must be one of all, span, resource, intrinsic, event, link, instrumentation; got ${JSON.stringify(scope.slice(0, 32))}`,
     );
   }
+  return [scope];
+}
+
+/** v2: `{scopes: [{name, tags}]}`. */
+export function tagScopesResponse(scopes: string[], attributeKeys: string[]) {
   const tagsOf = (name: string) =>
     name === 'span' ? attributeKeys : name === 'resource' ? RESOURCE_TAGS : name === 'intrinsic' ? INTRINSIC_TAGS : [];
-  const names = typeof wanted === 'string' ? [wanted] : [...wanted];
-  return { scopes: names.map((name) => ({ name, tags: tagsOf(name) })) };
+  return { scopes: scopes.map((name) => ({ name, tags: tagsOf(name) })) };
 }
 
 /** v1: `{tagNames: [...]}`, attribute keys and service.name. */
