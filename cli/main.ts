@@ -6,6 +6,7 @@
 //   tracegres demo               [--database-url URL]
 //   tracegres export             [status] [--once] [--database-url URL]
 //   tracegres ingest-token       create --organization UUID [--name NAME] | list | revoke ID
+//   tracegres alerts             test RULE | status
 //
 // The database is DATABASE_URL, or --database-url, or else the embedded
 // Postgres that `npm start` runs (its port from TRACEGRES_EMBEDDED_PG_PORT).
@@ -34,6 +35,9 @@ const USAGE = `usage:
   tracegres ingest-token create --organization UUID [--name NAME] | list | revoke ID
       tokens for OTLP ingest at /v1/traces, each bound to one organization
       (tracegres ingest-token --help for more).
+  tracegres alerts test RULE | status
+      send a sample alert of a rule (id or name) to its channel; the
+      delivery queue and the rules (tracegres alerts --help for more).
 
 options:
   --database-url URL   the database (default: DATABASE_URL, else the
@@ -73,6 +77,7 @@ export async function main(argv: string[], out: Output = terminalOutput()): Prom
   if (argv[0] === 'demo') return (await import('./demo.ts')).demoCommand(argv.slice(1));
   if (argv[0] === 'export') return (await import('./export.ts')).exportCommand(argv.slice(1), databaseUrl);
   if (argv[0] === 'ingest-token') return (await import('./ingest-tokens.ts')).ingestTokenCommand(argv.slice(1), databaseUrl, out);
+  if (argv[0] === 'alerts') return (await import('./alerts.ts')).alertsCommand(argv.slice(1), databaseUrl, out);
   let parsed;
   try {
     parsed = parseArgs({
