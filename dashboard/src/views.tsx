@@ -4,6 +4,7 @@ import { Id, Loading, QueryFailure } from './common.tsx';
 import { formatDuration, formatTime, json } from './format.ts';
 import { useQuery } from './hooks.ts';
 import { linkProps, navigate } from './router.ts';
+import { FlameGraph } from './flame-graph.tsx';
 import { Timeline } from './timeline.tsx';
 
 /** The timeline of one trace, loaded on its own. */
@@ -14,7 +15,25 @@ export function TraceTimeline({ traceId }: { traceId: string }) {
   const spans = data.getTraceTimeline.nodes;
   if (spans.length === 0) return <p className="empty">This trace has no spans (or none you may see).</p>;
   // Keyed by trace: a selected span belongs to its trace.
-  return <Timeline key={traceId} spans={spans} />;
+  return <TraceDrawing key={traceId} spans={spans} />;
+}
+
+/** The same spans as a waterfall or as a flame graph, as the reader picks. */
+function TraceDrawing({ spans }: { spans: TimelineSpan[] }) {
+  const [drawing, setDrawing] = useState<'timeline' | 'flame'>('timeline');
+  return (
+    <>
+      <div className="drawing-toggle" role="group" aria-label="Draw the trace as">
+        <button type="button" aria-pressed={drawing === 'timeline'} onClick={() => setDrawing('timeline')}>
+          Timeline
+        </button>
+        <button type="button" aria-pressed={drawing === 'flame'} onClick={() => setDrawing('flame')}>
+          Flame graph
+        </button>
+      </div>
+      {drawing === 'timeline' ? <Timeline spans={spans} /> : <FlameGraph spans={spans} />}
+    </>
+  );
 }
 
 /** A table of events; a row opens its details below. */

@@ -1,0 +1,109 @@
+// What a Chromium test of a dashboard page needs: the real server (GraphQL
+// and the dashboard route) on this file's test database, Debian's Chromium
+// driven by playwright-core, requests to anything but the server refused,
+// page errors collected, and a signed-in page.
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { useTestDatabase, type TestDatabase } from '../../db/tests/helpers/test-database.ts';
+import { createTokenVerifier, signToken } from '../../server/auth/jwt.ts';
+import { createDashboardRoute } from '../../server/dashboard-route.ts';
+import { startHttpServer, type HttpServer, type HttpServerOptions } from '../../server/http-server.ts';
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const SCREENSHOTS = path.resolve(import.meta.dirname, '../../docs/screenshots/e2e');
+export const DOC_SCREENSHOTS = path.resolve(import.meta.dirname, '../../docs/screenshots');
+const SECRET = 'dashboard-e2e-secret-long-enough-for-hs256';
+
+/** True when Chromium is there; otherwise says why the file is skipped (and fails in CI). */
+export function haveChromium(what: string): boolean {
+  if (existsSync(CHROMIUM)) return true;
+  if (process.env.CI) throw new Error(`${CHROMIUM} is missing; CI must install Debian's chromium for the ${what} tests`);
+  console.warn(`${what} tests skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
+  return false;
+}
+
+export interface Browser {
+  db: TestDatabase;
+  readonly url: string;
+  token(claims: { role: 'reader' | 'admin'; organization_id?: string; sub?: string }): Promise<string>;
+  /** A page signed in with `token` (an admin's by default), opened at `at`. */
+  signedIn(at?: string, token?: string): Promise<Page>;
+}
+
+/** Registers the hooks; call inside a describe. `seed` fills the database first. */
+export function useBrowser(seed: (db: TestDatabase) => Promise<void>, serverOptions: Partial<HttpServerOptions> = {}): Browser {
+  const db = useTestDatabase();
+  let http: HttpServer;
+  let context: BrowserContext;
+  let userDataDir: string;
+  const foreignRequests: string[] = [];
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    await seed(db);
+    const dashboard = createDashboardRoute();
+    await dashboard.ready();
+    http = await startHttpServer({
+      databaseUrl: db.url,
+      port: 0,
+      host: '127.0.0.1',
+      pgSettingsFor: createTokenVerifier({ secret: SECRET }),
+      routes: [dashboard],
+      ...serverOptions,
+    });
+    userDataDir = await mkdtemp(path.join(os.tmpdir(), 'tracegres-chromium-'));
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
+      viewport: { width: 1280, height: 900 },
+    });
+    // The page must talk to nothing but its own server.
+    await context.route('**/*', (route) => {
+      const url = route.request().url();
+      if (url.startsWith(http.url + '/') || url.startsWith('data:')) return route.continue();
+      foreignRequests.push(url);
+      return route.abort();
+    });
+    await mkdir(SCREENSHOTS, { recursive: true });
+  }, 180_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await http?.close();
+    if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
+    expect(foreignRequests).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+
+  const token: Browser['token'] = (claims) => signToken(SECRET, claims);
+  return {
+    db,
+    get url() {
+      return http.url;
+    },
+    token,
+    async signedIn(at = '/', given?: string) {
+      const page = await context.newPage();
+      page.on('pageerror', (error) => pageErrors.push(String(error)));
+      await page.goto(http.url + at);
+      await page.fill('#token', given ?? (await token({ role: 'admin', sub: 'e2e' })));
+      await page.click('button[type=submit]:has-text("Sign in")');
+      await page.waitForSelector('header.top');
+      return page;
+    },
+  };
+}
