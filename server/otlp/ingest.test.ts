@@ -19,6 +19,7 @@ import { createTokenVerifier, signToken } from '../auth/jwt.ts';
 import { startHttpServer, type HttpServer } from '../http-server.ts';
 import { startOtlpGrpcServer, TRACE_SERVICE_EXPORT_PATH, type OtlpGrpcServer } from './ingest-grpc.ts';
 import { createOtlpIngestRoute } from './ingest-http.ts';
+import { arrayLiteral } from './ingest.ts';
 import { generateIngestToken, hashIngestToken } from './ingest-tokens.ts';
 import { encodeRequestProtobuf, ExportTraceServiceResponse, RpcStatus, type OtlpRequest } from './protocol.ts';
 
@@ -394,6 +395,13 @@ describe('requests', () => {
     expect(status).toBe(200);
     const [stored] = await sql`select attributes from tracing.spans where trace_id = tracing.hex_to_trace_id(${s.traceId})`;
     expect(stored!.attributes).toEqual({ lone: 'x\ufffd' });
+  });
+
+  it('sends every character of a field to the database as it is (the array literals of record_span_columns)', async () => {
+    const values = ['plain', '', 'NULL', null, 'a "quoted" word', 'back\\slash \\" end\\', '{braces},commas', ' spaces ', 'ünïcödé ✓ 𝄞'];
+    // Read back as JSON text: the client's own parser of text[] turns NULL into 'NULL'.
+    const [row] = await sql<{ back: string }[]>`select array_to_json(${arrayLiteral(values)}::text[])::text as back`;
+    expect(JSON.parse(row!.back)).toEqual(values);
   });
 
   it('accepts gzip', async () => {

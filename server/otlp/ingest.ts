@@ -173,32 +173,38 @@ async function recordAll(sql: postgres.Sql, records: SpanRecord[], positions: nu
   }
 }
 
-const TEXT_OID = 25;
-
-/** The arguments of tracing.record_span_columns: one array per field, element i of each being span i. */
+/**
+ * The arguments of tracing.record_span_columns: one array per field,
+ * element i of each being span i. Each array goes as the text of an array
+ * literal: the client's own array parameters come out wrong for nulls, and
+ * on a connection that has not yet read the server's types, for everything.
+ */
 function spanColumns(sql: postgres.Sql, records: SpanRecord[]) {
   const texts = (pick: (record: SpanRecord) => string | null | undefined) =>
-    sql.array(
+    arrayLiteral(
       records.map((record) => {
         const value = pick(record);
         return value === null || value === undefined ? null : toPostgresText(value);
       }),
-      TEXT_OID,
     );
   const jsons = (pick: (record: SpanRecord) => unknown) =>
-    sql.array(
+    arrayLiteral(
       records.map((record) => {
         const value = pick(record);
         return value === null || value === undefined ? null : toPostgresJson(value);
       }),
-      TEXT_OID,
     );
-  return sql`${texts((r) => r.trace_id)}, ${texts((r) => r.span_id)}, ${texts((r) => r.parent_span_id)},
-    ${texts((r) => r.name)}, ${texts((r) => r.service)}, ${texts((r) => r.kind)},
-    ${texts((r) => r.start_time)}, ${texts((r) => r.end_time)}, ${texts((r) => r.status)},
-    ${texts((r) => r.status_message)}, ${jsons((r) => r.attributes)}::jsonb[], ${jsons((r) => r.events)}::jsonb[],
-    ${jsons((r) => r.links)}::jsonb[], ${texts((r) => r.correlation_id)}, ${texts((r) => r.session_id)},
-    ${texts((r) => r.organization_id)}`;
+  return sql`${texts((r) => r.trace_id)}::text[], ${texts((r) => r.span_id)}::text[], ${texts((r) => r.parent_span_id)}::text[],
+    ${texts((r) => r.name)}::text[], ${texts((r) => r.service)}::text[], ${texts((r) => r.kind)}::text[],
+    ${texts((r) => r.start_time)}::text[], ${texts((r) => r.end_time)}::text[], ${texts((r) => r.status)}::text[],
+    ${texts((r) => r.status_message)}::text[], ${jsons((r) => r.attributes)}::jsonb[], ${jsons((r) => r.events)}::jsonb[],
+    ${jsons((r) => r.links)}::jsonb[], ${texts((r) => r.correlation_id)}::text[], ${texts((r) => r.session_id)}::text[],
+    ${texts((r) => r.organization_id)}::text[]`;
+}
+
+/** A one-dimensional Postgres array literal: every element quoted (backslash and quote escaped), NULL for null. */
+export function arrayLiteral(values: Array<string | null>): string {
+  return `{${values.map((value) => (value === null ? 'NULL' : `"${value.replace(/[\\"]/g, '\\$&')}"`)).join(',')}}`;
 }
 
 function describeRejections(rejected: RejectedSpan[]): string {
