@@ -1,4 +1,5 @@
 import { useEffect, useState, type FormEvent } from 'react';
+import { Alerts } from './alerts.tsx';
 import { graphql, tokenStore, TOKEN_REJECTED_EVENT, TokenRejectedError, type ApiEvent } from './api.ts';
 import { Loading, QueryFailure } from './common.tsx';
 import { recogniseId } from './ids.ts';
@@ -155,6 +156,7 @@ function Shell({ onSignOut, onRejected }: { onSignOut(): void; onRejected(messag
   if (path === '/' || path === '') page = <FailedEvents params={params} />;
   else if (section === 'traces') page = <TraceSearch key={params.toString()} params={params} />;
   else if (section === 'services') page = <Services />;
+  else if (section === 'alerts') page = <Alerts />;
   else if (section === 'trace' && id) page = <TraceView key={id} traceId={id.toLowerCase()} />;
   else if (section === 'session' && id) page = <SessionView key={id} sessionId={id} />;
   else if (section === 'correlation' && id) page = <CorrelationView key={id} correlationId={id} />;
@@ -181,6 +183,9 @@ function Shell({ onSignOut, onRejected }: { onSignOut(): void; onRejected(messag
           </a>
           <a {...linkProps('/services')} aria-current={section === 'services' ? 'page' : undefined}>
             Services
+          </a>
+          <a {...linkProps('/alerts')} aria-current={section === 'alerts' ? 'page' : undefined}>
+            Alerts
           </a>
         </nav>
         <SearchBox initial={section === 'search' ? (params.get('q') ?? '') : ''} />

@@ -338,9 +338,12 @@ begin
            d.status, d.attempts, d.sent_at, d.last_error
       from tracing.alerts a
       join tracing.alert_rules r on r.id = a.rule_id
+      -- The latest delivery that fell due: a summary waiting for the end of
+      -- its window says nothing yet.
       left join lateral (
         select x.status, x.attempts, x.sent_at, x.last_error from tracing.alert_deliveries x
-         where x.alert_id = a.id order by x.id desc limit 1) d on true
+         where x.alert_id = a.id
+         order by x.status = 'queued' and x.available_at > now(), x.id desc limit 1) d on true
      where p_rule_id is null or a.rule_id = p_rule_id
      order by a.first_at desc, a.id desc
      limit v_first;
@@ -348,7 +351,7 @@ end
 $$;
 
 comment on function api.recent_alerts(integer, bigint) is
-  E'Alerts the caller may see (an admin: all; a reader: its organization''s), newest first, with their repeat count, what fired, the trace id and the latest delivery''s status. p_first 1-500 (default 50); p_rule_id keeps one rule''s.';
+  E'Alerts the caller may see (an admin: all; a reader: its organization''s), newest first, with their repeat count, what fired, the trace id and the status of the latest delivery that fell due. p_first 1-500 (default 50); p_rule_id keeps one rule''s.';
 
 -- Readers and admins: a request without a token has no grant on alerts.
 grant execute on function api.recent_alerts(integer, bigint) to tracegres_reader;
