@@ -1,10 +1,12 @@
 // The HTTP server: GraphQL (PostGraphile) at /graphql, the Ruru explorer at
-// /graphiql, a health check, and 401 for a token that does not verify.
+// /graphiql, a health check, the live view's stream of failed events
+// (server/live), and 401 for a token that does not verify.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { postgraphile, type PostGraphileInstance } from 'postgraphile';
 import { grafserv } from 'postgraphile/grafserv/node';
 import { InvalidTokenError, type PgSettings } from './auth/jwt.ts';
-import { makePreset, releasePostGraphile, requestSettings, type GraphqlOptions } from './graphql/preset.ts';
+import { DEFAULT_STATEMENT_TIMEOUT, makePreset, releasePostGraphile, requestSettings, type GraphqlOptions } from './graphql/preset.ts';
+import { createLiveFeed } from './live/failed-events-feed.ts';
 
 export interface HttpServer {
   server: Server;
@@ -28,11 +30,18 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const pgl = postgraphile(makePreset(options.databaseUrl, options.graphql));
   const serv = pgl.createServ(grafserv);
   const graphql = serv.createHandler();
+  // The live view: same tokens, same row-level security as GraphQL.
+  const live = createLiveFeed({
+    databaseUrl: options.databaseUrl,
+    pgSettingsFor: options.pgSettingsFor,
+    statementTimeout: options.graphql?.statementTimeout ?? DEFAULT_STATEMENT_TIMEOUT,
+  });
 
   const server = createServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (url.pathname === '/health') return json(res, 200, { status: 'ok' });
+      if (await live.route(req, res)) return;
       for (const route of options.routes ?? []) {
         if (await route(req, res)) return;
       }
@@ -69,6 +78,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     pgl,
     url: `http://${options.host === '0.0.0.0' ? 'localhost' : options.host}:${port}`,
     async close() {
+      await live.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await releasePostGraphile(pgl);

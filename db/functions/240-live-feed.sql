@@ -1,0 +1,60 @@
+-- The live view: the dashboard shows failed events as they happen, without
+-- reloading. Postgres says when (NOTIFY), the server passes it on to each
+-- browser (server-sent events), and what each browser may see is decided
+-- here again, by row-level security, when the server reads the new events
+-- back as that browser's token.
+--
+-- An event counts when it is inserted failed or when its processing fails
+-- later (processing_error set by an update), like the alert triggers. The
+-- payload is the event id, so the server reads exactly the new rows; a
+-- transaction that fails many events sends one notification per event,
+-- delivered at its commit (never for a rolled-back one). The WHEN clauses
+-- keep events that did not fail off the trigger function entirely.
+
+create or replace function tracing.tg_domain_events__notify_failed() returns trigger
+language plpgsql volatile as $$
+begin
+  perform pg_notify('tracegres_failed_events', new.id::text);
+  return null;
+end
+$$;
+
+comment on function tracing.tg_domain_events__notify_failed() is
+  E'Trigger: NOTIFY tracegres_failed_events with the id of an event that was inserted failed or whose processing failed.';
+
+create or replace trigger _700_notify_failed_on_insert
+  after insert on tracing.domain_events
+  for each row when (new.processing_error is not null)
+  execute function tracing.tg_domain_events__notify_failed();
+
+create or replace trigger _700_notify_failed_on_failure
+  after update of processing_error on tracing.domain_events
+  for each row when (new.processing_error is not null and old.processing_error is distinct from new.processing_error)
+  execute function tracing.tg_domain_events__notify_failed();
+
+create or replace function api.get_failed_events_by_id(p_ids bigint[]) returns setof api.event
+language plpgsql stable parallel safe as $$
+begin
+  perform tracing.require_present(p_ids, 'p_ids');
+  if cardinality(p_ids) > 500 then
+    raise exception 'p_ids must hold at most 500 ids' using errcode = '22023',
+      detail = format('got %s', cardinality(p_ids));
+  end if;
+  return query
+    -- Live rows only (a new failure is never archived); the api.event
+    -- fields in the order of tracing.to_api_event.
+    select e.id, e.stream_type, e.stream_id, e.event_type, e.event_data, e.event_metadata, e.organization_id,
+           e.created_at, e.processed_at, e.processing_error, e.correlation_id, e.session_id,
+           tracing.trace_id_to_hex(e.trace_id), tracing.span_id_to_hex(e.span_id), tracing.span_id_to_hex(e.parent_span_id),
+           e.trace_field_errors
+    from tracing.domain_events e
+    where e.id = any (p_ids) and e.processing_error is not null
+    -- Oldest first: a live list puts each arrival on top of the last.
+    order by e.created_at, e.id;
+end
+$$;
+
+comment on function api.get_failed_events_by_id(bigint[]) is
+  E'The failed events among p_ids (at most 500), oldest first: how the live view reads the events it was told about, with the caller''s rights, so each viewer gets only what it may see.';
+
+grant execute on function api.get_failed_events_by_id(bigint[]) to tracegres_anonymous;
