@@ -108,5 +108,6 @@ describe('migrations', () => {
       }
     }
     expect(expected.length).toBeGreaterThan(20);
-  });
+    // One full migration per earlier release: minutes on a busy machine.
+  }, 600_000);
 });
