@@ -25,6 +25,35 @@ language sql stable as $$
    where l.attrelid = 'tracing.domain_events'::regclass and l.attnum > 0 and not l.attisdropped
 $$;
 
+-- Before an archive run's first batch: the archive must have the live
+-- table's columns, and the partitions from the horizon's month to
+-- p_months_ahead months past it are created (older months, a backlog, when
+-- a batch meets their rows). Records the partitions it created; a failure
+-- is handed back to the caller to record.
+create or replace function tracing.prepare_archive_run(
+  p_run_id bigint, p_horizon timestamptz, p_months_ahead integer,
+  out partitions_created text[], out error text, out error_sqlstate text
+)
+language plpgsql volatile as $$
+declare
+  v_mismatched text := (select c.mismatched from tracing.archived_event_columns() c);
+begin
+  partitions_created := '{}';
+  if v_mismatched is not null then
+    error := format('tracing.domain_events_archive lacks columns of tracing.domain_events (or has other types): %s; add them to the archive before archiving', v_mismatched);
+  else
+    begin
+      set local lock_timeout = '10s';
+      partitions_created := tracing.ensure_archive_partitions(p_horizon, p_months_ahead);
+    exception when query_canceled or others then
+      error := sqlerrm;
+      error_sqlstate := sqlstate;
+    end;
+  end if;
+  update tracing.retention_runs set partitions_created = prepare_archive_run.partitions_created where id = p_run_id;
+end
+$$;
+
 -- What a real archive run would move now, for a dry run: events per month,
 -- the partitions it would create, and the traces and spans of
 -- 120-retention-spans.sql.
@@ -53,6 +82,27 @@ language sql stable as $$
         ) as by_month
     ) as m
     cross join tracing.archivable_spans(p_horizon) as a
+$$;
+
+-- A dry run of tracing.archive_events: records the plan in the run log,
+-- which is all it changes, and says what a real run would do.
+create or replace function tracing.archive_events_dry_run(
+  p_horizon timestamptz, p_batch_size integer, out run_id bigint, out events bigint
+)
+language plpgsql volatile as $$
+declare
+  v_plan record;
+begin
+  run_id := tracing.start_retention_run('archive', true, p_horizon, null);
+  select * into v_plan from tracing.archive_events_plan(p_horizon, p_batch_size);
+  events := v_plan.events;
+  update tracing.retention_runs
+     set status = 'succeeded', finished_at = clock_timestamp(), events_moved = v_plan.events,
+         spans_moved = v_plan.spans, details = v_plan.details
+   where id = run_id;
+  raise notice 'archive dry run %: % events created before % and % spans of % traces ended before it would move to the archive; partitions to create: %',
+    run_id, v_plan.events, p_horizon, v_plan.spans, v_plan.details->'traces_to_move', v_plan.details->'partitions_to_create';
+end
 $$;
 
 -- The first batch's width in blocks: the count expected to hold
@@ -123,6 +173,9 @@ language sql volatile as $$
     ) as made
 $$;
 
+-- The earlier form, which took the column list from its caller.
+drop procedure if exists tracing.archive_events_of_run(bigint, timestamptz, integer, text, bigint, bigint, text[], text, text);
+
 -- The event part of an archive run (tracing.archive_events calls it holding
 -- the retention lock): batches over the first p_blocks_total blocks of the
 -- live table, each its own transaction with its progress in the run log. A
@@ -130,12 +183,13 @@ $$;
 -- months it needs are created, and it runs again. A failure or cancel rolls
 -- back only the batch in flight and is handed back to the caller to record.
 create or replace procedure tracing.archive_events_of_run(
-  p_run_id bigint, p_horizon timestamptz, p_batch_size integer, p_columns text, p_blocks_total bigint,
+  p_run_id bigint, p_horizon timestamptz, p_batch_size integer, p_blocks_total bigint,
   inout events_moved bigint default 0, inout partitions_created text[] default '{}',
   inout error text default null, inout error_sqlstate text default null
 )
 language plpgsql as $$
 declare
+  v_columns text := (select c.column_list from tracing.archived_event_columns() c);
   v_block bigint := 0;
   v_blocks bigint := tracing.archive_blocks_per_batch(p_batch_size);
   v_max_blocks bigint := greatest(v_blocks * 8, 128);
@@ -149,7 +203,7 @@ begin
     loop
       v_missing_partition := false;
       begin
-        v_moved := tracing.archive_event_blocks(p_columns, v_block, v_block + v_blocks, p_horizon);
+        v_moved := tracing.archive_event_blocks(v_columns, v_block, v_block + v_blocks, p_horizon);
         -- Progress in the same subtransaction as the batch: both or neither.
         update tracing.retention_runs
            set events_moved = archive_events_of_run.events_moved + v_moved, batches = batches + 1,
@@ -211,5 +265,5 @@ comment on function tracing.archive_events_plan(timestamptz, integer) is
   E'What an archive run with this horizon would move now: events per month, partitions to create, traces to move (details), and the event and span counts. The dry run of tracing.archive_events.';
 comment on function tracing.archive_event_blocks(text, bigint, bigint, timestamptz) is
   E'One event batch of an archive run: moves the unpinned events created before p_horizon in blocks [p_from_block, p_to_block) of tracing.domain_events to the archive; returns how many moved.';
-comment on procedure tracing.archive_events_of_run(bigint, timestamptz, integer, text, bigint, bigint, text[], text, text) is
+comment on procedure tracing.archive_events_of_run(bigint, timestamptz, integer, bigint, bigint, text[], text, text) is
   E'The event part of an archive run: archive_event_blocks over the live table''s blocks, creating missing month partitions; progress in retention_runs. Called by tracing.archive_events.';

@@ -28,14 +28,12 @@ declare
   v_settings tracing.retention_settings;
   v_horizon timestamptz;
   v_batch integer;
-  v_columns record;
   v_blocks_total bigint;
   v_created text[] := '{}';
   v_indexed text[];
   v_index_error text;
   v_error text;
   v_sqlstate text;
-  v_plan record;
   v_spans bigint;
   v_started timestamptz := clock_timestamp();
 begin
@@ -54,16 +52,7 @@ begin
   v_batch := coalesce(p_batch_size, v_settings.batch_size);
 
   if p_dry_run then
-    -- Nothing is changed but the run log.
-    run_id := tracing.start_retention_run('archive', true, v_horizon, null);
-    select * into v_plan from tracing.archive_events_plan(v_horizon, v_batch);
-    events_moved := v_plan.events;
-    update tracing.retention_runs
-       set status = 'succeeded', finished_at = clock_timestamp(), events_moved = v_plan.events,
-           spans_moved = v_plan.spans, details = v_plan.details
-     where id = run_id;
-    raise notice 'archive dry run %: % events created before % and % spans of % traces ended before it would move to the archive; partitions to create: %',
-      run_id, v_plan.events, v_horizon, v_plan.spans, v_plan.details->'traces_to_move', v_plan.details->'partitions_to_create';
+    select d.run_id, d.events into run_id, events_moved from tracing.archive_events_dry_run(v_horizon, v_batch) d;
     return;
   end if;
 
@@ -74,7 +63,6 @@ begin
     return;
   end if;
 
-  select * into v_columns from tracing.archived_event_columns();
   -- Blocks of the live table as the run starts. Rows inserted later are new,
   -- not old (or, if written with an old created_at, wait for the next run).
   v_blocks_total := pg_relation_size('tracing.domain_events') / current_setting('block_size')::int;
@@ -82,26 +70,15 @@ begin
     jsonb_build_object('batch_size', v_batch, 'older_than', coalesce(p_older_than, v_settings.archive_after)::text));
   update tracing.retention_runs set blocks_total = v_blocks_total, blocks_done = 0 where id = run_id;
 
-  if v_columns.mismatched is not null then
-    v_error := format('tracing.domain_events_archive lacks columns of tracing.domain_events (or has other types): %s; add them to the archive before archiving', v_columns.mismatched);
-  else
-    begin
-      set local lock_timeout = '10s';
-      v_created := tracing.ensure_archive_partitions(v_horizon, v_settings.months_ahead);
-    exception when query_canceled or others then
-      v_error := sqlerrm;
-      v_sqlstate := sqlstate;
-    end;
-  end if;
-  update tracing.retention_runs set partitions_created = v_created where id = run_id;
+  select p.partitions_created, p.error, p.error_sqlstate into v_created, v_error, v_sqlstate
+    from tracing.prepare_archive_run(run_id, v_horizon, v_settings.months_ahead) p;
   commit;
 
   -- Events first (125-retention-events.sql), then whole traces of spans
   -- that ended before the horizon (120-retention-spans.sql), batch by batch
   -- under the same lock.
   if v_error is null then
-    call tracing.archive_events_of_run(run_id, v_horizon, v_batch, v_columns.column_list, v_blocks_total,
-      events_moved, v_created, v_error, v_sqlstate);
+    call tracing.archive_events_of_run(run_id, v_horizon, v_batch, v_blocks_total, events_moved, v_created, v_error, v_sqlstate);
   end if;
   if v_error is null then
     call tracing.archive_spans_of_run(run_id, v_horizon, v_batch, v_error, v_sqlstate);
