@@ -75,8 +75,16 @@ export function createTempoRoute(options: TempoRouteOptions) {
         const settings = await settingsOf(req.headers.authorization);
         const read: Read = (body) =>
           options.sql.begin('read only', async (sql) => {
-            await sql`select set_config(key, value, true) from jsonb_each_text(${sql.json({ ...settings, statement_timeout: options.statementTimeout })})`;
-            return body(sql);
+            // Sent at once, so it travels with the body's first query in one
+            // round trip; the connection runs them in order. Awaited last, so
+            // a failure here is the error reported.
+            const settingsSet =
+              sql`select set_config(key, value, true) from jsonb_each_text(${sql.json({ ...settings, statement_timeout: options.statementTimeout })})`.execute();
+            try {
+              return await body(sql);
+            } finally {
+              await settingsSet;
+            }
           }) as never;
         answer = await handler.run(url.searchParams, read, req);
       }
