@@ -76,8 +76,15 @@ export function createJaegerCallers(options: {
     async read(metadata, read) {
       const settings = await settingsOf(metadata);
       return (await options.sql.begin('read only', async (sql) => {
-        await sql`select set_config(key, value, true) from jsonb_each_text(${sql.json({ ...settings, statement_timeout: options.statementTimeout })})`;
-        return read(sql);
+        // Sent before the read's first statement and without waiting for
+        // its answer (one round trip, not two): the connection runs them in
+        // order, and a failed setting aborts the transaction before anything
+        // is read. execute() sends it now; a query not yet awaited would
+        // only be sent when awaited, after the read's own.
+        const applied =
+          sql`select set_config(key, value, true) from jsonb_each_text(${sql.json({ ...settings, statement_timeout: options.statementTimeout })})`.execute();
+        const [, result] = await Promise.all([applied, read(sql)]);
+        return result;
       })) as Awaited<ReturnType<typeof read>>;
     },
   };
