@@ -3,6 +3,7 @@ import { EVENT_FIELDS, SUMMARY_FIELDS, TIMELINE_QUERY, type ApiEvent, type Timel
 import { Id, Loading, QueryFailure } from './common.tsx';
 import { formatDuration, formatTime, json } from './format.ts';
 import { useQuery } from './hooks.ts';
+import { useLiveFailedEvents } from './live.ts';
 import { linkProps, navigate } from './router.ts';
 import { FlameGraph } from './flame-graph.tsx';
 import { Timeline } from './timeline.tsx';
@@ -222,13 +223,23 @@ export function FailedEvents({ params }: { params: URLSearchParams }) {
     JSON.stringify(variables),
   );
   const nodes = data?.getFailedEvents.nodes ?? [];
-  const events = nodes.slice(0, pageSize);
   const hasNext = nodes.length > pageSize;
+  // Live: failures pushed by the server land on top of the first page, if
+  // they match the filters; the page keeps its size.
+  const live = params.get('live') === '1';
+  const [arrived, setArrived] = useState<ApiEvent[]>([]);
+  if (seenFilterKey !== filterKey && arrived.length) setArrived([]);
+  const liveState = useLiveFailedEvents(live && cursors.length === 1, (event) => {
+    if (!matchesFilters(event, variables)) return;
+    setArrived((current) => (current.some((e) => e.rowId === event.rowId) ? current : [event, ...current].slice(0, pageSize)));
+  });
+  const arrivedIds = new Set(arrived.map((e) => e.rowId));
+  const events = (cursors.length === 1 ? [...arrived, ...nodes.filter((e) => !arrivedIds.has(e.rowId))] : nodes).slice(0, pageSize);
 
   const setFilters = (form: HTMLFormElement) => {
     const values = new FormData(form);
     const next = new URLSearchParams();
-    for (const name of ['from', 'to', 'type', 'size']) {
+    for (const name of ['from', 'to', 'type', 'size', 'live']) {
       const value = String(values.get(name) ?? '').trim();
       if (value) next.set(name, value);
     }
@@ -268,8 +279,36 @@ export function FailedEvents({ params }: { params: URLSearchParams }) {
             ))}
           </select>
         </label>
+        <label className="live-toggle">
+          <input
+            type="checkbox"
+            name="live"
+            value="1"
+            defaultChecked={live}
+            onChange={(event) => {
+              const next = new URLSearchParams(params);
+              if (event.currentTarget.checked) next.set('live', '1');
+              else next.delete('live');
+              navigate(next.size ? `/?${next}` : '/');
+            }}
+          />{' '}
+          Live
+        </label>
         <button type="submit">Apply</button>
         {(from || to || eventType) && <a {...linkProps('/')}>Clear filters</a>}
+        {live && (
+          <span className={`live-state live-state--${liveState}`} role="status" data-live-state={liveState}>
+            {liveState === 'live'
+              ? cursors.length === 1
+                ? 'Live: new failures appear on top'
+                : 'Live on the first page only'
+              : liveState === 'retrying'
+                ? 'Live stream lost, reconnecting…'
+                : liveState === 'connecting'
+                  ? 'Connecting…'
+                  : 'Live on the first page only'}
+          </span>
+        )}
       </form>
       {error ? <QueryFailure error={error} /> : null}
       {!data && loading && <Loading what="failed events" />}
@@ -315,6 +354,15 @@ export function FailedEvents({ params }: { params: URLSearchParams }) {
       {selected && <EventDetails event={selected} onClose={() => setSelected(null)} />}
     </section>
   );
+}
+
+/** Whether a pushed event belongs on the page: the type and time range filters. */
+function matchesFilters(event: ApiEvent, filters: { from: string | null; to: string | null; type: string | null }): boolean {
+  if (filters.type && event.eventType !== filters.type) return false;
+  const at = Date.parse(event.createdAt);
+  if (filters.from && at < Date.parse(filters.from)) return false;
+  if (filters.to && at >= Date.parse(filters.to)) return false;
+  return true;
 }
 
 function DemoHint() {

@@ -1,0 +1,49 @@
+// The live view in Chromium: with Live on, a failed event committed after
+// the page loaded appears on top of the failed events without a reload,
+// and one another tenant's viewer may not see never reaches that viewer.
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { seedDemo } from '../../cli/demo.ts';
+import { insertEvent, ORG_A, ORG_B } from '../../db/tests/helpers/trace-fixtures.ts';
+import { haveChromium, SCREENSHOTS, useBrowser } from './browser-harness.ts';
+
+describe.skipIf(!haveChromium('live view'))('the live view in Chromium', () => {
+  const browser = useBrowser(async (db) => {
+    await seedDemo(db.sql, { requests: 6 });
+  });
+
+  it('shows a failed event committed after the page loaded, without reloading', async () => {
+    const page = await browser.signedIn('/?live=1');
+    await page.waitForSelector('[data-live-state=live]');
+    const rowsBefore = await page.locator('table.events tbody tr').count();
+    await page.evaluate(() => ((window as unknown as { loadedMarker: boolean }).loadedMarker = true));
+
+    await insertEvent(browser.db.sql, { at: 0, type: 'refund.issued', error: 'ledger locked', org: ORG_A });
+    const top = page.locator('table.events tbody tr').first();
+    await expect.poll(() => top.textContent(), { timeout: 5_000 }).toContain('refund.issued');
+    expect(await top.textContent()).toContain('ledger locked');
+    // The same page, not a reload; the page keeps its size.
+    expect(await page.evaluate(() => (window as unknown as { loadedMarker?: boolean }).loadedMarker)).toBe(true);
+    expect(await page.locator('table.events tbody tr').count()).toBe(Math.min(rowsBefore + 1, 20));
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'live-failed-events.png'), fullPage: true });
+
+    // Live off: nothing more arrives.
+    await page.uncheck('.live-toggle input');
+    await page.waitForSelector('[data-live-state]', { state: 'detached' });
+    await insertEvent(browser.db.sql, { at: 0, type: 'refund.retried', error: 'ledger locked', org: ORG_A });
+    await page.waitForTimeout(500);
+    expect(await page.locator('table.events tbody tr', { hasText: 'refund.retried' }).count()).toBe(0);
+    await page.close();
+  });
+
+  it("sends a tenant's viewer only its own tenant's failures", async () => {
+    const token = await browser.token({ role: 'reader', organization_id: ORG_B, sub: 'tenant-b' });
+    const page = await browser.signedIn('/?live=1', token);
+    await page.waitForSelector('[data-live-state=live]');
+    await insertEvent(browser.db.sql, { at: 0, type: 'tenant-a.secret', error: 'x', org: ORG_A });
+    await insertEvent(browser.db.sql, { at: 0, type: 'tenant-b.visible', error: 'y', org: ORG_B });
+    await expect.poll(() => page.locator('table.events tbody tr').first().textContent(), { timeout: 5_000 }).toContain('tenant-b.visible');
+    expect(await page.locator('table.events tbody tr', { hasText: 'tenant-a.secret' }).count()).toBe(0);
+    await page.close();
+  });
+});
