@@ -256,7 +256,8 @@ async function recordSpans(sql: postgres.Sql, count: number, options: { keep?: b
   return { spansPerSecond: count / (elapsed / 1000), batchMs };
 }
 
-function otlpRequest(count: number): OtlpRequest {
+/** A request of `count` spans in 20-span traces of one service, as a tracer sends them. */
+export function otlpRequest(count: number): OtlpRequest {
   const spans: OtlpSpan[] = [];
   const start = BigInt(Date.now() - 60_000) * 1_000_000n;
   for (let i = 0; i < count; i += SPANS_PER_TRACE) {

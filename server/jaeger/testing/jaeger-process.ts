@@ -38,7 +38,10 @@ export function findJaegerBinary(env: NodeJS.ProcessEnv = process.env): string |
 
 /** A backend of Jaeger's `jaeger_storage` extension, as its configuration spells it. */
 export type JaegerBackend =
-  { grpc: { endpoint: string; headers?: Record<string, string> } } | { memory: Record<string, never> } | { badger: Record<string, never> };
+  | { grpc: { endpoint: string; headers?: Record<string, string> } }
+  | { memory: Record<string, never> }
+  /** consistency: Badger syncs every write to disk (off, as Jaeger ships it, unless asked). */
+  | { badger: { consistency?: boolean } };
 
 export interface RunningJaeger {
   /** Jaeger's HTTP API and UI, e.g. http://127.0.0.1:16686. */
@@ -83,7 +86,12 @@ export async function startJaeger(
     store = { memory: { max_traces: 10_000_000 } };
   } else {
     store = {
-      badger: { directories: { keys: path.join(dir, 'keys'), values: path.join(dir, 'values') }, ephemeral: false, ttl: { spans: '48h' } },
+      badger: {
+        directories: { keys: path.join(dir, 'keys'), values: path.join(dir, 'values') },
+        ephemeral: false,
+        consistency: backend.badger.consistency ?? false,
+        ttl: { spans: '48h' },
+      },
     };
   }
   // JSON is YAML: the configuration the binary reads. A query-only front end

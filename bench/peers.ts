@@ -1,0 +1,180 @@
+// tracegres beside the real Jaeger v2 (issue: faster than the peers).
+// Target: OTLP ingest >= 60,000 spans/s durable (answered only after the
+// commit, synchronous_commit and fsync on), at least 4x Jaeger on Badger in
+// the same run, with Jaeger on memory beside it as the ceiling of a store
+// that keeps nothing.
+//
+// Every side gets the same pre-encoded OTLP/HTTP protobuf requests (500-span
+// batches, 20-span traces) from the same in-process client, at 1 and at 4
+// requests in flight, one side after the other for each level, so a machine
+// shared with other work loads them alike; compare the ratios of one run.
+//
+// Jaeger is the binary .ci/install-jaeger.sh builds once into the tracegres
+// cache (JAEGER_BINARY_PATH overrides it; built here when missing), run by
+// server/jaeger/testing/jaeger-process.ts with memory or Badger storage.
+// Its OTLP receiver answers before its batch processor stores the spans, so
+// its figures count spans accepted, not stored. Badger runs as Jaeger ships
+// it (`consistency: false`: writes not synced) and with `consistency: true`.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import postgres from 'postgres';
+import { startHttpServer } from '../server/http-server.ts';
+import {
+  findJaegerBinary,
+  HOW_TO_GET_JAEGER,
+  JAEGER_VERSION,
+  startJaeger,
+  type JaegerBackend,
+} from '../server/jaeger/testing/jaeger-process.ts';
+import { createOtlpIngestRoute } from '../server/otlp/ingest-http.ts';
+import { decodeResponse, encodeRequestProtobuf } from '../server/otlp/protocol.ts';
+import { summarize, type BenchContext } from './context.ts';
+import { otlpRequest } from './otlp.ts';
+
+const BATCH = 500;
+const IN_FLIGHT = [1, 4];
+const WARM_UP_REQUESTS = 10;
+const TOKEN = 'bench-peers-token';
+
+interface Target {
+  name: string;
+  url: string;
+  headers: Record<string, string>;
+  close(): Promise<void>;
+}
+
+export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
+  const binary = jaegerBinary(ctx);
+  if (!binary.path) {
+    if (process.env.CI) throw new Error(`peers: ${binary.reason}`);
+    ctx.log(`peers: skipped, ${binary.reason}`);
+    return { skipped: binary.reason };
+  }
+  // Scaled with --events (1M events: 100k spans), within what a run should spend.
+  const spans = Math.max(10_000, Math.min(1_000_000, Math.round(ctx.events / 10 / BATCH) * BATCH));
+  const results: Record<string, unknown> = { spans_per_level: spans, batch_spans: BATCH, jaeger: `${JAEGER_VERSION} (${binary.path})` };
+
+  const db = await ctx.createDatabase();
+  const [durability] = await db.sql<{ fsync: string; synchronous_commit: string }[]>`
+    select current_setting('fsync') as fsync, current_setting('synchronous_commit') as synchronous_commit`;
+  results.tracegres_durability = durability;
+  const jaegers: Record<string, JaegerBackend> = {
+    jaeger_memory: { memory: {} },
+    jaeger_badger: { badger: {} },
+    jaeger_badger_synced: { badger: { consistency: true } },
+  };
+  // Each side runs only while it is measured (a Jaeger still storing what it
+  // accepted would take the machine from the next side), after a warm-up.
+  const sides: Array<{ name: string; start(): Promise<Target> }> = [
+    { name: 'tracegres', start: () => startTracegres(db.url, ctx) },
+    ...Object.entries(jaegers).map(([name, backend]) => ({
+      name,
+      async start(): Promise<Target> {
+        const jaeger = await startJaeger(binary.path!, backend);
+        return { name, url: jaeger.otlpUrl!, headers: {}, close: jaeger.close };
+      },
+    })),
+  ];
+  try {
+    const levels: Record<string, unknown> = {};
+    for (const inFlight of IN_FLIGHT) {
+      // One set of requests per level, sent to every side.
+      const bodies = Array.from({ length: spans / BATCH }, () => new Uint8Array(encodeRequestProtobuf(otlpRequest(BATCH))));
+      const warmUp = Array.from({ length: WARM_UP_REQUESTS }, () => new Uint8Array(encodeRequestProtobuf(otlpRequest(BATCH))));
+      const level: Record<string, { spans_per_s: number; request_500_spans: ReturnType<typeof summarize> }> = {};
+      for (const side of sides) {
+        const target = await side.start();
+        try {
+          await load(target, warmUp, 1);
+          const { seconds, latencies } = await load(target, bodies, inFlight);
+          level[side.name] = { spans_per_s: Math.round(spans / seconds), request_500_spans: summarize(latencies) };
+        } finally {
+          await target.close();
+        }
+        ctx.log(`peers: ${side.name}, ${inFlight} in flight: ${level[side.name]!.spans_per_s} spans/s`);
+      }
+      const rate = (name: string) => level[name]!.spans_per_s;
+      levels[`in_flight_${inFlight}`] = {
+        ...level,
+        tracegres_vs_jaeger_badger: Number((rate('tracegres') / rate('jaeger_badger')).toFixed(2)),
+        tracegres_vs_jaeger_memory: Number((rate('tracegres') / rate('jaeger_memory')).toFixed(2)),
+      };
+    }
+    const [stored] = await db.sql<{ n: number }[]>`select count(*)::int as n from tracing.spans`;
+    const sent = (spans + WARM_UP_REQUESTS * BATCH) * IN_FLIGHT.length;
+    if (stored!.n !== sent) throw new Error(`peers: tracegres stored ${stored!.n} spans of ${sent}`);
+    results.ingest = levels;
+  } finally {
+    await db.drop();
+  }
+  results.targets = { tracegres_ingest_spans_per_s: 60_000, tracegres_vs_jaeger_badger: 4 };
+  return results;
+}
+
+/** Sends every body once, `inFlight` at a time; the wall time and each request's latency. */
+async function load(target: Target, bodies: Uint8Array<ArrayBuffer>[], inFlight: number) {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++]!;
+        const t = performance.now();
+        const response = await fetch(target.url, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/x-protobuf', ...target.headers },
+        });
+        const answer = new Uint8Array(await response.arrayBuffer());
+        if (response.status !== 200) throw new Error(`peers: ${target.name} answered ${response.status}`);
+        const rejected = Number(decodeResponse(answer, 'http/protobuf').partialSuccess?.rejectedSpans ?? 0);
+        if (rejected > 0) throw new Error(`peers: ${target.name} rejected ${rejected} spans`);
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  return { seconds: (performance.now() - started) / 1000, latencies };
+}
+
+async function startTracegres(databaseUrl: string, ctx: BenchContext): Promise<Target> {
+  const sql = postgres(databaseUrl, { max: 5, onnotice: () => {} });
+  const http = await startHttpServer({
+    databaseUrl,
+    port: 0,
+    host: '127.0.0.1',
+    pgSettingsFor: async () => ({ role: 'tracegres_anonymous' }),
+    routes: [
+      createOtlpIngestRoute({
+        sql,
+        token: TOKEN,
+        organizationId: '0a000000-0000-4000-8000-00000000000a',
+        maxBodyBytes: 64 * 1024 * 1024,
+        log: ctx.log,
+      }),
+    ],
+  });
+  return {
+    name: 'tracegres',
+    url: `${http.url}/v1/traces`,
+    headers: { authorization: `Bearer ${TOKEN}` },
+    async close() {
+      await http.close();
+      await sql.end();
+    },
+  };
+}
+
+/** The binary, built once when missing; or why there is none. */
+function jaegerBinary(ctx: BenchContext): { path?: string; reason?: string } {
+  const found = findJaegerBinary();
+  if (found) return { path: found };
+  const installer = path.join(import.meta.dirname, '../.ci/install-jaeger.sh');
+  if (!existsSync(installer)) return { reason: `no Jaeger binary. ${HOW_TO_GET_JAEGER}` };
+  ctx.log('peers: building Jaeger once (about 6 minutes on 2 cores)');
+  const built = spawnSync(installer, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const builtPath = built.stdout?.trim();
+  if (built.status !== 0 || !builtPath || !existsSync(builtPath)) return { reason: `building Jaeger failed (exit ${built.status})` };
+  return { path: builtPath };
+}
