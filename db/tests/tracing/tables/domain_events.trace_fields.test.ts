@@ -137,6 +137,10 @@ describe('malformed values are refused, the event is kept', () => {
     ['correlation_id', CORRELATION.replaceAll('-', ''), /8-4-4-4-12/],
     ['correlation_id', `{${CORRELATION}}`, /8-4-4-4-12/],
     ['correlation_id', '00000000-0000-0000-0000-000000000000', /nil uuid/],
+    // 36 characters with the hyphens in place, and one more hyphen.
+    ['correlation_id', '7d0b2c3e-5f1a-4b8e-9c2d-1e3f4a5b6c-d', /8-4-4-4-12/],
+    // 16 bytes, but 8 characters.
+    ['span_id', 'é'.repeat(8), /16 hex characters, got 8/],
     ['session_id', 'zzzzzzzz-5f1a-4b8e-9c2d-1e3f4a5b6c7d', /uuid/],
     ['session_id', true, /must be a string, got boolean/],
   ];
@@ -165,6 +169,52 @@ describe('malformed values are refused, the event is kept', () => {
       expect(Object.keys(row.trace_field_errors!).sort()).toEqual(['correlation_id', 'span_id', 'trace_id']);
       expect(row.session_id).toBe(SESSION);
     });
+  });
+});
+
+describe('the fast path for canonical metadata', () => {
+  // An insert giving canonical fields in event_metadata only is promoted
+  // by casts after one check; trace_field_errors given as '{}' sends the
+  // same insert through the full promotion, which must agree.
+  const metadata: Array<Record<string, unknown>> = [
+    { trace_id: TRACE, span_id: SPAN, parent_span_id: PARENT, correlation_id: CORRELATION, session_id: SESSION },
+    { trace_id: TRACE, span_id: HIGH_BIT_SPAN },
+    { correlation_id: CORRELATION },
+    { service: 'checkout' },
+    {},
+    { trace_id: TRACE, span_id: SPAN, correlation_id: CORRELATION.toUpperCase() },
+    { trace_id: TRACE.toUpperCase(), span_id: SPAN },
+    { trace_id: TRACE, span_id: '0'.repeat(16) },
+    { trace_id: '0'.repeat(32) },
+    { session_id: '00000000-0000-0000-0000-000000000000' },
+    { trace_id: TRACE, parent_span_id: 'g'.repeat(16) },
+    { trace_id: TRACE, span_id: 12345 },
+    { correlation_id: '7d0b2c3e-5f1a-4b8e-9c2d-1e3f4a5b6c-d' },
+    { correlation_id: '7d0b2c3e05f1a-4b8e-9c2d-1e3f4a5b6c7d' },
+    { session_id: `${SESSION}`.replace('e', 'é') },
+    { trace_id: TRACE, span_id: SPAN, parent_span_id: null },
+  ];
+
+  it.each(metadata)('%j', async (meta) => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const rows = await tx.unsafe(
+        `insert into tracing.domain_events (stream_type, stream_id, event_type, event_metadata, trace_field_errors)
+         values ('order', 'o-1', 'order.placed', $1::jsonb, null), ('order', 'o-1', 'order.placed', $1::jsonb, '{}')
+         returning id`,
+        [tx.json(meta as never) as never],
+      );
+      const [fast, full] = await Promise.all(rows.map((r) => read(tx, r.id)));
+      expect({ ...fast!, id: null }).toEqual({ ...full!, id: null });
+    });
+  });
+
+  it('is inlined into the trigger, not called', async () => {
+    // A stable function in its body (concat, say) would stop the planner
+    // inlining it, and the call would cost more than the check.
+    const plan = await db.sql.unsafe(
+      `explain (verbose, costs off) select tracing.trace_fields_are_canonical(event_metadata) from tracing.domain_events`,
+    );
+    expect(plan.map((r) => r['QUERY PLAN']).join('\n')).not.toMatch(/trace_fields_are_canonical/);
   });
 });
 
