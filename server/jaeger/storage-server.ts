@@ -7,6 +7,7 @@
 // (callers.ts), so row-level security keeps organizations apart exactly as
 // for GraphQL.
 import * as grpc from '@grpc/grpc-js';
+import { listenGrpc } from '../grpc-listen.ts';
 import type postgres from 'postgres';
 import { spansToOtlpRequest, type StoredSpan } from '../otlp/mapping.ts';
 import { encodeRequestProtobuf } from '../otlp/protocol.ts';
@@ -175,22 +176,7 @@ export async function startJaegerStorageServer(options: {
   server.addService(traceReader, handlers);
   server.addService(dependencyReader, dependencyHandlers);
 
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
-      error ? reject(error) : resolve(bound),
-    ),
-  );
-  return {
-    address: `${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.forceShutdown(), 5_000);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      }),
-  };
+  return listenGrpc(server, options.host, options.port);
 }
 
 function catalogWindow() {

@@ -4,6 +4,7 @@
 // POST /v1/traces (ingest.ts does both); gzip-compressed messages are
 // accepted, and the size limit applies after decompression.
 import * as grpc from '@grpc/grpc-js';
+import { listenGrpc } from '../grpc-listen.ts';
 import { ORGANIZATION_ID_HEADER } from '../../ts/trace-context/headers.ts';
 import { createOtlpIngester, IngestProblem, STORE_UNAVAILABLE, UNAUTHENTICATED_MESSAGE, type IngestOptions } from './ingest.ts';
 import { decodeRequestProtobuf, encodeResponse, MalformedPayloadError } from './protocol.ts';
@@ -71,23 +72,7 @@ export async function startOtlpGrpcServer(options: IngestOptions & { host: strin
     },
   });
 
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
-      error ? reject(error) : resolve(bound),
-    ),
-  );
-  return {
-    address: `${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        // In-flight exports finish; after a grace period the rest are cut.
-        const force = setTimeout(() => server.forceShutdown(), 5_000);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      }),
-  };
+  return listenGrpc(server, options.host, options.port);
 }
 
 function firstValue(metadata: grpc.Metadata, key: string): string | undefined {
