@@ -1,12 +1,13 @@
 // The query API's latency (issue: trace query API benchmark):
 //   p50/p99 of the three event lookups through GraphQL over HTTP (the real
 //   server, a reader token, row-level security on), at ctx.events events;
-//   api.get_trace_timeline in SQL for a 1,000-span and a 10,000-span trace,
-//   among 100,000 other spans.
+//   api.get_trace_timeline in SQL against the function it replaced, from 10
+//   to 10,000 spans among 100,000 other spans (bench/timeline.ts).
 import postgres from 'postgres';
 import { createTokenVerifier, signToken } from '../server/auth/jwt.ts';
 import { startHttpServer } from '../server/http-server.ts';
 import { summarize, type BenchContext } from './context.ts';
+import { compareTimelines } from './timeline.ts';
 
 const ORG = '0a000000-0000-4000-8000-000000000001';
 const EVENTS_PER_REQUEST = 5;
@@ -37,21 +38,7 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
     await seedTrace(sql, 'tenthousand', 10_000, 8);
     await sql.unsafe('vacuum analyze tracing.spans');
 
-    const timeline = async (label: string, samples: number) => {
-      const [row] = await sql`select md5(${label}) as id`;
-      const durations: number[] = [];
-      for (let i = 0; i < samples + 3; i++) {
-        const [plan] = await sql.unsafe(`explain (analyze, format json, timing off) select * from api.get_trace_timeline('${row!.id}')`);
-        if (i >= 3) durations.push((plan!['QUERY PLAN'] as Array<{ 'Execution Time': number }>)[0]!['Execution Time']);
-      }
-      const [count] = await sql`select count(*)::int as n from api.get_trace_timeline(${row!.id})`;
-      return { spans: count!.n, ...summarize(durations) };
-    };
-    ctx.log('timelines');
-    const timelines = {
-      spans_1000: { ...(await timeline('thousand', 50)), target_ms: 20 },
-      spans_10000: await timeline('tenthousand', 10),
-    };
+    const timelines = await compareTimelines(ctx, sql, seedTrace);
 
     const graphql = await graphqlLookups(ctx, db.url);
     return { graphql_over_http: graphql, timeline_in_sql: timelines };

@@ -27,6 +27,7 @@ interface Row {
   is_inferred: boolean;
   is_placeholder: boolean;
   breaks_cycle: boolean;
+  cut_at_depth_limit: boolean;
   event_count: number;
   events: Array<{ id: number; event_type: string; offset_ms: number }>;
   status: string | null;
@@ -97,7 +98,7 @@ describe('a well-formed tree', () => {
         ['e', 'c', 2, 4, 0, 0],
         ['d', 'c', 2, 5, 1, 0],
       ]);
-      expect(rows.every((r) => !r.is_inferred && !r.is_placeholder && !r.breaks_cycle)).toBe(true);
+      expect(rows.every((r) => !r.is_inferred && !r.is_placeholder && !r.breaks_cycle && !r.cut_at_depth_limit)).toBe(true);
       expect(rows[0]).toMatchObject({ trace_id: traceId('t1'), name: 'root', status: 'ok' });
       expect(byLabel(rows).c!.status).toBe('error');
     });
@@ -373,19 +374,42 @@ describe('large traces', () => {
     });
   });
 
-  it('lays out a chain 5,000 spans deep', async () => {
+  // A chain `count` spans deep; each level starts 1 ms later and ends 1 ms earlier.
+  async function recordChain(tx: Tx, trace: string, count: number) {
+    await tx`
+      select tracing.record_spans(jsonb_agg(jsonb_build_object(
+        'trace_id', ${traceId(trace)}::text, 'span_id', lpad(to_hex(i), 16, '0'),
+        'parent_span_id', case when i > 1 then lpad(to_hex(i - 1), 16, '0') end,
+        'name', 'level' || i,
+        'start_time', to_char((timestamptz '2025-03-01 12:00:00+00' + i * interval '1 ms') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'end_time', to_char((timestamptz '2025-03-01 12:00:00+00' + (20000 - i) * interval '1 ms') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))))
+      from generate_series(1, ${count}) i`;
+  }
+
+  it('lays out a chain 1,000 spans deep, the depth limit, whole', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
-      await tx`
-        select tracing.record_spans(jsonb_agg(jsonb_build_object(
-          'trace_id', ${traceId('deep')}::text, 'span_id', lpad(to_hex(i), 16, '0'),
-          'parent_span_id', case when i > 1 then lpad(to_hex(i - 1), 16, '0') end,
-          'name', 'level' || i,
-          'start_time', to_char((timestamptz '2025-03-01 12:00:00+00' + i * interval '1 ms') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-          'end_time', to_char((timestamptz '2025-03-01 12:00:00+00' + (20000 - i) * interval '1 ms') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))))
-        from generate_series(1, 5000) i`;
+      await recordChain(tx, 'deep', 1000);
+      const rows = await checkShape(tx, 'deep', 1000);
+      expect(rows[999]!.depth).toBe(999);
+      expect(rows.every((r) => r.on_critical_path && !r.cut_at_depth_limit)).toBe(true);
+    });
+  });
+
+  it('starts a tree of its own every 1,000 levels of a deeper chain, flagged, and loses no span', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await recordChain(tx, 'deep', 5000);
       const rows = await checkShape(tx, 'deep', 5000);
-      expect(rows[4999]!.depth).toBe(4999);
-      expect(rows.every((r) => r.on_critical_path)).toBe(true);
+      expect(rows.map((r) => r.depth)).toEqual(Array.from({ length: 5000 }, (_, i) => i % 1000));
+      const cut = rows.filter((r) => r.cut_at_depth_limit);
+      expect(cut.map((r) => r.position)).toEqual([1000, 2000, 3000, 4000]);
+      // The recorded parent stays visible; the tree as shown starts there.
+      expect(cut.map((r) => [r.parent_span_id, r.recorded_parent_span_id])).toEqual(
+        [1000, 2000, 3000, 4000].map((level) => [null, level.toString(16).padStart(16, '0')]),
+      );
+      expect(cut.map((r) => r.sibling_index)).toEqual([1, 2, 3, 4]);
+      expect(rows[999]!.child_count).toBe(0);
+      // The first chunk holds the rest in time, so the critical path stays in it.
+      expect(rows.filter((r) => r.on_critical_path)).toHaveLength(1000);
     });
   });
 });
