@@ -4,7 +4,7 @@
 -- optionally among the spans a TraceQL spanset selects.
 --
 -- Bounds: a window of at most 7 days (tracing.require_metrics_window), at
--- most 50,000 spans read, from the newest traces of the window down, and a
+-- most 10,000 spans read, from the newest traces of the window down, and a
 -- row limit on the answer; the request's statement timeout bounds the rest.
 -- A form needs the common names and values, which the newest traces carry;
 -- a name seen only on older spans of a busy window may be left out.
@@ -42,7 +42,7 @@ begin
   perform tracing.require_metrics_window(p_from, p_to);
   return query
     select distinct k.key
-      from tracing.newest_window_spans(p_from, p_to, 50000) s
+      from tracing.newest_window_spans(p_from, p_to, 10000) s
      cross join lateral jsonb_object_keys(s.attributes) k(key)
      order by 1
      limit v_limit;
@@ -50,7 +50,7 @@ end
 $$;
 
 comment on function tracing.tag_names(timestamptz, timestamptz, integer) is
-  E'The attribute keys of the spans of the newest traces that started in [p_from, p_to) (at most 7 days; at most 50,000 spans read), in name order, at most p_limit (1-5000, default 1000).';
+  E'The attribute keys of the spans of the newest traces that started in [p_from, p_to) (at most 7 days; at most 10,000 spans read), in name order, at most p_limit (1-5000, default 1000).';
 
 -- p_tag in TraceQL's spelling: name, status, kind, resource.service.name,
 -- or an attribute as span.<key>, resource.<key> or .<key> (resource
@@ -101,7 +101,7 @@ begin
   return query execute format($q$
     select distinct on (v.value) v.type, v.value
       from (select %1$s as type, %2$s as value
-              from tracing.newest_window_spans($1, $2, 50000) s
+              from tracing.newest_window_spans($1, $2, 10000) s
              where %3$s) v
      where v.type is not null and v.value is not null
      order by v.value
@@ -112,7 +112,7 @@ end
 $$;
 
 comment on function tracing.tag_values(timestamptz, timestamptz, text, text, integer) is
-  E'The values one tag takes on the spans of the newest traces that started in [p_from, p_to) (at most 7 days; at most 50,000 spans read), with their TraceQL type (string, int, float, bool, keyword), in value order, at most p_limit (1-5000, default 1000). p_tag: name, status, kind, resource.service.name, span.<key>, resource.<key> or .<key>; p_query: one TraceQL spanset selecting the spans that count (none or { } for all).';
+  E'The values one tag takes on the spans of the newest traces that started in [p_from, p_to) (at most 7 days; at most 10,000 spans read), with their TraceQL type (string, int, float, bool, keyword), in value order, at most p_limit (1-5000, default 1000). p_tag: name, status, kind, resource.service.name, span.<key>, resource.<key> or .<key>; p_query: one TraceQL spanset selecting the spans that count (none or { } for all).';
 
 grant execute on function
   tracing.newest_window_spans(timestamptz, timestamptz, integer),
