@@ -4,6 +4,7 @@ import { graphql, tokenStore, TOKEN_REJECTED_EVENT, TokenRejectedError, type Api
 import { Loading, QueryFailure } from './common.tsx';
 import { recogniseId } from './ids.ts';
 import { linkProps, navigate, useLocation } from './router.ts';
+import { ReplayRunView, ReplayView } from './replay.tsx';
 import { Services } from './services.tsx';
 import { TraceSearch } from './trace-search.tsx';
 import { CorrelationView, FailedEvents, SessionView, TraceView } from './views.tsx';
@@ -156,6 +157,8 @@ function Shell({ onSignOut, onRejected }: { onSignOut(): void; onRejected(messag
   if (path === '/' || path === '') page = <FailedEvents params={params} />;
   else if (section === 'traces') page = <TraceSearch key={params.toString()} params={params} />;
   else if (section === 'services') page = <Services />;
+  else if (section === 'replay' && id === 'run' && path.split('/')[3]) page = <ReplayRunView key={path} runId={path.split('/')[3]!} />;
+  else if (section === 'replay') page = <ReplayView key={params.toString()} params={params} />;
   else if (section === 'alerts') page = <Alerts />;
   else if (section === 'trace' && id) page = <TraceView key={id} traceId={id.toLowerCase()} />;
   else if (section === 'session' && id) page = <SessionView key={id} sessionId={id} />;
@@ -183,6 +186,9 @@ function Shell({ onSignOut, onRejected }: { onSignOut(): void; onRejected(messag
           </a>
           <a {...linkProps('/services')} aria-current={section === 'services' ? 'page' : undefined}>
             Services
+          </a>
+          <a {...linkProps('/replay')} aria-current={section === 'replay' ? 'page' : undefined}>
+            Replay
           </a>
           <a {...linkProps('/alerts')} aria-current={section === 'alerts' ? 'page' : undefined}>
             Alerts

@@ -4,6 +4,7 @@ import { Id, Loading, QueryFailure } from './common.tsx';
 import { formatDuration, formatTime, json } from './format.ts';
 import { useQuery } from './hooks.ts';
 import { useLiveFailedEvents } from './live.ts';
+import { replayLink } from './replay.tsx';
 import { linkProps, navigate } from './router.ts';
 import { FlameGraph } from './flame-graph.tsx';
 import { Timeline } from './timeline.tsx';
@@ -125,6 +126,13 @@ export function EventDetails({ event, onClose }: { event: ApiEvent; onClose?(): 
         )}
       </header>
       {event.processingError && <p className="error-text">Processing error: {event.processingError}</p>}
+      {event.processingError && replayLink(event) && (
+        <p>
+          <a className="replay-link" {...linkProps(replayLink(event)!)}>
+            Replay this request…
+          </a>
+        </p>
+      )}
       <dl className="facts">
         <dt>Created</dt>
         <dd>{formatTime(event.createdAt)}</dd>
@@ -513,7 +521,10 @@ export function CorrelationView({ correlationId }: { correlationId: string }) {
       {events.length > 0 && (
         <>
           <p className="muted">
-            {events.length} events, oldest first{failed ? `; failed: ${failed.eventType} (${failed.processingError})` : ''}.
+            {events.length} events, oldest first{failed ? `; failed: ${failed.eventType} (${failed.processingError})` : ''}.{' '}
+            <a className="replay-link" {...linkProps(`/replay?correlation=${correlationId}`)}>
+              Replay…
+            </a>
           </p>
           <EventTable
             events={events}
