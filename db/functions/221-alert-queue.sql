@@ -290,10 +290,7 @@ declare
   v_alert_id bigint;
   v_delivery_id bigint;
 begin
-  select * into v_rule from tracing.alert_rules where id = tracing.require_present(p_rule_id, 'p_rule_id');
-  if not found then
-    raise exception 'p_rule_id names no alert rule' using errcode = '22023', detail = format('got %s', p_rule_id);
-  end if;
+  select * into v_rule from tracing.alert_rules where id = tracing.require_alert_rule(p_rule_id);
   insert into tracing.alerts (rule_id, organization_id, fingerprint, group_start, state, details)
   values (v_rule.id, v_rule.organization_id, 'test', clock_timestamp(), 'test',
           jsonb_build_object('test', true, 'event_type', 'tracegres.alert.test', 'stream_type', 'tracegres',
