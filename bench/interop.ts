@@ -13,10 +13,12 @@
 // Jaeger is the binary .ci/install-jaeger.sh builds (JAEGER_BINARY_PATH
 // overrides it), run by server/jaeger/testing/jaeger-process.ts.
 import { randomBytes } from 'node:crypto';
+import { Metadata } from '@grpc/grpc-js';
 import { createOtlpIngester } from '../server/otlp/ingest.ts';
 import { encodeRequestProtobuf, type OtlpRequest, type OtlpSpan } from '../server/otlp/protocol.ts';
 import { createJaegerCallers } from '../server/jaeger/callers.ts';
 import { startJaegerStorageServer } from '../server/jaeger/storage-server.ts';
+import { createStorageClient } from '../server/jaeger/test-client.ts';
 import {
   findJaegerBinary,
   HOW_TO_GET_JAEGER,
@@ -48,14 +50,15 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
   const sides: Array<{ name: string; jaeger: RunningJaeger }> = [];
   let storage: Awaited<ReturnType<typeof startJaegerStorageServer>> | undefined;
   try {
+    // The operator's setting: calls without a token read this organization.
+    const callers = createJaegerCallers({
+      sql: db.sql,
+      pgSettingsFor: async () => ({ role: 'tracegres_anonymous' }),
+      anonymous: { organization: ORG },
+      statementTimeout: '5s',
+    });
     storage = await startJaegerStorageServer({
-      // The operator's setting: calls without a token read this organization.
-      callers: createJaegerCallers({
-        sql: db.sql,
-        pgSettingsFor: async () => ({ role: 'tracegres_anonymous' }),
-        anonymous: { organization: ORG },
-        statementTimeout: '5s',
-      }),
+      callers,
       host: '127.0.0.1',
       port: 0,
       log: ctx.log,
@@ -105,8 +108,25 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
       for (const id of traceIds.slice(-20)) await waitForTrace(side.jaeger.queryUrl, id);
     }
 
+    // Where tracegres's time goes, in the same turns: the storage's SQL
+    // alone (its read-only transaction as the caller), and the storage's
+    // GetTraces over gRPC from a Node client, without Jaeger.
+    const client = createStorageClient(storage.address);
+    const none = new Metadata();
+    const parts: Record<string, (id: string) => Promise<void>> = {
+      tracegres_sql_transaction: async (id) => {
+        const rows = await callers.read(none, (sql) => sql`select * from tracing.otlp_trace_spans(array[${id}::uuid])`);
+        if (rows.length !== SPANS_PER_TRACE) throw new Error(`interop: the SQL gave ${rows.length} spans for ${id}`);
+      },
+      tracegres_get_traces_grpc: async (id) => {
+        const result = await client.getTraces([id], none);
+        if (result.code !== 0 || result.value?.length !== 1) throw new Error(`interop: GetTraces answered ${result.code} for ${id}`);
+      },
+    };
     const picks = Array.from({ length: WARMUP + SAMPLES }, () => traceIds[Math.floor(Math.random() * traceIds.length)]!);
-    const latencies: Record<string, number[]> = Object.fromEntries(sides.map((s) => [s.name, []]));
+    const latencies: Record<string, number[]> = Object.fromEntries(
+      [...sides.map((s) => s.name), ...Object.keys(parts)].map((n) => [n, []]),
+    );
     for (const [i, id] of picks.entries()) {
       for (let k = 0; k < sides.length; k++) {
         const side = sides[(i + k) % sides.length]!;
@@ -119,7 +139,14 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
         }
         if (i >= WARMUP) latencies[side.name]!.push(elapsed);
       }
+      for (const [name, part] of Object.entries(parts)) {
+        const t = performance.now();
+        await part(id);
+        if (i >= WARMUP) latencies[name]!.push(performance.now() - t);
+      }
     }
+    client.close();
+    results.tracegres_parts = Object.fromEntries(Object.keys(parts).map((name) => [name, summarize(latencies[name]!)]));
     const trace_by_id = Object.fromEntries(sides.map((s) => [s.name, summarize(latencies[s.name]!)]));
     results.trace_by_id_through_jaeger_http = trace_by_id;
     const p50 = (name: string) => trace_by_id[name]!.p50_ms;
