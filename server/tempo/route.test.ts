@@ -11,7 +11,7 @@ import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { createTokenVerifier, signToken } from '../auth/jwt.ts';
 import { startHttpServer, type HttpServer } from '../http-server.ts';
 import { TraceByIDResponse } from './messages.ts';
-import { createTempoRoute, TEMPO_API_VERSION } from './route.ts';
+import { createTempoRoute, MAX_TRACE_SPANS, TEMPO_API_VERSION } from './route.ts';
 
 const db = useTestDatabase();
 const SECRET = 'tempo-api-test-secret-long-enough';
@@ -183,6 +183,30 @@ describe('trace by id', () => {
     expect((await get(`/api/v2/traces/${CHECKOUT}?${window()}`)).status).toBe(200);
     const before = `start=${seconds(start) - 7200}&end=${seconds(start) - 3600}`;
     expect((await get(`/api/v2/traces/${CHECKOUT}?${before}`)).status).toBe(404);
+  });
+
+  it('answers a trace of more than 10,000 spans with its first 10,000 and status PARTIAL', async () => {
+    const huge = 'c0000000000000000000000000000003';
+    const spans = Array.from({ length: MAX_TRACE_SPANS + 1 }, (_, i) =>
+      span(huge, (0xd000000000000000n + BigInt(i + 1)).toString(16), i === 0 ? null : 'd000000000000001', {
+        name: `row ${i}`,
+        service: 'importer',
+        start_time: at(-100_000 + i),
+        end_time: at(-99_000 + i),
+        organization_id: ORG_A,
+      }),
+    );
+    await sql`select tracing.record_spans(${sql.json(spans as postgres.JSONValue)})`;
+    const response = await get(`/api/v2/traces/${huge}`, readerA, 'application/protobuf');
+    const decoded = TraceByIDResponse.toObject(TraceByIDResponse.decode(response.body)) as {
+      trace: { resourceSpans: DecodedResourceSpans[] };
+      status?: number;
+      message?: string;
+    };
+    expect(decoded.status).toBe(1); // PARTIAL
+    expect(decoded.message).toMatch(/more than 10000 spans/);
+    expect(spansOf(decoded.trace.resourceSpans)).toHaveLength(MAX_TRACE_SPANS);
+    expect((await getJson(`/api/v2/traces/${huge}`)).status).toBe('PARTIAL');
   });
 
   it('404 for an unknown id, 400 naming a malformed id or time', async () => {
