@@ -11,16 +11,18 @@
 // to the transaction, so they end at its commit or rollback and cannot leak
 // to the next request on the pooled connection; queries and savepoints run
 // through @dataplan/pg's own client wrapper.
-import type { PoolClient } from 'pg';
 import {
   createWithPgClient,
   makePgService,
   makeWithPgClientViaPgClientAlreadyInTransaction,
   type PgAdaptorMakePgServiceOptions,
+  type PgAdaptorSettings,
 } from 'postgraphile/adaptors/pg';
 
+// The `pg` driver's types, as @dataplan/pg uses them.
 type WithPgClient = ReturnType<typeof createWithPgClient>;
-type Pool = import('pg').Pool;
+type Pool = NonNullable<PgAdaptorSettings['pool']>;
+type PoolClient = Parameters<typeof makeWithPgClientViaPgClientAlreadyInTransaction>[0];
 
 /** `begin` and the settings as one statement list; values are quoted by the driver's own escaping. */
 export function openingStatement(client: Pick<PoolClient, 'escapeLiteral'>, pgSettings: Record<string, string | null | undefined>): string {

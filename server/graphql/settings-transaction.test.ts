@@ -1,0 +1,72 @@
+// The request transaction opened in one message: settings arrive exactly as
+// given, last only as long as the request, and a failed request leaves a
+// clean connection behind.
+import { makePgService } from 'postgraphile/adaptors/pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
+import { withSettingsTransaction } from './settings-transaction.ts';
+
+const db = useTestDatabase();
+let service: ReturnType<typeof makePgService>;
+let withPgClient: ReturnType<typeof withSettingsTransaction>;
+
+beforeAll(() => {
+  // One connection, so every call below reuses the one the previous left.
+  service = makePgService({ connectionString: db.url, schemas: ['api'], pubsub: false, poolConfig: { max: 1 } });
+  withPgClient = withSettingsTransaction((service.adaptorSettings as { pool: Parameters<typeof withSettingsTransaction>[0] }).pool);
+});
+afterAll(() => service?.release?.());
+
+type Client = Parameters<Parameters<typeof withPgClient>[1]>[0];
+const one = async (client: Client, text: string) => (await client.query<Record<string, unknown>>({ text })).rows[0]!;
+
+describe('withSettingsTransaction', () => {
+  it('passes values with quotes, backslashes and other scripts through unchanged', async () => {
+    const value = `o'brien \\ "x" ; select 1; -- é ✓`;
+    const row = await withPgClient({ 'jwt.claims.user_id': value, 'jwt.claims.role': 'reader' }, (client) =>
+      one(client, `select current_setting('jwt.claims.user_id') as user_id, current_setting('jwt.claims.role') as role`),
+    );
+    expect(row).toEqual({ user_id: value, role: 'reader' });
+  });
+
+  it('switches role and statement_timeout for the request only', async () => {
+    const [login] = await db.sql`select current_user as user`;
+    const inside = await withPgClient({ role: 'tracegres_reader', statement_timeout: '1234ms' }, (client) =>
+      one(client, `select current_user as role, current_setting('statement_timeout') as timeout`),
+    );
+    expect(inside).toEqual({ role: 'tracegres_reader', timeout: '1234ms' });
+    const after = await withPgClient(null, (client) =>
+      one(
+        client,
+        `select current_user as role, current_setting('statement_timeout') as timeout, current_setting('jwt.claims.user_id', true) as claim`,
+      ),
+    );
+    expect(after.role).toBe(login!.user);
+    expect(after.timeout).not.toBe('1234ms');
+    expect(after.claim ?? '').toBe('');
+  });
+
+  it('rolls back a failed request and leaves the connection clean', async () => {
+    await expect(
+      withPgClient({ role: 'tracegres_reader' }, async (client) => {
+        await client.query({ text: 'select 1/0' });
+      }),
+    ).rejects.toThrow(/division by zero/);
+    await expect(withPgClient({ role: 'no_such_role_here' }, (client) => one(client, 'select 1'))).rejects.toThrow(/no_such_role_here/);
+    const after = await withPgClient(null, (client) =>
+      one(client, `select current_user as role, pg_current_xact_id_if_assigned() is null as fresh`),
+    );
+    expect(after.role).not.toBe('tracegres_reader');
+    const status = await withPgClient({ role: 'tracegres_reader' }, (client) => one(client, `select current_user as role`));
+    expect(status.role).toBe('tracegres_reader');
+  });
+
+  it('runs a nested transaction as a savepoint inside the request transaction', async () => {
+    const rows = await withPgClient({ 'jwt.claims.role': 'admin' }, async (client) => {
+      await expect(client.withTransaction((inner) => inner.query({ text: 'select 1/0' }))).rejects.toThrow(/division by zero/);
+      // The outer transaction survived the inner failure, settings and all.
+      return one(client, `select current_setting('jwt.claims.role') as role`);
+    });
+    expect(rows).toEqual({ role: 'admin' });
+  });
+});
