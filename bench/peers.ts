@@ -15,6 +15,7 @@
 // Its OTLP receiver answers before its batch processor stores the spans, so
 // its figures count spans accepted, not stored. Badger runs as Jaeger ships
 // it (`consistency: false`: writes not synced) and with `consistency: true`.
+// A side gets at most SIDE_SECONDS per level; its `spans` say how many it got.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -35,6 +36,7 @@ import { otlpRequest } from './otlp.ts';
 const BATCH = 500;
 const IN_FLIGHT = [1, 4];
 const WARM_UP_REQUESTS = 10;
+const SIDE_SECONDS = 30;
 const TOKEN = 'bench-peers-token';
 
 interface Target {
@@ -76,24 +78,31 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
       },
     })),
   ];
+  let tracegresSpans = WARM_UP_REQUESTS * BATCH * IN_FLIGHT.length;
+  type Figures = { spans: number; spans_per_s: number; request_500_spans: ReturnType<typeof summarize> };
+  async function measure(side: (typeof sides)[number], inFlight: number, requests: Requests): Promise<Figures> {
+    const target = await side.start();
+    try {
+      await load(target, requests.warmUp, 1);
+      const { sent, seconds, latencies } = await load(target, requests.bodies, inFlight);
+      if (side.name === 'tracegres') tracegresSpans += sent * BATCH;
+      ctx.log(`peers: ${side.name}, ${inFlight} in flight: ${Math.round((sent * BATCH) / seconds)} spans/s`);
+      return { spans: sent * BATCH, spans_per_s: Math.round((sent * BATCH) / seconds), request_500_spans: summarize(latencies) };
+    } finally {
+      await target.close();
+    }
+  }
   try {
-    const levels: Record<string, unknown> = {};
+    // One set of requests per level, sent to every side.
+    const requests = new Map(IN_FLIGHT.map((inFlight) => [inFlight, newRequests(spans / BATCH)]));
+    const levels: Record<string, Record<string, unknown>> = {};
+    // Badger with synced writes comes last: after its SIGTERM it still
+    // syncs what it accepted, which would slow the next side's commits.
+    const synced = sides.find((side) => side.name === 'jaeger_badger_synced')!;
+    const others = sides.filter((side) => side !== synced);
     for (const inFlight of IN_FLIGHT) {
-      // One set of requests per level, sent to every side.
-      const bodies = Array.from({ length: spans / BATCH }, () => new Uint8Array(encodeRequestProtobuf(otlpRequest(BATCH))));
-      const warmUp = Array.from({ length: WARM_UP_REQUESTS }, () => new Uint8Array(encodeRequestProtobuf(otlpRequest(BATCH))));
-      const level: Record<string, { spans_per_s: number; request_500_spans: ReturnType<typeof summarize> }> = {};
-      for (const side of sides) {
-        const target = await side.start();
-        try {
-          await load(target, warmUp, 1);
-          const { seconds, latencies } = await load(target, bodies, inFlight);
-          level[side.name] = { spans_per_s: Math.round(spans / seconds), request_500_spans: summarize(latencies) };
-        } finally {
-          await target.close();
-        }
-        ctx.log(`peers: ${side.name}, ${inFlight} in flight: ${level[side.name]!.spans_per_s} spans/s`);
-      }
+      const level: Record<string, Figures> = {};
+      for (const side of others) level[side.name] = await measure(side, inFlight, requests.get(inFlight)!);
       const rate = (name: string) => level[name]!.spans_per_s;
       levels[`in_flight_${inFlight}`] = {
         ...level,
@@ -101,9 +110,10 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
         tracegres_vs_jaeger_memory: Number((rate('tracegres') / rate('jaeger_memory')).toFixed(2)),
       };
     }
+    for (const inFlight of IN_FLIGHT)
+      levels[`in_flight_${inFlight}`]![synced.name] = await measure(synced, inFlight, requests.get(inFlight)!);
     const [stored] = await db.sql<{ n: number }[]>`select count(*)::int as n from tracing.spans`;
-    const sent = (spans + WARM_UP_REQUESTS * BATCH) * IN_FLIGHT.length;
-    if (stored!.n !== sent) throw new Error(`peers: tracegres stored ${stored!.n} spans of ${sent}`);
+    if (stored!.n !== tracegresSpans) throw new Error(`peers: tracegres stored ${stored!.n} spans of ${tracegresSpans}`);
     results.ingest = levels;
   } finally {
     await db.drop();
@@ -113,13 +123,29 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
 }
 
 /** Sends every body once, `inFlight` at a time; the wall time and each request's latency. */
+interface Requests {
+  warmUp: Uint8Array<ArrayBuffer>[];
+  bodies: Uint8Array<ArrayBuffer>[];
+}
+
+function newRequests(count: number): Requests {
+  const encode = () => new Uint8Array(encodeRequestProtobuf(otlpRequest(BATCH)));
+  return { warmUp: Array.from({ length: WARM_UP_REQUESTS }, encode), bodies: Array.from({ length: count }, encode) };
+}
+
+/**
+ * Sends the bodies in order, `inFlight` at a time, until all are sent or
+ * SIDE_SECONDS have passed (a side as slow as Badger with synced writes
+ * would otherwise take many minutes): how many were sent, the wall time
+ * and each request's latency.
+ */
 async function load(target: Target, bodies: Uint8Array<ArrayBuffer>[], inFlight: number) {
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: inFlight }, async () => {
-      while (next < bodies.length) {
+      while (next < bodies.length && performance.now() - started < SIDE_SECONDS * 1000) {
         const body = bodies[next++]!;
         const t = performance.now();
         const response = await fetch(target.url, {
@@ -135,7 +161,7 @@ async function load(target: Target, bodies: Uint8Array<ArrayBuffer>[], inFlight:
       }
     }),
   );
-  return { seconds: (performance.now() - started) / 1000, latencies };
+  return { sent: latencies.length, seconds: (performance.now() - started) / 1000, latencies };
 }
 
 async function startTracegres(databaseUrl: string, ctx: BenchContext): Promise<Target> {
