@@ -20,6 +20,8 @@ const ORG_B = '0b000000-0000-4000-8000-00000000000b';
 const CHECKOUT = 'c0000000000000000000000000000001';
 const SLOW = 'c0000000000000000000000000000002';
 const OTHER = 'b0000000000000000000000000000001';
+// 10,001 spans, started before the window the other tests search.
+const HUGE = 'c0000000000000000000000000000003';
 const start = new Date(Date.now() - 10 * 60_000);
 const at = (ms: number) => new Date(start.getTime() + ms).toISOString();
 const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
@@ -98,6 +100,16 @@ beforeAll(async () => {
     }),
   ];
   await sql`select tracing.record_spans(${sql.json(spans as postgres.JSONValue)})`;
+  const huge = Array.from({ length: MAX_TRACE_SPANS + 1 }, (_, i) =>
+    span(HUGE, (0xd000000000000000n + BigInt(i + 1)).toString(16), i === 0 ? null : 'd000000000000001', {
+      name: `row ${i}`,
+      service: 'importer',
+      start_time: at(-100_000 + i),
+      end_time: at(-99_000 + i),
+      organization_id: ORG_A,
+    }),
+  );
+  await sql`select tracing.record_spans(${sql.json(huge as postgres.JSONValue)})`;
   await sql`insert into tracing.domain_events (stream_type, stream_id, event_type, event_data, trace_id, span_id, organization_id)
             values ('order', 'ord-1058', 'PaymentFailed', '{}', ${CHECKOUT}::uuid, tracing.hex_to_span_id('a000000000000002'), ${ORG_A})`;
   const pgSettingsFor = createTokenVerifier({ secret: SECRET });
@@ -186,18 +198,7 @@ describe('trace by id', () => {
   });
 
   it('answers a trace of more than 10,000 spans with its first 10,000 and status PARTIAL', async () => {
-    const huge = 'c0000000000000000000000000000003';
-    const spans = Array.from({ length: MAX_TRACE_SPANS + 1 }, (_, i) =>
-      span(huge, (0xd000000000000000n + BigInt(i + 1)).toString(16), i === 0 ? null : 'd000000000000001', {
-        name: `row ${i}`,
-        service: 'importer',
-        start_time: at(-100_000 + i),
-        end_time: at(-99_000 + i),
-        organization_id: ORG_A,
-      }),
-    );
-    await sql`select tracing.record_spans(${sql.json(spans as postgres.JSONValue)})`;
-    const response = await get(`/api/v2/traces/${huge}`, readerA, 'application/protobuf');
+    const response = await get(`/api/v2/traces/${HUGE}`, readerA, 'application/protobuf');
     const decoded = TraceByIDResponse.toObject(TraceByIDResponse.decode(response.body)) as {
       trace: { resourceSpans: DecodedResourceSpans[] };
       status?: number;
@@ -206,7 +207,7 @@ describe('trace by id', () => {
     expect(decoded.status).toBe(1); // PARTIAL
     expect(decoded.message).toMatch(/more than 10000 spans/);
     expect(spansOf(decoded.trace.resourceSpans)).toHaveLength(MAX_TRACE_SPANS);
-    expect((await getJson(`/api/v2/traces/${huge}`)).status).toBe('PARTIAL');
+    expect((await getJson(`/api/v2/traces/${HUGE}`)).status).toBe('PARTIAL');
   });
 
   it('404 for an unknown id, 400 naming a malformed id or time', async () => {
@@ -238,6 +239,25 @@ describe('who reads what', () => {
     const tagsOf = async (token: string) => (await getJson(`/api/search/tags?${window()}`, token)).tagNames;
     expect(await tagsOf(readerB)).toEqual(['service.name', 'vault.secret']);
     expect(await tagsOf(readerA)).not.toContain('vault.secret');
+  });
+
+  it('cancels a request that outlasts the statement timeout: 504', async () => {
+    const pgSettingsFor = createTokenVerifier({ secret: SECRET });
+    const hasty = await startHttpServer({
+      databaseUrl: db.url,
+      port: 0,
+      host: '127.0.0.1',
+      pgSettingsFor,
+      routes: [createTempoRoute({ sql, pgSettingsFor, statementTimeout: '1ms', log: () => {} })],
+    });
+    try {
+      // Tag names over the 10,000 spans of HUGE: far more than 1 ms.
+      const window = `start=${seconds(start) - 3600}&end=${seconds(new Date()) + 60}`;
+      const response = await fetch(`${hasty.url}/api/search/tags?${window}`, { headers: { authorization: `Bearer ${readerA}` } });
+      expect([response.status, await response.text()]).toEqual([504, expect.stringMatching(/statement timeout/)]);
+    } finally {
+      await hasty.close();
+    }
   });
 
   it('401 without a token or with a bad one; echo and buildinfo need none', async () => {
