@@ -4,11 +4,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Metadata, status } from '@grpc/grpc-js';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { embeddedDatabaseUrl, readConfig } from './config.ts';
 import { freePort } from './database/embedded-postgres.ts';
 import { projectRoot } from './database/migrate.ts';
+import { createStorageClient } from './jaeger/test-client.ts';
 
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'tracegres-start-'));
 afterAll(() => rm(dataDir, { recursive: true, force: true }));
@@ -89,6 +91,14 @@ describe('npm start with the embedded database', () => {
       headers: { authorization: `Bearer ${first.token}` },
     });
     expect([tempo.status, await tempo.text()]).toEqual([404, `trace ${'e'.repeat(32)} not found`]);
+    // The Jaeger remote storage is logged with its address and reads as the token's caller.
+    const jaegerAddress = /Jaeger remote storage \(gRPC\): (\S+)/.exec(first.output())![1]!;
+    const storage = createStorageClient(jaegerAddress);
+    const metadata = new Metadata();
+    metadata.set('authorization', `Bearer ${first.token}`);
+    expect(await storage.getServices(metadata)).toMatchObject({ code: status.OK });
+    expect((await storage.getServices(new Metadata())).code).toBe(status.UNAUTHENTICATED);
+    storage.close();
 
     // A row written now must be there after the restart.
     const sql = postgres(first.databaseUrl, { max: 1, onnotice: () => {} });
