@@ -17,14 +17,15 @@
 -- count. So a fingerprint costs at most two messages per window, and a
 -- rule at most max_alerts_per_hour new alerts an hour; past that, or while
 -- the rule is muted, alerts are recorded (state rate_limited / muted) and
--- not sent. The unique (rule, fingerprint, window) key makes concurrent
--- repeats count into one row: they wait for each other's commit on that
--- row, which costs only transactions failing the same way at once.
+-- not sent. A repeat is a row appended to tracing.alert_repeats, never an
+-- update of the alert (migration 000016 says why); the unique (rule,
+-- fingerprint, window) key makes concurrent first firings one alert.
 --
 -- Cost on the insert path: the triggers' WHEN clauses keep events that did
 -- not fail from calling any function at all; a failed event costs a look
 -- at the enabled event rules of its organization (a partial index) and,
--- when one matches, one upsert and one delivery row.
+-- when one matches, a lookup of its alert and one row appended: the alert
+-- and its delivery the first time, a repeat afterwards.
 
 -- Raises or counts the alert of p_rule for p_fingerprint now; returns its id.
 create or replace function tracing.raise_alert(
@@ -37,34 +38,46 @@ declare
   v_group_start timestamptz := case when p_rule.group_seconds > 0
     then date_bin(make_interval(secs => p_rule.group_seconds), now(), timestamptz '2000-01-01 00:00:00+00') else now() end;
   v_state text;
-  v_alert record;
+  v_alert_id bigint;
 begin
-  if p_rule.muted_until > now() then
-    v_state := 'muted';
-  elsif (select count(*) from (
-           select from tracing.alerts a
-            where a.rule_id = p_rule.id and a.first_at > now() - interval '1 hour' and a.state = 'queued'
-            limit p_rule.max_alerts_per_hour) as recent) >= p_rule.max_alerts_per_hour then
-    v_state := 'rate_limited';
-  else
-    v_state := 'queued';
-  end if;
-  insert into tracing.alerts as a (rule_id, organization_id, fingerprint, group_start, state, event_id, details)
-  values (p_rule.id, p_organization_id, p_fingerprint, v_group_start, v_state, p_event_id, p_details)
-  on conflict (rule_id, fingerprint, group_start)
-  do update set repeat_count = a.repeat_count + 1, last_at = now()
-  returning a.id, a.repeat_count, a.state into v_alert;
-  if v_alert.state = 'queued' then
-    if v_alert.repeat_count = 1 then
-      insert into tracing.alert_deliveries (alert_id, kind) values (v_alert.id, 'first');
-      -- Wakes the delivery loop at commit (a rolled-back NOTIFY is never sent).
-      perform pg_notify('tracegres_alerts', '');
-    elsif v_alert.repeat_count = 2 and p_rule.group_seconds > 0 then
-      insert into tracing.alert_deliveries (alert_id, kind, available_at)
-      values (v_alert.id, 'summary', v_group_start + make_interval(secs => p_rule.group_seconds));
+  select a.id, a.state into v_alert_id, v_state
+    from tracing.alerts a
+   where a.rule_id = p_rule.id and a.fingerprint = p_fingerprint and a.group_start = v_group_start;
+  if v_alert_id is null then
+    if p_rule.muted_until > now() then
+      v_state := 'muted';
+    elsif (select count(*) from (
+             select from tracing.alerts a
+              where a.rule_id = p_rule.id and a.state = 'queued' and a.first_at > now() - interval '1 hour'
+              limit p_rule.max_alerts_per_hour) as recent) >= p_rule.max_alerts_per_hour then
+      v_state := 'rate_limited';
+    else
+      v_state := 'queued';
     end if;
+    insert into tracing.alerts (rule_id, organization_id, fingerprint, group_start, state, event_id, details)
+    values (p_rule.id, p_organization_id, p_fingerprint, v_group_start, v_state, p_event_id, p_details)
+    on conflict (rule_id, fingerprint, group_start) do nothing
+    returning id into v_alert_id;
+    if v_alert_id is not null then
+      if v_state = 'queued' then
+        insert into tracing.alert_deliveries (alert_id, kind) values (v_alert_id, 'first');
+        -- Wakes the delivery loop at commit (a rolled-back NOTIFY is never sent).
+        perform pg_notify('tracegres_alerts', '');
+      end if;
+      return v_alert_id;
+    end if;
+    -- Another transaction raised it first (and committed): a repeat of it.
+    select a.id, a.state into v_alert_id, v_state
+      from tracing.alerts a
+     where a.rule_id = p_rule.id and a.fingerprint = p_fingerprint and a.group_start = v_group_start;
   end if;
-  return v_alert.id;
+  insert into tracing.alert_repeats (alert_id) values (v_alert_id);
+  if v_state = 'queued' and p_rule.group_seconds > 0 then
+    insert into tracing.alert_deliveries (alert_id, kind, available_at)
+    values (v_alert_id, 'summary', v_group_start + make_interval(secs => p_rule.group_seconds))
+    on conflict (alert_id) where kind = 'summary' do nothing;
+  end if;
+  return v_alert_id;
 end
 $$;
 
@@ -127,17 +140,20 @@ create or replace trigger _600_raise_alerts_on_failure
 -- operation and duration and the failed span (read at send time, since an
 -- event is usually written before its span ends).
 create or replace function tracing.alert_message(p_alert_id bigint) returns jsonb
-language sql stable
+-- plpgsql, whose body is checked when it runs, not when it is created: the
+-- file is applied before and after the migrations that shape its tables.
+language plpgsql stable
 set search_path = pg_catalog, pg_temp
 as $$
-  select jsonb_build_object(
+begin
+  return (select jsonb_build_object(
     'alert_id', a.id,
     'rule', jsonb_build_object('id', r.id, 'name', r.name, 'kind', r.kind),
     'organization_id', a.organization_id,
     'fingerprint', a.fingerprint,
     'first_at', a.first_at,
-    'last_at', a.last_at,
-    'repeat_count', a.repeat_count,
+    'last_at', coalesce(rp.last_at, a.first_at),
+    'repeat_count', 1 + coalesce(rp.repeats, 0),
     'details', a.details,
     'trace', case when t.trace_id is not null then jsonb_build_object(
       'trace_id', a.details ->> 'trace_id',
@@ -149,6 +165,7 @@ as $$
         'status', fs.status, 'status_message', fs.status_message, 'duration_ms', fs.duration_ms) end) end)
     from tracing.alerts a
     join tracing.alert_rules r on r.id = a.rule_id
+    left join lateral (select count(*) as repeats, max(x.at) as last_at from tracing.alert_repeats x where x.alert_id = a.id) rp on true
     left join lateral (select tracing.hex_to_trace_id(a.details ->> 'trace_id') as trace_id) t on true
     left join tracing.trace_summaries ts on ts.trace_id = t.trace_id and ts.organization_id is not distinct from a.organization_id
     -- The span that emitted the event if it was recorded, else the trace's
@@ -159,7 +176,8 @@ as $$
          and (s.span_id = tracing.hex_to_span_id(a.details ->> 'span_id') or s.status = 'error')
        order by s.span_id = tracing.hex_to_span_id(a.details ->> 'span_id') desc nulls last, s.start_time
        limit 1) fs on true
-   where a.id = p_alert_id
+   where a.id = p_alert_id);
+end
 $$;
 
 comment on function tracing.alert_message(bigint) is
@@ -329,12 +347,14 @@ declare
   v_first integer := tracing.require_page_size(p_first, 'p_first', 50, 500);
 begin
   return query
-    select a.id, a.rule_id, r.name, a.organization_id, a.fingerprint, a.first_at, a.last_at, a.repeat_count,
+    select a.id, a.rule_id, r.name, a.organization_id, a.fingerprint, a.first_at, coalesce(rp.last_at, a.first_at),
+           (1 + coalesce(rp.repeats, 0))::integer,
            a.state,
            a.details, a.details ->> 'trace_id',
            d.status, d.attempts, d.sent_at, d.last_error
       from tracing.alerts a
       join tracing.alert_rules r on r.id = a.rule_id
+      left join lateral (select count(*) as repeats, max(x.at) as last_at from tracing.alert_repeats x where x.alert_id = a.id) rp on true
       -- The latest delivery that fell due: a summary waiting for the end of
       -- its window says nothing yet.
       left join lateral (
