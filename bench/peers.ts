@@ -5,9 +5,10 @@
 // that keeps nothing.
 //
 // Every side gets the same pre-encoded OTLP/HTTP protobuf requests (500-span
-// batches, 20-span traces) from the same in-process client, at 1 and at 4
-// requests in flight, one side after the other for each level, so a machine
-// shared with other work loads them alike; compare the ratios of one run.
+// batches, 20-span traces) from the same client, a worker thread
+// (bench/peers-client.ts), at 1 and at 4 requests in flight, one side after
+// the other for each level, so a machine shared with other work loads them
+// alike; compare the ratios of one run.
 //
 // Jaeger is the binary .ci/install-jaeger.sh builds once into the tracegres
 // cache (JAEGER_BINARY_PATH overrides it; built here when missing), run by
@@ -17,8 +18,10 @@
 // it (`consistency: false`: writes not synced) and with `consistency: true`.
 // A side gets at most SIDE_SECONDS per level; its `spans` say how many it got.
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import postgres from 'postgres';
 import { startHttpServer } from '../server/http-server.ts';
 import {
@@ -29,9 +32,10 @@ import {
   type JaegerBackend,
 } from '../server/jaeger/testing/jaeger-process.ts';
 import { createOtlpIngestRoute } from '../server/otlp/ingest-http.ts';
-import { decodeResponse, encodeRequestProtobuf } from '../server/otlp/protocol.ts';
+import { encodeRequestProtobuf } from '../server/otlp/protocol.ts';
 import { summarize, type BenchContext } from './context.ts';
 import { otlpRequest } from './otlp.ts';
+import type { LoadRequest, LoadResult } from './peers-client.ts';
 
 const BATCH = 500;
 const IN_FLIGHT = [1, 4];
@@ -122,7 +126,6 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
   return results;
 }
 
-/** Sends every body once, `inFlight` at a time; the wall time and each request's latency. */
 interface Requests {
   warmUp: Uint8Array<ArrayBuffer>[];
   bodies: Uint8Array<ArrayBuffer>[];
@@ -133,35 +136,17 @@ function newRequests(count: number): Requests {
   return { warmUp: Array.from({ length: WARM_UP_REQUESTS }, encode), bodies: Array.from({ length: count }, encode) };
 }
 
-/**
- * Sends the bodies in order, `inFlight` at a time, until all are sent or
- * SIDE_SECONDS have passed (a side as slow as Badger with synced writes
- * would otherwise take many minutes): how many were sent, the wall time
- * and each request's latency.
- */
-async function load(target: Target, bodies: Uint8Array<ArrayBuffer>[], inFlight: number) {
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (next < bodies.length && performance.now() - started < SIDE_SECONDS * 1000) {
-        const body = bodies[next++]!;
-        const t = performance.now();
-        const response = await fetch(target.url, {
-          method: 'POST',
-          body,
-          headers: { 'content-type': 'application/x-protobuf', ...target.headers },
-        });
-        const answer = new Uint8Array(await response.arrayBuffer());
-        if (response.status !== 200) throw new Error(`peers: ${target.name} answered ${response.status}`);
-        const rejected = Number(decodeResponse(answer, 'http/protobuf').partialSuccess?.rejectedSpans ?? 0);
-        if (rejected > 0) throw new Error(`peers: ${target.name} rejected ${rejected} spans`);
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  return { sent: latencies.length, seconds: (performance.now() - started) / 1000, latencies };
+/** Runs bench/peers-client.ts on the target in a worker thread (SIDE_SECONDS at most). */
+async function load(target: Target, bodies: Uint8Array<ArrayBuffer>[], inFlight: number): Promise<LoadResult> {
+  const request: LoadRequest = { name: target.name, url: target.url, headers: target.headers, bodies, inFlight, seconds: SIDE_SECONDS };
+  const worker = new Worker(new URL('./peers-client.ts', import.meta.url), { workerData: request });
+  try {
+    const [answer] = (await once(worker, 'message')) as [{ result?: LoadResult; error?: string }];
+    if (answer.error !== undefined) throw new Error(answer.error);
+    return answer.result!;
+  } finally {
+    await worker.terminate();
+  }
 }
 
 async function startTracegres(databaseUrl: string, ctx: BenchContext): Promise<Target> {
