@@ -22,7 +22,9 @@ async function eventRule(sql: Sql, options: { org?: string | null; eventType?: s
 }
 
 const alerts = (sql: Sql) =>
-  sql`select rule_id::text, fingerprint, repeat_count, state, details->>'error' as error from tracing.alerts order by id`;
+  sql`select a.rule_id::text, a.fingerprint, 1 + (select count(*)::int from tracing.alert_repeats r where r.alert_id = a.id) as repeat_count,
+             a.state, a.details->>'error' as error
+        from tracing.alerts a order by a.id`;
 const deliveries = (sql: Sql) =>
   sql`select alert_id::text, kind, status, available_at > now() as later from tracing.alert_deliveries order by id`;
 
