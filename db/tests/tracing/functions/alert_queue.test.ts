@@ -89,6 +89,19 @@ describe('raising alerts from failed events', () => {
     });
   });
 
+  it('groups a storm in one statement into one alert per fingerprint, one first message and one summary each', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await eventRule(tx, { org: null });
+      await tx`insert into tracing.domain_events (stream_type, stream_id, event_type, processing_error)
+               select 'order', g::text, 'payment.declined', 'error ' || (g % 5) from generate_series(1, 500) g`;
+      expect((await alerts(tx)).map((a) => a.repeat_count)).toEqual([100, 100, 100, 100, 100]);
+      expect(await tx`select kind, count(*)::int as n from tracing.alert_deliveries group by kind order by kind`).toEqual([
+        { kind: 'first', n: 5 },
+        { kind: 'summary', n: 5 },
+      ]);
+    });
+  });
+
   it('records alerts of a muted rule, or over its hourly limit, without sending them', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       const muted = await eventRule(tx, { eventType: 'payment.*', extra: "muted_until=now() + interval '1 hour'" });
