@@ -1,0 +1,104 @@
+-- Where one operation spends its time in general, not in one trace: the
+-- aggregated flame graph of an operation (a service's span name) over a
+-- time range. Every span of that operation in the traces that started in
+-- the window is the root of a call tree; the trees are walked down by a
+-- recursive CTE and summed per call path (the chain of "service: operation"
+-- from the root), so "checkout -> chargePayment -> INSERT payments" is one
+-- row with its calls, total time and self time over all of them.
+--
+-- Self time is a span's duration minus the time its children cover, with
+-- overlapping children counted once and clipped to the span, as the
+-- timeline computes it for one trace: children ordered by start, each adds
+-- only what lies after the furthest end before it. Summed per path, that is
+-- the path's total minus what its child paths covered, so no per-span join
+-- is needed.
+--
+-- Cost: the traces are found through trace_summaries (start time index,
+-- services array) and each span's children through the spans' key; at most
+-- p_max_traces (default and most 10,000) operation spans, newest first,
+-- are taken, so the work is bounded whatever the window holds. (A first
+-- version joined materialized CTEs of the traces' spans to each other; with
+-- no index on a CTE the planner chose nested loops, and 10,000 traces took
+-- over ten minutes.) The walk
+-- stops at depth 64 and, by the CYCLE clause, at parent loops. Invoker
+-- rights: row-level security decides which traces count.
+
+create or replace function api.operation_flame_graph(
+  p_from timestamptz,
+  p_to timestamptz,
+  p_service text,
+  p_operation text,
+  p_max_traces integer default 10000
+) returns table (
+  path text[], depth integer, calls bigint, traces bigint, total_ms double precision, self_ms double precision, error_count bigint
+)
+language plpgsql stable parallel safe as $$
+declare
+  v_max integer := tracing.require_page_size(p_max_traces, 'p_max_traces', 10000, 10000);
+begin
+  perform tracing.require_metrics_window(p_from, p_to);
+  perform tracing.require_present(p_service, 'p_service');
+  perform tracing.require_present(p_operation, 'p_operation');
+  return query
+    with recursive
+    roots as materialized (
+      select s.trace_id, s.span_id, s.organization_id, s.start_time, s.end_time, s.duration_ms, s.status
+        from tracing.trace_summaries t
+        join tracing.spans s on s.trace_id = t.trace_id and s.organization_id is not distinct from t.organization_id
+       where t.start_time >= p_from and t.start_time < p_to and p_service = any (t.services)
+         and s.service = p_service and s.name = p_operation
+       order by t.start_time desc
+       limit v_max
+    ),
+    -- Down the call trees, children found through the spans' key (trace
+    -- prefix), each row carrying its parent's interval for the self time.
+    tree (trace_id, span_id, parent_span_id, organization_id, path, depth, start_time, end_time, duration_ms, status,
+          parent_start, parent_end) as (
+      select r.trace_id, r.span_id, null::bigint, r.organization_id, array[p_service || ': ' || p_operation], 0,
+             r.start_time, r.end_time, r.duration_ms, r.status, null::timestamptz, null::timestamptz
+        from roots r
+      union all
+      select c.trace_id, c.span_id, c.parent_span_id, c.organization_id, t.path || (c.service || ': ' || c.name), t.depth + 1,
+             c.start_time, c.end_time, c.duration_ms, c.status, t.start_time, t.end_time
+        from tree t
+        join tracing.spans c on c.trace_id = t.trace_id and c.parent_span_id = t.span_id
+                            and c.organization_id is not distinct from t.organization_id
+       where t.depth < 64
+    ) cycle trace_id, span_id set is_loop using visited,
+    calls as (
+      select t.path, t.depth, t.trace_id, t.duration_ms, t.status,
+             -- What this call covers of its parent that no earlier sibling did.
+             greatest(0, extract(epoch from (
+               least(t.end_time, t.parent_end)
+               - greatest(t.start_time, t.parent_start, coalesce(max(least(t.end_time, t.parent_end)) over siblings, '-infinity'))
+             )) * 1000) as covered_ms
+        from tree t
+       where not t.is_loop
+      window siblings as (partition by t.trace_id, t.organization_id, t.parent_span_id
+                          order by t.start_time, t.span_id rows between unbounded preceding and 1 preceding)
+    ),
+    paths as (
+      select c.path, c.depth, count(*) as calls, count(distinct c.trace_id) as traces, sum(c.duration_ms) as total_ms,
+             count(*) filter (where c.status = 'error') as error_count
+        from calls c
+       group by c.path, c.depth
+    ),
+    -- A path's self time is its total minus what its children covered.
+    covered as (
+      select c.path[1:c.depth] as parent_path, sum(c.covered_ms) as covered_ms
+        from calls c
+       where c.depth > 0
+       group by 1
+    )
+    select p.path, p.depth, p.calls, p.traces, p.total_ms, greatest(0, p.total_ms - coalesce(cv.covered_ms, 0)), p.error_count
+      from paths p
+      left join covered cv on cv.parent_path = p.path
+     order by p.path
+     limit 5000;
+end
+$$;
+
+comment on function api.operation_flame_graph(timestamptz, timestamptz, text, text, integer) is
+  E'The aggregated flame graph of one operation (p_service, p_operation) over the traces that started in [p_from, p_to) (at most 7 days): one row per call path below it (path: the "service: operation" chain from the operation down), with its calls, the traces it occurred in, total and self time in ms summed over all calls, and failed calls. At most p_max_traces (1-10000, default 10000) operation spans, newest first; at most 5,000 paths, depth 64.';
+
+grant execute on function api.operation_flame_graph(timestamptz, timestamptz, text, text, integer) to tracegres_anonymous;

@@ -1,0 +1,86 @@
+// api.operation_flame_graph: one operation's call trees over many traces,
+// summed per call path, with self time counting overlapping children once.
+import { describe, expect, it } from 'vitest';
+import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
+import { actAs, at, ORG_A, ORG_B, recordSpans, span } from '../../helpers/trace-fixtures.ts';
+
+const db = useTestDatabase();
+
+type Tx = import('postgres').TransactionSql;
+
+async function seed(tx: Tx) {
+  await recordSpans(tx, [
+    // t1: two overlapping children (10-50, 30-70) cover 60 of the root's 100.
+    span('root', { trace: 't1', start: 0, end: 100, name: 'checkout', service: 'edge' }),
+    span('a', { trace: 't1', parent: 'root', start: 10, end: 50, name: 'charge', service: 'worker' }),
+    span('b', { trace: 't1', parent: 'root', start: 30, end: 70, name: 'email', service: 'worker' }),
+    span('c', { trace: 't1', parent: 'a', start: 20, end: 40, name: 'insert', service: 'db' }),
+    // t2: a failed child that outlasts its parent covers all of it.
+    span('root', { trace: 't2', start: 1000, end: 1050, name: 'checkout', service: 'edge' }),
+    span('a', { trace: 't2', parent: 'root', start: 1000, end: 1060, name: 'charge', service: 'worker', status: 'error' }),
+    // Another tenant's checkout, and one outside the window.
+    span('root', { trace: 't3', start: 2000, end: 2100, name: 'checkout', service: 'edge', org: ORG_B }),
+    span('root', { trace: 't4', start: 999_999, end: 1_000_100, name: 'checkout', service: 'edge' }),
+  ]);
+}
+
+const flame = (tx: Tx, from = at(0), to = at(10_000)) =>
+  tx`select path, depth, calls::int, traces::int, total_ms, self_ms, error_count::int
+     from api.operation_flame_graph(${from}, ${to}, 'edge', 'checkout')`;
+
+describe('api.operation_flame_graph', () => {
+  it('sums calls, total and self time per call path over the traces of the window', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await seed(tx);
+      const rows = await actAs(tx, 'tracegres_reader', ORG_A, () => flame(tx));
+      expect(rows).toEqual([
+        { path: ['edge: checkout'], depth: 0, calls: 2, traces: 2, total_ms: 150, self_ms: 40, error_count: 0 },
+        { path: ['edge: checkout', 'worker: charge'], depth: 1, calls: 2, traces: 2, total_ms: 100, self_ms: 80, error_count: 1 },
+        {
+          path: ['edge: checkout', 'worker: charge', 'db: insert'],
+          depth: 2,
+          calls: 1,
+          traces: 1,
+          total_ms: 20,
+          self_ms: 20,
+          error_count: 0,
+        },
+        { path: ['edge: checkout', 'worker: email'], depth: 1, calls: 1, traces: 1, total_ms: 40, self_ms: 40, error_count: 0 },
+      ]);
+      // An admin sees the other tenant's checkout too.
+      const all = await actAs(tx, 'tracegres_admin', null, () => flame(tx));
+      expect(all[0]).toMatchObject({ calls: 3, traces: 3 });
+    });
+  });
+
+  it('takes at most p_max_traces operation spans, newest first', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await seed(tx);
+      const rows = await tx`select path, calls::int, total_ms from api.operation_flame_graph(${at(0)}, ${at(1500)}, 'edge', 'checkout', 1)`;
+      expect(rows).toEqual([
+        { path: ['edge: checkout'], calls: 1, total_ms: 50 },
+        { path: ['edge: checkout', 'worker: charge'], calls: 1, total_ms: 60 },
+      ]);
+    });
+  });
+
+  it('names bad arguments (22023)', async () => {
+    const cases: [string, RegExp][] = [
+      [`select * from api.operation_flame_graph(now() - interval '1 hour', now(), null, 'x')`, /^p_service is required/],
+      [`select * from api.operation_flame_graph(now() - interval '1 hour', now(), 'x', null)`, /^p_operation is required/],
+      [`select * from api.operation_flame_graph(now() - interval '8 days', now(), 'x', 'y')`, /^p_to must be at most 7 days after p_from/],
+      [
+        `select * from api.operation_flame_graph(now() - interval '1 hour', now(), 'x', 'y', 10001)`,
+        /^p_max_traces must be between 1 and 10000/,
+      ],
+    ];
+    for (const [query, message] of cases) {
+      const error = await db.sql.unsafe(query).then(
+        () => undefined,
+        (e) => e,
+      );
+      expect(error?.code, query).toBe('22023');
+      expect(error.message, query).toMatch(message);
+    }
+  });
+});
