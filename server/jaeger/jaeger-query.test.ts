@@ -219,6 +219,38 @@ describe.skipIf(!binary)('Jaeger v2 reading tracegres', () => {
     expect(data.some((d) => d.parent === 'vault' || d.child === 'vault')).toBe(false);
   });
 
+  it("reads the organization Jaeger's multi-tenancy names in tracegres's tenant header, with an admin token", async () => {
+    const adminToken = await signToken(SECRET, { role: 'admin', sub: 'jaeger-e2e' }, '1h');
+    const header = 'x-tracegres-organization-id';
+    const tenantJaeger = await startJaeger(
+      binary!,
+      { grpc: { endpoint: storage.address, headers: { authorization: `Bearer ${adminToken}` } } },
+      { tenancy: { header, probeTenant: DEMO_ORGANIZATION_ID } },
+    );
+    try {
+      const as = async (tenant: string | undefined, pathAndQuery: string) => {
+        const response = await fetch(`${tenantJaeger.queryUrl}${pathAndQuery}`, { headers: tenant ? { [header]: tenant } : {} });
+        const text = await response.text();
+        return {
+          status: response.status,
+          body: (response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : { text }) as { data?: unknown; text?: string },
+        };
+      };
+      expect((await as(OTHER_ORG, '/api/services')).body.data).toEqual(['vault']);
+      expect((await as(OTHER_ORG, `/api/traces/${FOREIGN_TRACE}`)).status).toBe(200);
+      expect((await as(DEMO_ORGANIZATION_ID, `/api/traces/${FOREIGN_TRACE}`)).status).toBe(404);
+      expect((await as(DEMO_ORGANIZATION_ID, `/api/traces/${sdk.traceId}`)).status).toBe(200);
+      expect((await as(DEMO_ORGANIZATION_ID, '/api/services')).body.data).not.toContain('vault');
+      // Jaeger itself refuses a request without the header.
+      expect(await as(undefined, '/api/services')).toMatchObject({
+        status: 401,
+        body: { text: expect.stringMatching(/missing tenant header/) },
+      });
+    } finally {
+      await tenantJaeger.close();
+    }
+  });
+
   // Jaeger's UI is built from the jaeger-ui repository by Jaeger's release
   // process; a binary built from the Go module alone (.ci/install-jaeger.sh)
   // serves a placeholder page instead, and no package registry serves the

@@ -62,15 +62,23 @@ export async function startJaeger(
   options: {
     /** A built jaeger-ui folder, served instead of what the binary carries. */
     uiAssets?: string;
+    /**
+     * Jaeger's multi-tenancy, on the query service and the remote storage:
+     * every request must carry `header`, which Jaeger passes on to the
+     * storage; `probeTenant` is the one the start-up check sends.
+     */
+    tenancy?: { header: string; probeTenant: string };
   } = {},
 ): Promise<RunningJaeger> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tracegres-jaeger-'));
   const [httpPort, grpcPort, otlpPort] = [await freePort(), await freePort(), await freePort()];
   const remote = 'grpc' in backend;
+  // Jaeger 2.13's tenancy options carry no configuration tags: their keys are the Go field names.
+  const tenancy = options.tenancy ? { multi_tenancy: { Enabled: true, Header: options.tenancy.header } } : {};
   let store: Record<string, unknown>;
   if ('grpc' in backend) {
     const { endpoint, headers } = backend.grpc;
-    store = { grpc: { endpoint, tls: { insecure: true }, ...(headers ? { headers } : {}) } };
+    store = { grpc: { endpoint, tls: { insecure: true }, ...(headers ? { headers } : {}), ...tenancy } };
   } else if ('memory' in backend) {
     store = { memory: { max_traces: 10_000_000 } };
   } else {
@@ -102,6 +110,7 @@ export async function startJaeger(
         http: { endpoint: `127.0.0.1:${httpPort}` },
         grpc: { endpoint: `127.0.0.1:${grpcPort}` },
         ...(options.uiAssets ? { ui: { assets_path: options.uiAssets } } : {}),
+        ...tenancy,
       },
     },
     receivers: remote ? { nop: {} } : { otlp: { protocols: { http: { endpoint: `127.0.0.1:${otlpPort}` } } } },
@@ -132,7 +141,10 @@ export async function startJaeger(
       throw new Error(`Jaeger exited with ${child.exitCode}: ${stderr}`);
     }
     try {
-      const response = await fetch(`${queryUrl}/api/services`, { signal: AbortSignal.timeout(2_000) });
+      const response = await fetch(`${queryUrl}/api/services`, {
+        signal: AbortSignal.timeout(2_000),
+        headers: options.tenancy ? { [options.tenancy.header]: options.tenancy.probeTenant } : {},
+      });
       await response.arrayBuffer();
       if (response.status === 200) break;
     } catch {
