@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import type { PostGraphileInstance } from 'postgraphile';
 import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
 import { ANONYMOUS_SETTINGS, type PgSettings } from '../auth/jwt.ts';
-import { NoSchemaIntrospectionCustomRule, parse, validate, type GraphQLError } from 'postgraphile/graphql';
+import { getOperationAST, NoSchemaIntrospectionCustomRule, parse, validate, type GraphQLError } from 'postgraphile/graphql';
 import { maskError } from './mask-error.ts';
 import { assertWithinBudget } from './query-cost.ts';
 import { makeSettingsTransactionPgService } from './settings-transaction.ts';
@@ -70,11 +70,18 @@ export function makePreset(connectionString: string, options: GraphqlOptions = {
     },
     grafast: {
       // Each request runs as the role its token grants; no token, no rows.
-      context(requestContext) {
+      context(requestContext, args) {
         const req = requestContext.node?.req;
         // statement_timeout is set per transaction: `alter role ... set`
         // would not apply, since requests switch role with set_config.
-        return { pgSettings: { ...((req && requestSettings.get(req)) ?? ANONYMOUS_SETTINGS), statement_timeout: statementTimeout } };
+        const pgSettings: PgSettings = {
+          ...((req && requestSettings.get(req)) ?? ANONYMOUS_SETTINGS),
+          statement_timeout: statementTimeout,
+        };
+        // A query reads: its transaction is read-only, so it cannot write,
+        // and it answers without waiting for its commit (settings-transaction.ts).
+        if (getOperationAST(args.document, args.operationName)?.operation === 'query') pgSettings.transaction_read_only = 'on';
+        return { pgSettings };
       },
       // Planning blocks the event loop; the budget keeps it far below this.
       timeouts: { planning: 2_000 },

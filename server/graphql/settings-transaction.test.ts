@@ -2,8 +2,10 @@
 // given, last only as long as the request, and a failed request leaves a
 // clean connection behind.
 import { makePgService } from 'postgraphile/adaptors/pg';
+import { parse } from 'postgraphile/graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
+import { makePreset } from './preset.ts';
 import { withSettingsTransaction } from './settings-transaction.ts';
 
 const db = useTestDatabase();
@@ -68,5 +70,41 @@ describe('withSettingsTransaction', () => {
       return one(client, `select current_setting('jwt.claims.role') as role`);
     });
     expect(rows).toEqual({ role: 'admin' });
+  });
+
+  it('refuses writes in a read-only request and hands the connection on once its commit is back', async () => {
+    await expect(
+      withPgClient({ transaction_read_only: 'on' }, (client) => client.query({ text: 'create temporary table read_only_probe (a int)' })),
+    ).rejects.toThrow(/read-only transaction/);
+    // Answered before the commit came back; the one connection still serves
+    // the next request, outside that transaction.
+    for (let i = 0; i < 5; i++) {
+      const row = await withPgClient({ transaction_read_only: 'on', 'jwt.claims.role': `r${i}` }, (client) =>
+        one(client, `select current_setting('jwt.claims.role') as role, current_setting('transaction_read_only') as read_only`),
+      );
+      expect(row).toEqual({ role: `r${i}`, read_only: 'on' });
+    }
+    const after = await withPgClient({ 'jwt.claims.role': 'writer' }, (client) =>
+      one(client, `select current_setting('transaction_read_only') as read_only`),
+    );
+    expect(after).toEqual({ read_only: 'off' });
+  });
+});
+
+describe('the preset', () => {
+  const context = makePreset('postgres://unused').grafast!.context as (
+    requestContext: object,
+    args: { document: ReturnType<typeof parse>; operationName?: string },
+  ) => { pgSettings: Record<string, string> };
+
+  it('runs queries read-only and mutations read-write, each with the statement timeout', () => {
+    const document = parse('query Q { __typename } mutation M { __typename }');
+    expect(context({}, { document, operationName: 'Q' }).pgSettings).toMatchObject({
+      transaction_read_only: 'on',
+      statement_timeout: '10s',
+    });
+    const mutation = context({}, { document, operationName: 'M' }).pgSettings;
+    expect(mutation.transaction_read_only).toBeUndefined();
+    expect(mutation.statement_timeout).toBe('10s');
   });
 });

@@ -11,6 +11,12 @@
 // to the transaction, so they end at its commit or rollback and cannot leak
 // to the next request on the pooled connection; queries and savepoints run
 // through @dataplan/pg's own client wrapper.
+//
+// A read-only transaction (the setting transaction_read_only, which the
+// preset gives every GraphQL query) has nothing to commit, so its result is
+// handed back at once and the connection returns to the pool when `commit`
+// has come back: the commit's round trip is off the response's path. A
+// mutation's commit is awaited before its answer, as before.
 import {
   createWithPgClient,
   makePgService,
@@ -39,6 +45,7 @@ export function withSettingsTransaction(pool: Pool): WithPgClient {
   const withPgClient = (async (pgSettings, callback) => {
     const client = await pool.connect();
     let unusable: Error | undefined;
+    let released = false;
     try {
       if (!pgSettings || !Object.values(pgSettings).some((v) => v != null)) {
         // No settings, no transaction: as @dataplan/pg does.
@@ -50,6 +57,11 @@ export function withSettingsTransaction(pool: Pool): WithPgClient {
         // function is about one client shared by concurrent requests), and
         // its transaction is open, so nested transactions become savepoints.
         const result = await makeWithPgClientViaPgClientAlreadyInTransaction(client, true)(null, callback);
+        if (pgSettings.transaction_read_only === 'on') {
+          releaseAfterCommit(client);
+          released = true;
+          return result;
+        }
         await client.query('commit');
         return result;
       } catch (error) {
@@ -60,11 +72,22 @@ export function withSettingsTransaction(pool: Pool): WithPgClient {
         throw error;
       }
     } finally {
-      client.release(unusable);
+      if (!released) client.release(unusable);
     }
   }) as WithPgClient;
   withPgClient.release = () => {};
   return withPgClient;
+}
+
+function releaseAfterCommit(client: PoolClient): void {
+  client.query('commit').then(
+    () => client.release(),
+    (error: Error) => {
+      // Nothing was written, so nothing is lost; the connection is not reused.
+      console.error(JSON.stringify({ level: 'error', message: 'commit of a read-only request failed', error: String(error) }));
+      client.release(error);
+    },
+  );
 }
 
 /**
