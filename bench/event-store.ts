@@ -5,7 +5,9 @@
 //     table without them, as a ratio;
 //   bulk load: one INSERT ... SELECT of N events from a staging table, same
 //     ratio, for the emitEvent shape (columns and metadata) and for writers
-//     that give event_metadata only (every row goes through the trigger);
+//     that give event_metadata only (every row goes through the trigger),
+//     beside the index floor (domain_events' indexes, no trigger) and the
+//     trigger alone (no indexes);
 //   lookups by correlation, session and trace id: p50/p99 through the
 //     promoted columns vs JSONB extraction (expression indexes on
 //     event_metadata) on a table without the columns, the design replaced.
@@ -43,7 +45,16 @@ async function createBaselines(sql: postgres.Sql): Promise<void> {
     create index on bench_jsonb ((event_metadata->>'correlation_id'), created_at desc);
     create index on bench_jsonb ((event_metadata->>'session_id'), created_at desc);
     create index on bench_jsonb ((event_metadata->>'trace_id'), created_at desc);
+    -- domain_events' indexes without its trigger: the floor the trigger adds to.
+    create table bench_indexed (like tracing.domain_events including defaults including identity including indexes);
+    -- domain_events' promotion trigger without its indexes: the trigger's own cost.
+    create table bench_triggered (like tracing.domain_events including defaults including identity);
+    alter table bench_triggered add primary key (id);
   `);
+  const [trigger] = await sql`
+    select pg_get_triggerdef(oid) as definition from pg_trigger
+    where tgrelid = 'tracing.domain_events'::regclass and tgname = '_100_sync_trace_fields'`;
+  await sql.unsafe(trigger!.definition.replace(' ON tracing.domain_events ', ' ON public.bench_triggered '));
 }
 
 // Realistic shape: 5 events a request (one correlation id and trace), 8
@@ -143,9 +154,12 @@ async function bulkLoads(ctx: BenchContext, sql: postgres.Sql) {
   };
   ctx.log('bulk loads');
   const plainMs = await load('bench_plain', 'both');
+  const indexedMs = await load('bench_indexed', 'both');
   const bothMs = await load('tracing.domain_events', 'both');
   const plainMetaMs = await load('bench_plain', 'metadata');
+  const triggeredMetaMs = await load('bench_triggered', 'metadata');
   const metadataMs = await load('tracing.domain_events', 'metadata');
+  await sql.unsafe('truncate bench_indexed, bench_triggered');
   // Leave domain_events loaded (metadata-only run promoted every row) and
   // check the promotion really happened before timing lookups on it.
   const [check] = await sql`select count(*)::int as promoted from tracing.domain_events where trace_id is not null and span_id is not null`;
@@ -157,9 +171,21 @@ async function bulkLoads(ctx: BenchContext, sql: postgres.Sql) {
   const perSecond = (ms: number) => Math.round((ctx.events / ms) * 1000);
   return {
     plain_events_per_s: perSecond(plainMs),
-    columns_and_metadata: { events_per_s: perSecond(bothMs), ratio: round3(plainMs / bothMs) },
-    metadata_only: { events_per_s: perSecond(metadataMs), ratio: round3(plainMetaMs / metadataMs) },
-    target_ratio: 0.3,
+    // index_floor_ratio: the load with its ids into a table with
+    // domain_events' indexes and no trigger (metadata-only rows have the
+    // same index entries once promoted); trigger_only_ratio: metadata only
+    // into a table with the trigger and no trace indexes.
+    columns_and_metadata: {
+      events_per_s: perSecond(bothMs),
+      ratio: round3(plainMs / bothMs),
+      index_floor_ratio: round3(plainMs / indexedMs),
+    },
+    metadata_only: {
+      events_per_s: perSecond(metadataMs),
+      ratio: round3(plainMetaMs / metadataMs),
+      trigger_only_ratio: round3(plainMetaMs / triggeredMetaMs),
+    },
+    target_ratio: 0.35,
   };
 }
 
