@@ -56,4 +56,27 @@ describe.skipIf(!haveChromium('flame graph'))('the flame graph in Chromium', () 
     await expect.poll(() => rects.count()).toBe(7);
     await page.close();
   });
+
+  it("draws an operation's call paths summed over its traces, from the Services page", async () => {
+    const page = await browser.signedIn('/services');
+    const row = page.locator('tr[data-operation="shop-web POST /checkout"]');
+    await row.locator('a.flame-link').click();
+    await page.waitForURL('**/flame?*');
+    await page.waitForSelector('.flame-canvas .flame-rect');
+    const root = page.locator('.flame-rect').first();
+    const checkouts = demo.requests.length;
+    expect(await root.getAttribute('aria-label')).toContain(`${checkouts} calls in ${checkouts} traces`);
+    // Failed payments make their path red, with the count of failures.
+    const charge = page.locator('.flame-rect', { hasText: 'chargePayment' });
+    expect(await charge.getAttribute('data-status')).toBe('error');
+    expect(await charge.getAttribute('aria-label')).toMatch(/\d+ failed/);
+    // Children sit below and inside their parent.
+    const [rootBox, chargeBox] = [(await root.boundingBox())!, (await charge.boundingBox())!];
+    expect(chargeBox.y).toBeGreaterThan(rootBox.y);
+    expect(chargeBox.x + chargeBox.width).toBeLessThanOrEqual(rootBox.x + rootBox.width + 1);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'operation-flame-graph.png'), fullPage: true });
+    if (process.env.UPDATE_SCREENSHOTS)
+      await copyFile(path.join(SCREENSHOTS, 'operation-flame-graph.png'), path.join(DOC_SCREENSHOTS, 'operation-flame-graph.png'));
+    await page.close();
+  });
 });

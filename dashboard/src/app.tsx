@@ -4,6 +4,7 @@ import { graphql, tokenStore, TOKEN_REJECTED_EVENT, TokenRejectedError, type Api
 import { Loading, QueryFailure } from './common.tsx';
 import { recogniseId } from './ids.ts';
 import { linkProps, navigate, useLocation } from './router.ts';
+import { OperationFlameGraph } from './operation-flame-graph.tsx';
 import { ReplayRunView, ReplayView } from './replay.tsx';
 import { Services } from './services.tsx';
 import { TraceSearch } from './trace-search.tsx';
@@ -157,6 +158,7 @@ function Shell({ onSignOut, onRejected }: { onSignOut(): void; onRejected(messag
   if (path === '/' || path === '') page = <FailedEvents params={params} />;
   else if (section === 'traces') page = <TraceSearch key={params.toString()} params={params} />;
   else if (section === 'services') page = <Services />;
+  else if (section === 'flame') page = <OperationFlameGraph key={params.toString()} params={params} />;
   else if (section === 'replay' && id === 'run' && path.split('/')[3]) page = <ReplayRunView key={path} runId={path.split('/')[3]!} />;
   else if (section === 'replay') page = <ReplayView key={params.toString()} params={params} />;
   else if (section === 'alerts') page = <Alerts />;

@@ -1,7 +1,7 @@
 // The flame graph's layout: subtrees from the depth-first rows, bars placed
 // in the zoomed window, clipped, and spans too narrow to see counted.
 import { describe, expect, it } from 'vitest';
-import { flameLayout, subtreeEnd } from './flame-graph-layout.ts';
+import { flameLayout, pathsToFlameRows, subtreeEnd } from './flame-graph-layout.ts';
 
 // root 0-100 > a 0-60 > a1 10-20, then b 60-100 (depth-first order).
 const spans = [
@@ -46,5 +46,37 @@ describe('flameLayout', () => {
       [1, 0.5, 0.5],
     ]);
     expect(layout.hidden).toBe(1);
+  });
+});
+
+describe('pathsToFlameRows', () => {
+  const path = (names: string[], totalMs: number) => ({
+    path: names,
+    depth: names.length - 1,
+    calls: 1,
+    traces: 1,
+    totalMs,
+    selfMs: 0,
+    errorCount: 0,
+  });
+
+  it('places each child path after its earlier siblings, inside its parent', () => {
+    const rows = pathsToFlameRows([path(['a'], 100), path(['a', 'b'], 30), path(['a', 'b', 'c'], 10), path(['a', 'd'], 50)]);
+    expect(rows.map((r) => [r.path.path.at(-1), r.depth, r.offsetMs, r.durationMs])).toEqual([
+      ['a', 0, 0, 100],
+      ['b', 1, 0, 30],
+      ['c', 2, 0, 10],
+      ['d', 1, 30, 50],
+    ]);
+    expect(subtreeEnd(rows, 1)).toBe(3);
+  });
+
+  it('scales children that together outlast their parent (parallel calls) to fit it', () => {
+    const rows = pathsToFlameRows([path(['a'], 100), path(['a', 'b'], 100), path(['a', 'c'], 100)]);
+    expect(rows.map((r) => [r.offsetMs, r.durationMs])).toEqual([
+      [0, 100],
+      [0, 50],
+      [50, 50],
+    ]);
   });
 });

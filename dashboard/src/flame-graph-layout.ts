@@ -68,3 +68,51 @@ export function flameLayout(spans: FlameSpan[], zoom: number | null, minWidth = 
   }
   return { rects, rows, startMs, endMs, hidden };
 }
+
+/** One call path of api.operation_flame_graph. */
+export interface FlamePath {
+  path: string[];
+  depth: number;
+  calls: number;
+  traces: number;
+  totalMs: number;
+  selfMs: number;
+  errorCount: number;
+}
+
+/**
+ * The call paths of an operation as flame graph rows: depth-first (SQL
+ * orders them by path, so a parent comes right before its children), each
+ * child placed after its earlier siblings inside its parent, widths being
+ * total time. Children whose totals exceed their parent's (parallel calls)
+ * are scaled to fit it.
+ */
+export function pathsToFlameRows(paths: FlamePath[]): Array<FlameSpan & { path: FlamePath }> {
+  const rows: Array<FlameSpan & { path: FlamePath }> = [];
+  const byKey = new Map<string, { offsetMs: number; widthMs: number; next: number; scale: number }>();
+  const childTotals = new Map<string, number>();
+  for (const p of paths) {
+    const parentKey = JSON.stringify(p.path.slice(0, -1));
+    if (p.depth > 0) childTotals.set(parentKey, (childTotals.get(parentKey) ?? 0) + Number(p.totalMs));
+  }
+  let rootOffset = 0;
+  for (const p of paths) {
+    const key = JSON.stringify(p.path);
+    const parent = byKey.get(JSON.stringify(p.path.slice(0, -1)));
+    let offsetMs: number;
+    let widthMs: number;
+    if (p.depth === 0 || !parent) {
+      offsetMs = rootOffset;
+      widthMs = Number(p.totalMs);
+      rootOffset += widthMs;
+    } else {
+      widthMs = Number(p.totalMs) * parent.scale;
+      offsetMs = parent.next;
+      parent.next += widthMs;
+    }
+    const children = childTotals.get(key) ?? 0;
+    byKey.set(key, { offsetMs, widthMs, next: offsetMs, scale: children > widthMs ? widthMs / children : 1 });
+    rows.push({ depth: p.depth, offsetMs, durationMs: widthMs, path: p });
+  }
+  return rows;
+}

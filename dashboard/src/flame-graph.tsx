@@ -3,7 +3,7 @@
 // trace's time axis. Each bar says its self time (computed in SQL by the
 // timeline); failed spans are red. A click zooms into that span's subtree,
 // "Whole trace" zooms out; a second click on the zoomed span opens it.
-import { useMemo, useState } from 'react';
+import { useMemo, useState, type ReactNode } from 'react';
 import type { TimelineSpan } from './api.ts';
 import { flameLayout, subtreeEnd } from './flame-graph-layout.ts';
 import { formatDuration } from './format.ts';
@@ -11,14 +11,49 @@ import { SpanDetails } from './timeline.tsx';
 
 const ROW_HEIGHT = 24;
 
-export function FlameGraph({ spans }: { spans: TimelineSpan[] }) {
+/** One bar: a span of a trace, or a call path summed over many traces. */
+export interface FlameBar {
+  key: string;
+  name: string;
+  service: string | null;
+  depth: number;
+  offsetMs: number;
+  durationMs: number;
+  selfTimeMs: number;
+  failed: boolean;
+  placeholder?: boolean;
+  /** Said after the durations, e.g. "10000 calls". */
+  note?: string;
+}
+
+/** The flame graph of one trace; a span's details open under it. */
+export function TraceFlameGraph({ spans }: { spans: TimelineSpan[] }) {
+  const bars = useMemo(
+    () =>
+      spans.map((span, i): FlameBar => ({
+        key: span.spanId + ':' + i,
+        name: span.isPlaceholder ? 'missing parent span' : (span.name ?? '(unnamed)'),
+        service: span.service,
+        depth: span.depth,
+        offsetMs: span.offsetMs,
+        durationMs: span.durationMs,
+        selfTimeMs: span.selfTimeMs,
+        failed: span.status === 'error',
+        placeholder: span.isPlaceholder,
+      })),
+    [spans],
+  );
+  return <FlameGraph bars={bars} details={(index, close) => <SpanDetails span={spans[index]!} onClose={close} />} />;
+}
+
+export function FlameGraph({ bars: spans, details }: { bars: FlameBar[]; details?(index: number, close: () => void): ReactNode }) {
   const [zoom, setZoom] = useState<number | null>(null);
   const [selected, setSelected] = useState<number | null>(null);
   const layout = useMemo(() => flameLayout(spans, zoom), [spans, zoom]);
   const zoomed = zoom === null ? undefined : spans[zoom];
 
   return (
-    <div className="flame-graph" data-zoom={zoomed?.spanId ?? ''}>
+    <div className="flame-graph" data-zoom={zoomed?.key ?? ''}>
       <div className="timeline-legend">
         <span aria-hidden="true">
           <span className="swatch swatch--ok" /> ok
@@ -28,7 +63,7 @@ export function FlameGraph({ spans }: { spans: TimelineSpan[] }) {
         </span>
         <span>Width is duration; each bar shows its self time. Click a bar to zoom into it.</span>
         <span className="timeline-scale">
-          {zoomed ? `${zoomed.name ?? '(unnamed)'}: ` : ''}
+          {zoomed ? `${zoomed.name}: ` : ''}
           {layout.startMs === 0 ? '0' : formatDuration(layout.startMs)} – {formatDuration(layout.endMs)}
         </span>
       </div>
@@ -44,7 +79,7 @@ export function FlameGraph({ spans }: { spans: TimelineSpan[] }) {
           >
             Whole trace
           </button>{' '}
-          Zoomed into {zoomed?.name ?? '(unnamed)'} ({subtreeEnd(spans, zoom) - zoom} spans)
+          Zoomed into {zoomed?.name} ({subtreeEnd(spans, zoom) - zoom} bars)
         </p>
       )}
       <div
@@ -55,21 +90,20 @@ export function FlameGraph({ spans }: { spans: TimelineSpan[] }) {
       >
         {layout.rects.map(({ index, row, x, width }) => {
           const span = spans[index]!;
-          const failed = span.status === 'error';
-          const name = span.isPlaceholder ? 'missing parent span' : (span.name ?? '(unnamed)');
-          const label = `${name}${span.service ? ` (${span.service})` : ''}, ${formatDuration(span.durationMs)}, self ${formatDuration(span.selfTimeMs)}${failed ? ', failed' : ''}`;
+          const { failed, name } = span;
+          const label = `${name}${span.service ? ` (${span.service})` : ''}, ${formatDuration(span.durationMs)}, self ${formatDuration(span.selfTimeMs)}${span.note ? `, ${span.note}` : ''}${failed ? ', failed' : ''}`;
           const classes = ['flame-rect'];
           if (failed) classes.push('flame-rect--error');
-          if (span.isPlaceholder) classes.push('flame-rect--placeholder');
+          if (span.placeholder) classes.push('flame-rect--placeholder');
           if (selected === index) classes.push('flame-rect--selected');
           return (
             <button
               type="button"
-              key={span.spanId + ':' + index}
+              key={span.key}
               className={classes.join(' ')}
               style={{ left: `${x * 100}%`, width: `${width * 100}%`, top: row * ROW_HEIGHT, height: ROW_HEIGHT - 2 }}
-              data-span-id={span.spanId}
-              data-status={span.status ?? 'unset'}
+              data-key={span.key}
+              data-status={failed ? 'error' : 'ok'}
               data-row={row}
               aria-label={label}
               title={label}
@@ -93,7 +127,7 @@ export function FlameGraph({ spans }: { spans: TimelineSpan[] }) {
           {layout.hidden} spans too narrow to draw at this zoom; click a bar to zoom in, or see them in the timeline.
         </p>
       )}
-      {selected !== null && spans[selected] && <SpanDetails span={spans[selected]} onClose={() => setSelected(null)} />}
+      {selected !== null && spans[selected] && details?.(selected, () => setSelected(null))}
     </div>
   );
 }

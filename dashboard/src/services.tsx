@@ -6,6 +6,8 @@ import { useState } from 'react';
 import { Loading, QueryFailure } from './common.tsx';
 import { formatDuration } from './format.ts';
 import { useQuery } from './hooks.ts';
+import { operationFlameGraphLink } from './operation-flame-graph.tsx';
+import { linkProps } from './router.ts';
 
 const RANGES: Array<[string, number]> = [
   ['Last hour', 60],
@@ -70,7 +72,7 @@ export function Services() {
             <ServiceGraph edges={data.serviceMap.nodes} />
           )}
           <h2>Requests, errors and duration</h2>
-          <RedTable totals={data.total.nodes} series={data.series.nodes} />
+          <RedTable totals={data.total.nodes} series={data.series.nodes} from={from} to={to} />
         </>
       )}
     </section>
@@ -146,7 +148,7 @@ function ServiceGraph({ edges }: { edges: Edge[] }) {
 }
 
 /** One row per service and operation over the whole range, with requests and errors per bucket as bars. */
-function RedTable({ totals, series }: { totals: Red[]; series: Red[] }) {
+function RedTable({ totals, series, from, to }: { totals: Red[]; series: Red[]; from: string; to: string }) {
   if (totals.length === 0) return <p className="empty">No requests in this range.</p>;
   const key = (r: Red) => `${r.service}\u0000${r.operation}`;
   const buckets = new Map<string, Red[]>();
@@ -175,7 +177,12 @@ function RedTable({ totals, series }: { totals: Red[]; series: Red[] }) {
             return (
               <tr key={key(t)} data-operation={`${t.service} ${t.operation}`}>
                 <td>{t.service}</td>
-                <td>{t.operation}</td>
+                <td>
+                  {t.operation}{' '}
+                  <a className="flame-link" {...linkProps(operationFlameGraphLink(t.service, t.operation, from, to))}>
+                    flame graph
+                  </a>
+                </td>
                 <td>{requests}</td>
                 <td className={errors ? 'failed' : undefined}>{((errors / requests) * 100).toFixed(1)} %</td>
                 <td>{formatDuration(t.p50Ms)}</td>

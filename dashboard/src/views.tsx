@@ -6,7 +6,7 @@ import { useQuery } from './hooks.ts';
 import { useLiveFailedEvents } from './live.ts';
 import { replayLink } from './replay.tsx';
 import { linkProps, navigate } from './router.ts';
-import { FlameGraph } from './flame-graph.tsx';
+import { TraceFlameGraph } from './flame-graph.tsx';
 import { Timeline } from './timeline.tsx';
 
 /** The timeline of one trace, loaded on its own. */
@@ -33,7 +33,7 @@ function TraceDrawing({ spans }: { spans: TimelineSpan[] }) {
           Flame graph
         </button>
       </div>
-      {drawing === 'timeline' ? <Timeline spans={spans} /> : <FlameGraph spans={spans} />}
+      {drawing === 'timeline' ? <Timeline spans={spans} /> : <TraceFlameGraph spans={spans} />}
     </>
   );
 }
