@@ -19,6 +19,7 @@ import { DEMO_ORGANIZATION_ID, seedDemo, type DemoSummary } from '../../cli/demo
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { createTokenVerifier, signToken } from '../auth/jwt.ts';
 import { startOtlpGrpcServer, type OtlpGrpcServer } from '../otlp/ingest-grpc.ts';
+import { encodeRequestProtobuf } from '../otlp/protocol.ts';
 import { createJaegerCallers } from './callers.ts';
 import { startJaegerStorageServer, type JaegerStorageServer } from './storage-server.ts';
 import { findJaegerBinary, HOW_TO_GET_JAEGER, startJaeger, type RunningJaeger } from './testing/jaeger-process.ts';
@@ -236,7 +237,8 @@ describe.skipIf(!binary)('Jaeger v2 reading tracegres', () => {
           body: (response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : { text }) as { data?: unknown; text?: string },
         };
       };
-      expect((await as(OTHER_ORG, '/api/services')).body.data).toEqual(['vault']);
+      const servicesOfB = await as(OTHER_ORG, '/api/services');
+      expect(servicesOfB, JSON.stringify(servicesOfB)).toMatchObject({ body: { data: ['vault'] } });
       expect((await as(OTHER_ORG, `/api/traces/${FOREIGN_TRACE}`)).status).toBe(200);
       expect((await as(DEMO_ORGANIZATION_ID, `/api/traces/${FOREIGN_TRACE}`)).status).toBe(404);
       expect((await as(DEMO_ORGANIZATION_ID, `/api/traces/${sdk.traceId}`)).status).toBe(200);
@@ -248,6 +250,72 @@ describe.skipIf(!binary)('Jaeger v2 reading tracegres', () => {
       });
     } finally {
       await tenantJaeger.close();
+    }
+  });
+
+  it("writes through Jaeger: spans its OTLP receiver takes reach tracegres's OTLP/gRPC ingest, its writer endpoint", async () => {
+    const writing = await startJaeger(binary!, {
+      grpc: {
+        endpoint: storage.address,
+        headers: { authorization: `Bearer ${await signToken(SECRET, { role: 'reader', organization_id: DEMO_ORGANIZATION_ID }, '1h')}` },
+        writer: { endpoint: ingest.address, headers: { authorization: `Bearer ${INGEST_TOKEN}` } },
+      },
+    });
+    try {
+      const traceId = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+      const now = BigInt(Date.now()) * 1_000_000n;
+      const request = {
+        resourceSpans: [
+          {
+            resource: { attributes: [{ key: 'service.name', value: { stringValue: 'via-jaeger' } }] },
+            scopeSpans: [
+              {
+                spans: [
+                  {
+                    traceId,
+                    spanId: '1111111111111111',
+                    name: 'GET /via',
+                    kind: 2,
+                    startTimeUnixNano: String(now),
+                    endTimeUnixNano: String(now + 5_000_000n),
+                  },
+                  {
+                    traceId,
+                    spanId: '2222222222222222',
+                    parentSpanId: '1111111111111111',
+                    name: 'SELECT via',
+                    kind: 3,
+                    startTimeUnixNano: String(now + 1_000_000n),
+                    endTimeUnixNano: String(now + 2_000_000n),
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+      };
+      const sent = await fetch(writing.otlpUrl!, {
+        method: 'POST',
+        body: new Uint8Array(encodeRequestProtobuf(request)),
+        headers: { 'content-type': 'application/x-protobuf' },
+      });
+      expect(sent.status).toBe(200);
+      // Jaeger's batch processor writes after its receiver answered.
+      let rows: Array<{ span_id: string; parent: string | null; organization_id: string }> = [];
+      for (let waited = 0; rows.length < 2 && waited < 15_000; waited += 200) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        rows =
+          await sql`select tracing.span_id_to_hex(span_id) as span_id, tracing.span_id_to_hex(parent_span_id) as parent, organization_id::text
+                           from tracing.spans where trace_id = ${traceId}::uuid order by span_id`;
+      }
+      expect(rows).toEqual([
+        { span_id: '1111111111111111', parent: null, organization_id: DEMO_ORGANIZATION_ID },
+        { span_id: '2222222222222222', parent: '1111111111111111', organization_id: DEMO_ORGANIZATION_ID },
+      ]);
+      const read = await fetch(`${writing.queryUrl}/api/traces/${traceId}`);
+      expect(read.status).toBe(200);
+    } finally {
+      await writing.close();
     }
   });
 

@@ -38,7 +38,8 @@ export function findJaegerBinary(env: NodeJS.ProcessEnv = process.env): string |
 
 /** A backend of Jaeger's `jaeger_storage` extension, as its configuration spells it. */
 export type JaegerBackend =
-  | { grpc: { endpoint: string; headers?: Record<string, string> } }
+  /** writer: where Jaeger sends what its OTLP receiver takes (OTLP TraceService/Export); without it, Jaeger only reads. */
+  | { grpc: { endpoint: string; headers?: Record<string, string>; writer?: { endpoint: string; headers?: Record<string, string> } } }
   | { memory: Record<string, never> }
   /** consistency: Badger syncs every write to disk (off, as Jaeger ships it, unless asked). */
   | { badger: { consistency?: boolean } };
@@ -46,7 +47,7 @@ export type JaegerBackend =
 export interface RunningJaeger {
   /** Jaeger's HTTP API and UI, e.g. http://127.0.0.1:16686. */
   queryUrl: string;
-  /** Its OTLP/HTTP receiver's /v1/traces, for the backends it stores itself. */
+  /** Its OTLP/HTTP receiver's /v1/traces, unless it only reads a remote storage. */
   otlpUrl?: string;
   close(): Promise<void>;
 }
@@ -72,13 +73,24 @@ export async function startJaeger(
 ): Promise<RunningJaeger> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tracegres-jaeger-'));
   const [httpPort, grpcPort, otlpPort] = [await freePort(), await freePort(), await freePort()];
-  const remote = 'grpc' in backend;
+  // A query-only front end: a remote storage without a writer.
+  const readOnly = 'grpc' in backend && !backend.grpc.writer;
   // Jaeger 2.13's tenancy options carry no configuration tags: their keys are the Go field names.
   const tenancy = options.tenancy ? { multi_tenancy: { Enabled: true, Header: options.tenancy.header } } : {};
   let store: Record<string, unknown>;
   if ('grpc' in backend) {
-    const { endpoint, headers } = backend.grpc;
-    store = { grpc: { endpoint, tls: { insecure: true }, ...(headers ? { headers } : {}), ...tenancy } };
+    const { endpoint, headers, writer } = backend.grpc;
+    store = {
+      grpc: {
+        endpoint,
+        tls: { insecure: true },
+        ...(headers ? { headers } : {}),
+        ...(writer
+          ? { writer: { endpoint: writer.endpoint, tls: { insecure: true }, ...(writer.headers ? { headers: writer.headers } : {}) } }
+          : {}),
+        ...tenancy,
+      },
+    };
   } else if ('memory' in backend) {
     store = { memory: { max_traces: 10_000_000 } };
   } else {
@@ -92,12 +104,12 @@ export async function startJaeger(
     };
   }
   // JSON is YAML: the configuration the binary reads. A query-only front end
-  // still needs a pipeline, so a remote storage gets one that does nothing.
+  // still needs a pipeline, so it gets one that does nothing.
   const config = {
     service: {
       extensions: ['jaeger_storage', 'jaeger_query'],
       pipelines: {
-        traces: remote
+        traces: readOnly
           ? { receivers: ['nop'], exporters: ['nop'] }
           : { receivers: ['otlp'], processors: ['batch'], exporters: ['jaeger_storage_exporter'] },
       },
@@ -113,9 +125,9 @@ export async function startJaeger(
         ...tenancy,
       },
     },
-    receivers: remote ? { nop: {} } : { otlp: { protocols: { http: { endpoint: `127.0.0.1:${otlpPort}` } } } },
-    processors: remote ? {} : { batch: {} },
-    exporters: remote ? { nop: {} } : { jaeger_storage_exporter: { trace_storage: 'store' } },
+    receivers: readOnly ? { nop: {} } : { otlp: { protocols: { http: { endpoint: `127.0.0.1:${otlpPort}` } } } },
+    processors: readOnly ? {} : { batch: {} },
+    exporters: readOnly ? { nop: {} } : { jaeger_storage_exporter: { trace_storage: 'store' } },
   };
   const configPath = path.join(dir, 'config.yaml');
   await writeFile(configPath, JSON.stringify(config, null, 2));
@@ -156,5 +168,5 @@ export async function startJaeger(
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return { queryUrl, otlpUrl: remote ? undefined : `http://127.0.0.1:${otlpPort}/v1/traces`, close };
+  return { queryUrl, otlpUrl: readOnly ? undefined : `http://127.0.0.1:${otlpPort}/v1/traces`, close };
 }
