@@ -34,9 +34,13 @@ describe('withSettingsTransaction', () => {
   it('switches role and statement_timeout for the request only', async () => {
     const [login] = await db.sql`select current_user as user`;
     const inside = await withPgClient({ role: 'tracegres_reader', statement_timeout: '1234ms' }, (client) =>
-      one(client, `select current_user as role, current_setting('statement_timeout') as timeout`),
+      one(
+        client,
+        `select current_user as role, current_setting('statement_timeout') as timeout, current_setting('jit_optimize_above_cost') as jit`,
+      ),
     );
-    expect(inside).toEqual({ role: 'tracegres_reader', timeout: '1234ms' });
+    // JIT optimization off, as @dataplan/pg has it.
+    expect(inside).toEqual({ role: 'tracegres_reader', timeout: '1234ms', jit: '-1' });
     const after = await withPgClient(null, (client) =>
       one(
         client,

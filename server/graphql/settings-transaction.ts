@@ -42,11 +42,19 @@ export function openingStatement(client: Pick<PoolClient, 'escapeLiteral'>, pgSe
 
 /** A withPgClient over `pool` that opens each settings transaction in one round trip. */
 export function withSettingsTransaction(pool: Pool): WithPgClient {
+  // @dataplan/pg turns JIT optimization off on each connection it uses
+  // (short queries pay more for it than they save); so do we, once a
+  // connection, awaited, since pg refuses overlapping queries.
+  const jitOff = new WeakSet<PoolClient>();
   const withPgClient = (async (pgSettings, callback) => {
     const client = await pool.connect();
     let unusable: Error | undefined;
     let released = false;
     try {
+      if (!jitOff.has(client)) {
+        await client.query('set jit_optimize_above_cost = -1');
+        jitOff.add(client);
+      }
       if (!pgSettings || !Object.values(pgSettings).some((v) => v != null)) {
         // No settings, no transaction: as @dataplan/pg does.
         return await makeWithPgClientViaPgClientAlreadyInTransaction(client, false)(null, callback);
@@ -97,13 +105,6 @@ function releaseAfterCommit(client: PoolClient): void {
 export function makeSettingsTransactionPgService(options: PgAdaptorMakePgServiceOptions) {
   const service = makePgService(options);
   const pool = (service.adaptorSettings as { pool: Pool }).pool;
-  // @dataplan/pg turns JIT optimization off on each connection it hands out
-  // (short queries would pay more for it than they save); so do we.
-  pool.on('connect', (client) => {
-    client.query('set jit_optimize_above_cost = -1').catch((error) => {
-      console.error(JSON.stringify({ level: 'error', message: 'could not set jit_optimize_above_cost', error: String(error) }));
-    });
-  });
   const ownWithPgClient = withSettingsTransaction(pool);
   service.adaptor = {
     ...service.adaptor,
