@@ -19,6 +19,7 @@ const suites: Record<string, () => Promise<BenchSuite>> = {
   otlp: async () => (await import('./otlp.ts')).run,
   search: async () => (await import('./search.ts')).run,
   tempo: async () => (await import('./tempo.ts')).run,
+  alerts: async () => (await import('./alerts.ts')).run,
   interop: async () => (await import('./interop.ts')).run,
   peers: async () => (await import('./peers.ts')).run,
 };
