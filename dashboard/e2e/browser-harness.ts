@@ -10,7 +10,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { useTestDatabase, type TestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { createTokenVerifier, signToken } from '../../server/auth/jwt.ts';
-import { createDashboardRoute } from '../../server/dashboard-route.ts';
+import { createDashboardRoute, type DashboardRouteOptions } from '../../server/dashboard-route.ts';
 import { startHttpServer, type HttpServer, type HttpServerOptions } from '../../server/http-server.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -30,12 +30,22 @@ export interface Browser {
   db: TestDatabase;
   readonly url: string;
   token(claims: { role: 'reader' | 'admin'; organization_id?: string; sub?: string }): Promise<string>;
+  /** A new page whose errors fail the file. */
+  newPage(): Promise<Page>;
   /** A page signed in with `token` (an admin's by default), opened at `at`. */
   signedIn(at?: string, token?: string): Promise<Page>;
 }
 
+export interface BrowserOptions {
+  /** The dashboard route's options (the development routes, say). */
+  dashboard?: (db: TestDatabase) => DashboardRouteOptions;
+  /** Browser permissions, e.g. clipboard-read. */
+  permissions?: string[];
+  serverOptions?: Partial<HttpServerOptions>;
+}
+
 /** Registers the hooks; call inside a describe. `seed` fills the database first. */
-export function useBrowser(seed: (db: TestDatabase) => Promise<void>, serverOptions: Partial<HttpServerOptions> = {}): Browser {
+export function useBrowser(seed: (db: TestDatabase) => Promise<void>, options: BrowserOptions = {}): Browser {
   const db = useTestDatabase();
   let http: HttpServer;
   let context: BrowserContext;
@@ -45,7 +55,7 @@ export function useBrowser(seed: (db: TestDatabase) => Promise<void>, serverOpti
 
   beforeAll(async () => {
     await seed(db);
-    const dashboard = createDashboardRoute();
+    const dashboard = createDashboardRoute(options.dashboard?.(db));
     await dashboard.ready();
     http = await startHttpServer({
       databaseUrl: db.url,
@@ -53,7 +63,7 @@ export function useBrowser(seed: (db: TestDatabase) => Promise<void>, serverOpti
       host: '127.0.0.1',
       pgSettingsFor: createTokenVerifier({ secret: SECRET }),
       routes: [dashboard],
-      ...serverOptions,
+      ...options.serverOptions,
     });
     userDataDir = await mkdtemp(path.join(os.tmpdir(), 'tracegres-chromium-'));
     context = await chromium.launchPersistentContext(userDataDir, {
@@ -70,6 +80,7 @@ export function useBrowser(seed: (db: TestDatabase) => Promise<void>, serverOpti
         '--disable-quic',
       ],
       viewport: { width: 1280, height: 900 },
+      permissions: options.permissions ?? [],
     });
     // The page must talk to nothing but its own server.
     await context.route('**/*', (route) => {
@@ -90,15 +101,20 @@ export function useBrowser(seed: (db: TestDatabase) => Promise<void>, serverOpti
   });
 
   const token: Browser['token'] = (claims) => signToken(SECRET, claims);
+  const newPage = async () => {
+    const page = await context.newPage();
+    page.on('pageerror', (error) => pageErrors.push(String(error)));
+    return page;
+  };
   return {
     db,
     get url() {
       return http.url;
     },
     token,
+    newPage,
     async signedIn(at = '/', given?: string) {
-      const page = await context.newPage();
-      page.on('pageerror', (error) => pageErrors.push(String(error)));
+      const page = await newPage();
       await page.goto(http.url + at);
       await page.fill('#token', given ?? (await token({ role: 'admin', sub: 'e2e' })));
       await page.click('button[type=submit]:has-text("Sign in")');

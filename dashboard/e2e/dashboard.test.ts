@@ -1,112 +1,49 @@
 // The dashboard in a real browser: Debian's Chromium, headless, driven by
 // playwright-core, against the real server (GraphQL + the dashboard route)
 // on a test database holding the demo traces.
-import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { copyFile } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { seedDemo, type DemoSummary } from '../../cli/demo.ts';
-import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
-import { createTokenVerifier, signToken } from '../../server/auth/jwt.ts';
-import { createDashboardRoute } from '../../server/dashboard-route.ts';
-import { startHttpServer, type HttpServer } from '../../server/http-server.ts';
+import { signToken } from '../../server/auth/jwt.ts';
+import { DOC_SCREENSHOTS, haveChromium, SCREENSHOTS, useBrowser } from './browser-harness.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 // Every run saves its screenshots in docs/screenshots/e2e/ (ignored by git,
 // so a test run leaves the checkout clean); UPDATE_SCREENSHOTS=1 also
-// replaces the timeline picture the README shows.
-const SCREENSHOTS = path.resolve(import.meta.dirname, '../../docs/screenshots/e2e');
-const README_SCREENSHOT = path.resolve(import.meta.dirname, '../../docs/screenshots/trace-timeline.png');
-const README_SEARCH_SCREENSHOT = path.resolve(import.meta.dirname, '../../docs/screenshots/trace-search.png');
-const README_SERVICES_SCREENSHOT = path.resolve(import.meta.dirname, '../../docs/screenshots/services.png');
-const SECRET = 'dashboard-e2e-secret-long-enough-for-hs256';
+// replaces the pictures the README shows.
+const README_SCREENSHOT = path.join(DOC_SCREENSHOTS, 'trace-timeline.png');
+const README_SEARCH_SCREENSHOT = path.join(DOC_SCREENSHOTS, 'trace-search.png');
+const README_SERVICES_SCREENSHOT = path.join(DOC_SCREENSHOTS, 'services.png');
 const PAGE_SIZE = 20;
 
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) {
-  if (process.env.CI) throw new Error(`${CHROMIUM} is missing; CI must install Debian's chromium for the dashboard tests`);
-  console.warn(`dashboard e2e tests skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
-}
-
-describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
-  const db = useTestDatabase();
-  let http: HttpServer;
-  let context: BrowserContext;
-  let userDataDir: string;
+describe.skipIf(!haveChromium('dashboard e2e'))('the dashboard in Chromium', () => {
   let demo: DemoSummary;
   let adminToken: string;
-  const foreignRequests: string[] = [];
-  const pageErrors: string[] = [];
-
-  beforeAll(async () => {
-    demo = await seedDemo(db.sql, { requests: 60, largeTraceSpans: 10_000 });
-    adminToken = await signToken(SECRET, { role: 'admin', sub: 'e2e' });
-    const dashboard = createDashboardRoute({
-      dev: {
-        devToken: () => signToken(SECRET, { role: 'admin', sub: 'local-developer' }),
-        loadDemo: () => seedDemo(db.sql, { requests: 6 }),
-      },
-    });
-    await dashboard.ready();
-    http = await startHttpServer({
-      databaseUrl: db.url,
-      port: 0,
-      host: '127.0.0.1',
-      pgSettingsFor: createTokenVerifier({ secret: SECRET }),
-      routes: [dashboard],
-    });
-    userDataDir = await mkdtemp(path.join(os.tmpdir(), 'tracegres-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
-      viewport: { width: 1280, height: 900 },
+  const browser = useBrowser(
+    async (db) => {
+      demo = await seedDemo(db.sql, { requests: 60, largeTraceSpans: 10_000 });
+      adminToken = await browser.token({ role: 'admin', sub: 'e2e' });
+    },
+    {
+      dashboard: (db) => ({
+        dev: {
+          devToken: () => browser.token({ role: 'admin', sub: 'local-developer' }),
+          loadDemo: () => seedDemo(db.sql, { requests: 6 }),
+        },
+      }),
       permissions: ['clipboard-read', 'clipboard-write'],
-    });
-    // The page must talk to nothing but its own server (no CDN, no fonts).
-    await context.route('**/*', (route) => {
-      const url = route.request().url();
-      if (url.startsWith(http.url + '/') || url.startsWith('data:')) return route.continue();
-      foreignRequests.push(url);
-      return route.abort();
-    });
-    await mkdir(SCREENSHOTS, { recursive: true });
-  }, 180_000);
-
-  afterAll(async () => {
-    await context?.close();
-    await http?.close();
-    if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
-    expect(foreignRequests).toEqual([]);
-    expect(pageErrors).toEqual([]);
-  });
-
-  async function newPage(): Promise<Page> {
-    const page = await context.newPage();
-    page.on('pageerror', (error) => pageErrors.push(String(error)));
-    return page;
-  }
+    },
+  );
+  const http = {
+    get url() {
+      return browser.url;
+    },
+  };
+  const newPage = () => browser.newPage();
 
   /** A page signed in with the admin token, as a user pasting it would. */
-  async function signedIn(at = '/'): Promise<Page> {
-    const page = await newPage();
-    await page.goto(http.url + at);
-    await page.fill('#token', adminToken);
-    await page.click('button[type=submit]:has-text("Sign in")');
-    await page.waitForSelector('header.top');
-    return page;
-  }
+  const signedIn = (at = '/') => browser.signedIn(at, adminToken);
 
   async function search(page: Page, id: string) {
     await page.fill('#search-any', id);
