@@ -64,6 +64,21 @@ describe('api.operation_flame_graph', () => {
     });
   });
 
+  it('stops at a parent loop instead of walking it again', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      // x and z name each other as parent.
+      await recordSpans(tx, [
+        span('x', { trace: 't5', parent: 'z', start: 0, end: 100, name: 'checkout', service: 'edge' }),
+        span('z', { trace: 't5', parent: 'x', start: 10, end: 60, name: 'loop', service: 'worker' }),
+      ]);
+      const rows = await tx`select path, calls::int, self_ms from api.operation_flame_graph(${at(0)}, ${at(10_000)}, 'edge', 'checkout')`;
+      expect(rows).toEqual([
+        { path: ['edge: checkout'], calls: 1, self_ms: 50 },
+        { path: ['edge: checkout', 'worker: loop'], calls: 1, self_ms: 50 },
+      ]);
+    });
+  });
+
   it('names bad arguments (22023)', async () => {
     const cases: [string, RegExp][] = [
       [`select * from api.operation_flame_graph(now() - interval '1 hour', now(), null, 'x')`, /^p_service is required/],
