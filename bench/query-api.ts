@@ -2,12 +2,16 @@
 //   p50/p99 of the three event lookups through GraphQL over HTTP (the real
 //   server, a reader token, row-level security on), at ctx.events events;
 //   api.get_trace_timeline in SQL against the function it replaced, from 10
-//   to 10,000 spans among 100,000 other spans (bench/timeline.ts).
+//   to 10,000 spans among 100,000 other spans (bench/timeline.ts); a trace
+//   by id (10 spans, getTraceTimeline) over HTTP, with where its time goes
+//   (bench/trace-lookup-http.ts).
+import { createHash } from 'node:crypto';
 import postgres from 'postgres';
 import { createTokenVerifier, signToken } from '../server/auth/jwt.ts';
 import { startHttpServer } from '../server/http-server.ts';
 import { summarize, type BenchContext } from './context.ts';
 import { compareTimelines } from './timeline.ts';
+import { traceLookupOverHttp } from './trace-lookup-http.ts';
 
 const ORG = '0a000000-0000-4000-8000-000000000001';
 const EVENTS_PER_REQUEST = 5;
@@ -41,7 +45,14 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
     const timelines = await compareTimelines(ctx, sql, seedTrace);
 
     const graphql = await graphqlLookups(ctx, db.url);
-    return { graphql_over_http: graphql, timeline_in_sql: timelines };
+    // The background traces have 10 spans each: md5('background' || k).
+    const tenSpanTraces = Array.from({ length: 1000 }, (_, k) =>
+      createHash('md5')
+        .update(`background${k * 7}`)
+        .digest('hex'),
+    );
+    const traceById = await traceLookupOverHttp(ctx, db.url, ORG, tenSpanTraces);
+    return { graphql_over_http: graphql, trace_by_id_over_http: traceById, timeline_in_sql: timelines };
   } finally {
     await db.drop();
   }
