@@ -29,7 +29,7 @@ export type AnonymousAccess = { organization: string } | 'tenant-header' | undef
 
 export interface JaegerCallers {
   /** Runs `read` in a read-only transaction as the caller the metadata names; throws CallerProblem. */
-  read<T>(metadata: grpc.Metadata, read: (sql: postgres.Sql) => Promise<T>): Promise<T>;
+  read<T>(metadata: grpc.Metadata, read: (sql: postgres.TransactionSql) => Promise<T>): Promise<T>;
 }
 
 export function createJaegerCallers(options: {
@@ -75,9 +75,7 @@ export function createJaegerCallers(options: {
   return {
     async read(metadata, read) {
       const settings = await settingsOf(metadata);
-      const sql = await options.sql.reserve();
-      try {
-        await sql`begin read only`;
+      return (await options.sql.begin('read only', async (sql) => {
         // Sent before the read's first statement and without waiting for
         // its answer (one round trip, not two): the connection runs them in
         // order, and a failed setting aborts the transaction before anything
@@ -87,14 +85,7 @@ export function createJaegerCallers(options: {
           sql`select set_config(key, value, true) from jsonb_each_text(${sql.json({ ...settings, statement_timeout: options.statementTimeout })})`.execute();
         const [, result] = await Promise.all([applied, read(sql)]);
         return result;
-      } finally {
-        // The call only read: its answer need not wait for the end of the
-        // transaction, which the connection finishes before it is reused.
-        sql`rollback`.then(
-          () => sql.release(),
-          () => sql.release(),
-        );
-      }
+      })) as Awaited<ReturnType<typeof read>>;
     },
   };
 }

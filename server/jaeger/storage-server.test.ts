@@ -210,6 +210,26 @@ describe('who reads what', () => {
   });
 });
 
+describe('each call', () => {
+  it("runs in a read-only transaction, as its caller's role, under the statement timeout", async () => {
+    const callers = createJaegerCallers({
+      sql,
+      pgSettingsFor: createTokenVerifier({ secret: SECRET }),
+      anonymous: undefined,
+      statementTimeout: '750ms',
+    });
+    const [settings] = await callers.read(
+      readerA,
+      (tx) => tx`select current_user as role, current_setting('transaction_read_only') as read_only,
+                        current_setting('statement_timeout') as timeout, current_setting('jwt.claims.organization_id') as organization`,
+    );
+    expect(settings).toEqual({ role: 'tracegres_reader', read_only: 'on', timeout: '750ms', organization: ORG_A });
+    // The connection goes back to the pool with none of it.
+    const [after] = await sql`select current_user as role, current_setting('statement_timeout') as timeout`;
+    expect(after!.role).not.toBe('tracegres_reader');
+  });
+});
+
 describe('services and operations', () => {
   it('lists the services, and the operations of one with their span kind', async () => {
     expect((await client.getServices(readerA)).value!.services).toEqual(['checkout', 'db', 'importer', 'payments', 'uploads']);
