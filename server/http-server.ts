@@ -6,7 +6,7 @@ import { postgraphile, type PostGraphileInstance } from 'postgraphile';
 import { grafserv } from 'postgraphile/grafserv/node';
 import { InvalidTokenError, type PgSettings } from './auth/jwt.ts';
 import { DEFAULT_STATEMENT_TIMEOUT, makePreset, releasePostGraphile, requestSettings, type GraphqlOptions } from './graphql/preset.ts';
-import { createLiveFeed } from './live/failed-events-feed.ts';
+import { createLiveFeed } from './live/live-feed.ts';
 
 export interface HttpServer {
   server: Server;

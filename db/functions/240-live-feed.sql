@@ -58,3 +58,27 @@ comment on function api.get_failed_events_by_id(bigint[]) is
   E'The failed events among p_ids (at most 500), oldest first: how the live view reads the events it was told about, with the caller''s rights, so each viewer gets only what it may see.';
 
 grant execute on function api.get_failed_events_by_id(bigint[]) to tracegres_anonymous;
+
+-- New traces, for live search results. The payload is the trace's
+-- organization (empty for none), not the trace: Postgres folds identical
+-- notifications of one transaction into one, so a batch of spans that
+-- starts a thousand traces of one tenant sends a single notification, and
+-- the ingest path pays one trigger call per new trace, none per span. The
+-- server only tells that tenant's viewers (and admins) that something
+-- arrived; their pages run their searches again through GraphQL, where
+-- row-level security and the search itself decide what they get.
+create or replace function tracing.tg_trace_summaries__notify_new() returns trigger
+language plpgsql volatile as $$
+begin
+  perform pg_notify('tracegres_new_traces', coalesce(new.organization_id::text, ''));
+  return null;
+end
+$$;
+
+comment on function tracing.tg_trace_summaries__notify_new() is
+  E'Trigger: NOTIFY tracegres_new_traces with the organization of a trace seen for the first time.';
+
+create or replace trigger _700_notify_new_trace
+  after insert on tracing.trace_summaries
+  for each row
+  execute function tracing.tg_trace_summaries__notify_new();

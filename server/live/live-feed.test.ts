@@ -1,13 +1,13 @@
-// The live feed of failed events over the real server: a committed failure
+// The live feeds over the real server: a committed failure
 // reaches the open stream, each viewer gets only its own tenant's events,
 // failures by update count too, rolled-back ones never arrive, and the
 // stream is bounded (token required, streams per client capped).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
-import { insertEvent, ORG_A, ORG_B } from '../../db/tests/helpers/trace-fixtures.ts';
+import { insertEvent, ORG_A, ORG_B, recordSpans, span } from '../../db/tests/helpers/trace-fixtures.ts';
 import { createTokenVerifier, signToken } from '../auth/jwt.ts';
 import { startHttpServer, type HttpServer } from '../http-server.ts';
-import { FAILED_EVENTS_PATH } from './failed-events-feed.ts';
+import { FAILED_EVENTS_PATH, TRACES_PATH } from './live-feed.ts';
 
 const db = useTestDatabase();
 const SECRET = 'live-feed-test-secret-long-enough-for-hs256!';
@@ -24,9 +24,9 @@ interface Stream {
 }
 
 /** Opens the stream and resolves once the server says it is listening. */
-async function open(token: string): Promise<Stream> {
+async function open(token: string, path = FAILED_EVENTS_PATH): Promise<Stream> {
   const abort = new AbortController();
-  const response = await fetch(http.url + FAILED_EVENTS_PATH, { headers: { authorization: `Bearer ${token}` }, signal: abort.signal });
+  const response = await fetch(http.url + path, { headers: { authorization: `Bearer ${token}` }, signal: abort.signal });
   expect(response.status).toBe(200);
   expect(response.headers.get('content-type')).toBe('text/event-stream');
   const events: Stream['events'] = [];
@@ -58,7 +58,7 @@ async function open(token: string): Promise<Stream> {
 
 const token = (claims: Parameters<typeof signToken>[1]) => signToken(SECRET, claims);
 
-describe('the live feed of failed events', () => {
+describe('the live feeds', () => {
   it("pushes a tenant's committed failures to its viewers only, inserted failed or failed later", async () => {
     const a = await open(await token({ role: 'reader', organization_id: ORG_A, sub: 'viewer-a' }));
     const b = await open(await token({ role: 'reader', organization_id: ORG_B, sub: 'viewer-b' }));
@@ -86,6 +86,27 @@ describe('the live feed of failed events', () => {
       ]);
       expect(b.events[0]!.data).toMatchObject({ eventType: 'invoice.sent', organizationId: ORG_B });
       expect(admin.events.map((e) => e.data.eventType)).not.toContain('ghost.event');
+    } finally {
+      a.close();
+      b.close();
+      admin.close();
+    }
+  });
+
+  it("signals new traces to their tenant's viewers and to admins only", async () => {
+    const a = await open(await token({ role: 'reader', organization_id: ORG_A, sub: 'traces-a' }), TRACES_PATH);
+    const b = await open(await token({ role: 'reader', organization_id: ORG_B, sub: 'traces-b' }), TRACES_PATH);
+    const admin = await open(await token({ role: 'admin', sub: 'traces-ops' }), TRACES_PATH);
+    try {
+      await recordSpans(db.sql, [span('root', { trace: 'live-a', start: 0, end: 10 })]);
+      await expect.poll(() => a.events.length, { timeout: 5_000 }).toBe(1);
+      await expect.poll(() => admin.events.length, { timeout: 5_000 }).toBe(1);
+      expect(a.events[0]).toEqual({ event: 'new-traces', data: {} });
+      // A later span of the same trace is not a new trace.
+      await recordSpans(db.sql, [span('child', { trace: 'live-a', parent: 'root', start: 1, end: 5 })]);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(a.events.length).toBe(1);
+      expect(b.events).toEqual([]);
     } finally {
       a.close();
       b.close();

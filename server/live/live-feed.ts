@@ -1,10 +1,17 @@
-// GET /live/failed-events: failed events pushed to the dashboard as they
-// happen, as server-sent events. Postgres decides everything (see
-// db/functions/240-live-feed.sql): a trigger NOTIFYs the id of each event
-// that failed, this server LISTENs once for all viewers, and for each viewer
-// reads the new ids back through api.get_failed_events_by_id with that
-// viewer's token settings, so row-level security decides what it is sent,
-// exactly as for GraphQL.
+// The live view's streams, as server-sent events (see
+// db/functions/240-live-feed.sql for what Postgres sends):
+//
+// GET /live/failed-events: failed events as they happen. A trigger NOTIFYs
+// the id of each event that failed, this server LISTENs once for all
+// viewers, and for each viewer reads the new ids back through
+// api.get_failed_events_by_id with that viewer's token settings, so
+// row-level security decides what it is sent, exactly as for GraphQL.
+//
+// GET /live/traces: a signal (`new-traces`, no data) that traces of the
+// viewer's organization arrived, at most once a second; the page runs its
+// search again through GraphQL. The notification names only the
+// organization, so a viewer is signalled for its own tenant's traces (an
+// admin for every tenant's) and learns nothing of another's.
 //
 // Bounds: a token must be given (401 otherwise, like GraphQL's), each
 // client (token subject, else the token itself) holds at most
@@ -18,7 +25,10 @@ import postgres from 'postgres';
 import { InvalidTokenError, type PgSettings } from '../auth/jwt.ts';
 
 export const FAILED_EVENTS_PATH = '/live/failed-events';
-const CHANNEL = 'tracegres_failed_events';
+export const TRACES_PATH = '/live/traces';
+const FAILED_EVENTS_CHANNEL = 'tracegres_failed_events';
+const NEW_TRACES_CHANNEL = 'tracegres_new_traces';
+const SIGNAL_EVERY_MS = 1000;
 const BATCH_MS = 25;
 const MAX_IDS_PER_READ = 500;
 const HEARTBEAT_MS = 25_000;
@@ -32,9 +42,13 @@ export interface LiveFeedOptions {
 }
 
 interface Viewer {
+  stream: 'failed-events' | 'traces';
   client: string;
   settings: PgSettings;
   res: ServerResponse;
+  /** traces: when the last signal went out, and whether one waits. */
+  signalledAt?: number;
+  signalPending?: boolean;
 }
 
 export interface LiveFeed {
@@ -51,21 +65,48 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
   // One connection to LISTEN, a few to read back; opened with the first viewer.
   let sql: postgres.Sql | undefined;
   let listening: Promise<unknown> | undefined;
+  let listeningForTraces: Promise<unknown> | undefined;
   let pending: string[] = [];
   let flushTimer: NodeJS.Timeout | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
 
-  const start = () => {
+  const start = (stream: Viewer['stream']) => {
     sql ??= postgres(options.databaseUrl, { max: 4, onnotice: () => {} });
-    listening ??= sql.listen(CHANNEL, (id) => {
+    heartbeat ??= setInterval(() => {
+      for (const viewer of viewers) viewer.res.write(': heartbeat\n\n');
+    }, HEARTBEAT_MS);
+    if (stream === 'traces') {
+      listeningForTraces ??= sql.listen(NEW_TRACES_CHANNEL, (organization) => {
+        for (const viewer of viewers) if (viewer.stream === 'traces' && sees(viewer, organization)) signal(viewer);
+      });
+      return listeningForTraces;
+    }
+    listening ??= sql.listen(FAILED_EVENTS_CHANNEL, (id) => {
       if (!/^\d+$/.test(id)) return;
       pending.push(id);
       flushTimer ??= setTimeout(() => void flush(), BATCH_MS);
     });
-    heartbeat ??= setInterval(() => {
-      for (const viewer of viewers) viewer.res.write(': heartbeat\n\n');
-    }, HEARTBEAT_MS);
     return listening;
+  };
+
+  // An admin sees every organization; a reader its own (the same rule as
+  // the row-level security policies).
+  const sees = (viewer: Viewer, organization: string) =>
+    viewer.settings.role === 'tracegres_admin' || (organization !== '' && viewer.settings['jwt.claims.organization_id'] === organization);
+
+  // At most one signal a second per viewer; one that comes sooner is sent
+  // when the second is over.
+  const signal = (viewer: Viewer) => {
+    if (viewer.signalPending) return;
+    const wait = (viewer.signalledAt ?? 0) + SIGNAL_EVERY_MS - Date.now();
+    const send = () => {
+      viewer.signalPending = false;
+      viewer.signalledAt = Date.now();
+      if (viewers.has(viewer)) viewer.res.write('event: new-traces\ndata: {}\n\n');
+    };
+    if (wait <= 0) return send();
+    viewer.signalPending = true;
+    setTimeout(send, wait).unref();
   };
 
   const flush = async () => {
@@ -74,7 +115,7 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
     pending = [];
     for (let i = 0; i < ids.length; i += MAX_IDS_PER_READ) {
       const batch = ids.slice(i, i + MAX_IDS_PER_READ);
-      await Promise.all([...viewers].map((viewer) => sendTo(viewer, batch)));
+      await Promise.all([...viewers].filter((v) => v.stream === 'failed-events').map((viewer) => sendTo(viewer, batch)));
     }
   };
 
@@ -94,7 +135,8 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== FAILED_EVENTS_PATH) return false;
+    const stream = url.pathname === FAILED_EVENTS_PATH ? 'failed-events' : url.pathname === TRACES_PATH ? 'traces' : null;
+    if (!stream) return false;
     if (req.method !== 'GET') {
       res.writeHead(405, { allow: 'GET' }).end();
       return true;
@@ -116,10 +158,10 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
       res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '10' }).end(JSON.stringify({ error: why }));
       return true;
     }
-    const viewer: Viewer = { client, settings, res };
+    const viewer: Viewer = { stream, client, settings, res };
     viewers.add(viewer);
     req.on('close', () => viewers.delete(viewer));
-    await start();
+    await start(stream);
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     // The stream is open (and listening) once the browser has this line.
     res.write('retry: 3000\nevent: ready\ndata: {}\n\n');
