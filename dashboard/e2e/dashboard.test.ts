@@ -5,7 +5,8 @@ import { copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { seedDemo, type DemoSummary } from '../../cli/demo.ts';
+import type { Sql } from 'postgres';
+import { DEMO_ORGANIZATION_ID, seedDemo, type DemoSummary } from '../../cli/demo.ts';
 import { signToken } from '../../server/auth/jwt.ts';
 import { DOC_SCREENSHOTS, haveChromium, SCREENSHOTS, useBrowser } from './browser-harness.ts';
 
@@ -17,12 +18,29 @@ const README_SEARCH_SCREENSHOT = path.join(DOC_SCREENSHOTS, 'trace-search.png');
 const README_SERVICES_SCREENSHOT = path.join(DOC_SCREENSHOTS, 'services.png');
 const PAGE_SIZE = 20;
 
+// A chain one level deeper than the timeline's depth limit (1,000): its last
+// span starts a tree of its own, flagged cut_at_depth_limit.
+const DEEP_CHAIN_TRACE_ID = 'dee9c4a1'.padEnd(32, '0');
+const DEEP_CHAIN_SPANS = 1001;
+
+async function recordDeepChain(sql: Sql) {
+  await sql`
+    select tracing.record_spans(jsonb_agg(jsonb_build_object(
+      'trace_id', ${DEEP_CHAIN_TRACE_ID}::text, 'span_id', lpad(to_hex(i), 16, '0'),
+      'parent_span_id', case when i > 1 then lpad(to_hex(i - 1), 16, '0') end,
+      'organization_id', ${DEMO_ORGANIZATION_ID}::uuid, 'service', 'deep-recursion', 'name', 'level ' || i,
+      'start_time', to_char((timestamptz '2025-03-01 12:00:00+00' + i * interval '1 ms') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+      'end_time', to_char((timestamptz '2025-03-01 12:00:00+00' + (5000 - i) * interval '1 ms') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))))
+    from generate_series(1, ${DEEP_CHAIN_SPANS}) i`;
+}
+
 describe.skipIf(!haveChromium('dashboard e2e'))('the dashboard in Chromium', () => {
   let demo: DemoSummary;
   let adminToken: string;
   const browser = useBrowser(
     async (db) => {
       demo = await seedDemo(db.sql, { requests: 60, largeTraceSpans: 10_000 });
+      await recordDeepChain(db.sql);
       adminToken = await browser.token({ role: 'admin', sub: 'e2e' });
     },
     {
@@ -241,6 +259,23 @@ describe.skipIf(!haveChromium('dashboard e2e'))('the dashboard in Chromium', () 
     await page.goto(`${http.url}/trace/${demo.requests[7]!.traceId}`);
     await page.waitForSelector('.span-row--inferred');
     expect(await page.locator('.span-row--inferred').textContent()).toContain('inferred');
+    await page.close();
+  });
+
+  it('says where a chain deeper than the depth limit starts a tree of its own', async () => {
+    const page = await signedIn(`/trace/${DEEP_CHAIN_TRACE_ID}`);
+    await page.waitForSelector('.timeline-rows .span-row');
+    expect(await page.locator('.timeline-rows').getAttribute('data-span-count')).toBe(String(DEEP_CHAIN_SPANS));
+    const details = page.locator('.span-details');
+    // The root is an ordinary span.
+    await page.locator('.span-row[data-index="0"]').click();
+    expect(await details.textContent()).not.toContain('depth limit');
+    // The 1,001st level is cut off its parent and flagged; its recorded parent is still shown.
+    await page.locator('.span-row[data-index="0"]').press('End');
+    const cut = page.locator(`.span-row[data-index="${DEEP_CHAIN_SPANS - 1}"]`);
+    await cut.click();
+    expect(await details.locator('.note').textContent()).toContain('depth limit of 1,000 levels');
+    expect(await details.textContent()).toContain((DEEP_CHAIN_SPANS - 1).toString(16).padStart(16, '0'));
     await page.close();
   });
 

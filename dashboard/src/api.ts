@@ -133,6 +133,7 @@ export interface TimelineSpan {
   isInferred: boolean;
   isPlaceholder: boolean;
   breaksCycle: boolean;
+  cutAtDepthLimit: boolean;
   eventCount: number;
   events: SpanEvent[];
 }
@@ -142,7 +143,7 @@ export const TIMELINE_QUERY = `query Timeline($traceId: String!) {
     nodes {
       traceId spanId parentSpanId recordedParentSpanId name service kind status statusMessage attributes
       startTime endTime depth childCount offsetMs durationMs selfTimeMs onCriticalPath isInferred isPlaceholder
-      breaksCycle eventCount events
+      breaksCycle cutAtDepthLimit eventCount events
     }
   }
 }`;

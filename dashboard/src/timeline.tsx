@@ -193,6 +193,12 @@ export function SpanDetails({ span, onClose }: { span: TimelineSpan; onClose(): 
       )}
       {span.isInferred && <p className="note">This span was never recorded; it is inferred from the events it emitted.</p>}
       {span.breaksCycle && <p className="note">This span's parent links formed a loop; the loop was cut here.</p>}
+      {span.cutAtDepthLimit && (
+        <p className="note">
+          This span lies deeper than the timeline's depth limit of 1,000 levels, so it starts a tree of its own here; its recorded parent is
+          the parent span id below.
+        </p>
+      )}
       <dl className="facts">
         <dt>Service</dt>
         <dd>{span.service ?? '–'}</dd>
