@@ -190,6 +190,29 @@ begin
 end
 $$;
 
+-- The traces a restore brings back with its events: the one asked for, or
+-- every trace the correlation or session touched, by its archived events
+-- or by the ids its archived traces carried. p_column is one of trace_id,
+-- correlation_id, session_id (tracing.restore_selector).
+create or replace function tracing.archived_trace_ids(p_column text, p_value uuid) returns uuid[]
+language plpgsql stable as $$
+declare
+  v_trace_ids uuid[];
+begin
+  if p_column = 'trace_id' then
+    return array[p_value];
+  end if;
+  execute format($sql$
+    select coalesce(array_agg(distinct t.trace_id), '{}') from (
+      select e.trace_id from tracing.domain_events_archive e where e.%1$I = $1 and e.trace_id is not null
+      union all
+      select a.trace_id from tracing.trace_summaries_archive a where a.%1$I = $1
+    ) t$sql$, p_column)
+    into v_trace_ids using p_value;
+  return v_trace_ids;
+end
+$$;
+
 -- Brings every archived trace with one of these ids (all organizations)
 -- back to the live tables, with its summary and sampling decision, and
 -- pins it there until p_keep_until. A live piece of such a trace (spans
@@ -361,6 +384,8 @@ comment on function tracing.archive_trace_batch(timestamptz, integer) is
   E'One batch of span retention: moves the oldest whole traces that ended before p_horizon (about p_batch_size spans) to tracing.spans_archive and tracing.trace_summaries_archive. Called by tracing.archive_events.';
 comment on function tracing.purge_trace_batch(timestamptz, integer, boolean) is
   E'One batch of span purge: deletes the oldest archived traces that ended before p_horizon (about p_batch_size spans). Called by tracing.purge_archive.';
+comment on function tracing.archived_trace_ids(text, uuid) is
+  E'The ids of the traces to restore with the archived events whose p_column (trace_id, correlation_id or session_id) is p_value. Called by tracing.restore_events.';
 comment on function tracing.restore_traces(uuid[], timestamptz, bigint, boolean) is
   E'Moves the archived traces with these ids back to the live tables and pins them until p_keep_until. Called by tracing.restore_events.';
 comment on procedure tracing.archive_spans_of_run(bigint, timestamptz, integer, text, text) is

@@ -1,6 +1,7 @@
--- Event retention: the steps tracing.archive_events (130-retention.sql)
--- takes for events, under the retention lock and in the run log of
--- 115-retention-runs.sql, before the span steps of 120-retention-spans.sql.
+-- Event retention: the steps tracing.archive_events, tracing.purge_archive
+-- and tracing.restore_events (130-retention.sql) take for events, under the
+-- retention lock and in the run log of 115-retention-runs.sql, before the
+-- span steps of 120-retention-spans.sql.
 --
 -- Events move from tracing.domain_events to the monthly partitions of
 -- tracing.domain_events_archive in batches, each its own transaction, so a
@@ -259,6 +260,100 @@ begin
 end
 $$;
 
+-- The event part of a purge run (tracing.purge_archive calls it before the
+-- spans of 120-retention-spans.sql): whole months only, a partition goes
+-- when every event it can hold is older than the horizon. Dropping a
+-- partition frees its space at once, where deleting row by row would leave
+-- dead tuples for vacuum. One transaction a partition, its progress in the
+-- run log; a dry run lists the partitions with their counts instead.
+-- partitions counts those dropped (or that would be); a failure stops at
+-- that partition and is handed back to the caller to record.
+create or replace procedure tracing.purge_events_of_run(
+  p_run_id bigint, p_horizon timestamptz, p_dry_run boolean,
+  inout events_dropped bigint default 0, inout partitions integer default 0,
+  inout error text default null, inout error_sqlstate text default null
+)
+language plpgsql as $$
+declare
+  v_partition record;
+  v_count bigint;
+  v_dropped text[] := '{}';
+  v_planned jsonb := '[]';
+begin
+  events_dropped := coalesce(events_dropped, 0);
+  partitions := 0;
+  for v_partition in
+    select partition, from_at, to_at from tracing.archive_partitions where to_at <= p_horizon order by from_at
+  loop
+    begin
+      execute format('select count(*) from tracing.%I', v_partition.partition) into v_count;
+      if p_dry_run then
+        v_planned := v_planned || jsonb_build_object('partition', v_partition.partition, 'events', v_count);
+      else
+        -- Dropping needs a brief exclusive lock on the archive; never queue
+        -- readers behind a long wait for it.
+        set local lock_timeout = '10s';
+        execute format('drop table tracing.%I', v_partition.partition);
+        v_dropped := v_dropped || v_partition.partition::text;
+      end if;
+      events_dropped := events_dropped + v_count;
+    exception when query_canceled or others then
+      error := format('dropping %s: %s', v_partition.partition, sqlerrm);
+      error_sqlstate := sqlstate;
+    end;
+    exit when error is not null;
+    partitions := partitions + 1;
+    update tracing.retention_runs
+       set events_dropped = purge_events_of_run.events_dropped, partitions_dropped = v_dropped,
+           details = case when p_dry_run then details || jsonb_build_object('partitions_to_drop', v_planned) else details end
+     where id = p_run_id;
+    commit;
+  end loop;
+end
+$$;
+
+-- A restore's events (tracing.restore_events): the archived events whose
+-- p_column (trace_id, correlation_id or session_id, from
+-- tracing.restore_selector) is p_value move back into domain_events, pinned
+-- there until p_keep_until. With p_dry_run, only counts them. Returns how
+-- many.
+create or replace function tracing.restore_archived_events(
+  p_column text, p_value uuid, p_keep_until timestamptz, p_run_id bigint, p_dry_run boolean default false
+) returns bigint
+language plpgsql volatile as $$
+declare
+  v_rows tracing.domain_events_archive[];
+  v_count bigint;
+begin
+  if p_dry_run then
+    execute format('select count(*) from tracing.domain_events_archive where %I = $1', p_column)
+      into v_count using p_value;
+    return v_count;
+  end if;
+  -- Other triggers on domain_events (exports, queues) can tell a restored
+  -- event from a new one by this setting.
+  perform set_config('tracegres.restoring', 'on', true);
+  execute format('with moved as (delete from tracing.domain_events_archive where %I = $1 returning *) select array_agg(moved) from moved', p_column)
+    into v_rows using p_value;
+  if cardinality(v_rows) > 0 then
+    execute format('insert into tracing.domain_events (%1$s) select %1$s from unnest($1)', (select c.column_list from tracing.archived_event_columns() c))
+      using v_rows;
+    -- The promotion trigger recomputes trace_field_errors from the fields as
+    -- they are now; put back what was recorded when the event was first
+    -- written (updating only that column fires no trigger).
+    update tracing.domain_events l
+       set trace_field_errors = r.trace_field_errors
+      from unnest(v_rows) as r
+     where l.id = r.id and l.trace_field_errors is distinct from r.trace_field_errors;
+    insert into tracing.restored_events (event_id, keep_until, run_id)
+    select r.id, p_keep_until, p_run_id from unnest(v_rows) as r
+    on conflict (event_id) do update set keep_until = excluded.keep_until, run_id = excluded.run_id, restored_at = now();
+  end if;
+  perform set_config('tracegres.restoring', 'off', true);
+  return coalesce(cardinality(v_rows), 0);
+end
+$$;
+
 comment on function tracing.archived_event_columns() is
   E'The columns of tracing.domain_events (quoted, comma-separated) and those the archive lacks or types differently (null when none). Read by tracing.archive_events.';
 comment on function tracing.archive_events_plan(timestamptz, integer) is
@@ -267,3 +362,7 @@ comment on function tracing.archive_event_blocks(text, bigint, bigint, timestamp
   E'One event batch of an archive run: moves the unpinned events created before p_horizon in blocks [p_from_block, p_to_block) of tracing.domain_events to the archive; returns how many moved.';
 comment on procedure tracing.archive_events_of_run(bigint, timestamptz, integer, bigint, bigint, text[], text, text) is
   E'The event part of an archive run: archive_event_blocks over the live table''s blocks, creating missing month partitions; progress in retention_runs. Called by tracing.archive_events.';
+comment on procedure tracing.purge_events_of_run(bigint, timestamptz, boolean, bigint, integer, text, text) is
+  E'The event part of a purge run: drops the archive partitions whose whole month is older than p_horizon, one transaction each (a dry run lists them with their counts); progress in retention_runs. Called by tracing.purge_archive.';
+comment on function tracing.restore_archived_events(text, uuid, timestamptz, bigint, boolean) is
+  E'Moves the archived events whose p_column (trace_id, correlation_id or session_id) is p_value back into domain_events and pins them until p_keep_until; p_dry_run counts them. Returns how many. Called by tracing.restore_events.';

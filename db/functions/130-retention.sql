@@ -123,10 +123,7 @@ language plpgsql as $$
 declare
   v_after interval;
   v_horizon timestamptz;
-  v_partition record;
-  v_count bigint;
-  v_dropped text[] := '{}';
-  v_planned jsonb := '[]';
+  v_partitions integer;
   v_batch integer;
   v_spans bigint;
   v_error text;
@@ -151,38 +148,10 @@ begin
   run_id := tracing.start_retention_run('purge', p_dry_run, v_horizon, jsonb_build_object('older_than', v_after::text));
   commit;
 
-  -- Whole months only: a partition goes when every event it can hold is
-  -- older than the horizon. Dropping a partition frees its space at once,
-  -- where deleting row by row would leave dead tuples for vacuum.
-  for v_partition in
-    select partition, from_at, to_at from tracing.archive_partitions where to_at <= v_horizon order by from_at
-  loop
-    begin
-      execute format('select count(*) from tracing.%I', v_partition.partition) into v_count;
-      if p_dry_run then
-        v_planned := v_planned || jsonb_build_object('partition', v_partition.partition, 'events', v_count);
-      else
-        -- Dropping needs a brief exclusive lock on the archive; never queue
-        -- readers behind a long wait for it.
-        set local lock_timeout = '10s';
-        execute format('drop table tracing.%I', v_partition.partition);
-        v_dropped := v_dropped || v_partition.partition::text;
-      end if;
-      events_dropped := events_dropped + v_count;
-    exception when query_canceled or others then
-      v_error := format('dropping %s: %s', v_partition.partition, sqlerrm);
-      v_sqlstate := sqlstate;
-    end;
-    exit when v_error is not null;
-    update tracing.retention_runs
-       set events_dropped = purge_archive.events_dropped, partitions_dropped = v_dropped,
-           details = case when p_dry_run then details || jsonb_build_object('partitions_to_drop', v_planned) else details end
-     where id = run_id;
-    commit;
-  end loop;
-
-  -- Archived traces that ended before the horizon, row by row with their
+  -- The archive's whole months of events (125-retention-events.sql), then
+  -- archived traces that ended before the horizon, row by row with their
   -- spans (120-retention-spans.sql).
+  call tracing.purge_events_of_run(run_id, v_horizon, p_dry_run, events_dropped, v_partitions, v_error, v_sqlstate);
   if v_error is null then
     call tracing.purge_spans_of_run(run_id, v_horizon, v_batch, p_dry_run, v_error, v_sqlstate);
   end if;
@@ -197,14 +166,46 @@ begin
     raise exception 'purge run % failed: %', run_id, v_error using errcode = coalesce(v_sqlstate, 'XX000');
   end if;
   raise notice 'purge %run %: % archive partitions ending before % %, % events, and % archived spans',
-    case when p_dry_run then 'dry ' else '' end, run_id,
-    case when p_dry_run then jsonb_array_length(v_planned) else cardinality(v_dropped) end,
+    case when p_dry_run then 'dry ' else '' end, run_id, v_partitions,
     v_horizon, case when p_dry_run then 'would be dropped' else 'dropped' end, events_dropped, v_spans;
 end
 $$;
 
 comment on procedure tracing.purge_archive(interval, boolean, bigint, bigint) is
   E'Drops the archive partitions whose whole month is older than p_older_than (default retention_settings.purge_after; null there means purge is off), then deletes the archived traces that ended before it, spans included. p_dry_run lists the partitions with their event counts and counts the spans. Records the run (events_dropped, spans_dropped) in tracing.retention_runs.';
+
+-- What restore_events brings back, from its three exclusive arguments: the
+-- column to match in the archive and the value, the trace id parsed from
+-- its W3C spelling.
+create or replace function tracing.restore_selector(
+  p_trace_id text, p_correlation_id uuid, p_session_id uuid,
+  out key_column text, out key_value uuid
+)
+language plpgsql immutable as $$
+begin
+  if num_nonnulls(p_trace_id, p_correlation_id, p_session_id) <> 1 then
+    raise exception 'restore_events needs exactly one of p_trace_id, p_correlation_id, p_session_id'
+      using errcode = '22023';
+  end if;
+  if p_trace_id is not null then
+    key_column := 'trace_id';
+    key_value := tracing.hex_to_trace_id(p_trace_id);
+    if key_value is null then
+      raise exception 'p_trace_id must be a W3C trace id (32 lowercase hex characters, not all zeros), got "%"', p_trace_id
+        using errcode = '22023';
+    end if;
+  elsif p_correlation_id is not null then
+    key_column := 'correlation_id';
+    key_value := p_correlation_id;
+  else
+    key_column := 'session_id';
+    key_value := p_session_id;
+  end if;
+end
+$$;
+
+comment on function tracing.restore_selector(text, uuid, uuid) is
+  E'Checks the arguments of tracing.restore_events (exactly one of p_trace_id, p_correlation_id, p_session_id; a W3C trace id) and names the archive column and value to restore by.';
 
 create or replace procedure tracing.restore_events(
   p_trace_id text default null,
@@ -217,36 +218,18 @@ create or replace procedure tracing.restore_events(
 )
 language plpgsql as $$
 declare
-  v_trace_ids uuid[];
-  v_traces bigint;
-  v_spans bigint;
   v_column text;
   v_value uuid;
   v_keep interval;
-  v_columns text;
-  v_rows tracing.domain_events_archive[];
+  v_trace_ids uuid[];
+  v_traces bigint;
+  v_spans bigint;
   v_error text;
   v_sqlstate text;
 begin
   commit;
-  if num_nonnulls(p_trace_id, p_correlation_id, p_session_id) <> 1 then
-    raise exception 'restore_events needs exactly one of p_trace_id, p_correlation_id, p_session_id'
-      using errcode = '22023';
-  end if;
-  if p_trace_id is not null then
-    v_column := 'trace_id';
-    v_value := tracing.hex_to_trace_id(p_trace_id);
-    if v_value is null then
-      raise exception 'p_trace_id must be a W3C trace id (32 lowercase hex characters, not all zeros), got "%"', p_trace_id
-        using errcode = '22023';
-    end if;
-  elsif p_correlation_id is not null then
-    v_column := 'correlation_id';
-    v_value := p_correlation_id;
-  else
-    v_column := 'session_id';
-    v_value := p_session_id;
-  end if;
+  select k.key_column, k.key_value into v_column, v_value
+    from tracing.restore_selector(p_trace_id, p_correlation_id, p_session_id) k;
   perform tracing.require_positive_interval(p_keep_for, 'p_keep_for');
   select coalesce(p_keep_for, s.restore_keep_for) into v_keep from tracing.retention_settings s;
 
@@ -254,48 +237,13 @@ begin
     jsonb_build_object(v_column, coalesce(p_trace_id, v_value::text), 'keep_for', v_keep::text));
   commit;
 
+  -- The events (125-retention-events.sql), then the traces they belong to
+  -- (120-retention-spans.sql), in one transaction: all or nothing.
+  -- The trace ids are read first, while the events that name them are
+  -- still in the archive.
   begin
-    -- The traces to bring back with the events: the one asked for, or
-    -- every trace the correlation or session touched (by its archived
-    -- events, or by the ids its spans carried).
-    if v_column = 'trace_id' then
-      v_trace_ids := array[v_value];
-    else
-      execute format($sql$
-        select coalesce(array_agg(distinct t.trace_id), '{}') from (
-          select e.trace_id from tracing.domain_events_archive e where e.%1$I = $1 and e.trace_id is not null
-          union all
-          select a.trace_id from tracing.trace_summaries_archive a where a.%1$I = $1
-        ) t$sql$, v_column)
-        into v_trace_ids using v_value;
-    end if;
-    if p_dry_run then
-      execute format('select count(*) from tracing.domain_events_archive where %I = $1', v_column)
-        into events_restored using v_value;
-    else
-      select string_agg(quote_ident(attname), ', ' order by attnum) into v_columns
-        from pg_attribute where attrelid = 'tracing.domain_events'::regclass and attnum > 0 and not attisdropped;
-      -- Other triggers on domain_events (exports, queues) can tell a
-      -- restored event from a new one by this setting.
-      perform set_config('tracegres.restoring', 'on', true);
-      execute format('with moved as (delete from tracing.domain_events_archive where %I = $1 returning *) select array_agg(moved) from moved', v_column)
-        into v_rows using v_value;
-      events_restored := coalesce(cardinality(v_rows), 0);
-      if events_restored > 0 then
-        execute format('insert into tracing.domain_events (%1$s) select %1$s from unnest($1)', v_columns) using v_rows;
-        -- The promotion trigger recomputes trace_field_errors from the
-        -- fields as they are now; put back what was recorded when the event
-        -- was first written (updating only that column fires no trigger).
-        update tracing.domain_events l
-           set trace_field_errors = r.trace_field_errors
-          from unnest(v_rows) as r
-         where l.id = r.id and l.trace_field_errors is distinct from r.trace_field_errors;
-        insert into tracing.restored_events (event_id, keep_until, run_id)
-        select r.id, now() + v_keep, restore_events.run_id from unnest(v_rows) as r
-        on conflict (event_id) do update set keep_until = excluded.keep_until, run_id = excluded.run_id, restored_at = now();
-      end if;
-      perform set_config('tracegres.restoring', 'off', true);
-    end if;
+    v_trace_ids := tracing.archived_trace_ids(v_column, v_value);
+    events_restored := tracing.restore_archived_events(v_column, v_value, now() + v_keep, run_id, p_dry_run);
     select r.traces_restored, r.spans_restored into v_traces, v_spans
       from tracing.restore_traces(v_trace_ids, now() + v_keep, run_id, p_dry_run) r;
   exception when query_canceled or others then
