@@ -3,8 +3,8 @@
 // and one another tenant's viewer may not see never reaches that viewer.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { seedDemo } from '../../cli/demo.ts';
-import { insertEvent, ORG_A, ORG_B } from '../../db/tests/helpers/trace-fixtures.ts';
+import { DEMO_ORGANIZATION_ID, seedDemo } from '../../cli/demo.ts';
+import { insertEvent, ORG_A, ORG_B, recordSpans, traceId } from '../../db/tests/helpers/trace-fixtures.ts';
 import { haveChromium, SCREENSHOTS, useBrowser } from './browser-harness.ts';
 
 describe.skipIf(!haveChromium('live view'))('the live view in Chromium', () => {
@@ -33,6 +33,29 @@ describe.skipIf(!haveChromium('live view'))('the live view in Chromium', () => {
     await insertEvent(browser.db.sql, { at: 0, type: 'refund.retried', error: 'ledger locked', org: ORG_A });
     await page.waitForTimeout(500);
     expect(await page.locator('table.events tbody tr', { hasText: 'refund.retried' }).count()).toBe(0);
+    await page.close();
+  });
+
+  it('adds a new trace matching the search to live results, without reloading', async () => {
+    const search = new URLSearchParams({ service: 'live-probe', minutes: '60', to: new Date().toISOString(), live: '1' });
+    const page = await browser.signedIn(`/traces?${search}`);
+    await page.waitForSelector('[data-live-state=live]');
+    await page.waitForSelector('p.empty');
+    const now = Date.now();
+    const probe = (label: string, service: string) => ({
+      trace_id: traceId(label),
+      span_id: '00000000000000a1',
+      name: 'GET /probe',
+      service,
+      start_time: new Date(now - 50).toISOString(),
+      end_time: new Date(now).toISOString(),
+      organization_id: DEMO_ORGANIZATION_ID,
+    });
+    // One trace the search matches, one it does not.
+    await recordSpans(browser.db.sql, [probe('live-1', 'live-probe'), probe('live-2', 'other-service')]);
+    await page.waitForSelector('ol.found-traces li', { timeout: 5_000 });
+    expect(await page.locator('ol.found-traces li').count()).toBe(1);
+    expect(await page.locator('ol.found-traces li').first().textContent()).toContain('live-probe: GET /probe');
     await page.close();
   });
 

@@ -1,5 +1,6 @@
-// The live view's stream: failed events pushed by the server as they happen
-// (server-sent events from /live/failed-events, see server/live). Read with
+// The live view's streams (server-sent events, see server/live): failed
+// events pushed as they happen (/live/failed-events), and a signal that new
+// traces arrived (/live/traces). Read with
 // fetch rather than EventSource, because the token goes in the
 // Authorization header, as for GraphQL. A dropped stream is reopened after
 // the delay the server asked for.
@@ -28,9 +29,22 @@ export function parseServerSentEvent(block: string): { event: string; data: stri
 
 /** While `enabled`, calls `onEvent` for each failed event the server pushes. */
 export function useLiveFailedEvents(enabled: boolean, onEvent: (event: ApiEvent) => void): LiveState {
+  return useLiveStream('/live/failed-events', enabled, (name, data) => {
+    if (name === 'failed-event') onEvent(JSON.parse(data) as ApiEvent);
+  });
+}
+
+/** While `enabled`, calls `onNewTraces` when traces the viewer may see arrive (at most once a second). */
+export function useLiveNewTraces(enabled: boolean, onNewTraces: () => void): LiveState {
+  return useLiveStream('/live/traces', enabled, (name) => {
+    if (name === 'new-traces') onNewTraces();
+  });
+}
+
+function useLiveStream(path: string, enabled: boolean, onMessage: (name: string, data: string) => void): LiveState {
   const [state, setState] = useState<LiveState>('off');
-  const handler = useRef(onEvent);
-  handler.current = onEvent;
+  const handler = useRef(onMessage);
+  handler.current = onMessage;
   useEffect(() => {
     if (!enabled) {
       setState('off');
@@ -42,7 +56,7 @@ export function useLiveFailedEvents(enabled: boolean, onEvent: (event: ApiEvent)
     const connect = async () => {
       setState('connecting');
       try {
-        const response = await fetch('/live/failed-events', {
+        const response = await fetch(path, {
           headers: { accept: 'text/event-stream', authorization: `Bearer ${tokenStore.get() ?? ''}` },
           signal: abort.signal,
         });
@@ -60,7 +74,7 @@ export function useLiveFailedEvents(enabled: boolean, onEvent: (event: ApiEvent)
             if (!message) continue;
             if (message.retry !== undefined) retryMs = message.retry;
             if (message.event === 'ready') setState('live');
-            else if (message.event === 'failed-event') handler.current(JSON.parse(message.data) as ApiEvent);
+            else handler.current(message.event, message.data);
           }
         }
       } catch {
@@ -75,6 +89,6 @@ export function useLiveFailedEvents(enabled: boolean, onEvent: (event: ApiEvent)
       abort.abort();
       clearTimeout(timer);
     };
-  }, [enabled]);
+  }, [path, enabled]);
   return state;
 }

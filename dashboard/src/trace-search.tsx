@@ -7,6 +7,7 @@ import { useState, type FormEvent } from 'react';
 import { Loading, QueryFailure } from './common.tsx';
 import { formatDuration, formatTime } from './format.ts';
 import { useQuery } from './hooks.ts';
+import { useLiveNewTraces } from './live.ts';
 import { linkProps, navigate } from './router.ts';
 
 const RANGES: Array<[string, number]> = [
@@ -85,13 +86,37 @@ export function filterOf(search: Search, from: string, to: string): Record<strin
 export function TraceSearch({ params }: { params: URLSearchParams }) {
   const search = readParams(params);
   const submitted = search.to !== '';
-  const to = submitted ? search.to : new Date().toISOString();
+  // Live: the window ends now, and moves on each time new traces arrive.
+  const live = submitted && params.get('live') === '1';
+  const [now, setNow] = useState(() => new Date().toISOString());
+  const liveState = useLiveNewTraces(live, () => setNow(new Date().toISOString()));
+  const to = submitted && !live ? search.to : now;
   const from = new Date(Date.parse(to) - search.minutes * 60_000).toISOString();
 
   return (
     <section aria-labelledby="search-heading">
       <h1 id="search-heading">Find traces</h1>
       <SearchForm search={search} />
+      {submitted && (
+        <label className="live-toggle">
+          <input
+            type="checkbox"
+            checked={live}
+            onChange={(event) => {
+              const next = new URLSearchParams(params);
+              if (event.currentTarget.checked) next.set('live', '1');
+              else next.delete('live');
+              navigate(`/traces?${next}`);
+            }}
+          />{' '}
+          Live{' '}
+          {live && (
+            <span className={`live-state live-state--${liveState}`} role="status" data-live-state={liveState}>
+              {liveState === 'live' ? 'new traces appear as they arrive' : liveState === 'retrying' ? 'reconnecting…' : 'connecting…'}
+            </span>
+          )}
+        </label>
+      )}
       {submitted && <SearchResults search={search} from={from} to={to} />}
     </section>
   );
