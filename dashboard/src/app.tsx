@@ -2,6 +2,7 @@ import { useEffect, useState, type FormEvent } from 'react';
 import { Alerts } from './alerts.tsx';
 import { graphql, tokenStore, TOKEN_REJECTED_EVENT, TokenRejectedError, type ApiEvent } from './api.ts';
 import { Loading, QueryFailure } from './common.tsx';
+import { CompareTraces } from './compare.tsx';
 import { recogniseId } from './ids.ts';
 import { linkProps, navigate, useLocation } from './router.ts';
 import { OperationFlameGraph } from './operation-flame-graph.tsx';
@@ -158,6 +159,7 @@ function Shell({ onSignOut, onRejected }: { onSignOut(): void; onRejected(messag
   if (path === '/' || path === '') page = <FailedEvents params={params} />;
   else if (section === 'traces') page = <TraceSearch key={params.toString()} params={params} />;
   else if (section === 'services') page = <Services />;
+  else if (section === 'compare') page = <CompareTraces key={params.toString()} params={params} />;
   else if (section === 'flame') page = <OperationFlameGraph key={params.toString()} params={params} />;
   else if (section === 'replay' && id === 'run' && path.split('/')[3]) page = <ReplayRunView key={path} runId={path.split('/')[3]!} />;
   else if (section === 'replay') page = <ReplayView key={params.toString()} params={params} />;

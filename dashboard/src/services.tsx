@@ -1,7 +1,7 @@
 // The services of a time range: the service map drawn as a graph (callers
 // left of callees), and RED metrics per service and operation (requests,
-// error rate, p50/p95/p99) with a small chart of requests and errors over
-// time.
+// error rate, p50/p95/p99) with two small charts over time: requests and
+// errors, and the p50/p95/p99 duration of each bucket.
 import { useState } from 'react';
 import { Loading, QueryFailure } from './common.tsx';
 import { formatDuration } from './format.ts';
@@ -43,7 +43,7 @@ export function Services() {
     `query Services($from: Datetime!, $to: Datetime!, $bucket: Int!, $whole: Int!) {
       serviceMap(pFrom: $from, pTo: $to) { nodes { parentService childService callCount errorCount } }
       total: redMetrics(pFrom: $from, pTo: $to, pBucketSeconds: $whole) { nodes { bucketStart service operation requests errors p50Ms p95Ms p99Ms } }
-      series: redMetrics(pFrom: $from, pTo: $to, pBucketSeconds: $bucket) { nodes { bucketStart service operation requests errors } }
+      series: redMetrics(pFrom: $from, pTo: $to, pBucketSeconds: $bucket) { nodes { bucketStart service operation requests errors p50Ms p95Ms p99Ms } }
     }`,
     { from, to, bucket: bucketSeconds, whole: minutes * 60 },
     `${from}-${to}`,
@@ -147,12 +147,14 @@ function ServiceGraph({ edges }: { edges: Edge[] }) {
   );
 }
 
-/** One row per service and operation over the whole range, with requests and errors per bucket as bars. */
+/** One row per service and operation over the whole range, with requests and errors per bucket as bars and its durations as lines. */
 function RedTable({ totals, series, from, to }: { totals: Red[]; series: Red[]; from: string; to: string }) {
   if (totals.length === 0) return <p className="empty">No requests in this range.</p>;
   const key = (r: Red) => `${r.service}\u0000${r.operation}`;
   const buckets = new Map<string, Red[]>();
   for (const r of series) buckets.set(key(r), [...(buckets.get(key(r)) ?? []), r]);
+  // The duration charts share one time axis from the first bucket with requests, so rows line up.
+  const firstBucket = series.length ? new Date(Math.min(...series.map((r) => Date.parse(r.bucketStart)))).toISOString() : from;
   return (
     <div className="table-wrap">
       <table className="red">
@@ -166,6 +168,9 @@ function RedTable({ totals, series, from, to }: { totals: Red[]; series: Red[]; 
             <th scope="col">p95</th>
             <th scope="col">p99</th>
             <th scope="col">Over time</th>
+            <th scope="col">
+              Duration over time (<span className="p50">p50</span>, <span className="p95">p95</span>, <span className="p99">p99</span>)
+            </th>
           </tr>
         </thead>
         <tbody>
@@ -215,11 +220,50 @@ function RedTable({ totals, series, from, to }: { totals: Red[]; series: Red[]; 
                     ))}
                   </svg>
                 </td>
+                <td>
+                  <DurationChart buckets={bars} from={firstBucket} to={to} />
+                </td>
               </tr>
             );
           })}
         </tbody>
       </table>
     </div>
+  );
+}
+
+const PERCENTILES = ['p50Ms', 'p95Ms', 'p99Ms'] as const;
+
+/**
+ * p50, p95 and p99 of each bucket as three lines, placed by the bucket's
+ * start in [from, to) so a quiet stretch shows as a longer segment, on
+ * one scale from zero to the largest p99 (which the label names).
+ */
+function DurationChart({ buckets, from, to }: { buckets: Red[]; from: string; to: string }) {
+  const width = 160;
+  const height = 32;
+  const t0 = Date.parse(from);
+  const range = Math.max(Date.parse(to) - t0, 1);
+  const slowest = Math.max(...buckets.map((b) => b.p99Ms), 0);
+  const x = (b: Red) => (((Date.parse(b.bucketStart) - t0) / range) * width).toFixed(1);
+  const y = (ms: number) => (height - (slowest > 0 ? (ms / slowest) * (height - 2) : 0)).toFixed(1);
+  return (
+    <svg
+      className="duration-chart"
+      viewBox={`0 0 ${width} ${height}`}
+      preserveAspectRatio="none"
+      role="img"
+      aria-label={`p50, p95 and p99 duration over time, up to ${formatDuration(slowest)}`}
+    >
+      {PERCENTILES.map((p) => (
+        <polyline
+          key={p}
+          className={p.slice(0, 3)}
+          data-percentile={p.slice(0, 3)}
+          points={buckets.map((b) => `${x(b)},${y(b[p])}`).join(' ')}
+          vectorEffect="non-scaling-stroke"
+        />
+      ))}
+    </svg>
   );
 }

@@ -1,10 +1,11 @@
 // Find traces, the way Jaeger's first page does: service and operation
 // pickers filled from the data, attribute rows, duration bounds, status, a
 // time range, or a TraceQL query; results as a list and a duration-over-time
-// scatter plot whose points open the trace. The form lives in the URL, so a
-// search can be shared.
+// scatter plot whose points open the trace; two picked results open their
+// comparison. The form lives in the URL, so a search can be shared.
 import { useState, type FormEvent } from 'react';
 import { Loading, QueryFailure } from './common.tsx';
+import { compareLink } from './compare.tsx';
 import { formatDuration, formatTime } from './format.ts';
 import { useQuery } from './hooks.ts';
 import { useLiveNewTraces } from './live.ts';
@@ -256,6 +257,10 @@ function SearchResults({ search, from, to }: { search: Search; from: string; to:
     : `query Find($filter: JSON!) { found: findTraces(pFilter: $filter, pFirst: 100) { nodes { ${FOUND_FIELDS} } } }`;
   const variables = byTraceql ? { q: search.traceql, from, to } : { filter: filterOf(search, from, to) };
   const { data, error, loading } = useQuery<{ found: { nodes: FoundTrace[] } }>(query, variables, JSON.stringify(variables));
+  // Picked for comparison, oldest pick first; a third pick replaces the oldest.
+  const [picked, setPicked] = useState<string[]>([]);
+  const togglePick = (traceId: string) =>
+    setPicked(picked.includes(traceId) ? picked.filter((id) => id !== traceId) : [...picked, traceId].slice(-2));
   if (error) return <QueryFailure error={error} />;
   if (!data) return loading ? <Loading what="the traces" /> : null;
   const traces = data.found.nodes;
@@ -264,11 +269,21 @@ function SearchResults({ search, from, to }: { search: Search; from: string; to:
     <>
       <Scatter traces={traces} from={from} to={to} />
       <p className="muted">
-        {traces.length} traces{traces.length === 100 ? ' (the newest 100)' : ''}, newest first.
+        {traces.length} traces{traces.length === 100 ? ' (the newest 100)' : ''}, newest first. Pick two to compare them.
       </p>
+      <ComparePicked picked={picked.map((id) => traces.find((t) => t.traceId === id)!)} />
       <ol className="found-traces">
         {traces.map((t) => (
           <li key={t.traceId} className={t.errorCount ? 'failed' : undefined}>
+            <label className="compare-pick">
+              <input
+                type="checkbox"
+                aria-label={`Compare ${t.traceId}`}
+                checked={picked.includes(t.traceId)}
+                onChange={() => togglePick(t.traceId)}
+              />{' '}
+              compare
+            </label>{' '}
             <a {...linkProps(`/trace/${t.traceId}`)}>
               <strong>
                 {t.rootService ?? '?'}: {t.rootName ?? '(no root span)'}
@@ -287,6 +302,19 @@ function SearchResults({ search, from, to }: { search: Search; from: string; to:
         ))}
       </ol>
     </>
+  );
+}
+
+/** The button that compares the two picked traces, the quicker one as the baseline. */
+function ComparePicked({ picked }: { picked: FoundTrace[] }) {
+  if (picked.length < 2) return null;
+  const [quick, slow] = [...picked].sort((x, y) => x.durationMs - y.durationMs) as [FoundTrace, FoundTrace];
+  return (
+    <p className="compare-picked">
+      <button type="button" onClick={() => navigate(compareLink(quick.traceId, slow.traceId))}>
+        Compare {formatDuration(slow.durationMs)} against {formatDuration(quick.durationMs)}
+      </button>
+    </p>
   );
 }
 
