@@ -12,6 +12,12 @@ export interface ServerConfig {
    * role a request's token grants.
    */
   graphqlDatabaseUrl?: string;
+  /**
+   * A streaming replica for the read path (GraphQL queries, the Jaeger and
+   * Tempo read APIs), as the same role as graphqlDatabaseUrl; writes, ingest,
+   * migrations, retention, export and alerts stay on the primary.
+   */
+  readDatabaseUrl?: string;
   /** Where the embedded Postgres keeps its data (survives restarts). */
   dataDir: string;
   /** Port of the embedded Postgres. */
@@ -37,6 +43,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   return {
     databaseUrl: env.DATABASE_URL || undefined,
     graphqlDatabaseUrl: env.TRACEGRES_GRAPHQL_DATABASE_URL || undefined,
+    readDatabaseUrl: env.TRACEGRES_READ_DATABASE_URL || undefined,
     dataDir,
     embeddedPasswordFile: path.join(dataDir, 'postgres-password'),
     embeddedPort: Number(env.TRACEGRES_EMBEDDED_PG_PORT ?? 5679),

@@ -116,11 +116,14 @@ async function main(): Promise<void> {
     // OTLP ingest at /v1/traces and over gRPC (as the owner: record_spans),
     // and the exporter loop when OTEL_EXPORTER_OTLP_* is set.
     otlp = await startOtlp({ databaseUrl, host: config.host, pgSettingsFor, log });
-    // Jaeger's remote storage reads as each call's caller, like GraphQL.
-    jaeger = await startJaegerStorage({ databaseUrl: config.graphqlDatabaseUrl ?? databaseUrl, host: config.host, pgSettingsFor, log });
+    // Jaeger's remote storage reads as each call's caller, like GraphQL, on
+    // the read replica when one is set (docs/scaling.md).
+    const readDatabaseUrl = config.readDatabaseUrl ?? config.graphqlDatabaseUrl ?? databaseUrl;
+    if (config.readDatabaseUrl) log(`read replica: ${redactPassword(config.readDatabaseUrl)} (TRACEGRES_READ_DATABASE_URL)`);
+    jaeger = await startJaegerStorage({ databaseUrl: readDatabaseUrl, host: config.host, pgSettingsFor, log });
     // The Tempo query API (Grafana's Tempo data source) reads like GraphQL.
     tempo = startTempoApi({
-      databaseUrl: config.graphqlDatabaseUrl ?? databaseUrl,
+      databaseUrl: readDatabaseUrl,
       pgSettingsFor,
       statementTimeout: config.graphqlStatementTimeout,
       log,
@@ -130,7 +133,11 @@ async function main(): Promise<void> {
       port: config.port,
       host: config.host,
       pgSettingsFor,
-      graphql: { introspection: config.graphqlIntrospection, statementTimeout: config.graphqlStatementTimeout },
+      graphql: {
+        introspection: config.graphqlIntrospection,
+        statementTimeout: config.graphqlStatementTimeout,
+        readDatabaseUrl: config.readDatabaseUrl,
+      },
       routes: [...otlp.routes, tempo.route, dashboard],
     });
     log(`OTLP ingest: ${http.url}/v1/traces`);

@@ -291,18 +291,18 @@ function processAlive(pid: number): boolean {
 }
 
 /** `pg_ctl -o` takes one string that it hands to a shell: quote each value. */
-function serverFlags(settings: Record<string, string>): string {
+export function serverFlags(settings: Record<string, string>): string {
   return Object.entries(settings)
     .map(([key, value]) => `-c ${key}='${value.replaceAll("'", "'\\''")}'`)
     .join(' ');
 }
 
-function firstLine(error: unknown): string {
+export function firstLine(error: unknown): string {
   const e = error as { stderr?: string; message?: string };
   return (e.stderr?.trim() || e.message || String(error)).split('\n')[0]!;
 }
 
-function tail(file: string): string {
+export function tail(file: string): string {
   try {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-15).join('\n');
   } catch {

@@ -21,6 +21,11 @@ export interface GraphqlOptions {
   introspection?: boolean;
   /** Postgres statement_timeout of each GraphQL request (TRACEGRES_GRAPHQL_STATEMENT_TIMEOUT). */
   statementTimeout?: string;
+  /**
+   * Where queries read (TRACEGRES_READ_DATABASE_URL): a streaming replica.
+   * Mutations and the schema's introspection stay on the connection string.
+   */
+  readDatabaseUrl?: string;
 }
 
 export const DEFAULT_STATEMENT_TIMEOUT = '10s';
@@ -34,7 +39,7 @@ export function makePreset(connectionString: string, options: GraphqlOptions = {
     // re-enter every root field through it.
     disablePlugins: ['QueryQueryPlugin'],
     // No subscriptions: no LISTEN connection held open.
-    pgServices: [makeSettingsTransactionPgService({ connectionString, schemas: ['api'], pubsub: false })],
+    pgServices: [makeSettingsTransactionPgService({ connectionString, schemas: ['api'], pubsub: false }, options.readDatabaseUrl)],
     plugins: [
       {
         name: 'TracegresQueryBudget',

@@ -17,6 +17,10 @@
 // handed back at once and the connection returns to the pool when `commit`
 // has come back: the commit's round trip is off the response's path. A
 // mutation's commit is awaited before its answer, as before.
+//
+// With a read pool (a streaming replica, TRACEGRES_READ_DATABASE_URL), a
+// read-only transaction takes its connection there; mutations, and
+// requests without settings, stay on the primary.
 import {
   createWithPgClient,
   makePgService,
@@ -40,14 +44,17 @@ export function openingStatement(client: Pick<PoolClient, 'escapeLiteral'>, pgSe
   return calls.length ? `begin; select ${calls.join(', ')}` : 'begin';
 }
 
-/** A withPgClient over `pool` that opens each settings transaction in one round trip. */
-export function withSettingsTransaction(pool: Pool): WithPgClient {
+/**
+ * A withPgClient over `pool` that opens each settings transaction in one
+ * round trip; read-only transactions use `readPool` (by default `pool`).
+ */
+export function withSettingsTransaction(pool: Pool, readPool: Pool = pool): WithPgClient {
   // @dataplan/pg turns JIT optimization off on each connection it uses
   // (short queries pay more for it than they save); so do we, once a
   // connection, awaited, since pg refuses overlapping queries.
   const jitOff = new WeakSet<PoolClient>();
   const withPgClient = (async (pgSettings, callback) => {
-    const client = await pool.connect();
+    const client = await (pgSettings?.transaction_read_only === 'on' ? readPool : pool).connect();
     let unusable: Error | undefined;
     let released = false;
     try {
@@ -101,14 +108,25 @@ function releaseAfterCommit(client: PoolClient): void {
 /**
  * makePgService, with the request transaction above for requests; the
  * superuser variant (introspection) and everything else stay @dataplan/pg's.
+ * With `readConnectionString`, read-only requests connect there.
  */
-export function makeSettingsTransactionPgService(options: PgAdaptorMakePgServiceOptions) {
+export function makeSettingsTransactionPgService(options: PgAdaptorMakePgServiceOptions, readConnectionString?: string) {
   const service = makePgService(options);
   const pool = (service.adaptorSettings as { pool: Pool }).pool;
-  const ownWithPgClient = withSettingsTransaction(pool);
+  // The read side is a service of its own only for its pool and its release.
+  const readService = readConnectionString ? makePgService({ ...options, connectionString: readConnectionString }) : undefined;
+  const readPool = readService ? (readService.adaptorSettings as { pool: Pool }).pool : pool;
+  const ownWithPgClient = withSettingsTransaction(pool, readPool);
   service.adaptor = {
     ...service.adaptor,
     createWithPgClient: (settings, variant) => (variant ? createWithPgClient(settings, variant) : ownWithPgClient),
   } as typeof service.adaptor;
+  if (readService) {
+    const release = service.release;
+    service.release = async () => {
+      await release?.call(service);
+      await readService.release?.();
+    };
+  }
   return service;
 }
