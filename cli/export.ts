@@ -4,11 +4,11 @@
 //
 //   tracegres export [--once] [--database-url URL]   send queued spans to OTEL_EXPORTER_OTLP_*
 //   tracegres export status [--database-url URL]     queue depth, oldest waiting span, counts
-import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { redactPassword } from '../server/database/connection-strings.ts';
 import { OtlpConfigError, readOtlpExportConfig } from '../server/otlp/config.ts';
 import { createOtlpExporter } from '../server/otlp/exporter.ts';
+import { parseCommandLine } from './arguments.ts';
 
 const USAGE = `usage:
   tracegres export [--once] [--database-url URL]
@@ -20,21 +20,8 @@ const USAGE = `usage:
       the export queue and counters (tracing.otlp_export_status).`;
 
 export async function exportCommand(argv: string[], databaseUrl: (explicit: string | undefined) => string): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        once: { type: 'boolean', default: false },
-        'database-url': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommandLine(argv, { once: { type: 'boolean', default: false } }, USAGE);
+  if (!parsed) return 2;
   const { values, positionals } = parsed;
   if (values.help || (positionals.length > 0 && positionals[0] !== 'status') || positionals.length > 1) {
     (values.help ? console.log : console.error)(USAGE);

@@ -5,9 +5,10 @@
 //   tracegres ingest-token create --organization UUID [--name NAME]
 //   tracegres ingest-token list
 //   tracegres ingest-token revoke ID
-import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { generateIngestToken, hashIngestToken } from '../server/otlp/ingest-tokens.ts';
+import { UUID_PATTERN } from '../ts/trace-context/headers.ts';
+import { parseCommandLine } from './arguments.ts';
 import type { Output } from './retention.ts';
 
 const USAGE = `usage:
@@ -19,29 +20,13 @@ const USAGE = `usage:
   tracegres ingest-token revoke ID [--database-url URL]
       refuse the token from now on.`;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export async function ingestTokenCommand(
   argv: string[],
   databaseUrl: (explicit: string | undefined) => string,
   out: Output,
 ): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        organization: { type: 'string' },
-        name: { type: 'string' },
-        'database-url': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommandLine(argv, { organization: { type: 'string' }, name: { type: 'string' } }, USAGE);
+  if (!parsed) return 2;
   const { values, positionals } = parsed;
   const [command, ...rest] = positionals;
   if (values.help || !command) {
@@ -53,10 +38,10 @@ export async function ingestTokenCommand(
     return 2;
   };
   if (command === 'create') {
-    if (!values.organization || !UUID.test(values.organization)) return usageError('--organization must be a uuid');
+    if (!values.organization || !UUID_PATTERN.test(values.organization)) return usageError('--organization must be a uuid');
     if (values.name !== undefined && values.name.trim() === '') return usageError('--name must not be blank');
   } else if (command === 'revoke') {
-    if (rest.length !== 1 || !UUID.test(rest[0]!)) return usageError('revoke takes one token id (a uuid, from ingest-token list)');
+    if (rest.length !== 1 || !UUID_PATTERN.test(rest[0]!)) return usageError('revoke takes one token id (a uuid, from ingest-token list)');
   } else if (command !== 'list') {
     return usageError(`unknown command "ingest-token ${command}"`);
   }

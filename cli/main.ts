@@ -10,9 +10,9 @@
 //
 // The database is DATABASE_URL, or --database-url, or else the embedded
 // Postgres that `npm start` runs (its port from TRACEGRES_EMBEDDED_PG_PORT).
-import { parseArgs } from 'node:util';
 import { embeddedDatabaseUrl, readConfig } from '../server/config.ts';
 import { redactPassword } from '../server/database/connection-strings.ts';
+import { parseCommandLine } from './arguments.ts';
 import { type Output, retentionStatus, runRetention, scheduleRetention } from './retention.ts';
 
 const USAGE = `usage:
@@ -78,25 +78,18 @@ export async function main(argv: string[], out: Output = terminalOutput()): Prom
   if (argv[0] === 'export') return (await import('./export.ts')).exportCommand(argv.slice(1), databaseUrl);
   if (argv[0] === 'ingest-token') return (await import('./ingest-tokens.ts')).ingestTokenCommand(argv.slice(1), databaseUrl, out);
   if (argv[0] === 'alerts') return (await import('./alerts.ts')).alertsCommand(argv.slice(1), databaseUrl, out);
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        'dry-run': { type: 'boolean', default: false },
-        'older-than': { type: 'string' },
-        'batch-size': { type: 'string' },
-        'in-process': { type: 'boolean', default: false },
-        off: { type: 'boolean', default: false },
-        'database-url': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommandLine(
+    argv,
+    {
+      'dry-run': { type: 'boolean', default: false },
+      'older-than': { type: 'string' },
+      'batch-size': { type: 'string' },
+      'in-process': { type: 'boolean', default: false },
+      off: { type: 'boolean', default: false },
+    },
+    USAGE,
+  );
+  if (!parsed) return 2;
   const { values, positionals } = parsed;
   const [topic, command, ...rest] = positionals;
   if (values.help || topic !== 'retention' || !command) {
