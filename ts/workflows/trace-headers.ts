@@ -66,15 +66,18 @@ export interface ExplicitTraceParams {
   tracestate?: string | null;
 }
 
-/** The carrier for work started inside `span`: the span becomes the parent. */
-export function carrierFromSpan(span: {
+/** A span that work can be started inside: a ts/edge Span, or anything shaped like one. */
+export interface SpanLike {
   traceId: string;
   spanId: string;
   traceFlags: number;
   tracestate: string | null;
   correlationId: string | null;
   sessionId: string | null;
-}): TraceCarrier {
+}
+
+/** The carrier for work started inside `span`: the span becomes the parent. */
+export function carrierFromSpan(span: SpanLike): TraceCarrier {
   return {
     traceId: span.traceId,
     parentSpanId: span.spanId,

@@ -28,17 +28,9 @@ import type {
   WorkflowStartUpdateWithStartInput,
   WorkflowStartUpdateWithStartOutput,
 } from '@temporalio/client';
-import { carrierFromParams, carrierFromSpan, traceHeaders, type TraceCarrier } from '../trace-headers.ts';
+import { carrierFromParams, carrierFromSpan, traceHeaders, type SpanLike, type TraceCarrier } from '../trace-headers.ts';
 
-/** What withTraceContext accepts: a ts/edge Span, or anything shaped like one. */
-export interface SpanLike {
-  traceId: string;
-  spanId: string;
-  traceFlags: number;
-  tracestate: string | null;
-  correlationId: string | null;
-  sessionId: string | null;
-}
+export type { SpanLike };
 
 const ambient = new AsyncLocalStorage<TraceCarrier>();
 
