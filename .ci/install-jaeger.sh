@@ -18,19 +18,8 @@ if [ -x "$binary" ]; then
   exit 0
 fi
 
-# Go may be installed without being on PATH (the official tarball's place).
-if ! command -v go >/dev/null 2>&1; then
-  for dir in /usr/local/go/bin "$HOME/go/bin" "$HOME/.local/go/bin"; do
-    if [ -x "$dir/go" ]; then
-      PATH="$dir:$PATH"
-      break
-    fi
-  done
-fi
-if ! command -v go >/dev/null 2>&1; then
-  echo "install-jaeger: Go is needed to build Jaeger and was not found (looked on PATH and in /usr/local/go/bin)" >&2
-  exit 1
-fi
+. "$(dirname "$0")/find-go.sh"
+require_go install-jaeger "Jaeger"
 
 # `go install pkg@version` refuses the module's replace directives, so the
 # command is built as a tool of a scratch module.

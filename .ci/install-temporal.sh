@@ -18,19 +18,8 @@ if [ -x "$binary" ]; then
   exit 0
 fi
 
-# Go may be installed without being on PATH (the official tarball's place).
-if ! command -v go >/dev/null 2>&1; then
-  for dir in /usr/local/go/bin "$HOME/go/bin" "$HOME/.local/go/bin"; do
-    if [ -x "$dir/go" ]; then
-      PATH="$dir:$PATH"
-      break
-    fi
-  done
-fi
-if ! command -v go >/dev/null 2>&1; then
-  echo "install-temporal: Go is needed to build the Temporal CLI and was not found (looked on PATH and in /usr/local/go/bin)" >&2
-  exit 1
-fi
+. "$(dirname "$0")/find-go.sh"
+require_go install-temporal "the Temporal CLI"
 
 mkdir -p "$bindir"
 echo "install-temporal: building github.com/temporalio/cli/cmd/temporal@$version with $(go version)" >&2
