@@ -3,7 +3,6 @@
  * example edge functions over HTTP, the functions write events to a real
  * database, and the events carry exactly the ids the browser sent.
  */
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { createAcceptInvitationHandler } from '../edge/functions/accept-invitation.ts';
@@ -12,6 +11,7 @@ import { createManageUserHandler } from '../edge/functions/manage-user.ts';
 import { parseTraceparent } from '../trace-context/traceparent.ts';
 import { createInvitationService } from './services/invitation-service.ts';
 import { createUserCommandService } from './services/user-command-service.ts';
+import { signAccessToken } from './test-access-token.ts';
 import { type ReceivedRequest, type TestServer, startTestServer } from './test-server.ts';
 import { TracedRequestError, startUserAction } from './traced-fetch.ts';
 
@@ -53,13 +53,7 @@ function sentContext(request: ReceivedRequest | undefined) {
 }
 
 beforeAll(async () => {
-  const secret = new TextEncoder().encode('super-secret-jwt-token-with-at-least-32-characters');
-  for (const user of [ADMIN, INVITEE]) {
-    tokens[user.userId] = await new SignJWT({ session_id: user.sessionId, role: 'authenticated' })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(user.userId)
-      .sign(secret);
-  }
+  for (const user of [ADMIN, INVITEE]) tokens[user.userId] = await signAccessToken(user);
   // Span recording is the edge toolkit's concern and tested there; here the events are what matter.
   const deps = { sql: db.sql, recordSpans: false };
   const functions: Record<string, (request: Request) => Promise<Response>> = {

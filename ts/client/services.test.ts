@@ -1,8 +1,8 @@
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corsHeaders } from '../edge/error-response.ts';
 import { createInvitationService } from './services/invitation-service.ts';
 import { createUserCommandService } from './services/user-command-service.ts';
+import { signAccessToken } from './test-access-token.ts';
 import { type TestServer, startTestServer } from './test-server.ts';
 import { startUserAction } from './traced-fetch.ts';
 
@@ -16,17 +16,8 @@ const API_KEY = 'anon-key';
 let server: TestServer;
 let accessToken: string;
 
-function lastReceived() {
-  const request = server.received.at(-1);
-  if (request === undefined) throw new Error('the server received nothing');
-  return request;
-}
-
 beforeAll(async () => {
-  accessToken = await new SignJWT({ session_id: SESSION_ID, role: 'authenticated' })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(USER_ID)
-    .sign(new TextEncoder().encode('super-secret-jwt-token-with-at-least-32-characters'));
+  accessToken = await signAccessToken({ userId: USER_ID, sessionId: SESSION_ID });
 
   // Stand-ins that answer with the functions' response shapes, so these tests
   // look at what the client sends; edge-functions.db.test.ts runs the real ones.
@@ -57,7 +48,7 @@ describe('invitation service', () => {
       invitationId: INVITATION_ID,
       expiresAt: '2026-12-02T10:00:00.000Z',
     });
-    const { method, path, headers, body } = lastReceived();
+    const { method, path, headers, body } = server.lastReceived();
     expect(method).toBe('POST');
     expect(path).toBe('/functions/v1/invite-user');
     expect(JSON.parse(body)).toEqual(input);
@@ -75,15 +66,15 @@ describe('invitation service', () => {
       organizationId: ORGANIZATION_ID,
       role: 'member',
     });
-    expect(lastReceived().path).toBe('/functions/v1/accept-invitation');
-    expect(JSON.parse(lastReceived().body)).toEqual({ invitationId: INVITATION_ID, userId: USER_ID });
+    expect(server.lastReceived().path).toBe('/functions/v1/accept-invitation');
+    expect(JSON.parse(server.lastReceived().body)).toEqual({ invitationId: INVITATION_ID, userId: USER_ID });
   });
 
   it('sends no session id or authorization when signed out', async () => {
     const service = createInvitationService({ baseUrl: server.url, apiKey: API_KEY });
     await service.acceptInvitation({ invitationId: INVITATION_ID, userId: USER_ID });
-    expect(lastReceived().headers.has('authorization')).toBe(false);
-    expect(lastReceived().headers.has('x-session-id')).toBe(false);
+    expect(server.lastReceived().headers.has('authorization')).toBe(false);
+    expect(server.lastReceived().headers.has('x-session-id')).toBe(false);
   });
 });
 
@@ -92,8 +83,8 @@ describe('user command service', () => {
     const service = createUserCommandService({ baseUrl: server.url, accessToken });
     const command = { action: 'change_role', organizationId: ORGANIZATION_ID, userId: OTHER_USER_ID, role: 'admin' } as const;
     await expect(service.manageUser(command)).resolves.toEqual({ userId: OTHER_USER_ID, action: 'change_role', eventId: '1042' });
-    expect(lastReceived().path).toBe('/functions/v1/manage-user');
-    expect(JSON.parse(lastReceived().body)).toEqual(command);
+    expect(server.lastReceived().path).toBe('/functions/v1/manage-user');
+    expect(JSON.parse(server.lastReceived().body)).toEqual(command);
   });
 
   it('shares one correlation id across the calls of one user action', async () => {

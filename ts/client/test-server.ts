@@ -20,6 +20,8 @@ export interface TestServer {
   /** Origin, e.g. `http://127.0.0.1:43121`, without a trailing slash. */
   url: string;
   received: ReceivedRequest[];
+  /** The request received last; throws when none came. */
+  lastReceived(): ReceivedRequest;
   close(): Promise<void>;
 }
 
@@ -57,6 +59,11 @@ export async function startTestServer(handler: Handler): Promise<TestServer> {
   return {
     url: origin,
     received,
+    lastReceived() {
+      const request = received.at(-1);
+      if (request === undefined) throw new Error('the server received nothing');
+      return request;
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         // fetch keeps connections alive; without this close() waits for them to time out.

@@ -1,8 +1,8 @@
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorResponse } from '../edge/error-response.ts';
 import { extractTracingContext } from '../trace-context/extract.ts';
 import { parseTraceparent } from '../trace-context/traceparent.ts';
+import { signAccessToken } from './test-access-token.ts';
 import { type TestServer, refusedUrl, startTestServer } from './test-server.ts';
 import { TracedRequestError, startUserAction, tracedFetch, tracedFetchJson } from './traced-fetch.ts';
 import { generateCorrelationId } from './tracing.ts';
@@ -34,17 +34,8 @@ async function tracedFailure(promise: Promise<unknown>): Promise<TracedRequestEr
   return error as TracedRequestError;
 }
 
-function lastReceived() {
-  const request = server.received.at(-1);
-  if (request === undefined) throw new Error('the server received nothing');
-  return request;
-}
-
 beforeAll(async () => {
-  accessToken = await new SignJWT({ session_id: SESSION_ID, role: 'authenticated' })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject('5b0e8f2c-1d3a-4c6e-8f90-a1b2c3d4e5f6')
-    .sign(new TextEncoder().encode('super-secret-jwt-token-with-at-least-32-characters'));
+  accessToken = await signAccessToken({ userId: '5b0e8f2c-1d3a-4c6e-8f90-a1b2c3d4e5f6', sessionId: SESSION_ID });
 
   server = await startTestServer(async (request) => {
     const path = new URL(request.url).pathname;
@@ -95,7 +86,7 @@ describe('tracedFetch requests', () => {
   it('sends a valid traceparent and a uuid correlation id, and resolves with a 2xx response', async () => {
     const response = await tracedFetch(`${server.url}/ok`);
     expect(await response.json()).toEqual({ ok: true });
-    const { headers } = lastReceived();
+    const { headers } = server.lastReceived();
     expect(parseTraceparent(headers.get('traceparent'))).toMatchObject({ ok: true, traceparent: { traceFlags: 1 } });
     expect(headers.get('x-correlation-id')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(headers.has('x-session-id')).toBe(false);
@@ -103,12 +94,12 @@ describe('tracedFetch requests', () => {
 
   it('sends the session id of the access token given in options', async () => {
     await tracedFetch(`${server.url}/ok`, undefined, { accessToken });
-    expect(lastReceived().headers.get('x-session-id')).toBe(SESSION_ID);
+    expect(server.lastReceived().headers.get('x-session-id')).toBe(SESSION_ID);
   });
 
   it('reads the session id from an Authorization bearer header when no token is given', async () => {
     await tracedFetch(`${server.url}/ok`, { headers: { Authorization: `Bearer ${accessToken}` } });
-    const { headers } = lastReceived();
+    const { headers } = server.lastReceived();
     expect(headers.get('x-session-id')).toBe(SESSION_ID);
     expect(headers.get('authorization')).toBe(`Bearer ${accessToken}`);
   });
@@ -116,12 +107,12 @@ describe('tracedFetch requests', () => {
   it('uses the correlation id it is given', async () => {
     const correlationId = generateCorrelationId();
     await tracedFetch(`${server.url}/ok`, undefined, { correlationId });
-    expect(lastReceived().headers.get('x-correlation-id')).toBe(correlationId);
+    expect(server.lastReceived().headers.get('x-correlation-id')).toBe(correlationId);
   });
 
   it('clears the sampled flag when asked', async () => {
     await tracedFetch(`${server.url}/ok`, undefined, { sampled: false });
-    expect(lastReceived().headers.get('traceparent')).toMatch(/-00$/);
+    expect(server.lastReceived().headers.get('traceparent')).toMatch(/-00$/);
   });
 
   it("keeps the caller's method, body and headers", async () => {
@@ -131,36 +122,36 @@ describe('tracedFetch requests', () => {
       headers: { 'x-custom': 'kept' },
     });
     expect(await response.json()).toEqual({ method: 'PUT', body: 'payload', custom: 'kept' });
-    expect(lastReceived().headers.has('traceparent')).toBe(true);
+    expect(server.lastReceived().headers.has('traceparent')).toBe(true);
   });
 
   it('keeps the headers of a Request given as input', async () => {
     const request = new Request(`${server.url}/echo`, { method: 'POST', body: 'from request', headers: { 'x-custom': 'on request' } });
     const response = await tracedFetch(request);
     expect(await response.json()).toEqual({ method: 'POST', body: 'from request', custom: 'on request' });
-    expect(lastReceived().headers.has('x-correlation-id')).toBe(true);
+    expect(server.lastReceived().headers.has('x-correlation-id')).toBe(true);
   });
 
   it('shares one correlation id across the requests of a user action, with a fresh traceparent each', async () => {
     const action = startUserAction({ accessToken });
     await action.fetch(`${server.url}/ok`);
-    const first = lastReceived().headers;
+    const first = server.lastReceived().headers;
     await action.fetch(`${server.url}/ok`);
-    const second = lastReceived().headers;
+    const second = server.lastReceived().headers;
     expect(first.get('x-correlation-id')).toBe(action.correlationId);
     expect(second.get('x-correlation-id')).toBe(action.correlationId);
     expect(sentTraceId(second)).not.toBe(sentTraceId(first));
     expect(second.get('traceparent')).not.toBe(first.get('traceparent'));
 
     await startUserAction().fetch(`${server.url}/ok`);
-    expect(lastReceived().headers.get('x-correlation-id')).not.toBe(action.correlationId);
+    expect(server.lastReceived().headers.get('x-correlation-id')).not.toBe(action.correlationId);
   });
 
   it('makes a new correlation id per call when none is given', async () => {
     await tracedFetch(`${server.url}/ok`);
-    const first = lastReceived().headers.get('x-correlation-id');
+    const first = server.lastReceived().headers.get('x-correlation-id');
     await tracedFetch(`${server.url}/ok`);
-    expect(lastReceived().headers.get('x-correlation-id')).not.toBe(first);
+    expect(server.lastReceived().headers.get('x-correlation-id')).not.toBe(first);
   });
 });
 
@@ -168,7 +159,7 @@ describe('tracedFetch failures', () => {
   it("reports an edge function's error with the ids the edge recorded, which are the ones sent", async () => {
     const correlationId = generateCorrelationId();
     const error = await tracedFailure(tracedFetch(`${server.url}/edge-conflict`, { method: 'POST' }, { correlationId }));
-    const { headers } = lastReceived();
+    const { headers } = server.lastReceived();
     expect(error).toMatchObject({
       name: 'TracedRequestError',
       message: 'Email already invited',
@@ -185,7 +176,7 @@ describe('tracedFetch failures', () => {
       message: 'Request failed with status 503 Service Unavailable',
       status: 503,
       correlationId: SERVER_CORRELATION_ID,
-      traceId: sentTraceId(lastReceived().headers),
+      traceId: sentTraceId(server.lastReceived().headers),
     });
   });
 
@@ -216,7 +207,7 @@ describe('tracedFetch failures', () => {
       message: 'Request failed with status 502 Bad Gateway',
       status: 502,
       correlationId,
-      traceId: sentTraceId(lastReceived().headers),
+      traceId: sentTraceId(server.lastReceived().headers),
     });
   });
 
@@ -238,7 +229,7 @@ describe('tracedFetch failures', () => {
   it('reports a timeout as a failure', async () => {
     const error = await tracedFailure(tracedFetch(`${server.url}/slow`, { signal: AbortSignal.timeout(50) }));
     expect(error.status).toBeNull();
-    expect(error.correlationId).toBe(lastReceived().headers.get('x-correlation-id'));
+    expect(error.correlationId).toBe(server.lastReceived().headers.get('x-correlation-id'));
   });
 
   it("passes the caller's own abort through as an AbortError", async () => {
@@ -263,8 +254,8 @@ describe('tracedFetchJson', () => {
     expect(error).toMatchObject({
       status: 200,
       message: 'Unreadable response body (status 200)',
-      correlationId: lastReceived().headers.get('x-correlation-id'),
-      traceId: sentTraceId(lastReceived().headers),
+      correlationId: server.lastReceived().headers.get('x-correlation-id'),
+      traceId: sentTraceId(server.lastReceived().headers),
     });
   });
 
