@@ -20,6 +20,7 @@ const suites: Record<string, () => Promise<BenchSuite>> = {
   search: async () => (await import('./search.ts')).run,
   tempo: async () => (await import('./tempo.ts')).run,
   alerts: async () => (await import('./alerts.ts')).run,
+  flame_and_live: async () => (await import('./flame-and-live.ts')).run,
   interop: async () => (await import('./interop.ts')).run,
   peers: async () => (await import('./peers.ts')).run,
 };

@@ -1,0 +1,164 @@
+// The flame graph and the live view against issue 16's targets:
+//
+//   operation flame graph: api.operation_flame_graph over 10,000 traces of
+//     one operation (7 spans each), as an admin and as a tenant reader
+//     (row-level security on every span); target <= 1 s;
+//   live failed events: from a failed event's commit to its arrival on a
+//     tenant reader's /live/failed-events stream through the real server;
+//     target p99 <= 1 s (to the browser showing it; the browser's drawing
+//     is not included here);
+//   new-trace trigger: record_spans of 500 spans that each start a trace,
+//     with the live trigger on against off, in alternating rounds.
+import type postgres from 'postgres';
+import { createTokenVerifier, signToken } from '../server/auth/jwt.ts';
+import { startHttpServer } from '../server/http-server.ts';
+import { FAILED_EVENTS_PATH } from '../server/live/live-feed.ts';
+import { summarize, type BenchContext } from './context.ts';
+
+const TRACES = 10_000;
+const FLAME_CALLS = 5;
+const LIVE_SAMPLES = 300;
+const TRIGGER_ROUNDS = 6;
+const TRIGGER_CALLS = 5;
+const ORG = 'a0000000-0000-4000-8000-00000000000a';
+const SECRET = 'bench-live-secret-long-enough-for-hs256!';
+
+export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
+  const db = await ctx.createDatabase();
+  try {
+    ctx.log(`flame_and_live: seeding ${TRACES} checkout traces of 7 spans`);
+    await seedCheckouts(db.sql);
+    ctx.log('flame_and_live: operation flame graph');
+    const flame = {
+      traces: TRACES,
+      admin: await timeFlameGraph(db.sql, { role: 'tracegres_admin' }),
+      tenant_reader: await timeFlameGraph(db.sql, { role: 'tracegres_reader', 'jwt.claims.organization_id': ORG }),
+      target_ms: 1000,
+    };
+    ctx.log('flame_and_live: live failed events, commit to stream');
+    const live = { ...(await liveLatency(db.url, db.sql)), target_p99_ms: 1000 };
+    ctx.log('flame_and_live: new-trace trigger on ingest');
+    const trigger = await newTraceTriggerCost(db.sql);
+    return { operation_flame_graph: flame, live_failed_events: live, new_trace_trigger: trigger };
+  } finally {
+    await db.drop();
+  }
+}
+
+// browser -> edge -> workflow -> reserve, charge (-> insert), email; a third
+// of the charges fail. Spread over the last 30 minutes.
+async function seedCheckouts(sql: postgres.Sql): Promise<void> {
+  await sql`
+    select tracing.record_spans(jsonb_agg(x)) from (
+      select jsonb_build_object(
+        'trace_id', lpad(to_hex(t), 32, '0'), 'span_id', lpad(to_hex(t * 16 + k), 16, '0'),
+        'parent_span_id', case k when 1 then null when 5 then lpad(to_hex(t * 16 + 3), 16, '0')
+                                 when 6 then lpad(to_hex(t * 16 + 3), 16, '0') when 7 then lpad(to_hex(t * 16 + 5), 16, '0')
+                                 else lpad(to_hex(t * 16 + k - 1), 16, '0') end,
+        'name', (array['POST /checkout', 'checkout', 'OrderWorkflow', 'reserveInventory', 'chargePayment', 'sendEmail', 'INSERT payments'])[k],
+        'service', (array['shop-web', 'edge-checkout', 'order-worker', 'order-worker', 'order-worker', 'order-worker', 'postgres'])[k],
+        'start_time', now() - interval '30 minutes' + (t % 1800) * interval '1 second' + k * interval '10 ms',
+        'end_time', now() - interval '30 minutes' + (t % 1800) * interval '1 second' + (200 - k * 10) * interval '1 ms' + k * interval '10 ms',
+        'status', case when k = 5 and t % 3 = 0 then 'error' else 'unset' end,
+        'organization_id', ${ORG}::text) as x
+      from generate_series(1, ${TRACES}::int) t, generate_series(1, 7) k) s`;
+  // As autovacuum would leave them: statistics, visibility map, hint bits.
+  await sql`vacuum analyze tracing.spans`;
+  await sql`vacuum analyze tracing.trace_summaries`;
+}
+
+async function timeFlameGraph(sql: postgres.Sql, settings: Record<string, string>) {
+  const durations: number[] = [];
+  let paths = 0;
+  for (let i = 0; i < FLAME_CALLS; i++) {
+    await sql.begin(async (tx) => {
+      for (const [key, value] of Object.entries(settings)) await tx`select set_config(${key}, ${value}, true)`;
+      const started = performance.now();
+      const rows = await tx`
+        select * from api.operation_flame_graph(now() - interval '1 hour', now() + interval '1 hour', 'shop-web', 'POST /checkout')`;
+      durations.push(performance.now() - started);
+      paths = rows.length;
+    });
+  }
+  return { ...summarize(durations), paths };
+}
+
+async function liveLatency(url: string, sql: postgres.Sql) {
+  const http = await startHttpServer({
+    databaseUrl: url,
+    port: 0,
+    host: '127.0.0.1',
+    pgSettingsFor: createTokenVerifier({ secret: SECRET }),
+  });
+  const abort = new AbortController();
+  try {
+    const token = await signToken(SECRET, { role: 'reader', organization_id: ORG, sub: 'bench' });
+    const response = await fetch(http.url + FAILED_EVENTS_PATH, { headers: { authorization: `Bearer ${token}` }, signal: abort.signal });
+    const arrived = new Map<string, (at: number) => void>();
+    let ready!: () => void;
+    const isReady = new Promise<void>((resolve) => (ready = resolve));
+    void (async () => {
+      const decoder = new TextDecoder();
+      let buffer = '';
+      try {
+        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+          buffer += decoder.decode(chunk, { stream: true });
+          let end;
+          while ((end = buffer.indexOf('\n\n')) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            if (block.includes('event: ready')) ready();
+            const id = /"rowId":"(\d+)"/.exec(block)?.[1];
+            if (id) arrived.get(id)?.(performance.now());
+          }
+        }
+      } catch {
+        // aborted at the end
+      }
+    })();
+    await isReady;
+    const latencies: number[] = [];
+    for (let i = 0; i < LIVE_SAMPLES; i++) {
+      const [row] = await sql`
+        insert into tracing.domain_events (stream_type, stream_id, event_type, organization_id, processing_error)
+        values ('order', ${'o-' + i}, 'payment.failed', ${ORG}, 'card declined') returning id`;
+      const committed = performance.now();
+      const at = await new Promise<number>((resolve) => arrived.set(String(row!.id), resolve));
+      latencies.push(at - committed);
+    }
+    return summarize(latencies);
+  } finally {
+    abort.abort();
+    await http.close();
+  }
+}
+
+async function newTraceTriggerCost(sql: postgres.Sql) {
+  const on: number[] = [];
+  const off: number[] = [];
+  let base = 1_000_000;
+  for (let round = 0; round < TRIGGER_ROUNDS; round++) {
+    for (const enabled of round % 2 ? [false, true] : [true, false]) {
+      await sql.unsafe(`alter table tracing.trace_summaries ${enabled ? 'enable' : 'disable'} trigger _700_notify_new_trace`);
+      for (let call = 0; call < TRIGGER_CALLS; call++) {
+        base += 1000;
+        const started = performance.now();
+        await sql`
+          select tracing.record_spans(jsonb_agg(jsonb_build_object(
+            'trace_id', lpad(to_hex(${base}::bigint + t), 32, 'f'), 'span_id', lpad(to_hex(t + 1), 16, '0'),
+            'name', 'bench', 'service', 'bench', 'start_time', now(), 'end_time', now() + interval '1 ms',
+            'organization_id', ${ORG}::text)))
+          from generate_series(1, 500) t`;
+        (enabled ? on : off).push(performance.now() - started);
+      }
+    }
+  }
+  await sql`alter table tracing.trace_summaries enable trigger _700_notify_new_trace`;
+  const [withTrigger, without] = [summarize(on), summarize(off)];
+  return {
+    spans_per_call: 500,
+    with_trigger: withTrigger,
+    without,
+    p50_ratio: Math.round((withTrigger.p50_ms / without.p50_ms) * 1000) / 1000,
+  };
+}
