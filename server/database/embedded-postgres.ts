@@ -107,6 +107,15 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   };
 }
 
+/**
+ * The embedded package's binaries as the user Postgres runs as can reach
+ * them, and their major version (tests run tools of the same version).
+ */
+export async function embeddedPostgresBinaries(): Promise<{ binDir: string; major: number }> {
+  const version = JSON.parse(readFileSync(path.join(await packageNativeDir(), '..', 'package.json'), 'utf8')).version as string;
+  return { binDir: await reachableBinaries(isRoot() ? postgresUser() : undefined, () => {}), major: Number(version.split('.')[0]) };
+}
+
 type Tool = (name: string, args: string[]) => Promise<unknown>;
 interface UserIds {
   uid: number;

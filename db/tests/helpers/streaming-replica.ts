@@ -7,17 +7,20 @@
 // wal_level replica (Postgres's default), max_wal_senders > 0 and a
 // `replication` line in pg_hba.conf for the test role (initdb writes one for
 // 127.0.0.1). pg_basebackup must be of the server's major version or newer;
-// Debian's live in /usr/lib/postgresql/<major>/bin. As root, the tools and
-// the standby run as the OS user `postgres`, as Postgres requires.
+// Debian's live in /usr/lib/postgresql/<major>/bin. The embedded package
+// (the local default) ships no pg_basebackup: for its server, which runs on
+// this machine, the same copy is made with pg_backup_start/pg_backup_stop
+// and a physical slot. As root, the tools and the standby run as the OS
+// user `postgres`, as Postgres requires.
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
 import { withDatabase } from '../../../server/database/connection-strings.ts';
-import { firstLine, freePort, serverFlags, tail } from '../../../server/database/embedded-postgres.ts';
+import { embeddedPostgresBinaries, firstLine, freePort, serverFlags, tail } from '../../../server/database/embedded-postgres.ts';
 
 const run = promisify(execFile);
 
@@ -50,6 +53,7 @@ export async function startStreamingReplica(primaryUrl: string, options: { timeo
   const timeoutMs = options.timeoutMs ?? 60_000;
   const primary = postgres(primaryUrl, { max: 1, onnotice: () => {} });
   let dir: string | undefined;
+  let slot: string | undefined;
   try {
     const settings = await primarySettings(primary);
     if (!['replica', 'logical'].includes(settings.wal_level!)) {
@@ -57,12 +61,7 @@ export async function startStreamingReplica(primaryUrl: string, options: { timeo
     }
     if (Number(settings.max_wal_senders) < 1) throw new ReplicaUnavailableError('the primary has max_wal_senders = 0');
     const major = Math.floor(Number(settings.server_version_num) / 10_000);
-    const binDir = `/usr/lib/postgresql/${major}/bin`;
-    if (!existsSync(path.join(binDir, 'pg_basebackup'))) {
-      throw new ReplicaUnavailableError(
-        `no pg_basebackup for Postgres ${major} in ${binDir} (Debian: apt-get install postgresql-${major})`,
-      );
-    }
+    const { binDir, basebackup } = await binariesFor(major);
     const runAs = process.getuid?.() === 0 ? postgresUser() : undefined;
     const tool = (name: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
       run(path.join(binDir, name), args, { ...runAs, env: { ...process.env, LC_MESSAGES: 'C', ...env }, timeout: timeoutMs });
@@ -73,31 +72,35 @@ export async function startStreamingReplica(primaryUrl: string, options: { timeo
     const dataDir = path.join(dir, 'data');
     const logFile = path.join(dir, 'server.log');
     const source = new URL(primaryUrl);
-    try {
-      // -R writes standby.signal and primary_conninfo; -X stream carries
-      // the WAL written during the copy; -c fast starts at once.
-      await tool(
-        'pg_basebackup',
-        [
-          '-h',
-          source.hostname,
-          '-p',
-          source.port || '5432',
-          '-U',
-          decodeURIComponent(source.username),
-          '-D',
-          dataDir,
-          '-R',
-          '-X',
-          'stream',
-          '-c',
-          'fast',
-          '-w',
-        ],
-        source.password ? { PGPASSWORD: decodeURIComponent(source.password) } : {},
-      );
-    } catch (error) {
-      throw new ReplicaUnavailableError(`pg_basebackup of ${source.hostname}:${source.port} failed: ${firstLine(error)}`);
+    if (basebackup) {
+      try {
+        // -R writes standby.signal and primary_conninfo; -X stream carries
+        // the WAL written during the copy; -c fast starts at once.
+        await tool(
+          'pg_basebackup',
+          [
+            '-h',
+            source.hostname,
+            '-p',
+            source.port || '5432',
+            '-U',
+            decodeURIComponent(source.username),
+            '-D',
+            dataDir,
+            '-R',
+            '-X',
+            'stream',
+            '-c',
+            'fast',
+            '-w',
+          ],
+          source.password ? { PGPASSWORD: decodeURIComponent(source.password) } : {},
+        );
+      } catch (error) {
+        throw new ReplicaUnavailableError(`pg_basebackup of ${source.hostname}:${source.port} failed: ${firstLine(error)}`);
+      }
+    } else {
+      slot = await copyWithBackupFunctions(primary, primaryUrl, dataDir, runAs);
     }
     const port = await freePort();
     const flags: Record<string, string> = {
@@ -142,6 +145,7 @@ export async function startStreamingReplica(primaryUrl: string, options: { timeo
           await standby.end();
           await primary.end();
           await tool('pg_ctl', ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60']).catch(() => {});
+          if (slot) await dropSlot(primaryUrl, slot);
           await rm(replicaDir, { recursive: true, force: true });
         })()),
     };
@@ -153,8 +157,93 @@ export async function startStreamingReplica(primaryUrl: string, options: { timeo
     return replica;
   } catch (error) {
     await primary.end();
+    if (slot) await dropSlot(primaryUrl, slot);
     if (dir) await rm(dir, { recursive: true, force: true });
     throw error;
+  }
+}
+
+/**
+ * Debian's tools of that major version (pg_basebackup), else the embedded
+ * package's when it is that version: they have no pg_basebackup, so the
+ * copy is made with the backup functions instead.
+ */
+async function binariesFor(major: number): Promise<{ binDir: string; basebackup: boolean }> {
+  const debian = `/usr/lib/postgresql/${major}/bin`;
+  if (existsSync(path.join(debian, 'pg_basebackup'))) return { binDir: debian, basebackup: true };
+  const embedded = await embeddedPostgresBinaries();
+  if (embedded.major === major) return { binDir: embedded.binDir, basebackup: false };
+  throw new ReplicaUnavailableError(`no pg_basebackup for Postgres ${major} in ${debian} (Debian: apt-get install postgresql-${major})`);
+}
+
+/**
+ * What pg_basebackup -R does, for a primary on this machine: the data
+ * folder copied between pg_backup_start and pg_backup_stop, the backup
+ * label written into the copy, and a standby.signal with primary_conninfo.
+ * A physical slot keeps the WAL from the backup's start until the standby
+ * has streamed it; its name is returned for dropping.
+ */
+async function copyWithBackupFunctions(
+  primary: postgres.Sql,
+  primaryUrl: string,
+  dataDir: string,
+  runAs: UserIds | undefined,
+): Promise<string> {
+  const slot = `tracegres_test_replica_${process.pid}_${Date.now()}`;
+  const session = await primary.reserve();
+  try {
+    await session`select pg_create_physical_replication_slot(${slot}, true)`;
+    const [{ data_directory: source }] = await session<
+      [{ data_directory: string }]
+    >`select current_setting('data_directory') as data_directory`;
+    await session`select pg_backup_start('tracegres test replica', true)`;
+    let label: string;
+    try {
+      // Files that vanish during the copy (a database another test drops)
+      // are fine: replaying the WAL removes them on the standby too.
+      await run('cp', ['-a', source, dataDir], { ...runAs }).catch((error: { stderr?: string }) => {
+        const complaints = (error.stderr ?? '').trim().split('\n');
+        if (!complaints.every((line) => line.includes('No such file or directory'))) throw error;
+      });
+    } finally {
+      [{ labelfile: label }] = await session<[{ labelfile: string }]>`select labelfile from pg_backup_stop(true)`;
+    }
+    // What a copy must not take: the running server's pid file, its WAL
+    // (the standby streams what it needs) and its slots.
+    await run(
+      'sh',
+      [
+        '-c',
+        'cd "$1" && rm -rf postmaster.pid postmaster.opts server.log pg_replslot/* && find pg_wal -maxdepth 1 -type f -delete',
+        'sh',
+        dataDir,
+      ],
+      { ...runAs },
+    );
+    const url = new URL(primaryUrl);
+    const conninfo = `host=${url.hostname} port=${url.port || '5432'} user=${decodeURIComponent(url.username)} password=${decodeURIComponent(url.password)}`;
+    const write = async (file: string, text: string, append = false) => {
+      await (append ? appendFile : writeFile)(path.join(dataDir, file), text);
+      if (runAs) await chown(path.join(dataDir, file), runAs.uid, runAs.gid);
+    };
+    await write('backup_label', label!);
+    await write('standby.signal', '');
+    await write('postgresql.auto.conf', `primary_conninfo = '${conninfo.replaceAll("'", "''")}'\nprimary_slot_name = '${slot}'\n`, true);
+    return slot;
+  } catch (error) {
+    await session`select pg_drop_replication_slot(${slot})`.catch(() => {});
+    throw new Error(`copying the primary's data folder with the backup functions failed: ${firstLine(error)}`);
+  } finally {
+    session.release();
+  }
+}
+
+async function dropSlot(primaryUrl: string, slot: string): Promise<void> {
+  const sql = postgres(primaryUrl, { max: 1, onnotice: () => {} });
+  try {
+    await sql`select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = ${slot}`;
+  } finally {
+    await sql.end();
   }
 }
 
@@ -164,7 +253,9 @@ async function primarySettings(sql: postgres.Sql): Promise<Record<string, string
   return Object.fromEntries(rows.map((row) => [row.name, row.setting]));
 }
 
-function postgresUser(): { uid: number; gid: number } {
+type UserIds = { uid: number; gid: number };
+
+function postgresUser(): UserIds {
   const id = (flag: string) => spawnSync('id', [flag, 'postgres']);
   if (id('-u').status !== 0) throw new ReplicaUnavailableError('running as root, the standby needs an OS user "postgres"');
   return { uid: Number(id('-u').stdout.toString().trim()), gid: Number(id('-g').stdout.toString().trim()) };

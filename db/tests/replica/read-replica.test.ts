@@ -6,8 +6,9 @@
 // go to the primary; and PostGraphile starts (introspects) on a standby.
 //
 // The standby refuses every write, so a read path that wrote would fail
-// here. Without pg_basebackup for the server's major version the tests skip
-// with the reason printed; in CI they fail instead.
+// here. When no standby can be made (no pg_basebackup for the server's
+// major version, replication not allowed) the tests skip with the reason
+// printed; in CI they fail instead.
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it, type TestContext } from 'vitest';
 import { createTokenVerifier, signToken } from '../../../server/auth/jwt.ts';
