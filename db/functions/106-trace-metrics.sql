@@ -7,13 +7,22 @@
 -- key, so the cost follows the traces in the window, not the whole table.
 -- Invoker rights: row-level security decides which traces count.
 
--- The spans of the traces that started in [p_from, p_to).
+-- The spans of the traces that started in [p_from, p_to), fetched trace by
+-- trace through the spans' key. As a plain join the planner chose a
+-- parallel scan of the whole spans table once the window's spans were a few
+-- thousand rows (RED metrics of one service over an hour of 1M spans: 380 ms
+-- scanning, 80 ms by key, in the same minute of a loaded machine); `offset
+-- 0` keeps the lateral subquery from being flattened into that join.
 create or replace function tracing.window_spans(p_from timestamptz, p_to timestamptz)
 returns setof tracing.spans
 language sql stable parallel safe as $$
   select s.*
     from tracing.trace_summaries t
-    join tracing.spans s on s.trace_id = t.trace_id and s.organization_id is not distinct from t.organization_id
+    cross join lateral (
+      select * from tracing.spans s
+       where s.trace_id = t.trace_id and s.organization_id is not distinct from t.organization_id
+      offset 0
+    ) s
    where t.start_time >= p_from and t.start_time < p_to
 $$;
 
@@ -81,11 +90,17 @@ begin
   -- An edge is a span whose parent is a span of another service. The parent
   -- is found through the spans' key, a lookup per span whatever the row
   -- estimates (a join of the window with itself could turn quadratic on a
-  -- large trace the planner has no statistics for yet).
+  -- large trace the planner has no statistics for yet; a plain join to
+  -- tracing.spans was planned as a hash of the whole table). `offset 0`
+  -- keeps the lookup a lookup, as in window_spans.
   return query
     select p.service, c.service, count(*), count(*) filter (where c.status = 'error')
       from tracing.window_spans(p_from, p_to) c
-      join tracing.spans p on p.trace_id = c.trace_id and p.span_id = c.parent_span_id and p.organization_id is not distinct from c.organization_id
+      cross join lateral (
+        select p.service from tracing.spans p
+         where p.trace_id = c.trace_id and p.span_id = c.parent_span_id and p.organization_id is not distinct from c.organization_id
+        offset 0
+      ) p
      where p.service <> c.service
      group by 1, 2
      order by 3 desc, 1, 2;
