@@ -4,9 +4,12 @@
 //
 // The spans: ctx.events / 10 traces of 10 spans over the last 24 hours, one
 // in 50 failed, each with an order id and an HTTP status; each trace also
-// has two events of its order aggregate.
+// has two events of its order aggregate, whose orderId is a declared search
+// key. Then what the search indexes cost ingest (search-ingest-cost.ts),
+// and their sizes on this data.
 import type postgres from 'postgres';
 import { summarize, type BenchContext } from './context.ts';
+import { DECLARED_KEY, measureIngestCost, SEARCH_INDEXES } from './search-ingest-cost.ts';
 
 export const ORG = '0a000000-0000-4000-8000-000000000002';
 export const SPANS_PER_TRACE = 10;
@@ -15,6 +18,7 @@ const SERVICES = ['edge', 'checkout', 'payments', 'stock', 'mail'];
 export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
   const db = await ctx.createDatabase();
   const { sql } = db;
+  const figures: Record<string, unknown> = {};
   try {
     const traces = Math.max(1000, Math.floor(ctx.events / SPANS_PER_TRACE));
     ctx.log(`seeding ${traces} traces of ${SPANS_PER_TRACE} spans over 24 hours`);
@@ -25,6 +29,9 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
              jsonb_build_object('trace_id', md5('t' || t), 'span_id', left(md5('s' || t || '-0'), 16)), '${ORG}',
              now() - interval '24 hours' + (t::double precision / ${traces}) * interval '24 hours'
         from generate_series(0, ${traces - 1}) t, unnest(array['order.placed', 'order.paid']) e`);
+    const [{ declared_index }] = (await sql`select tracing.add_search_key(${DECLARED_KEY}) as declared_index`) as unknown as [
+      { declared_index: string },
+    ];
     await sql.unsafe('vacuum analyze tracing.spans, tracing.trace_summaries, tracing.domain_events');
 
     // A window one hour long, half a day back.
@@ -39,8 +46,13 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
     const find = (traces: unknown) => (tx: postgres.TransactionSql) =>
       tx`select count(*) from api.find_traces(${tx.json({ ...window, traces } as never)}::jsonb, 20)`;
 
-    const figures = {
+    Object.assign(figures, {
       spans: traces * SPANS_PER_TRACE,
+      events: traces * 2,
+      // What any query costs here: the transaction, the reader's settings
+      // and a round trip, on the same connections (the floor under the
+      // business-key figures).
+      round_trip_floor: await time('round trip floor', (tx) => tx`select 1`),
       one_attribute: {
         ...(await time('one attribute', find({ spans: { attribute: 'http.status_code', op: '=', value: 502 } }))),
         target_p99_ms: 50,
@@ -79,6 +91,14 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
         )),
         target_p99_ms: 5,
       },
+      business_key_declared_data: {
+        ...(await time(
+          'business key by a declared event_data key',
+          (tx) =>
+            tx`select count(*) from api.find_traces(${tx.json({ from: new Date(Date.now() - 86_400_000 * 2).toISOString(), to: new Date().toISOString(), traces: { events: { data: { key: DECLARED_KEY, value: `ord-${target}` } } } } as never)}::jsonb, 20)`,
+        )),
+        target_p99_ms: 5,
+      },
       red_metrics_one_service: {
         ...(await time('RED metrics', (tx) => tx`select count(*) from api.red_metrics(${from}, ${to}, 60, 'edge')`, 10)),
         target_ms: 200,
@@ -87,12 +107,26 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
         ...(await time('service map', (tx) => tx`select count(*) from api.service_map(${from}, ${to})`, 10)),
         target_ms: 500,
       },
+    });
+    const sizes = await sql<Array<{ index: string; bytes: string }>>`
+      select c.relname as index, pg_relation_size(c.oid)::text as bytes
+        from pg_class c join pg_namespace n on n.oid = c.relnamespace
+       where n.nspname = 'tracing' and c.relname = any(${[...SEARCH_INDEXES, declared_index]})
+       order by 1`;
+    const [table] = await sql<Array<{ bytes: string }>>`select pg_table_size('tracing.domain_events')::text as bytes`;
+    figures.search_index_sizes = {
+      ...Object.fromEntries(sizes.map((r) => [r.index, { mb: mb(r.bytes) }])),
+      domain_events_table_mb: mb(table!.bytes),
     };
-    return figures;
   } finally {
     await db.drop();
   }
+  ctx.log('search: what the search indexes cost ingest');
+  figures.ingest_cost = await measureIngestCost(ctx);
+  return figures;
 }
+
+const mb = (bytes: string) => Math.round((Number(bytes) / 1024 / 1024) * 10) / 10;
 
 /**
  * Records `traces` traces of 10 spans of organization ORG over the last 24
