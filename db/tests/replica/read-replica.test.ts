@@ -13,6 +13,10 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it, type TestContext } from 'vitest';
 import { createTokenVerifier, signToken } from '../../../server/auth/jwt.ts';
 import { startHttpServer, type HttpServer } from '../../../server/http-server.ts';
+import { startJaegerStorage, type JaegerStorageParts } from '../../../server/jaeger/server.ts';
+import { createStorageClient } from '../../../server/jaeger/test-client.ts';
+import { startTempoApi, type TempoApiParts } from '../../../server/tempo/server.ts';
+import { Metadata } from '@grpc/grpc-js';
 import { ReplicaUnavailableError, startStreamingReplica, type StreamingReplica } from '../helpers/streaming-replica.ts';
 import { useTestDatabase } from '../helpers/test-database.ts';
 import { actAs, at, insertEvent, ORG_A, ORG_B, recordSpans, span, traceId } from '../helpers/trace-fixtures.ts';
@@ -206,5 +210,72 @@ describe('GraphQL with a read replica', () => {
       'RunWorkflow:checkout',
       'RunActivity:charge',
     ]);
+  });
+});
+
+describe('the Jaeger storage and the Tempo API on the standby', () => {
+  // As npm start wires them with TRACEGRES_READ_DATABASE_URL, one pair on
+  // the standby and one on the primary, to compare.
+  const sides: Array<{ jaeger: JaegerStorageParts; tempo: TempoApiParts; http: HttpServer }> = [];
+  let reader: string;
+  beforeAll(async () => {
+    if (!replica) return;
+    const pgSettingsFor = createTokenVerifier({ secret: SECRET });
+    for (const databaseUrl of [replica.urlFor(db.url), db.url]) {
+      const jaeger = await startJaegerStorage({
+        databaseUrl,
+        host: '127.0.0.1',
+        pgSettingsFor,
+        log: () => {},
+        env: { TRACEGRES_JAEGER_STORAGE_PORT: '0' },
+      });
+      const tempo = startTempoApi({ databaseUrl, pgSettingsFor, log: () => {} });
+      const http = await startHttpServer({ databaseUrl, port: 0, host: '127.0.0.1', pgSettingsFor, routes: [tempo.route] });
+      sides.push({ jaeger, tempo, http });
+    }
+    reader = await signToken(SECRET, { role: 'reader', organization_id: ORG_A, sub: 'support-a' });
+  }, 120_000);
+  afterAll(async () => {
+    for (const side of sides) {
+      await side.http.close();
+      await side.jaeger.stop();
+      await side.tempo.stop();
+    }
+  });
+
+  it("answers Jaeger's GetTraces as the primary does", async (ctx) => {
+    needsReplica(ctx);
+    await replica!.caughtUp();
+    const metadata = new Metadata();
+    metadata.set('authorization', `Bearer ${reader}`);
+    const [onStandby, onPrimary] = await Promise.all(
+      sides.map(async ({ jaeger }) => {
+        const client = createStorageClient(jaeger.server!.address);
+        try {
+          return await client.getTraces([traceId('ra')], metadata);
+        } finally {
+          client.close();
+        }
+      }),
+    );
+    expect(onStandby!.details).toBeUndefined();
+    expect(JSON.stringify(onStandby!.value)).toContain('RunActivity:charge');
+    expect(onStandby!.value).toEqual(onPrimary!.value);
+  });
+
+  it("answers Tempo's trace by id as the primary does", async (ctx) => {
+    needsReplica(ctx);
+    await replica!.caughtUp();
+    const [onStandby, onPrimary] = await Promise.all(
+      sides.map(async ({ http }) => {
+        const response = await fetch(`${http.url}/api/v2/traces/${traceId('ra')}`, {
+          headers: { authorization: `Bearer ${reader}`, accept: 'application/json' },
+        });
+        return { status: response.status, body: await response.text() };
+      }),
+    );
+    expect(onStandby!.status).toBe(200);
+    expect(onStandby!.body).toContain('RunActivity:charge');
+    expect(onStandby).toEqual(onPrimary);
   });
 });
