@@ -271,9 +271,20 @@ begin
 end
 $$;
 
+-- The statistics object beside a search key's index: the planner ignores
+-- the expression statistics of a partial index, and without statistics of
+-- its own it guessed a key value matches 0.5% of the events (1,000 of
+-- 200,000), so it walked the window's traces newest first probing each for
+-- events (1M spans, 200,000 events: 600 ms; with the statistics 70-120 ms).
+create or replace function tracing.search_key_statistics_name(p_index text) returns text
+language sql immutable parallel safe as $$
+  select regexp_replace(p_index, '_idx$', '_stat')
+$$;
+
 -- Declares a key of event_data searchable: creates its expression index
 -- (one per key; the table is locked against writes while it builds, so run
--- it when writes are quiet) and records it. Returns the index name.
+-- it when writes are quiet) and its statistics, and records it. Returns the
+-- index name.
 create or replace function tracing.add_search_key(p_path text) returns text
 language plpgsql as $$
 declare
@@ -283,6 +294,10 @@ begin
   execute format('create index if not exists %I on tracing.domain_events ((event_data #>> %L::text[]), created_at desc) where trace_id is not null',
                  v_index, v_path);
   execute format('comment on index tracing.%I is %L', v_index, format('Search key event_data.%s (tracing.add_search_key)', p_path));
+  execute format('create statistics if not exists tracing.%I on ((event_data #>> %L::text[])) from tracing.domain_events',
+                 tracing.search_key_statistics_name(v_index), v_path);
+  -- A sample of the table, so the first searches are planned with them.
+  analyze tracing.domain_events;
   insert into tracing.search_keys (path, index_name) values (v_path, v_index) on conflict (path) do nothing;
   return v_index;
 end
@@ -298,6 +313,7 @@ begin
     return false;
   end if;
   execute format('drop index if exists tracing.%I', v_index);
+  execute format('drop statistics if exists tracing.%I', tracing.search_key_statistics_name(v_index));
   return true;
 end
 $$;
