@@ -1,6 +1,5 @@
 // `npm start` end to end: an embedded Postgres whose data survives a
 // restart, migrated, GraphQL answering, Ctrl-C stopping both cleanly.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,63 +8,25 @@ import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { embeddedDatabaseUrl, readConfig } from './config.ts';
 import { freePort } from './database/embedded-postgres.ts';
-import { projectRoot } from './database/migrate.ts';
 import { createStorageClient } from './jaeger/test-client.ts';
+import { startNpmStart, type NpmStart } from './testing/npm-start.ts';
 
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'tracegres-start-'));
 afterAll(() => rm(dataDir, { recursive: true, force: true }));
 
-interface Started {
-  child: ChildProcess;
-  output: () => string;
+interface Started extends NpmStart {
   graphqlUrl: string;
   databaseUrl: string;
   token: string;
 }
 
 async function start(pgPort: number): Promise<Started> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PORT: '0',
-    TRACEGRES_OTLP_GRPC_PORT: '0',
-    TRACEGRES_JAEGER_STORAGE_PORT: '0',
-    TRACEGRES_DATA_DIR: dataDir,
-    TRACEGRES_EMBEDDED_PG_PORT: String(pgPort),
-  };
-  delete env.DATABASE_URL;
-  delete env.TRACEGRES_JWT_SECRET;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: projectRoot,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "ready" within 60 s:\n${output}`)), 60_000);
-    const check = () => {
-      if (output.includes('ready;')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', check);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code}:\n${output}`));
-    });
-  });
+  const started = await startNpmStart({ dataDir, pgPort });
+  const output = started.output();
   const graphqlUrl = /GraphQL:\s+(\S+)/.exec(output)![1]!;
   const token = /development token[^\n]*\n(\S+)/.exec(output)![1]!;
   const databaseUrl = embeddedDatabaseUrl(readConfig({ TRACEGRES_DATA_DIR: dataDir, TRACEGRES_EMBEDDED_PG_PORT: String(pgPort) }));
-  return { child, output: () => output, graphqlUrl, databaseUrl, token };
-}
-
-async function stop(started: Started): Promise<number | null> {
-  const exited = new Promise<number | null>((resolve) => started.child.once('exit', (code) => resolve(code)));
-  started.child.kill('SIGINT');
-  return exited;
+  return { ...started, graphqlUrl, databaseUrl, token };
 }
 
 async function query(url: string, body: string, token?: string) {
@@ -105,7 +66,7 @@ describe('npm start with the embedded database', () => {
     await sql`insert into tracing.domain_events (stream_type, stream_id, event_type) values ('probe', 'p-1', 'probe.written')`;
     await sql.end();
 
-    expect(await stop(first)).toBe(0);
+    expect(await first.stop()).toBe(0);
     expect(first.output()).toContain('stopping...');
     // Postgres is down: the port refuses connections.
     const down = postgres(first.databaseUrl, { max: 1, connect_timeout: 2, onnotice: () => {} });
@@ -123,7 +84,7 @@ describe('npm start with the embedded database', () => {
       const reused = await query(second.graphqlUrl, JSON.stringify({ query: '{ __typename }' }), first.token);
       expect(reused.status).toBe(200);
     } finally {
-      expect(await stop(second)).toBe(0);
+      expect(await second.stop()).toBe(0);
     }
   }, 180_000);
 });

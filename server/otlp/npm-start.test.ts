@@ -2,7 +2,6 @@
 // to the server's /v1/traces and its OTLP/gRPC port, they land in the trace timeline, sampling
 // keeps the trace, and the exporter loop (configured by the OTEL_* variables)
 // forwards them to a collector.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,54 +15,35 @@ import postgres from 'postgres';
 import { afterAll, expect, it } from 'vitest';
 import { embeddedDatabaseUrl, readConfig } from '../config.ts';
 import { freePort } from '../database/embedded-postgres.ts';
-import { projectRoot } from '../database/migrate.ts';
+import { startNpmStart, type NpmStart } from '../testing/npm-start.ts';
 import { startTestReceiver } from './test-receiver.ts';
 
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'tracegres-otlp-start-'));
-let child: ChildProcess | undefined;
+let started: NpmStart | undefined;
 afterAll(async () => {
-  if (child && child.exitCode === null) {
-    const exited = new Promise((resolve) => child!.once('exit', resolve));
-    child.kill('SIGINT');
-    await exited;
-  }
+  await started?.stop();
   await rm(dataDir, { recursive: true, force: true });
 });
 
 it('ingests SDK spans through npm start and exports them once sampling keeps the trace', async () => {
   const receiver = await startTestReceiver();
   const pgPort = await freePort();
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PORT: '0',
-    TRACEGRES_OTLP_GRPC_PORT: '0',
-    TRACEGRES_JAEGER_STORAGE_PORT: '0',
-    TRACEGRES_DATA_DIR: dataDir,
-    TRACEGRES_EMBEDDED_PG_PORT: String(pgPort),
-    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.port}`,
-    OTEL_EXPORTER_OTLP_HEADERS: 'x-collector-key=abc%20def',
-    OTEL_SERVICE_NAME: 'tracegres-test',
-  };
-  delete env.DATABASE_URL;
-  delete env.TRACEGRES_JWT_SECRET;
-  child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { cwd: projectRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  await waitFor(
-    async () => output.includes('ready;'),
-    90_000,
-    () => output,
-  );
-  const ingestUrl = /OTLP ingest:\s+(\S+)/.exec(output)![1]!;
-  const grpcAddress = /OTLP\/gRPC ingest:\s+(\S+)/.exec(output)![1]!;
-  const token = /development token[^\n]*\n(\S+)/.exec(output)![1]!;
+  started = await startNpmStart({
+    dataDir,
+    pgPort,
+    env: {
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.port}`,
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-collector-key=abc%20def',
+      OTEL_SERVICE_NAME: 'tracegres-test',
+    },
+    readyTimeoutMs: 90_000,
+  });
+  const output = started.output;
+  const ingestUrl = /OTLP ingest:\s+(\S+)/.exec(output())![1]!;
+  const grpcAddress = /OTLP\/gRPC ingest:\s+(\S+)/.exec(output())![1]!;
+  const token = /development token[^\n]*\n(\S+)/.exec(output())![1]!;
   // The exporter announces itself once it has turned queueing on.
-  await waitFor(
-    async () => output.includes(`exporting to http://127.0.0.1:${receiver.port}/v1/traces (http/protobuf)`),
-    10_000,
-    () => output,
-  );
+  await waitFor(async () => output().includes(`exporting to http://127.0.0.1:${receiver.port}/v1/traces (http/protobuf)`), 10_000, output);
 
   // An admin token ingests for the organization it names.
   const headers = { authorization: `Bearer ${token}`, 'x-tracegres-organization-id': '0d000000-0000-4000-8000-00000000000d' };
@@ -110,11 +90,7 @@ it('ingests SDK spans through npm start and exports them once sampling keeps the
     // next minute, and let the exporter look again at once.
     await sql`call tracing.run_sampling()`;
     await sql`update tracing.otlp_outbox set available_at = now()`;
-    await waitFor(
-      async () => receiver.acceptedSpans().length >= 3,
-      15_000,
-      () => output,
-    );
+    await waitFor(async () => receiver.acceptedSpans().length >= 3, 15_000, output);
     const exported = receiver
       .acceptedSpans()
       .map((s) => s.spanId)
