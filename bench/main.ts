@@ -23,6 +23,7 @@ const suites: Record<string, () => Promise<BenchSuite>> = {
   flame_and_live: async () => (await import('./flame-and-live.ts')).run,
   interop: async () => (await import('./interop.ts')).run,
   peers: async () => (await import('./peers.ts')).run,
+  replica: async () => (await import('./replica.ts')).run,
 };
 
 const { values } = parseArgs({
