@@ -61,8 +61,6 @@ export async function startJaeger(
   binary: string,
   backend: JaegerBackend,
   options: {
-    /** A built jaeger-ui folder, served instead of what the binary carries. */
-    uiAssets?: string;
     /**
      * Jaeger's multi-tenancy, on the query service and the remote storage:
      * every request must carry `header`, which Jaeger passes on to the
@@ -121,7 +119,6 @@ export async function startJaeger(
         storage: { traces: 'store' },
         http: { endpoint: `127.0.0.1:${httpPort}` },
         grpc: { endpoint: `127.0.0.1:${grpcPort}` },
-        ...(options.uiAssets ? { ui: { assets_path: options.uiAssets } } : {}),
         ...tenancy,
       },
     },
