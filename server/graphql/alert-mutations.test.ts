@@ -68,6 +68,10 @@ describe('alert rule mutations', () => {
   it('refuse a reader, who changes nothing', async () => {
     const refused = await gql(CREATE, { org: ORG_A, target: 'https://hooks.slack.com/services/T/B/X' }, reader);
     expect(refused.errors?.length).toBe(1);
+    expect(refused.errors?.[0]).toMatchObject({
+      message: 'permission denied for function create_alert_rule',
+      extensions: { code: 'FORBIDDEN' },
+    });
     expect(refused.data?.createAlertRule ?? null).toBeNull();
     expect(await db.sql`select count(*)::int as n from tracing.alert_rules`).toEqual([{ n: 0 }]);
   });

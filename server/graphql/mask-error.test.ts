@@ -26,6 +26,12 @@ describe('maskError', () => {
     expect(error.extensions).toMatchObject({ code: 'INVALID_ARGUMENT', sqlstate: '22023' });
   });
 
+  it('tells a role refused a function that it lacks the permission', async () => {
+    const error = await masked(`set local role tracegres_reader; select api.delete_alert_rule(1)`);
+    expect(error.message).toBe('permission denied for function delete_alert_rule');
+    expect(error.extensions).toMatchObject({ code: 'FORBIDDEN', sqlstate: '42501' });
+  });
+
   it('masks other data exceptions, which may quote stored values', async () => {
     for (const sql of [
       `select 'secret-value'::uuid`,

@@ -7,7 +7,9 @@
 // caller's to read. Other class 22 errors (a cast failing inside a function,
 // a value out of range) may quote stored data, so they stay masked with
 // everything else (grafserv logs it with a hash and id the client can
-// quote). A statement cancelled by statement_timeout says so.
+// quote). A statement cancelled by statement_timeout says so, and a role
+// refused a function or a row (a reader calling an admin's mutation) is told
+// it lacks the permission, in Postgres's words, which name only the object.
 import { defaultMaskError } from 'postgraphile/grafserv';
 import { GraphQLError } from 'postgraphile/graphql';
 
@@ -22,7 +24,7 @@ export function isApiArgumentError(error: DatabaseError): boolean {
 
 export function maskError(error: GraphQLError): GraphQLError {
   const original = error.originalError as DatabaseError | undefined;
-  const code = original && isApiArgumentError(original) ? 'INVALID_ARGUMENT' : original?.code === '57014' ? 'STATEMENT_TIMEOUT' : undefined;
+  const code = original && codeOf(original);
   if (original && code) {
     return new GraphQLError(original.message, {
       nodes: error.nodes,
@@ -33,4 +35,11 @@ export function maskError(error: GraphQLError): GraphQLError {
     });
   }
   return defaultMaskError(error);
+}
+
+function codeOf(error: DatabaseError): string | undefined {
+  if (isApiArgumentError(error)) return 'INVALID_ARGUMENT';
+  if (error.code === '57014') return 'STATEMENT_TIMEOUT';
+  if (error.code === '42501') return 'FORBIDDEN';
+  return undefined;
 }
