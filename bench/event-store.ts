@@ -16,6 +16,7 @@ import { summarize, type BenchContext } from './context.ts';
 
 const EVENTS_PER_REQUEST = 5;
 const REQUESTS_PER_SESSION = 8;
+const BULK_ROUNDS = 2;
 
 export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
   const db = await ctx.createDatabase();
@@ -152,13 +153,26 @@ async function bulkLoads(ctx: BenchContext, sql: postgres.Sql) {
         : 'stream_type, stream_id, event_type, event_data, event_metadata, created_at';
     return timed(() => sql.unsafe(`insert into ${target} (${list}) select ${list} from bench_source`));
   };
-  ctx.log('bulk loads');
-  const plainMs = await load('bench_plain', 'both');
-  const indexedMs = await load('bench_indexed', 'both');
-  const bothMs = await load('tracing.domain_events', 'both');
-  const plainMetaMs = await load('bench_plain', 'metadata');
-  const triggeredMetaMs = await load('bench_triggered', 'metadata');
-  const metadataMs = await load('tracing.domain_events', 'metadata');
+  // Two interleaved rounds, the faster of each kept, so a burst of other
+  // work on the machine does not land on one side of a ratio only.
+  const best = { plain: Infinity, indexed: Infinity, both: Infinity, plainMeta: Infinity, triggeredMeta: Infinity, metadata: Infinity };
+  for (let round = 1; round <= BULK_ROUNDS; round++) {
+    ctx.log(`bulk loads, round ${round} of ${BULK_ROUNDS}`);
+    best.plain = Math.min(best.plain, await load('bench_plain', 'both'));
+    best.indexed = Math.min(best.indexed, await load('bench_indexed', 'both'));
+    best.both = Math.min(best.both, await load('tracing.domain_events', 'both'));
+    best.plainMeta = Math.min(best.plainMeta, await load('bench_plain', 'metadata'));
+    best.triggeredMeta = Math.min(best.triggeredMeta, await load('bench_triggered', 'metadata'));
+    best.metadata = Math.min(best.metadata, await load('tracing.domain_events', 'metadata'));
+  }
+  const {
+    plain: plainMs,
+    indexed: indexedMs,
+    both: bothMs,
+    plainMeta: plainMetaMs,
+    triggeredMeta: triggeredMetaMs,
+    metadata: metadataMs,
+  } = best;
   await sql.unsafe('truncate bench_indexed, bench_triggered');
   // Leave domain_events loaded (metadata-only run promoted every row) and
   // check the promotion really happened before timing lookups on it.
