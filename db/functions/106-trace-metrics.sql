@@ -96,9 +96,9 @@ begin
   -- An edge is a span whose parent is a span of another service, in the
   -- same trace. The window's spans are gathered once and matched to their
   -- parents among themselves (1M spans, an hour of 41,600 spans, run in
-  -- turns: p50/p99 61/74 ms, against 107/176 ms looking each parent up
-  -- through the spans' key, and 75/206 ms for the plain join the planner
-  -- turned into a parallel scan of the whole table).
+  -- turns: p50/p99 61-67/74-109 ms, against 107-113/176-277 ms looking each
+  -- parent up through the spans' key, and 75/206 ms for the plain join the
+  -- planner turned into a parallel scan of the whole table).
   return query
     with window_spans as materialized (
       select s.trace_id, s.span_id, s.parent_span_id, s.service, s.status, s.organization_id
