@@ -122,6 +122,23 @@ $$;
 comment on function tracing.index_archive_partition(text) is
   E'Creates the lookup indexes of one archive partition that are missing; returns the names it created.';
 
+-- Pacing of an archive run (retention_settings.batch_pause_ratio): after a
+-- step (a batch of events, a partition's indexes), sleeps that many times
+-- the step's own time, so live writers have the cores and the WAL to
+-- themselves in between; a step slowed by their load earns a longer pause.
+-- Called between transactions, never holding a batch's or a build's locks.
+create or replace function tracing.pause_after_archive_step(p_step_started timestamptz) returns void
+language plpgsql volatile as $$
+begin
+  perform pg_sleep(extract(epoch from clock_timestamp() - p_step_started) * s.batch_pause_ratio)
+     from tracing.retention_settings s
+    where s.batch_pause_ratio > 0;
+end
+$$;
+
+comment on function tracing.pause_after_archive_step(timestamptz) is
+  E'Sleeps retention_settings.batch_pause_ratio times the time since p_step_started (not at all when the ratio is 0). Called by the archive run between its batches and index builds.';
+
 -- Indexes every non-empty archive partition still without its indexes
 -- (the months this run filled, or a killed run left). Runs one partition per
 -- transaction; returns what it indexed and any error text.
@@ -130,15 +147,24 @@ language plpgsql as $$
 declare
   v_partition text;
   v_has_rows boolean;
+  v_started timestamptz;
+  v_paced boolean := (select s.batch_pause_ratio > 0 from tracing.retention_settings s);
 begin
   indexed := '{}';
   for v_partition in select partition from tracing.archive_partitions where not archive_partitions.indexed order by from_at loop
+    v_started := clock_timestamp();
+    v_has_rows := false;
     begin
       execute format('select exists (select from tracing.%I)', v_partition) into v_has_rows;
       if v_has_rows then
         -- A building index blocks writes to this partition only (readers
         -- go on); waiting long for the lock would queue readers behind it.
         set local lock_timeout = '10s';
+        -- A paced run leaves the other cores to live writers: parallel
+        -- workers of a build would take them all.
+        if v_paced then
+          set local max_parallel_maintenance_workers = 0;
+        end if;
         perform tracing.index_archive_partition(v_partition);
         indexed := indexed || v_partition;
       end if;
@@ -150,6 +176,14 @@ begin
         error := concat_ws('; ', error, format('indexing %s: %s', v_partition, sqlerrm));
     end;
     commit;
+    if v_has_rows then
+      begin
+        perform tracing.pause_after_archive_step(v_started);
+      exception when query_canceled then
+        error := concat_ws('; ', error, 'indexing: cancelled');
+        exit;
+      end;
+    end if;
   end loop;
 end
 $$;

@@ -199,8 +199,10 @@ declare
   v_new text[];
   v_started timestamptz := clock_timestamp();
   v_last_notice timestamptz := clock_timestamp();
+  v_batch_started timestamptz;
 begin
   while error is null and v_block < p_blocks_total loop
+    v_batch_started := clock_timestamp();
     loop
       v_missing_partition := false;
       begin
@@ -248,6 +250,16 @@ begin
     v_block := v_block + v_blocks;
     commit;
     v_blocks := tracing.next_archive_blocks(v_blocks, v_moved, p_batch_size, v_max_blocks);
+
+    -- Pacing (retention_settings.batch_pause_ratio), after the commit.
+    if v_block < p_blocks_total then
+      begin
+        perform tracing.pause_after_archive_step(v_batch_started);
+      exception when query_canceled then
+        error := sqlerrm;
+        error_sqlstate := sqlstate;
+      end;
+    end if;
 
     if clock_timestamp() - v_last_notice > interval '2 seconds' then
       v_last_notice := clock_timestamp();
