@@ -1,12 +1,13 @@
 // The HTTP server: GraphQL (PostGraphile) at /graphql, the Ruru explorer at
-// /graphiql, a health check, the live view's stream of failed events
-// (server/live), and 401 for a token that does not verify.
+// /graphiql, a health check, GraphQL over WebSocket at /graphql for the live
+// view's subscriptions (server/graphql/websocket.ts), and 401 for a token
+// that does not verify.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { postgraphile, type PostGraphileInstance } from 'postgraphile';
 import { grafserv } from 'postgraphile/grafserv/node';
 import { InvalidTokenError, type PgSettings } from './auth/jwt.ts';
-import { DEFAULT_STATEMENT_TIMEOUT, makePreset, releasePostGraphile, requestSettings, type GraphqlOptions } from './graphql/preset.ts';
-import { createLiveFeed } from './live/live-feed.ts';
+import { makePreset, releasePostGraphile, requestSettings, type GraphqlOptions } from './graphql/preset.ts';
+import { createGraphqlWebSocket } from './graphql/websocket.ts';
 
 export interface HttpServer {
   server: Server;
@@ -30,18 +31,13 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const pgl = postgraphile(makePreset(options.databaseUrl, options.graphql));
   const serv = pgl.createServ(grafserv);
   const graphql = serv.createHandler();
-  // The live view: same tokens, same row-level security as GraphQL.
-  const live = createLiveFeed({
-    databaseUrl: options.databaseUrl,
-    pgSettingsFor: options.pgSettingsFor,
-    statementTimeout: options.graphql?.statementTimeout ?? DEFAULT_STATEMENT_TIMEOUT,
-  });
+  // The live view's subscriptions: same tokens, same row-level security as GraphQL.
+  const live = createGraphqlWebSocket({ serv, pgSettingsFor: options.pgSettingsFor });
 
   const server = createServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (url.pathname === '/health') return json(res, 200, { status: 'ok' });
-      if (await live.route(req, res)) return;
       for (const route of options.routes ?? []) {
         if (await route(req, res)) return;
       }
@@ -67,6 +63,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       serverError(res, error);
     }
   });
+  server.on('upgrade', live.handleUpgrade);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());

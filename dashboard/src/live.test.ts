@@ -1,20 +1,46 @@
-// Reading the server-sent events of the live stream.
-import { describe, expect, it } from 'vitest';
-import { parseServerSentEvent } from './live.ts';
+// The live view's client side: the socket's URL and the throttle that keeps
+// trace signals to one search a second.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { graphqlSocketUrl, throttle } from './live.ts';
 
-describe('parseServerSentEvent', () => {
-  it('reads the event name, data and retry of a block', () => {
-    expect(parseServerSentEvent('event: failed-event\ndata: {"rowId":"1"}')).toEqual({
-      event: 'failed-event',
-      data: '{"rowId":"1"}',
-      retry: undefined,
-    });
-    expect(parseServerSentEvent('retry: 3000\nevent: ready\ndata: {}')).toEqual({ event: 'ready', data: '{}', retry: 3000 });
-    expect(parseServerSentEvent('data: a\ndata: b')).toEqual({ event: 'message', data: 'a\nb', retry: undefined });
+describe('graphqlSocketUrl', () => {
+  it('uses wss under https and ws otherwise, on the page host', () => {
+    expect(graphqlSocketUrl({ protocol: 'https:', host: 'traces.example.com' })).toBe('wss://traces.example.com/graphql');
+    expect(graphqlSocketUrl({ protocol: 'http:', host: 'localhost:4000' })).toBe('ws://localhost:4000/graphql');
+  });
+});
+
+describe('throttle', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('runs at once, then once more at the end of the interval however many came', () => {
+    vi.useFakeTimers();
+    const call = vi.fn();
+    const signal = throttle(call, 1000);
+    signal.request();
+    expect(call).toHaveBeenCalledTimes(1);
+    signal.request();
+    signal.request();
+    signal.request();
+    expect(call).toHaveBeenCalledTimes(1);
+    vi.advanceTimersByTime(999);
+    expect(call).toHaveBeenCalledTimes(1);
+    vi.advanceTimersByTime(1);
+    expect(call).toHaveBeenCalledTimes(2);
+    vi.advanceTimersByTime(5000);
+    expect(call).toHaveBeenCalledTimes(2);
+    signal.request();
+    expect(call).toHaveBeenCalledTimes(3);
   });
 
-  it('skips comments (heartbeats) and blocks without data', () => {
-    expect(parseServerSentEvent(': heartbeat')).toBeNull();
-    expect(parseServerSentEvent('event: nothing')).toBeNull();
+  it('cancel drops a waiting call', () => {
+    vi.useFakeTimers();
+    const call = vi.fn();
+    const signal = throttle(call, 1000);
+    signal.request();
+    signal.request();
+    signal.cancel();
+    vi.advanceTimersByTime(2000);
+    expect(call).toHaveBeenCalledTimes(1);
   });
 });

@@ -1,94 +1,114 @@
-// The live view's streams (server-sent events, see server/live): failed
-// events pushed as they happen (/live/failed-events), and a signal that new
-// traces arrived (/live/traces). Read with
-// fetch rather than EventSource, because the token goes in the
-// Authorization header, as for GraphQL. A dropped stream is reopened after
-// the delay the server asked for.
+// The live view's subscriptions (GraphQL over WebSocket, see
+// server/graphql/live-subscriptions.ts): failed events pushed as they
+// happen (`failedEvents`), and a signal that new traces arrived
+// (`traceActivity`). The token goes in the connection_init payload, since a
+// browser cannot set headers on a WebSocket. A dropped socket is reopened by
+// graphql-ws, after a growing delay.
+import { createClient, type Client } from 'graphql-ws';
 import { useEffect, useRef, useState } from 'react';
-import { tokenStore, type ApiEvent } from './api.ts';
+import { EVENT_FIELDS, tokenStore, type ApiEvent } from './api.ts';
 
 export type LiveState = 'off' | 'connecting' | 'live' | 'retrying';
 
-/** One server-sent event block ("event: x\ndata: y") as its name and data. */
-export function parseServerSentEvent(block: string): { event: string; data: string; retry?: number } | null {
-  let event = 'message';
-  const data: string[] = [];
-  let retry: number | undefined;
-  for (const line of block.split('\n')) {
-    if (line.startsWith(':')) continue;
-    const colon = line.indexOf(':');
-    const field = colon < 0 ? line : line.slice(0, colon);
-    const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-    if (field === 'event') event = value;
-    else if (field === 'data') data.push(value);
-    else if (field === 'retry' && /^\d+$/.test(value)) retry = Number(value);
-  }
-  if (data.length === 0 && retry === undefined) return null;
-  return { event, data: data.join('\n'), retry };
+const FAILED_EVENTS = `subscription LiveFailedEvents { failedEvents { ${EVENT_FIELDS} } }`;
+const TRACE_ACTIVITY = 'subscription LiveTraceActivity { traceActivity }';
+/** Searches run again at most this often, however fast traces arrive. */
+export const TRACE_SIGNAL_EVERY_MS = 1000;
+
+/** The WebSocket URL of the GraphQL endpoint for a page at `location`. */
+export function graphqlSocketUrl(location: { protocol: string; host: string }): string {
+  return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/graphql`;
+}
+
+/**
+ * Calls `call` at most once every `everyMs`: a call within that time runs
+ * when it is over (once, however many came).
+ */
+export function throttle(call: () => void, everyMs: number, now: () => number = Date.now) {
+  let last = -Infinity;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return {
+    request() {
+      if (timer) return;
+      const wait = last + everyMs - now();
+      const run = () => {
+        timer = undefined;
+        last = now();
+        call();
+      };
+      if (wait <= 0) run();
+      else timer = setTimeout(run, wait);
+    },
+    cancel() {
+      clearTimeout(timer);
+      timer = undefined;
+    },
+  };
 }
 
 /** While `enabled`, calls `onEvent` for each failed event the server pushes. */
 export function useLiveFailedEvents(enabled: boolean, onEvent: (event: ApiEvent) => void): LiveState {
-  return useLiveStream('/live/failed-events', enabled, (name, data) => {
-    if (name === 'failed-event') onEvent(JSON.parse(data) as ApiEvent);
+  return useSubscription(FAILED_EVENTS, enabled, (data) => {
+    const event = (data as { failedEvents?: ApiEvent | null }).failedEvents;
+    if (event) onEvent(event);
   });
 }
 
 /** While `enabled`, calls `onNewTraces` when traces the viewer may see arrive (at most once a second). */
 export function useLiveNewTraces(enabled: boolean, onNewTraces: () => void): LiveState {
-  return useLiveStream('/live/traces', enabled, (name) => {
-    if (name === 'new-traces') onNewTraces();
-  });
+  const handler = useRef(onNewTraces);
+  handler.current = onNewTraces;
+  const [signal] = useState(() => throttle(() => handler.current(), TRACE_SIGNAL_EVERY_MS));
+  useEffect(() => () => signal.cancel(), [signal]);
+  return useSubscription(TRACE_ACTIVITY, enabled, () => signal.request());
 }
 
-function useLiveStream(path: string, enabled: boolean, onMessage: (name: string, data: string) => void): LiveState {
+function useSubscription(query: string, enabled: boolean, onData: (data: Record<string, unknown>) => void): LiveState {
   const [state, setState] = useState<LiveState>('off');
-  const handler = useRef(onMessage);
-  handler.current = onMessage;
+  const handler = useRef(onData);
+  handler.current = onData;
   useEffect(() => {
     if (!enabled) {
       setState('off');
       return;
     }
-    const abort = new AbortController();
-    let retryMs = 3000;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const connect = async () => {
-      setState('connecting');
-      try {
-        const response = await fetch(path, {
-          headers: { accept: 'text/event-stream', authorization: `Bearer ${tokenStore.get() ?? ''}` },
-          signal: abort.signal,
-        });
-        if (!response.ok || !response.body) throw new Error(`the server answered ${response.status}`);
-        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-        let buffer = '';
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buffer += value;
-          let end;
-          while ((end = buffer.indexOf('\n\n')) >= 0) {
-            const message = parseServerSentEvent(buffer.slice(0, end));
-            buffer = buffer.slice(end + 2);
-            if (!message) continue;
-            if (message.retry !== undefined) retryMs = message.retry;
-            if (message.event === 'ready') setState('live');
-            else handler.current(message.event, message.data);
-          }
-        }
-      } catch {
-        if (abort.signal.aborted) return;
-      }
-      if (abort.signal.aborted) return;
-      setState('retrying');
-      timer = setTimeout(() => void connect(), retryMs);
+    setState('connecting');
+    let connectedOnce = false;
+    // A disposed client's late events (its close) must not touch the state of the next.
+    let disposed = false;
+    const show = (next: LiveState) => {
+      if (!disposed) setState(next);
     };
-    void connect();
+    const client: Client = createClient({
+      url: graphqlSocketUrl(window.location),
+      connectionParams: () => ({ Authorization: `Bearer ${tokenStore.get() ?? ''}` }),
+      retryAttempts: Infinity,
+      // A refused token (4403) is retried too: the viewer may sign in again.
+      shouldRetry: () => true,
+      on: {
+        connected: () => {
+          connectedOnce = true;
+          show('live');
+        },
+        closed: () => show(connectedOnce ? 'retrying' : 'connecting'),
+      },
+    });
+    const stop = client.subscribe(
+      { query },
+      {
+        next: (result) => {
+          if (result.data) handler.current(result.data);
+        },
+        // Refused (the caps, say): shown as retrying; the page still works without it.
+        error: () => show('retrying'),
+        complete: () => {},
+      },
+    );
     return () => {
-      abort.abort();
-      clearTimeout(timer);
+      disposed = true;
+      stop();
+      void client.dispose();
     };
-  }, [path, enabled]);
+  }, [query, enabled]);
   return state;
 }

@@ -1,8 +1,9 @@
 -- The live view: the dashboard shows failed events as they happen, without
 -- reloading. Postgres says when (NOTIFY), the server passes it on to each
--- browser (server-sent events), and what each browser may see is decided
--- here again, by row-level security, when the server reads the new events
--- back as that browser's token.
+-- browser (GraphQL subscriptions over WebSocket,
+-- server/graphql/live-subscriptions.ts), and what each browser may see is
+-- decided here again, by row-level security, when the server reads the new
+-- events back as that browser's token.
 --
 -- An event counts when it is inserted failed or when its processing fails
 -- later (processing_error set by an update), like the alert triggers. The

@@ -6,6 +6,7 @@ import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
 import { ANONYMOUS_SETTINGS, type PgSettings } from '../auth/jwt.ts';
 import { getOperationAST, NoSchemaIntrospectionCustomRule, parse, validate, type GraphQLError } from 'postgraphile/graphql';
 import { maskError } from './mask-error.ts';
+import { LiveSubscriptionsPlugin } from './live-subscriptions.ts';
 import { assertWithinBudget } from './query-cost.ts';
 import { makeSettingsTransactionPgService } from './settings-transaction.ts';
 
@@ -38,9 +39,11 @@ export function makePreset(connectionString: string, options: GraphqlOptions = {
     // `Query.query` (Relay 1) hands back Query itself, so one request could
     // re-enter every root field through it.
     disablePlugins: ['QueryQueryPlugin'],
-    // No subscriptions: no LISTEN connection held open.
-    pgServices: [makeSettingsTransactionPgService({ connectionString, schemas: ['api'], pubsub: false }, options.readDatabaseUrl)],
+    // pubsub: the live view's subscriptions LISTEN through one connection
+    // to `connectionString` (the primary), opened with the first subscriber.
+    pgServices: [makeSettingsTransactionPgService({ connectionString, schemas: ['api'], pubsub: true }, options.readDatabaseUrl)],
     plugins: [
+      LiveSubscriptionsPlugin,
       {
         name: 'TracegresQueryBudget',
         version: '1.0.0',
@@ -70,13 +73,16 @@ export function makePreset(connectionString: string, options: GraphqlOptions = {
       graphiql: introspection,
       // Bounded request size: a GraphQL document is small.
       maxRequestLength: 100_000,
+      // Served by server/graphql/websocket.ts (token and caps), not grafserv's own handler.
       websockets: false,
       maskError,
     },
     grafast: {
       // Each request runs as the role its token grants; no token, no rows.
       context(requestContext, args) {
-        const req = requestContext.node?.req;
+        // Over HTTP the request; over WebSocket the upgrade request, whose
+        // settings the socket's connection_init token granted (websocket.ts).
+        const req = requestContext.node?.req ?? requestContext.ws?.request;
         // statement_timeout is set per transaction: `alter role ... set`
         // would not apply, since requests switch role with set_config.
         const pgSettings: PgSettings = {
