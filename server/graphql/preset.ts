@@ -91,6 +91,8 @@ export function makePreset(connectionString: string, options: GraphqlOptions = {
         };
         // A query reads: its transaction is read-only, so it cannot write,
         // and it answers without waiting for its commit (settings-transaction.ts).
+        // A subscription's reads stay on the primary, which has the row the
+        // moment its NOTIFY arrives (a replica may not have replayed it yet).
         if (getOperationAST(args.document, args.operationName)?.operation === 'query') pgSettings.transaction_read_only = 'on';
         return { pgSettings };
       },

@@ -3,7 +3,7 @@
 // it what they answer on the primary once it has replayed; every query
 // function of `api` runs there without attempting a write; GraphQL with
 // TRACEGRES_READ_DATABASE_URL reads from the standby while its mutations
-// go to the primary; and PostGraphile starts (introspects) on a standby.
+// and live subscriptions go to the primary; and PostGraphile starts (introspects) on a standby.
 //
 // The standby refuses every write, so a read path that wrote would fail
 // here. When no standby can be made (no pg_basebackup for the server's
@@ -17,6 +17,8 @@ import { startJaegerStorage, type JaegerStorageParts } from '../../../server/jae
 import { createStorageClient } from '../../../server/jaeger/test-client.ts';
 import { startTempoApi, type TempoApiParts } from '../../../server/tempo/server.ts';
 import { Metadata } from '@grpc/grpc-js';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 import { ReplicaUnavailableError, startStreamingReplica, type StreamingReplica } from '../helpers/streaming-replica.ts';
 import { useTestDatabase } from '../helpers/test-database.ts';
 import { actAs, at, insertEvent, ORG_A, ORG_B, recordSpans, span, traceId } from '../helpers/trace-fixtures.ts';
@@ -180,6 +182,37 @@ describe('GraphQL with a read replica', () => {
     await r.caughtUp();
     const after = await gql(split!, SEARCH, { from: FROM, to: TO }, reader);
     expect(after.data.searchTraces.nodes.map((n: any) => n.traceId).sort()).toEqual([traceId('ra'), traceId('rl')].sort());
+  });
+
+  it('runs live subscriptions on the primary: a failure arrives while the standby has not replayed it', async (ctx) => {
+    const r = needsReplica(ctx);
+    await r.caughtUp();
+    const client = createClient({
+      url: split!.url.replace(/^http/, 'ws') + '/graphql',
+      webSocketImpl: WebSocket,
+      connectionParams: { Authorization: `Bearer ${reader}` },
+      retryAttempts: 0,
+    });
+    const arrived: string[] = [];
+    client.subscribe(
+      { query: 'subscription { failedEvents { eventType } }' },
+      { next: (result: any) => void arrived.push(result.data.failedEvents.eventType), error: () => {}, complete: () => {} },
+    );
+    await standby`select pg_wal_replay_pause()`;
+    try {
+      // Until the subscription runs, a failure every 200 ms; then the one that counts.
+      for (let round = 0; arrived.length === 0; round++) {
+        if (round === 25) throw new Error('the live subscription did not start within 5 s');
+        await insertEvent(db.sql, { at: 0, type: 'live.probe', error: 'probe' });
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      await insertEvent(db.sql, { at: 0, type: 'live.during-pause', error: 'card declined' });
+      await expect.poll(() => arrived, { timeout: 5_000 }).toContain('live.during-pause');
+      expect((await standby`select count(*)::int as n from tracing.domain_events where event_type = 'live.during-pause'`)[0]!.n).toBe(0);
+    } finally {
+      await standby`select pg_wal_replay_resume()`;
+      await client.dispose();
+    }
   });
 
   it('sends mutations to the primary', async (ctx) => {
