@@ -198,6 +198,14 @@ describe('the live subscriptions', () => {
     }
   });
 
+  it('closes a socket that sends a message over 100 kB', async () => {
+    const socket = new WebSocket(http.url.replace(/^http/, 'ws') + '/graphql', 'graphql-transport-ws');
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    socket.send(JSON.stringify({ type: 'connection_init', payload: { Authorization: 'x'.repeat(150_000) } }));
+    expect(await closed).toBe(1009);
+  });
+
   it('keeps introspection off over the socket when the server has it off', async () => {
     const closed = await startHttpServer({
       databaseUrl: db.url,

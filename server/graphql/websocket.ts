@@ -113,6 +113,9 @@ export function createGraphqlWebSocket(options: GraphqlWebSocketOptions): Graphq
       },
       { socket, request },
     );
+    // A protocol error (a message over maxPayload, say) closes the socket;
+    // unhandled, ws would throw it and end the process.
+    socket.on('error', () => socket.terminate());
     // Pings keep idle sockets open through proxies.
     const ping = setInterval(() => socket.ping(), PING_EVERY_MS);
     socket.once('close', (code, reason) => {
