@@ -7,7 +7,7 @@ import { postgraphile, type PostGraphileInstance } from 'postgraphile';
 import { grafserv } from 'postgraphile/grafserv/node';
 import { InvalidTokenError, type PgSettings } from './auth/jwt.ts';
 import { makePreset, releasePostGraphile, requestSettings, type GraphqlOptions } from './graphql/preset.ts';
-import { createGraphqlWebSocket } from './graphql/websocket.ts';
+import { createGraphqlWebSocket, type GraphqlWebSocketOptions } from './graphql/websocket.ts';
 
 export interface HttpServer {
   server: Server;
@@ -23,6 +23,8 @@ export interface HttpServerOptions {
   pgSettingsFor(authorization: string | undefined): Promise<PgSettings>;
   /** Introspection and statement timeout (see GraphqlOptions). */
   graphql?: GraphqlOptions;
+  /** The live view's caps (see server/graphql/websocket.ts); defaults 100 and 3. */
+  websocket?: Pick<GraphqlWebSocketOptions, 'maxSubscriptions' | 'maxSubscriptionsPerClient'>;
   /** Other routes (the dashboard, OTLP ingest); return true when handled. */
   routes?: Array<(req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>>;
 }
@@ -32,7 +34,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const serv = pgl.createServ(grafserv);
   const graphql = serv.createHandler();
   // The live view's subscriptions: same tokens, same row-level security as GraphQL.
-  const live = createGraphqlWebSocket({ serv, pgSettingsFor: options.pgSettingsFor });
+  const live = createGraphqlWebSocket({ ...options.websocket, serv, pgSettingsFor: options.pgSettingsFor });
 
   const server = createServer(async (req, res) => {
     try {

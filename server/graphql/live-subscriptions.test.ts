@@ -3,7 +3,8 @@
 // own tenant's events (row-level security on the read back), failures by
 // update count too, rolled-back ones never arrive, trace signals stay within
 // their tenant, and the socket is bounded (token required, operations per
-// client capped, the query budget applies).
+// client and per server capped, sockets capped, messages at most 100 kB,
+// the query budget and the introspection setting apply).
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -195,6 +196,50 @@ describe('the live subscriptions', () => {
       expect(JSON.stringify(refused)).toContain('QUERY_TOO_EXPENSIVE');
     } finally {
       for (const client of [first, second, other]) await client.dispose();
+    }
+  });
+
+  it("caps the server's operations and sockets", async () => {
+    const small = await startHttpServer({
+      databaseUrl: db.url,
+      port: 0,
+      host: '127.0.0.1',
+      pgSettingsFor: createTokenVerifier({ secret: SECRET }),
+      websocket: { maxSubscriptions: 2 },
+    });
+    const connectTo = async (sub: string) =>
+      createClient({
+        url: small.url.replace(/^http/, 'ws') + '/graphql',
+        webSocketImpl: WebSocket,
+        connectionParams: { Authorization: `Bearer ${await token({ role: 'reader', organization_id: ORG_A, sub })}` },
+        retryAttempts: 0,
+        lazy: true,
+      });
+    const first = await connectTo('first');
+    const second = await connectTo('second');
+    try {
+      const held = [subscribe(first, FAILED_EVENTS), subscribe(first, TRACE_ACTIVITY)];
+      await running(held, async (round) => {
+        await insertEvent(db.sql, { at: 0, type: 'probe', error: 'p', org: ORG_A });
+        await recordSpans(db.sql, [span('root', { trace: `probe-srv-${round}`, start: 0, end: 10 })]);
+      });
+      // Another client's operation is refused: the server runs its most.
+      expect(await subscribe(second, FAILED_EVENTS).done).toEqual([
+        expect.objectContaining({ message: 'the server runs its most live subscriptions' }),
+      ]);
+      // Two sockets are open: a third is refused at the upgrade.
+      const third = new WebSocket(small.url.replace(/^http/, 'ws') + '/graphql', 'graphql-transport-ws');
+      const status = await new Promise<number | undefined>((resolve) => {
+        third.once('unexpected-response', (_req, res) => resolve(res.statusCode));
+        third.once('open', () => resolve(undefined));
+        third.once('error', () => {});
+      });
+      expect(status).toBe(503);
+      third.terminate();
+    } finally {
+      await first.dispose();
+      await second.dispose();
+      await small.close();
     }
   });
 
