@@ -17,6 +17,11 @@ export default defineConfig({
   },
   server: {
     // `npx vite dashboard` for development against a running npm start.
-    proxy: { '/graphql': 'http://127.0.0.1:5678', '/dev-token': 'http://127.0.0.1:5678', '/dev': 'http://127.0.0.1:5678' },
+    // ws: the live view's subscriptions go over a WebSocket at /graphql.
+    proxy: {
+      '/graphql': { target: 'http://127.0.0.1:5678', ws: true },
+      '/dev-token': 'http://127.0.0.1:5678',
+      '/dev': 'http://127.0.0.1:5678',
+    },
   },
 });
