@@ -33,9 +33,10 @@ interface Subscription {
   close(): void;
 }
 
-function connect(authorization?: string): Client {
+/** A graphql-ws client of `server` (this file's by default); it connects with its first operation. */
+function connect(authorization?: string, server: HttpServer = http): Client {
   return createClient({
-    url: http.url.replace(/^http/, 'ws') + '/graphql',
+    url: server.url.replace(/^http/, 'ws') + '/graphql',
     webSocketImpl: WebSocket,
     connectionParams: authorization ? { Authorization: authorization } : {},
     retryAttempts: 0,
@@ -207,14 +208,7 @@ describe('the live subscriptions', () => {
       pgSettingsFor: createTokenVerifier({ secret: SECRET }),
       websocket: { maxSubscriptions: 2 },
     });
-    const connectTo = async (sub: string) =>
-      createClient({
-        url: small.url.replace(/^http/, 'ws') + '/graphql',
-        webSocketImpl: WebSocket,
-        connectionParams: { Authorization: `Bearer ${await token({ role: 'reader', organization_id: ORG_A, sub })}` },
-        retryAttempts: 0,
-        lazy: true,
-      });
+    const connectTo = async (sub: string) => connect(`Bearer ${await token({ role: 'reader', organization_id: ORG_A, sub })}`, small);
     const first = await connectTo('first');
     const second = await connectTo('second');
     try {
@@ -259,12 +253,7 @@ describe('the live subscriptions', () => {
       pgSettingsFor: createTokenVerifier({ secret: SECRET }),
       graphql: { introspection: false },
     });
-    const client = createClient({
-      url: closed.url.replace(/^http/, 'ws') + '/graphql',
-      webSocketImpl: WebSocket,
-      connectionParams: { Authorization: `Bearer ${await token({ role: 'admin', sub: 'curious' })}` },
-      retryAttempts: 0,
-    });
+    const client = connect(`Bearer ${await token({ role: 'admin', sub: 'curious' })}`, closed);
     try {
       const answer = await new Promise<any>((resolve) =>
         client.subscribe({ query: '{ __schema { types { name } } }' }, { next: resolve, error: resolve, complete: () => {} }),
