@@ -8,15 +8,22 @@ import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { createTokenVerifier, signToken } from '../auth/jwt.ts';
 import { createJaegerCallers, type AnonymousAccess } from './callers.ts';
 import { startJaegerStorageServer, type JaegerStorageServer } from './storage-server.ts';
+import {
+  CHECKOUT,
+  checkoutSpans,
+  ORG_A,
+  ORG_B,
+  OTHER,
+  otherOrganizationSpan,
+  recordPaymentFailed,
+  span,
+  wideTraceSpans,
+} from '../testing/query-fixtures.ts';
 import { createStorageClient, type TracesData } from './test-client.ts';
 
 const db = useTestDatabase();
 const SECRET = 'jaeger-storage-test-secret-long-enough';
-const ORG_A = '0a000000-0000-4000-8000-00000000000a';
-const ORG_B = '0b000000-0000-4000-8000-00000000000b';
-const CHECKOUT = 'c0000000000000000000000000000001';
 const BIG = 'c0000000000000000000000000000002';
-const OTHER = 'b0000000000000000000000000000001';
 const HEAVY = 'c0000000000000000000000000000003';
 const start = new Date(Date.now() - 10 * 60_000);
 const at = (ms: number) => new Date(start.getTime() + ms).toISOString();
@@ -48,32 +55,10 @@ function bearer(token?: string, tenant?: string): Metadata {
   return metadata;
 }
 
-function span(traceId: string, spanId: string, parent: string | null, fields: Record<string, unknown>) {
-  return { trace_id: traceId, span_id: spanId, parent_span_id: parent, kind: 'internal', status: 'ok', ...fields };
-}
-
 beforeAll(async () => {
   sql = postgres(db.url, { max: 4, onnotice: () => {} });
   const spans = [
-    span(CHECKOUT, 'a000000000000001', null, {
-      name: 'POST /checkout',
-      service: 'checkout',
-      kind: 'server',
-      start_time: at(0),
-      end_time: at(120),
-      organization_id: ORG_A,
-    }),
-    span(CHECKOUT, 'a000000000000002', 'a000000000000001', {
-      name: 'charge card',
-      service: 'payments',
-      kind: 'client',
-      start_time: at(10),
-      end_time: at(90),
-      status: 'error',
-      status_message: 'card declined',
-      attributes: { 'http.response.status_code': 500, 'payment.provider': 'acme' },
-      organization_id: ORG_A,
-    }),
+    ...checkoutSpans(at),
     span(CHECKOUT, 'a000000000000003', 'a000000000000002', {
       name: 'INSERT payments',
       service: 'db',
@@ -82,15 +67,7 @@ beforeAll(async () => {
       end_time: at(30),
       organization_id: ORG_A,
     }),
-    ...Array.from({ length: 2500 }, (_, i) =>
-      span(BIG, (0xd000000000000000n + BigInt(i + 1)).toString(16), i === 0 ? null : 'd000000000000001', {
-        name: i === 0 ? 'batch import' : `row ${i}`,
-        service: 'importer',
-        start_time: at(200 + i),
-        end_time: at(201 + i),
-        organization_id: ORG_A,
-      }),
-    ),
+    ...wideTraceSpans(BIG, 2500, (i) => ({ name: i === 0 ? 'batch import' : `row ${i}`, start_time: at(200 + i), end_time: at(201 + i) })),
     // Five spans of 900 kB each (225 attributes of 4,000 characters, the
     // cap of one): more bytes than one message may carry.
     ...Array.from({ length: 5 }, (_, i) =>
@@ -103,18 +80,10 @@ beforeAll(async () => {
         organization_id: ORG_A,
       }),
     ),
-    span(OTHER, 'b000000000000001', null, {
-      name: 'GET /secret',
-      service: 'vault',
-      kind: 'server',
-      start_time: at(5),
-      end_time: at(15),
-      organization_id: ORG_B,
-    }),
+    otherOrganizationSpan(at),
   ];
   await sql`select tracing.record_spans(${sql.json(spans as postgres.JSONValue)})`;
-  await sql`insert into tracing.domain_events (stream_type, stream_id, event_type, event_data, trace_id, span_id, organization_id)
-            values ('order', 'ord-1058', 'PaymentFailed', '{}', ${CHECKOUT}::uuid, tracing.hex_to_span_id('a000000000000002'), ${ORG_A})`;
+  await recordPaymentFailed(sql);
   client = await startServer(undefined);
   readerA = bearer(await signToken(SECRET, { role: 'reader', organization_id: ORG_A }));
   admin = await signToken(SECRET, { role: 'admin', sub: 'jaeger-test' });

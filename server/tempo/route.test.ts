@@ -10,16 +10,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { createTokenVerifier, signToken } from '../auth/jwt.ts';
 import { startHttpServer, type HttpServer } from '../http-server.ts';
+import {
+  CHECKOUT,
+  checkoutSpans,
+  ORG_A,
+  ORG_B,
+  OTHER,
+  otherOrganizationSpan,
+  recordPaymentFailed,
+  span,
+  wideTraceSpans,
+} from '../testing/query-fixtures.ts';
 import { TraceByIDResponse } from './messages.ts';
 import { createTempoRoute, MAX_TRACE_SPANS, TEMPO_API_VERSION } from './route.ts';
 
 const db = useTestDatabase();
 const SECRET = 'tempo-api-test-secret-long-enough';
-const ORG_A = '0a000000-0000-4000-8000-00000000000a';
-const ORG_B = '0b000000-0000-4000-8000-00000000000b';
-const CHECKOUT = 'c0000000000000000000000000000001';
 const SLOW = 'c0000000000000000000000000000002';
-const OTHER = 'b0000000000000000000000000000001';
 // 10,001 spans, started before the window the other tests search.
 const HUGE = 'c0000000000000000000000000000003';
 const start = new Date(Date.now() - 10 * 60_000);
@@ -53,33 +60,10 @@ let readerA: string;
 let readerB: string;
 let admin: string;
 
-function span(traceId: string, spanId: string, parent: string | null, fields: Record<string, unknown>) {
-  return { trace_id: traceId, span_id: spanId, parent_span_id: parent, kind: 'internal', status: 'ok', ...fields };
-}
-
 beforeAll(async () => {
   sql = postgres(db.url, { max: 4, onnotice: () => {} });
   const spans = [
-    span(CHECKOUT, 'a000000000000001', null, {
-      name: 'POST /checkout',
-      service: 'checkout',
-      kind: 'server',
-      start_time: at(0),
-      end_time: at(120),
-      attributes: { 'http.request.method': 'POST' },
-      organization_id: ORG_A,
-    }),
-    span(CHECKOUT, 'a000000000000002', 'a000000000000001', {
-      name: 'charge card',
-      service: 'payments',
-      kind: 'client',
-      start_time: at(10),
-      end_time: at(90),
-      status: 'error',
-      status_message: 'card declined',
-      attributes: { 'http.response.status_code': 500, 'payment.provider': 'acme', 'payment.amount': 12.5 },
-      organization_id: ORG_A,
-    }),
+    ...checkoutSpans(at, { root: { 'http.request.method': 'POST' }, charge: { 'payment.amount': 12.5 } }),
     span(SLOW, 'a000000000000011', null, {
       name: 'GET /report',
       service: 'reports',
@@ -89,29 +73,16 @@ beforeAll(async () => {
       attributes: { 'http.request.method': 'GET' },
       organization_id: ORG_A,
     }),
-    span(OTHER, 'b000000000000001', null, {
-      name: 'GET /secret',
-      service: 'vault',
-      kind: 'server',
-      start_time: at(5),
-      end_time: at(15),
-      attributes: { 'vault.secret': 'classified' },
-      organization_id: ORG_B,
-    }),
+    otherOrganizationSpan(at, { 'vault.secret': 'classified' }),
   ];
   await sql`select tracing.record_spans(${sql.json(spans as postgres.JSONValue)})`;
-  const huge = Array.from({ length: MAX_TRACE_SPANS + 1 }, (_, i) =>
-    span(HUGE, (0xd000000000000000n + BigInt(i + 1)).toString(16), i === 0 ? null : 'd000000000000001', {
-      name: `row ${i}`,
-      service: 'importer',
-      start_time: at(-100_000 + i),
-      end_time: at(-99_000 + i),
-      organization_id: ORG_A,
-    }),
-  );
+  const huge = wideTraceSpans(HUGE, MAX_TRACE_SPANS + 1, (i) => ({
+    name: `row ${i}`,
+    start_time: at(-100_000 + i),
+    end_time: at(-99_000 + i),
+  }));
   await sql`select tracing.record_spans(${sql.json(huge as postgres.JSONValue)})`;
-  await sql`insert into tracing.domain_events (stream_type, stream_id, event_type, event_data, trace_id, span_id, organization_id)
-            values ('order', 'ord-1058', 'PaymentFailed', '{}', ${CHECKOUT}::uuid, tracing.hex_to_span_id('a000000000000002'), ${ORG_A})`;
+  await recordPaymentFailed(sql);
   const pgSettingsFor = createTokenVerifier({ secret: SECRET });
   http = await startHttpServer({
     databaseUrl: db.url,
