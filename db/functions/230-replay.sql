@@ -42,6 +42,23 @@ comment on function tracing.processing_state(timestamptz, text) is
 create or replace function tracing.replay_set_limit() returns integer
 language sql immutable parallel safe as $$ select 1000 $$;
 
+-- The failed-events selector of getFailedReplaySet and startReplay, checked
+-- in one place: both ends given, a non-empty range, and a page size of 1 to
+-- the set limit (default 100). Returns the page size.
+create or replace function tracing.require_failed_event_range(p_from timestamptz, p_to timestamptz, p_first integer)
+returns integer
+language plpgsql immutable parallel safe as $$
+begin
+  perform tracing.require_present(p_from, 'p_from');
+  perform tracing.require_present(p_to, 'p_to');
+  perform tracing.require_time_range(p_from, p_to);
+  return tracing.require_page_size(p_first, 'p_first', 100, tracing.replay_set_limit());
+end
+$$;
+
+comment on function tracing.require_failed_event_range(timestamptz, timestamptz, integer) is
+  E'Checks a failed-events replay selector (p_from and p_to required, p_from before p_to, p_first 1-1000 or null for 100); raises 22023 naming the argument. Returns the page size.';
+
 create or replace function tracing.replay_set(
   p_correlation_id uuid,
   p_trace_id uuid,
@@ -125,11 +142,8 @@ create or replace function api.get_failed_replay_set(
 ) returns setof api.replay_event
 language plpgsql stable parallel safe as $$
 declare
-  v_first integer := tracing.require_page_size(p_first, 'p_first', 100, tracing.replay_set_limit());
+  v_first integer := tracing.require_failed_event_range(p_from, p_to, p_first);
 begin
-  perform tracing.require_present(p_from, 'p_from');
-  perform tracing.require_present(p_to, 'p_to');
-  perform tracing.require_time_range(p_from, p_to);
   return query select * from tracing.replay_set(null, null, p_event_type, p_from, p_to, v_first, false);
 end
 $$;
@@ -281,13 +295,10 @@ begin
     v_trace_id := tracing.require_trace_id(p_trace_id, 'p_trace_id');
     v_selector := jsonb_build_object('trace_id', p_trace_id);
   else
-    perform tracing.require_present(p_from, 'p_from');
-    perform tracing.require_present(p_to, 'p_to');
-    perform tracing.require_time_range(p_from, p_to);
+    v_limit := tracing.require_failed_event_range(p_from, p_to, p_first);
     if v_include then
       raise exception 'p_include_processed does not apply to failed events' using errcode = '22023';
     end if;
-    v_limit := tracing.require_page_size(p_first, 'p_first', 100, v_limit);
     v_selector := jsonb_build_object('failed', jsonb_strip_nulls(jsonb_build_object(
       'event_type', p_event_type, 'from', p_from, 'to', p_to, 'limit', v_limit)));
   end if;
@@ -570,6 +581,7 @@ comment on function tracing.mark_replay_failed(bigint, integer, uuid, text) is
 grant execute on function
   tracing.processing_state(timestamptz, text),
   tracing.replay_set_limit(),
+  tracing.require_failed_event_range(timestamptz, timestamptz, integer),
   tracing.replay_set(uuid, uuid, text, timestamptz, timestamptz, integer, boolean),
   tracing.to_api_replay_run(tracing.replay_runs),
   api.get_replay_set(uuid, boolean),
