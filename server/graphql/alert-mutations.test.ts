@@ -6,6 +6,7 @@ import { ORG_A } from '../../db/tests/helpers/trace-fixtures.ts';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { createTokenVerifier, signToken } from '../auth/jwt.ts';
 import { startHttpServer, type HttpServer } from '../http-server.ts';
+import { postGraphQL } from '../testing/graphql-client.ts';
 
 const db = useTestDatabase();
 const SECRET = 'alert-mutation-test-secret-for-hs256!';
@@ -20,14 +21,7 @@ beforeAll(async () => {
 });
 afterAll(() => http?.close());
 
-async function gql(query: string, variables: Record<string, unknown>, token: string): Promise<any> {
-  const response = await fetch(`${http.url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  return response.json();
-}
+const gql = (query: string, variables: Record<string, unknown>, token: string) => postGraphQL(http.url, query, variables, token);
 
 const CREATE = `mutation($org: UUID, $target: String!) {
   createAlertRule(input: { pName: "Declined payments", pKind: "event", pChannel: "slack", pTarget: $target,

@@ -6,10 +6,12 @@ import { postgraphile } from 'postgraphile';
 import { createWithPgClient } from 'postgraphile/adaptors/pg';
 import { grafast } from 'postgraphile/grafast';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { insertEvent, ORG_A, ORG_B, recordSpans, span, spanId, traceId } from '../../db/tests/helpers/trace-fixtures.ts';
+import { insertEvent, ORG_A, ORG_B, recordFailedCheckout, span, spanId, traceId } from '../../db/tests/helpers/trace-fixtures.ts';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
-import { createTokenVerifier, signToken } from '../auth/jwt.ts';
+import { createTokenVerifier } from '../auth/jwt.ts';
 import { startHttpServer, type HttpServer } from '../http-server.ts';
+import { postGraphQL } from '../testing/graphql-client.ts';
+import { signTestTokens, type TestTokens } from '../testing/tokens.ts';
 import { makePreset, releasePostGraphile } from './preset.ts';
 
 const db = useTestDatabase();
@@ -18,26 +20,11 @@ const SESSION_A = '5e551010-0000-4000-8000-00000000000a';
 const CORRELATION_A = 'c0441000-0000-4000-8000-00000000000a';
 const CORRELATION_B = 'c0441000-0000-4000-8000-00000000000b';
 let http: HttpServer;
-let tokens: { readerA: string; readerB: string; admin: string };
+let tokens: TestTokens;
 
 beforeAll(async () => {
   // Tenant A: a failed checkout trace; tenant B: its own trace.
-  await recordSpans(db.sql, [
-    span('root', { trace: 'ta', start: 0, end: 120, name: 'POST /checkout', service: 'edge', session: SESSION_A }),
-    span('wf', { trace: 'ta', parent: 'root', start: 10, end: 110, name: 'RunWorkflow:checkout', service: 'worker' }),
-    span('pay', { trace: 'ta', parent: 'wf', start: 20, end: 100, name: 'RunActivity:charge', service: 'worker', status: 'error' }),
-    span('rootb', { trace: 'tb', start: 0, end: 50, name: 'GET /orders', org: ORG_B }),
-  ]);
-  await insertEvent(db.sql, {
-    trace: 'ta',
-    span: 'pay',
-    at: 30,
-    type: 'payment.failed',
-    session: SESSION_A,
-    correlation: CORRELATION_A,
-    error: 'card declined',
-  });
-  await insertEvent(db.sql, { trace: 'ta', span: 'root', at: 5, type: 'checkout.started', session: SESSION_A, correlation: CORRELATION_A });
+  await recordFailedCheckout(db.sql, { trace: 'ta', otherTrace: 'tb', session: SESSION_A, correlation: CORRELATION_A });
   await insertEvent(db.sql, {
     trace: 'tb',
     span: 'rootb',
@@ -49,24 +36,11 @@ beforeAll(async () => {
   });
 
   http = await startHttpServer({ databaseUrl: db.url, port: 0, host: '127.0.0.1', pgSettingsFor: createTokenVerifier({ secret: SECRET }) });
-  tokens = {
-    readerA: await signToken(SECRET, { role: 'reader', organization_id: ORG_A, sub: 'support-a' }),
-    readerB: await signToken(SECRET, { role: 'reader', organization_id: ORG_B, sub: 'support-b' }),
-    admin: await signToken(SECRET, { role: 'admin', sub: 'ops' }),
-  };
+  tokens = await signTestTokens(SECRET);
 });
 afterAll(() => http?.close());
 
-type Result = { status: number; data?: any; errors?: Array<{ message: string; extensions?: unknown }> };
-
-async function gql(query: string, variables: Record<string, unknown> = {}, token?: string): Promise<Result> {
-  const response = await fetch(`${http.url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  return { status: response.status, ...((await response.json()) as object) };
-}
+const gql = (query: string, variables: Record<string, unknown> = {}, token?: string) => postGraphQL(http.url, query, variables, token);
 
 const TIMELINE = `query($t: String!) { getTraceTimeline(pTraceId: $t) { nodes { spanId parentSpanId name depth status onCriticalPath isPlaceholder events } } }`;
 const FAILED = `{ getFailedEvents { nodes { eventType processingError correlationId sessionId traceId } } }`;

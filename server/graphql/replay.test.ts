@@ -3,16 +3,18 @@
 // run's items with original and replayed outcomes; tenants apart.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
-import { insertEvent, ORG_A, ORG_B, recordSpans, span } from '../../db/tests/helpers/trace-fixtures.ts';
-import { createTokenVerifier, signToken } from '../auth/jwt.ts';
+import { insertEvent, ORG_B, recordSpans, span } from '../../db/tests/helpers/trace-fixtures.ts';
+import { createTokenVerifier } from '../auth/jwt.ts';
 import { startHttpServer, type HttpServer } from '../http-server.ts';
+import { postGraphQL } from '../testing/graphql-client.ts';
+import { signTestTokens, type TestTokens } from '../testing/tokens.ts';
 
 const db = useTestDatabase();
 const SECRET = 'replay-test-secret-long-enough-for-hs256!';
 const CORRELATION_A = 'c0441000-0000-4000-8000-00000000000a';
 const CORRELATION_B = 'c0441000-0000-4000-8000-00000000000b';
 let http: HttpServer;
-let tokens: { readerA: string; readerB: string; admin: string };
+let tokens: TestTokens;
 
 beforeAll(async () => {
   await recordSpans(db.sql, [
@@ -30,24 +32,11 @@ beforeAll(async () => {
   });
   await insertEvent(db.sql, { trace: 'tb', at: 5, type: 'orders.listed', correlation: CORRELATION_B, org: ORG_B, error: 'timeout' });
   http = await startHttpServer({ databaseUrl: db.url, port: 0, host: '127.0.0.1', pgSettingsFor: createTokenVerifier({ secret: SECRET }) });
-  tokens = {
-    readerA: await signToken(SECRET, { role: 'reader', organization_id: ORG_A, sub: 'support-a' }),
-    readerB: await signToken(SECRET, { role: 'reader', organization_id: ORG_B, sub: 'support-b' }),
-    admin: await signToken(SECRET, { role: 'admin', sub: 'ops@example.com' }),
-  };
+  tokens = await signTestTokens(SECRET, 'ops@example.com');
 });
 afterAll(() => http?.close());
 
-type Result = { status: number; data?: any; errors?: Array<{ message: string; extensions?: any }> };
-
-async function gql(query: string, variables: Record<string, unknown>, token: string): Promise<Result> {
-  const response = await fetch(`${http.url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  return { status: response.status, ...((await response.json()) as object) };
-}
+const gql = (query: string, variables: Record<string, unknown>, token: string) => postGraphQL(http.url, query, variables, token);
 
 const SET = `query($c: UUID!) { getReplaySet(pCorrelationId: $c) { nodes { position eventType processingState processingError spanName spanService willReplay } } }`;
 const START = `mutation($c: UUID!, $reason: String!) {

@@ -132,3 +132,30 @@ export async function actAs<T>(
   await tx`reset role`;
   return result;
 }
+
+export interface FailedCheckoutOptions {
+  /** The checkout's trace label (organization A). */
+  trace: string;
+  /** The label of organization B's one trace, GET /orders. */
+  otherTrace: string;
+  session: string;
+  correlation: string;
+}
+
+/**
+ * The failed checkout the API tests read: POST /checkout → RunWorkflow →
+ * RunActivity:charge (error) in organization A, with checkout.started and a
+ * failed payment.failed event of one session and correlation, and a trace
+ * of organization B.
+ */
+export async function recordFailedCheckout(sql: postgres.Sql, options: FailedCheckoutOptions): Promise<void> {
+  const { trace, session, correlation } = options;
+  await recordSpans(sql, [
+    span('root', { trace, start: 0, end: 120, name: 'POST /checkout', service: 'edge', session }),
+    span('wf', { trace, parent: 'root', start: 10, end: 110, name: 'RunWorkflow:checkout', service: 'worker' }),
+    span('pay', { trace, parent: 'wf', start: 20, end: 100, name: 'RunActivity:charge', service: 'worker', status: 'error' }),
+    span('rootb', { trace: options.otherTrace, start: 0, end: 50, name: 'GET /orders', org: ORG_B }),
+  ]);
+  await insertEvent(sql, { trace, span: 'pay', at: 30, type: 'payment.failed', session, correlation, error: 'card declined' });
+  await insertEvent(sql, { trace, span: 'root', at: 5, type: 'checkout.started', session, correlation });
+}

@@ -13,6 +13,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it, type TestContext } from 'vitest';
 import { createTokenVerifier, signToken } from '../../../server/auth/jwt.ts';
 import { startHttpServer, type HttpServer } from '../../../server/http-server.ts';
+import { postGraphQL } from '../../../server/testing/graphql-client.ts';
 import { startJaegerStorage, type JaegerStorageParts } from '../../../server/jaeger/server.ts';
 import { createStorageClient } from '../../../server/jaeger/test-client.ts';
 import { startTempoApi, type TempoApiParts } from '../../../server/tempo/server.ts';
@@ -21,7 +22,7 @@ import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { ReplicaUnavailableError, startStreamingReplica, type StreamingReplica } from '../helpers/streaming-replica.ts';
 import { useTestDatabase } from '../helpers/test-database.ts';
-import { actAs, at, insertEvent, ORG_A, ORG_B, recordSpans, span, traceId } from '../helpers/trace-fixtures.ts';
+import { actAs, at, insertEvent, ORG_A, recordFailedCheckout, recordSpans, span, traceId } from '../helpers/trace-fixtures.ts';
 
 const db = useTestDatabase();
 const SECRET = 'read-replica-test-secret-for-hs256!!';
@@ -31,22 +32,7 @@ let replica: StreamingReplica | undefined;
 let standby: postgres.Sql;
 
 beforeAll(async () => {
-  await recordSpans(db.sql, [
-    span('root', { trace: 'ra', start: 0, end: 120, name: 'POST /checkout', service: 'edge', session: SESSION_A }),
-    span('wf', { trace: 'ra', parent: 'root', start: 10, end: 110, name: 'RunWorkflow:checkout', service: 'worker' }),
-    span('pay', { trace: 'ra', parent: 'wf', start: 20, end: 100, name: 'RunActivity:charge', service: 'worker', status: 'error' }),
-    span('rootb', { trace: 'rb', start: 0, end: 50, name: 'GET /orders', org: ORG_B }),
-  ]);
-  await insertEvent(db.sql, {
-    trace: 'ra',
-    span: 'pay',
-    at: 30,
-    type: 'payment.failed',
-    session: SESSION_A,
-    correlation: CORRELATION_A,
-    error: 'card declined',
-  });
-  await insertEvent(db.sql, { trace: 'ra', span: 'root', at: 5, type: 'checkout.started', session: SESSION_A, correlation: CORRELATION_A });
+  await recordFailedCheckout(db.sql, { trace: 'ra', otherTrace: 'rb', session: SESSION_A, correlation: CORRELATION_A });
   try {
     replica = await startStreamingReplica(inject('testServerUrl'));
   } catch (error) {
@@ -155,14 +141,8 @@ describe('GraphQL with a read replica', () => {
     await onStandbyOnly?.close();
   });
 
-  async function gql(server: HttpServer, query: string, variables: Record<string, unknown>, token: string): Promise<any> {
-    const response = await fetch(`${server.url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ query, variables }),
-    });
-    return response.json();
-  }
+  const gql = (server: HttpServer, query: string, variables: Record<string, unknown>, token: string) =>
+    postGraphQL(server.url, query, variables, token);
   const SEARCH = `query($from: Datetime!, $to: Datetime!) { searchTraces(pFrom: $from, pTo: $to) { nodes { traceId } } }`;
 
   it('reads from the standby: a write replay has not reached is not seen', async (ctx) => {
