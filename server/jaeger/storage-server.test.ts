@@ -9,6 +9,7 @@ import { createTokenVerifier, signToken } from '../auth/jwt.ts';
 import { createJaegerCallers, type AnonymousAccess } from './callers.ts';
 import { startJaegerStorageServer, type JaegerStorageServer } from './storage-server.ts';
 import {
+  at,
   CHECKOUT,
   checkoutSpans,
   ORG_A,
@@ -17,6 +18,7 @@ import {
   otherOrganizationSpan,
   recordPaymentFailed,
   span,
+  START,
   wideTraceSpans,
 } from '../testing/query-fixtures.ts';
 import { createStorageClient, type TracesData } from './test-client.ts';
@@ -25,8 +27,6 @@ const db = useTestDatabase();
 const SECRET = 'jaeger-storage-test-secret-long-enough';
 const BIG = 'c0000000000000000000000000000002';
 const HEAVY = 'c0000000000000000000000000000003';
-const start = new Date(Date.now() - 10 * 60_000);
-const at = (ms: number) => new Date(start.getTime() + ms).toISOString();
 
 let sql: postgres.Sql;
 const servers: JaegerStorageServer[] = [];
@@ -58,7 +58,7 @@ function bearer(token?: string, tenant?: string): Metadata {
 beforeAll(async () => {
   sql = postgres(db.url, { max: 4, onnotice: () => {} });
   const spans = [
-    ...checkoutSpans(at),
+    ...checkoutSpans(),
     span(CHECKOUT, 'a000000000000003', 'a000000000000002', {
       name: 'INSERT payments',
       service: 'db',
@@ -80,7 +80,7 @@ beforeAll(async () => {
         organization_id: ORG_A,
       }),
     ),
-    otherOrganizationSpan(at),
+    otherOrganizationSpan(),
   ];
   await sql`select tracing.record_spans(${sql.json(spans as postgres.JSONValue)})`;
   await recordPaymentFailed(sql);
@@ -212,7 +212,7 @@ describe('services and operations', () => {
 
 describe('FindTraces and FindTraceIDs', () => {
   const window = {
-    startTimeMin: { seconds: Math.floor(start.getTime() / 1000) - 60 },
+    startTimeMin: { seconds: Math.floor(START.getTime() / 1000) - 60 },
     startTimeMax: { seconds: Math.floor(Date.now() / 1000) + 60 },
   };
   const found = async (query: Record<string, unknown>) => {
@@ -241,8 +241,8 @@ describe('FindTraces and FindTraceIDs', () => {
   it('gives each trace id with its start and end, and streams the traces themselves', async () => {
     const ids = await client.findTraceIds({ ...window, serviceName: 'checkout' }, readerA);
     const [trace] = ids.value!.traceIds!;
-    expect(Number(trace!.start.seconds) * 1000 + (trace!.start.nanos ?? 0) / 1e6).toBe(start.getTime());
-    expect(Number(trace!.end.seconds) * 1000 + (trace!.end.nanos ?? 0) / 1e6).toBe(start.getTime() + 120);
+    expect(Number(trace!.start.seconds) * 1000 + (trace!.start.nanos ?? 0) / 1e6).toBe(START.getTime());
+    expect(Number(trace!.end.seconds) * 1000 + (trace!.end.nanos ?? 0) / 1e6).toBe(START.getTime() + 120);
     const traces = await client.findTraces({ ...window, serviceName: 'checkout' }, readerA);
     expect(spansOf(traces.value!).map((s) => s.name)).toEqual(['POST /checkout', 'charge card', 'INSERT payments']);
   });
@@ -255,7 +255,7 @@ describe('FindTraces and FindTraceIDs', () => {
 
 describe('GetDependencies', () => {
   it('gives who calls whom with call counts, within the organization', async () => {
-    const result = await client.getDependencies(new Date(start.getTime() - 60_000), new Date(), readerA);
+    const result = await client.getDependencies(new Date(START.getTime() - 60_000), new Date(), readerA);
     expect(result.value!.dependencies).toEqual([
       { parent: 'checkout', child: 'payments', callCount: '1', source: 'tracegres' },
       { parent: 'payments', child: 'db', callCount: '1', source: 'tracegres' },

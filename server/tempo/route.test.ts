@@ -11,6 +11,7 @@ import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { createTokenVerifier, signToken } from '../auth/jwt.ts';
 import { startHttpServer, type HttpServer } from '../http-server.ts';
 import {
+  at,
   CHECKOUT,
   checkoutSpans,
   ORG_A,
@@ -19,6 +20,7 @@ import {
   otherOrganizationSpan,
   recordPaymentFailed,
   span,
+  START,
   wideTraceSpans,
 } from '../testing/query-fixtures.ts';
 import { TraceByIDResponse } from './messages.ts';
@@ -29,8 +31,6 @@ const SECRET = 'tempo-api-test-secret-long-enough';
 const SLOW = 'c0000000000000000000000000000002';
 // 10,001 spans, started before the window the other tests search.
 const HUGE = 'c0000000000000000000000000000003';
-const start = new Date(Date.now() - 10 * 60_000);
-const at = (ms: number) => new Date(start.getTime() + ms).toISOString();
 const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
 
 // OTLP's TracesData from the OTLP definitions tracegres ingests with.
@@ -63,7 +63,7 @@ let admin: string;
 beforeAll(async () => {
   sql = postgres(db.url, { max: 4, onnotice: () => {} });
   const spans = [
-    ...checkoutSpans(at, { root: { 'http.request.method': 'POST' }, charge: { 'payment.amount': 12.5 } }),
+    ...checkoutSpans({ root: { 'http.request.method': 'POST' }, charge: { 'payment.amount': 12.5 } }),
     span(SLOW, 'a000000000000011', null, {
       name: 'GET /report',
       service: 'reports',
@@ -73,7 +73,7 @@ beforeAll(async () => {
       attributes: { 'http.request.method': 'GET' },
       organization_id: ORG_A,
     }),
-    otherOrganizationSpan(at, { 'vault.secret': 'classified' }),
+    otherOrganizationSpan({ 'vault.secret': 'classified' }),
   ];
   await sql`select tracing.record_spans(${sql.json(spans as postgres.JSONValue)})`;
   const huge = wideTraceSpans(HUGE, MAX_TRACE_SPANS + 1, (i) => ({
@@ -114,7 +114,7 @@ const getJson = async (pathAndQuery: string, token?: string) => {
 };
 const hex = (bytes?: Uint8Array) => (bytes ? Buffer.from(bytes).toString('hex') : '');
 const spansOf = (resourceSpans: DecodedResourceSpans[]) => resourceSpans.flatMap((r) => r.scopeSpans ?? []).flatMap((s) => s.spans ?? []);
-const window = () => `start=${seconds(start) - 60}&end=${seconds(new Date()) + 60}`;
+const window = () => `start=${seconds(START) - 60}&end=${seconds(new Date()) + 60}`;
 
 describe('trace by id', () => {
   it('v2 in protobuf: a TraceByIDResponse whose trace is OTLP spans with parents, services, status and domain events', async () => {
@@ -164,7 +164,7 @@ describe('trace by id', () => {
     const padded = await get('/api/v2/traces/b000000000000001', admin);
     expect(padded.status).toBe(404); // 0000…b000000000000001 is another id
     expect((await get(`/api/v2/traces/${CHECKOUT}?${window()}`)).status).toBe(200);
-    const before = `start=${seconds(start) - 7200}&end=${seconds(start) - 3600}`;
+    const before = `start=${seconds(START) - 7200}&end=${seconds(START) - 3600}`;
     expect((await get(`/api/v2/traces/${CHECKOUT}?${before}`)).status).toBe(404);
   });
 
@@ -223,7 +223,7 @@ describe('who reads what', () => {
     });
     try {
       // Tag names over the 10,000 spans of HUGE: far more than 1 ms.
-      const window = `start=${seconds(start) - 3600}&end=${seconds(new Date()) + 60}`;
+      const window = `start=${seconds(START) - 3600}&end=${seconds(new Date()) + 60}`;
       const response = await fetch(`${hasty.url}/api/search/tags?${window}`, { headers: { authorization: `Bearer ${readerA}` } });
       expect([response.status, await response.text()]).toEqual([504, expect.stringMatching(/statement timeout/)]);
     } finally {
@@ -258,12 +258,12 @@ describe('search', () => {
       durationMs: 120,
       spanSets: [{ matched: 1 }],
     });
-    expect(trace.startTimeUnixNano).toBe(String(BigInt(start.getTime()) * 1_000_000n));
+    expect(trace.startTimeUnixNano).toBe(String(BigInt(START.getTime()) * 1_000_000n));
     const [matched] = trace.spanSets[0].spans;
     expect(matched).toMatchObject({
       spanID: 'a000000000000002',
       name: 'charge card',
-      startTimeUnixNano: String(BigInt(start.getTime() + 10) * 1_000_000n),
+      startTimeUnixNano: String(BigInt(START.getTime() + 10) * 1_000_000n),
       durationNanos: '80000000',
     });
     expect(matched.attributes).toContainEqual({ key: 'service.name', value: { stringValue: 'payments' } });

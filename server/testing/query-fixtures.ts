@@ -1,7 +1,8 @@
 // The trace fixture the query API tests (Jaeger storage, Tempo) share: a
 // checkout of organization A whose card charge failed (a PaymentFailed event
 // on the charge span), a trace of organization B, and a wide trace of many
-// spans, written with explicit hex ids as the APIs report them.
+// spans, written with explicit hex ids as the APIs report them, at times
+// counted from START (ten minutes ago).
 import type postgres from 'postgres';
 
 export const ORG_A = '0a000000-0000-4000-8000-00000000000a';
@@ -9,16 +10,18 @@ export const ORG_B = '0b000000-0000-4000-8000-00000000000b';
 export const CHECKOUT = 'c0000000000000000000000000000001';
 export const OTHER = 'b0000000000000000000000000000001';
 
+/** The instant the fixture's times count from: ten minutes ago, inside the default search windows. */
+export const START = new Date(Date.now() - 10 * 60_000);
+/** The ISO time `ms` milliseconds after START. */
+export const at = (ms: number) => new Date(START.getTime() + ms).toISOString();
+
 /** A span row for tracing.record_spans: internal and ok unless `fields` say otherwise. */
 export function span(traceId: string, spanId: string, parent: string | null, fields: Record<string, unknown>) {
   return { trace_id: traceId, span_id: spanId, parent_span_id: parent, kind: 'internal', status: 'ok', ...fields };
 }
 
 /** The checkout of organization A: POST /checkout, whose child "charge card" failed with a 500. */
-export function checkoutSpans(
-  at: (ms: number) => string,
-  attributes: { root?: Record<string, unknown>; charge?: Record<string, unknown> } = {},
-) {
+export function checkoutSpans(attributes: { root?: Record<string, unknown>; charge?: Record<string, unknown> } = {}) {
   return [
     span(CHECKOUT, 'a000000000000001', null, {
       name: 'POST /checkout',
@@ -44,7 +47,7 @@ export function checkoutSpans(
 }
 
 /** The one trace of organization B: GET /secret of the vault service. */
-export function otherOrganizationSpan(at: (ms: number) => string, attributes?: Record<string, unknown>) {
+export function otherOrganizationSpan(attributes?: Record<string, unknown>) {
   return span(OTHER, 'b000000000000001', null, {
     name: 'GET /secret',
     service: 'vault',
