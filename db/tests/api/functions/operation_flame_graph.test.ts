@@ -1,6 +1,7 @@
 // api.operation_flame_graph: one operation's call trees over many traces,
 // summed per call path, with self time counting overlapping children once.
 import { describe, expect, it } from 'vitest';
+import { expectArgumentErrors } from '../../helpers/argument-errors.ts';
 import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
 import { actAs, at, ORG_A, ORG_B, recordSpans, span } from '../../helpers/trace-fixtures.ts';
 
@@ -89,13 +90,6 @@ describe('api.operation_flame_graph', () => {
         /^p_max_traces must be between 1 and 10000/,
       ],
     ];
-    for (const [query, message] of cases) {
-      const error = await db.sql.unsafe(query).then(
-        () => undefined,
-        (e) => e,
-      );
-      expect(error?.code, query).toBe('22023');
-      expect(error.message, query).toMatch(message);
-    }
+    await expectArgumentErrors((query) => db.sql.unsafe(query), cases);
   });
 });

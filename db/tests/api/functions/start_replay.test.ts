@@ -3,6 +3,7 @@
 // who, when and why recorded, a trace of the run's own linked to the
 // replayed one, and a NOTIFY for the processors.
 import { describe, expect, it } from 'vitest';
+import { expectArgumentErrors } from '../../helpers/argument-errors.ts';
 import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
 import { actAs, at, insertEvent, ORG_A, ORG_B, recordSpans, span, spanId, traceId } from '../../helpers/trace-fixtures.ts';
 
@@ -167,16 +168,10 @@ describe('api.start_replay', () => {
         [`select api.cancel_replay(null)`, /^p_run_id is required/],
         [`select api.cancel_replay(-1)`, /^p_run_id names no replay run/],
       ];
-      for (const [query, message] of cases) {
-        const error = await tx
-          .savepoint((sp) => actAs(sp as never, 'tracegres_admin', null, () => sp.unsafe(query)))
-          .then(
-            () => undefined,
-            (e) => e,
-          );
-        expect(error?.code, query).toBe('22023');
-        expect(error.message, query).toMatch(message);
-      }
+      await expectArgumentErrors(
+        (query) => tx.savepoint((sp) => actAs(sp as never, 'tracegres_admin', null, () => sp.unsafe(query))),
+        cases,
+      );
     });
   });
 

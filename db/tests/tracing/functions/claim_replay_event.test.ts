@@ -3,6 +3,7 @@
 // LOCKED), under a lease; tracing.mark_replay_processed / _failed report the
 // outcome with the claim's token, idempotently, and complete the run.
 import { describe, expect, it } from 'vitest';
+import { expectArgumentErrors } from '../../helpers/argument-errors.ts';
 import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
 import { actAs, insertEvent } from '../../helpers/trace-fixtures.ts';
 
@@ -145,16 +146,10 @@ describe('tracing.claim_replay_event', () => {
         [`select tracing.mark_replay_processed(${c!.run_id}, 99, '${c!.claim_token}')`, /^p_position names no event of replay run \d+/],
         [`select tracing.mark_replay_processed(${c!.run_id}, 1, null)`, /^p_claim_token is required/],
       ];
-      for (const [query, message] of cases) {
-        const error = await tx
-          .savepoint((sp) => actAs(sp as never, 'tracegres_writer', null, () => sp.unsafe(query)))
-          .then(
-            () => undefined,
-            (e) => e,
-          );
-        expect(error?.code, query).toBe('22023');
-        expect(error.message, query).toMatch(message);
-      }
+      await expectArgumentErrors(
+        (query) => tx.savepoint((sp) => actAs(sp as never, 'tracegres_writer', null, () => sp.unsafe(query))),
+        cases,
+      );
     });
   });
 
