@@ -42,14 +42,12 @@ begin
       detail = format('got %s', cardinality(p_ids));
   end if;
   return query
-    -- Live rows only (a new failure is never archived); the api.event
-    -- fields in the order of tracing.to_api_event.
-    select e.id, e.stream_type, e.stream_id, e.event_type, e.event_data, e.event_metadata, e.organization_id,
-           e.created_at, e.processed_at, e.processing_error, e.correlation_id, e.session_id,
-           tracing.trace_id_to_hex(e.trace_id), tracing.span_id_to_hex(e.span_id), tracing.span_id_to_hex(e.parent_span_id),
-           e.trace_field_errors
-    from tracing.domain_events e
-    where e.id = any (p_ids) and e.processing_error is not null
+    -- Live rows only (a new failure is never archived): the constant
+    -- archived flag leaves the archive branch of all_events unplanned, as in
+    -- api.get_failed_events.
+    select (tracing.to_api_event(e)).*
+    from tracing.all_events e
+    where not e.archived and e.id = any (p_ids) and e.processing_error is not null
     -- Oldest first: a live list puts each arrival on top of the last.
     order by e.created_at, e.id;
 end
