@@ -1,5 +1,6 @@
 -- Raising alerts and queueing their delivery, the database side. The
--- tables are in migration 000015; server/alerts/delivery-loop.ts sends.
+-- tables are in migrations 000015 and 000017 (alert_repeats);
+-- server/alerts/delivery-loop.ts sends.
 --
 -- Never lose an alert: a failed event matching an event rule raises (or
 -- counts) its alert in the event's own transaction, and the delivery is
@@ -18,7 +19,7 @@
 -- rule at most max_alerts_per_hour new alerts an hour; past that, or while
 -- the rule is muted, alerts are recorded (state rate_limited / muted) and
 -- not sent. A repeat is a row appended to tracing.alert_repeats, never an
--- update of the alert (migration 000016 says why); the unique (rule,
+-- update of the alert (migration 000017 says why); the unique (rule,
 -- fingerprint, window) key makes concurrent first firings one alert.
 --
 -- Cost on the insert path: the triggers' WHEN clauses keep events that did
