@@ -6,10 +6,10 @@
 // The sample goes through the same queue and the same sender as real
 // alerts (tracing.alert_send_test, then one delivery of exactly it), with
 // the settings of the environment (TRACEGRES_SMTP_URL, ...; docs/alerts.md).
-import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { AlertConfigError, readAlertConfig } from '../server/alerts/config.ts';
 import { createAlertDelivery } from '../server/alerts/delivery-loop.ts';
+import { parseCommandLine } from './arguments.ts';
 import type { Output } from './retention.ts';
 
 const USAGE = `usage:
@@ -20,17 +20,8 @@ const USAGE = `usage:
       the delivery queue (tracing.alert_delivery_status) and the rules.`;
 
 export async function alertsCommand(argv: string[], databaseUrl: (explicit: string | undefined) => string, out: Output): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { 'database-url': { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
-    });
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommandLine(argv, {}, USAGE);
+  if (!parsed) return 2;
   const { values, positionals } = parsed;
   const [command, rule, ...extra] = positionals;
   const valid = (command === 'test' && rule !== undefined && extra.length === 0) || (command === 'status' && rule === undefined);
