@@ -2,6 +2,7 @@
 // api.find_traces, the search engine every query API shares.
 import type { AttributeValue, TraceQuery } from './messages.ts';
 import { toDate, toMilliseconds } from './messages.ts';
+import { textTagCondition } from '../text-tag-condition.ts';
 
 /** A search Jaeger asked for that tracegres cannot run; answered with INVALID_ARGUMENT. */
 export class TraceQueryError extends Error {}
@@ -42,19 +43,8 @@ export function toTraceSearch(query: TraceQuery, now = new Date()): TraceSearch 
 
 function attributeCondition(key: string, value: AttributeValue | undefined): unknown {
   if (!key) throw new TraceQueryError('an attribute of the query has no key');
-  // Jaeger's UI writes a failed span as the tag error=true; tracegres keeps
-  // it as the span's status.
-  if (key === 'error' && value?.stringValue !== undefined && /^(true|false)$/.test(value.stringValue)) {
-    return { field: 'status', op: value.stringValue === 'true' ? '=' : '!=', value: 'error' };
-  }
-  if (value?.stringValue !== undefined) {
-    // Tags from Jaeger's UI and HTTP API are strings; the span may hold the
-    // number or boolean they spell.
-    const text = value.stringValue;
-    const typed = /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text === 'true' || text === 'false' ? text === 'true' : undefined;
-    const asText = { attribute: key, op: '=', value: text };
-    return typed === undefined ? asText : { or: [asText, { attribute: key, op: '=', value: typed }] };
-  }
+  // Tags from Jaeger's UI and HTTP API are strings.
+  if (value?.stringValue !== undefined) return textTagCondition(key, value.stringValue);
   if (value?.boolValue !== undefined) return { attribute: key, op: '=', value: value.boolValue };
   if (value?.intValue !== undefined) return { attribute: key, op: '=', value: Number(value.intValue) };
   if (value?.doubleValue !== undefined) return { attribute: key, op: '=', value: value.doubleValue };

@@ -6,6 +6,7 @@
 // (logfmt), `minDuration` and `maxDuration` add trace conditions; all of
 // them must hold.
 import { isoToNanos, toAnyValue } from '../otlp/mapping.ts';
+import { textTagCondition } from '../text-tag-condition.ts';
 import { durationParameter, integerParameter, logfmtParameter, windowParameters, type TimeWindow } from './parameters.ts';
 
 /** Traces a search returns at most (api.find_traces' page). */
@@ -39,18 +40,12 @@ export function searchOf(params: URLSearchParams, now = new Date()): TempoSearch
   };
 }
 
-/** One `tags` pair as a span condition: the tag names Tempo's older search knew, else an attribute. */
+/** One `tags` pair as a span condition: the tag names Tempo's older search knew, else as any query API reads a text tag. */
 function tagCondition(key: string, value: string): unknown {
   if (key === 'service.name' || key === 'resource.service.name') return { field: 'service', op: '=', value };
   if (key === 'name') return { field: 'name', op: '=', value };
   if (key === 'status' || key === 'status.code') return { field: 'status', op: '=', value: value.toLowerCase() };
-  if (key === 'error' && (value === 'true' || value === 'false')) {
-    return { field: 'status', op: value === 'true' ? '=' : '!=', value: 'error' };
-  }
-  // A tag value is text; the span may hold the number or boolean it spells.
-  const asText = { attribute: key, op: '=', value };
-  const typed = /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value === 'true' || value === 'false' ? value === 'true' : undefined;
-  return typed === undefined ? asText : { or: [asText, { attribute: key, op: '=', value: typed }] };
+  return textTagCondition(key, value);
 }
 
 /** The filter of api.find_traces, given the trace condition `q` was read into. */
