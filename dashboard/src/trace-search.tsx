@@ -271,7 +271,8 @@ function SearchResults({ search, from, to }: { search: Search; from: string; to:
       <p className="muted">
         {traces.length} traces{traces.length === 100 ? ' (the newest 100)' : ''}, newest first. Pick two to compare them.
       </p>
-      <ComparePicked picked={picked.map((id) => traces.find((t) => t.traceId === id)!)} />
+      {/* A picked trace that a live refresh moved out of the results is left out. */}
+      <ComparePicked picked={traces.filter((t) => picked.includes(t.traceId))} />
       <ol className="found-traces">
         {traces.map((t) => (
           <li key={t.traceId} className={t.errorCount ? 'failed' : undefined}>
