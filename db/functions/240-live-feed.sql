@@ -10,18 +10,22 @@
 -- payload is the event id, so the server reads exactly the new rows; a
 -- transaction that fails many events sends one notification per event,
 -- delivered at its commit (never for a rolled-back one). The WHEN clauses
--- keep events that did not fail off the trigger function entirely.
+-- keep events that did not fail off the trigger function entirely. Events
+-- tracing.restore_events brings back from the archive failed long ago: they
+-- are not news, as for the alert and export triggers.
 
 create or replace function tracing.tg_domain_events__notify_failed() returns trigger
 language plpgsql volatile as $$
 begin
-  perform pg_notify('tracegres_failed_events', new.id::text);
+  if current_setting('tracegres.restoring', true) is distinct from 'on' then
+    perform pg_notify('tracegres_failed_events', new.id::text);
+  end if;
   return null;
 end
 $$;
 
 comment on function tracing.tg_domain_events__notify_failed() is
-  E'Trigger: NOTIFY tracegres_failed_events with the id of an event that was inserted failed or whose processing failed.';
+  E'Trigger: NOTIFY tracegres_failed_events with the id of an event that was inserted failed or whose processing failed (not for events restored from the archive).';
 
 create or replace trigger _700_notify_failed_on_insert
   after insert on tracing.domain_events
