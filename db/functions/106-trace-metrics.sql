@@ -45,6 +45,17 @@ begin
 end
 $$;
 
+-- A request is a span that enters a service: kind server or consumer, or a
+-- root span (a service that did not say its kind). Written once for the
+-- metrics and the rate rules' example traces (222-alert-rate-rules.sql).
+create or replace function tracing.is_request(p_kind text, p_parent_span_id bigint) returns boolean
+language sql immutable parallel safe as $$
+  select p_kind in ('server', 'consumer') or p_parent_span_id is null
+$$;
+
+comment on function tracing.is_request(text, bigint) is
+  E'Whether a span of this kind and parent is a request: kind server or consumer, or a root span.';
+
 create or replace function api.red_metrics(
   p_from timestamptz,
   p_to timestamptz,
@@ -58,8 +69,6 @@ create or replace function api.red_metrics(
 language plpgsql stable parallel safe as $$
 begin
   perform tracing.require_metrics_window(p_from, p_to, p_bucket_seconds);
-  -- A request is a span that enters a service: kind server or consumer, or
-  -- a root span (a service that did not say its kind).
   return query
     select date_bin(make_interval(secs => p_bucket_seconds), s.start_time, p_from) as bucket_start,
            s.service, s.name as operation,
@@ -70,7 +79,7 @@ begin
            percentile_cont(0.95) within group (order by s.duration_ms) as p95_ms,
            percentile_cont(0.99) within group (order by s.duration_ms) as p99_ms
       from tracing.window_spans(p_from, p_to) s
-     where (s.kind in ('server', 'consumer') or s.parent_span_id is null)
+     where tracing.is_request(s.kind, s.parent_span_id)
        and s.start_time >= p_from and s.start_time < p_to
        and (p_service is null or s.service = p_service)
        and (p_operation is null or s.name = p_operation)
@@ -162,6 +171,7 @@ comment on function api.list_operations(timestamptz, timestamptz) is
 grant execute on function
   api.list_operations(timestamptz, timestamptz),
   tracing.window_spans(timestamptz, timestamptz),
+  tracing.is_request(text, bigint),
   tracing.require_metrics_window(timestamptz, timestamptz, integer),
   api.red_metrics(timestamptz, timestamptz, integer, text, text),
   api.service_map(timestamptz, timestamptz),

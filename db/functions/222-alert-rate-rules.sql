@@ -46,7 +46,7 @@ begin
              'trace_id', (select tracing.trace_id_to_hex(s.trace_id)
                             from tracing.window_spans(v_from, p_at) s
                            where s.service = m.service and s.name = m.operation
-                             and (s.kind in ('server', 'consumer') or s.parent_span_id is null)
+                             and tracing.is_request(s.kind, s.parent_span_id)
                              and (v_rule.metric <> 'error_rate' or s.status = 'error')
                            order by case when v_rule.metric = 'error_rate' then extract(epoch from s.start_time) else s.duration_ms end desc
                            limit 1))), '[]')
