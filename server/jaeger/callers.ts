@@ -14,6 +14,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type postgres from 'postgres';
 import { InvalidTokenError, type PgSettings } from '../auth/jwt.ts';
+import { readAsCaller } from '../read-as-caller.ts';
 import { ORGANIZATION_ID_HEADER, UUID_PATTERN } from '../../ts/trace-context/headers.ts';
 
 export class CallerProblem extends Error {
@@ -75,17 +76,7 @@ export function createJaegerCallers(options: {
   return {
     async read(metadata, read) {
       const settings = await settingsOf(metadata);
-      return (await options.sql.begin('read only', async (sql) => {
-        // Sent before the read's first statement and without waiting for
-        // its answer (one round trip, not two): the connection runs them in
-        // order, and a failed setting aborts the transaction before anything
-        // is read. execute() sends it now; a query not yet awaited would
-        // only be sent when awaited, after the read's own.
-        const applied =
-          sql`select set_config(key, value, true) from jsonb_each_text(${sql.json({ ...settings, statement_timeout: options.statementTimeout })})`.execute();
-        const [, result] = await Promise.all([applied, read(sql)]);
-        return result;
-      })) as Awaited<ReturnType<typeof read>>;
+      return readAsCaller(options.sql, settings, options.statementTimeout, read);
     },
   };
 }

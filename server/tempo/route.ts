@@ -15,6 +15,7 @@ import path from 'node:path';
 import type postgres from 'postgres';
 import { InvalidTokenError, type PgSettings } from '../auth/jwt.ts';
 import { projectRoot } from '../database/migrate.ts';
+import { readAsCaller } from '../read-as-caller.ts';
 import { isApiArgumentError, type DatabaseError } from '../graphql/mask-error.ts';
 import { spansToOtlpRequest, type StoredSpan } from '../otlp/mapping.ts';
 import { encodeTraceProtobuf, traceJson, type FoundTrace, type TraceApiVersion } from './messages.ts';
@@ -73,19 +74,7 @@ export function createTempoRoute(options: TempoRouteOptions) {
         answer = json(buildInfo);
       } else {
         const settings = await settingsOf(req.headers.authorization);
-        const read: Read = (body) =>
-          options.sql.begin('read only', async (sql) => {
-            // Sent at once, so it travels with the body's first query in one
-            // round trip; the connection runs them in order. Awaited last, so
-            // a failure here is the error reported.
-            const settingsSet =
-              sql`select set_config(key, value, true) from jsonb_each_text(${sql.json({ ...settings, statement_timeout: options.statementTimeout })})`.execute();
-            try {
-              return await body(sql);
-            } finally {
-              await settingsSet;
-            }
-          }) as never;
+        const read: Read = (body) => readAsCaller(options.sql, settings, options.statementTimeout, body);
         answer = await handler.run(url.searchParams, read, req);
       }
     } catch (error) {
