@@ -96,7 +96,9 @@ language sql stable parallel safe as $$
     p_include_processed or tracing.processing_state(c.processed_at, c.processing_error) <> 'processed'
   )::api.replay_event
   from chosen c
+  -- A span is named by its ids within its organization.
   left join tracing.spans s on s.trace_id = c.trace_id and s.span_id = c.span_id
+    and s.organization_id is not distinct from c.organization_id
   order by c.created_at, c.id
 $$;
 

@@ -86,6 +86,19 @@ describe('api.get_replay_set', () => {
     });
   });
 
+  it("names each event's span within the event's organization, where another tenant recorded the same ids", async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await seed(tx);
+      await recordSpans(tx, [span('pay', { start: 10, end: 90, name: 'someone else', service: 'elsewhere', org: ORG_B })]);
+      const rows = await tx`select event_type, span_name from api.get_replay_set(${CORRELATION})`;
+      expect(rows.map((r) => [r.event_type, r.span_name])).toEqual([
+        ['order.placed', 'POST /checkout'],
+        ['payment.requested', 'capturePayment'],
+        ['payment.captured', 'capturePayment'],
+      ]);
+    });
+  });
+
   it('names bad arguments (22023)', async () => {
     const cases: [string, RegExp][] = [
       [`select * from api.get_replay_set(null)`, /^p_correlation_id is required/],
