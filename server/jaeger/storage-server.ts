@@ -130,8 +130,9 @@ export async function startJaegerStorageServer(options: {
       await writeTraces(sql, ids, write);
     }),
     GetServices: unary(async (sql) => {
+      const window = catalogWindow();
       const rows = await sql<{ service: string }[]>`
-        select distinct service from tracing.span_operations(${catalogWindow().from}, ${catalogWindow().to}) order by 1`;
+        select distinct service from tracing.span_operations(${window.from}, ${window.to}) order by 1`;
       return encode(messages.GetServicesResponse, { services: rows.map((r) => r.service) });
     }),
     GetOperations: unary(async (sql, request) => {
