@@ -23,11 +23,11 @@ import type { PgSelectStep } from 'postgraphile/@dataplan/pg';
 import { extendSchema, gql } from 'postgraphile/utils';
 import type { PgSettings } from '../auth/jwt.ts';
 
-export const FAILED_EVENTS_CHANNEL = 'tracegres_failed_events';
-export const NEW_TRACES_CHANNEL = 'tracegres_new_traces';
+const FAILED_EVENTS_CHANNEL = 'tracegres_failed_events';
+const NEW_TRACES_CHANNEL = 'tracegres_new_traces';
 
 /** The subscriber sees traces of `organization` (empty: none): admins all, readers their own, as the RLS policies say. */
-export function seesOrganization(settings: PgSettings | undefined, organization: string): boolean {
+function seesOrganization(settings: PgSettings | undefined, organization: string): boolean {
   return settings?.role === 'tracegres_admin' || (organization !== '' && settings?.['jwt.claims.organization_id'] === organization);
 }
 

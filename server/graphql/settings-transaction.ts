@@ -35,7 +35,7 @@ type Pool = NonNullable<PgAdaptorSettings['pool']>;
 type PoolClient = Parameters<typeof makeWithPgClientViaPgClientAlreadyInTransaction>[0];
 
 /** `begin` and the settings as one statement list; values are quoted by the driver's own escaping. */
-export function openingStatement(client: Pick<PoolClient, 'escapeLiteral'>, pgSettings: Record<string, string | null | undefined>): string {
+function openingStatement(client: Pick<PoolClient, 'escapeLiteral'>, pgSettings: Record<string, string | null | undefined>): string {
   const calls: string[] = [];
   for (const [key, value] of Object.entries(pgSettings)) {
     if (value == null) continue;

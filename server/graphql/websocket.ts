@@ -24,7 +24,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { InvalidTokenError, type PgSettings } from '../auth/jwt.ts';
 import { requestSettings } from './preset.ts';
 
-export const GRAPHQL_PATH = '/graphql';
+const GRAPHQL_PATH = '/graphql';
 const MAX_MESSAGE_BYTES = 100_000;
 const PING_EVERY_MS = 25_000;
 

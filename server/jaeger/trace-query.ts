@@ -10,7 +10,7 @@ export class TraceQueryError extends Error {}
 /** The widest window api.find_traces reads; a wider search covers its most recent part. */
 export const MAX_WINDOW_MS = 7 * 24 * 3600 * 1000;
 /** Traces a search returns at most (api.find_traces's page). */
-export const MAX_TRACES = 100;
+const MAX_TRACES = 100;
 const DEFAULT_TRACES = 20;
 const DEFAULT_LOOKBACK_MS = 3600 * 1000;
 

@@ -6,7 +6,7 @@
 export class BadParameter extends Error {}
 
 /** The widest window a search or tag lookup reads (api.find_traces' bound). */
-export const MAX_WINDOW_SECONDS = 7 * 24 * 3600;
+const MAX_WINDOW_SECONDS = 7 * 24 * 3600;
 
 /**
  * A trace id as Tempo takes it: 1-32 hex characters, any case, shorter ids

@@ -10,9 +10,9 @@ import { textTagCondition } from '../text-tag-condition.ts';
 import { durationParameter, integerParameter, logfmtParameter, windowParameters, type TimeWindow } from './parameters.ts';
 
 /** Traces a search returns at most (api.find_traces' page). */
-export const MAX_LIMIT = 100;
+const MAX_LIMIT = 100;
 /** Matched spans returned a trace at most (api.find_traces' spans_per_trace). */
-export const MAX_SPANS_PER_SPANSET = 20;
+const MAX_SPANS_PER_SPANSET = 20;
 const DEFAULT_LOOKBACK_SECONDS = 3600;
 
 export interface TempoSearch {

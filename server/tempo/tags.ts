@@ -9,7 +9,7 @@
 import { BadParameter } from './parameters.ts';
 
 /** The intrinsics of the TraceQL subset that search reads. */
-export const INTRINSIC_TAGS = ['duration', 'kind', 'name', 'status', 'traceDuration'];
+const INTRINSIC_TAGS = ['duration', 'kind', 'name', 'status', 'traceDuration'];
 const RESOURCE_TAGS = ['service.name'];
 const SCOPES = ['span', 'resource', 'intrinsic'] as const;
 // Scopes Tempo knows that hold no searchable tag here: answered empty.
