@@ -1,7 +1,6 @@
 // OTLP ingest, whatever the transport (ingest-http.ts: POST /v1/traces;
 // ingest-grpc.ts: TraceService/Export): who may write and for which
-// organization, and how a decoded request's spans reach
-// tracing.record_spans.
+// organization, and how a decoded request's spans reach the database.
 //
 // The database stores a batch all or nothing, so every span is checked here
 // first and only the valid ones are sent (as one array per field, to
@@ -9,7 +8,7 @@
 // JSON document); a span the database still refuses (its error names the
 // span's index) is taken out and the rest sent again.
 // Rejected spans are reported in partial_success, as OTLP asks, and the
-// request as a whole succeeds. Retried requests are harmless: record_spans
+// request as a whole succeeds. Retried requests are harmless: the database
 // keeps the first write of a span.
 import { timingSafeEqual } from 'node:crypto';
 import type postgres from 'postgres';
