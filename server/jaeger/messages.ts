@@ -2,22 +2,10 @@
 // embeds OTLP's TracesData from server/otlp/proto.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import protobuf from 'protobufjs';
+import type protobuf from 'protobufjs';
+import { loadProtoRoot } from '../otlp/protocol.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const OTLP_PROTO_DIR = path.join(here, '..', 'otlp', 'proto');
-
-function loadRoot(): protobuf.Root {
-  const root = new protobuf.Root();
-  // google/protobuf/* are protobufjs's bundled definitions; OTLP's imports
-  // resolve under server/otlp/proto, as protoc's -I would.
-  root.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(OTLP_PROTO_DIR, target));
-  root.loadSync(path.join(here, 'proto', 'storage.proto'));
-  root.resolveAll();
-  return root;
-}
-
-const root = loadRoot();
+const root = loadProtoRoot([path.join(path.dirname(fileURLToPath(import.meta.url)), 'proto', 'storage.proto')]);
 const type = (name: string) => root.lookupType(`jaeger.storage.v2.${name}`);
 
 export const messages = {

@@ -12,16 +12,21 @@ import protobuf from 'protobufjs';
 
 const PROTO_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'proto');
 
-function loadRoot(): protobuf.Root {
+/**
+ * The messages of `files` (absolute, or relative to ./proto), whose imports
+ * resolve under ./proto as with protoc's -I: OTLP's own, and those of the
+ * query APIs that embed OTLP's messages. google/protobuf/* are protobufjs's
+ * bundled definitions.
+ */
+export function loadProtoRoot(files: string[]): protobuf.Root {
   const root = new protobuf.Root();
-  // Imports inside the .proto files are relative to PROTO_DIR, as protoc's -I.
   root.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(PROTO_DIR, target));
-  root.loadSync(['opentelemetry/proto/collector/trace/v1/trace_service.proto', 'google/rpc/status.proto']);
+  root.loadSync(files);
   root.resolveAll();
   return root;
 }
 
-const root = loadRoot();
+const root = loadProtoRoot(['opentelemetry/proto/collector/trace/v1/trace_service.proto', 'google/rpc/status.proto']);
 export const ExportTraceServiceRequest = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
 export const ExportTraceServiceResponse = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse');
 export const RpcStatus = root.lookupType('google.rpc.Status');

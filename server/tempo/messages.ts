@@ -7,22 +7,9 @@
 // ids, 64-bit integers as strings), as server/otlp/protocol.ts writes it.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import protobuf from 'protobufjs';
-import { withIdBytes, type OtlpResourceSpans } from '../otlp/protocol.ts';
+import { loadProtoRoot, withIdBytes, type OtlpResourceSpans } from '../otlp/protocol.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const OTLP_PROTO_DIR = path.join(here, '..', 'otlp', 'proto');
-
-function loadRoot(): protobuf.Root {
-  const root = new protobuf.Root();
-  // OTLP's imports resolve under server/otlp/proto, as protoc's -I would.
-  root.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(OTLP_PROTO_DIR, target));
-  root.loadSync(path.join(here, 'proto', 'tracegres', 'tempo', 'trace_by_id.proto'));
-  root.resolveAll();
-  return root;
-}
-
-const root = loadRoot();
+const root = loadProtoRoot([path.join(path.dirname(fileURLToPath(import.meta.url)), 'proto', 'tracegres', 'tempo', 'trace_by_id.proto')]);
 export const TempoTrace = root.lookupType('tracegres.tempo.Trace');
 export const TraceByIDResponse = root.lookupType('tracegres.tempo.TraceByIDResponse');
 
