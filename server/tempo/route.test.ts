@@ -2,13 +2,11 @@
 // it, against a real database: trace by id in protobuf (decoded with OTLP's
 // own definitions) and JSON, search, tags and values, who may read what,
 // and every bad parameter named.
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
-import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { createTokenVerifier, signToken } from '../auth/jwt.ts';
+import { loadProtoRoot } from '../otlp/protocol.ts';
 import { startHttpServer, type HttpServer } from '../http-server.ts';
 import {
   at,
@@ -34,11 +32,7 @@ const HUGE = 'c0000000000000000000000000000003';
 const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
 
 // OTLP's TracesData from the OTLP definitions tracegres ingests with.
-const otlpRoot = new protobuf.Root();
-const OTLP_PROTO_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'otlp', 'proto');
-otlpRoot.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(OTLP_PROTO_DIR, target));
-otlpRoot.loadSync('opentelemetry/proto/trace/v1/trace.proto');
-const TracesData = otlpRoot.lookupType('opentelemetry.proto.trace.v1.TracesData');
+const TracesData = loadProtoRoot(['opentelemetry/proto/trace/v1/trace.proto']).lookupType('opentelemetry.proto.trace.v1.TracesData');
 
 interface DecodedSpan {
   traceId: Uint8Array;
