@@ -200,6 +200,23 @@ describe('the live subscriptions', () => {
     }
   });
 
+  it('closes a socket when its token expires, as a request with that token would then be refused', async () => {
+    const shortLived = await signToken(SECRET, { role: 'reader', organization_id: ORG_A, sub: 'short-lived' }, '2s');
+    const client = connect(`Bearer ${shortLived}`);
+    let connected = false;
+    client.on('connected', () => (connected = true));
+    const closed = new Promise<number>((resolve) => client.on('closed', (event) => resolve((event as { code: number }).code)));
+    const live = subscribe(client, FAILED_EVENTS);
+    try {
+      expect(await closed).toBe(4403);
+      // Accepted first, then closed: not refused at connection_init.
+      expect(connected).toBe(true);
+    } finally {
+      live.close();
+      await client.dispose();
+    }
+  });
+
   it("caps the server's operations and sockets", async () => {
     const small = await startHttpServer({
       databaseUrl: db.url,

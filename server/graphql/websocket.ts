@@ -7,7 +7,9 @@
 // - the token: `Authorization: Bearer ...` in the connection_init payload
 //   (a browser cannot set headers on a WebSocket), verified as for HTTP;
 //   none, or a bad one, closes the socket (4403 Forbidden); the settings it
-//   grants are what every operation of the socket runs with;
+//   grants are what every operation of the socket runs with, until the
+//   token expires: then the socket is closed (4403) too, as a request with
+//   that token would be refused from then on;
 // - caps: each client (token subject, else the token itself) runs at most
 //   `maxSubscriptionsPerClient` operations at once and the server
 //   `maxSubscriptions`; beyond, the operation gets an error and the rest go
@@ -18,6 +20,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { makeServer, type Context } from 'graphql-ws';
+import { decodeJwt } from 'jose';
 import { makeGraphQLWSConfig } from 'postgraphile/grafserv';
 import { GraphQLError, type ExecutionResult } from 'postgraphile/graphql';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -68,6 +71,8 @@ export function createGraphqlWebSocket(options: GraphqlWebSocketOptions): Graphq
         throw error;
       }
       requestSettings.set(ctx.extra.request, settings);
+      // The verifier required exp and checked it.
+      closeAtExpiry(ctx.extra.socket, decodeJwt(authorization.replace(/^Bearer\s+/i, '')).exp!);
       clients.set(ctx.extra.request, settings['jwt.claims.user_id'] ?? createHash('sha256').update(authorization).digest('hex'));
       return true;
     },
@@ -143,6 +148,24 @@ export function createGraphqlWebSocket(options: GraphqlWebSocketOptions): Graphq
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+/** The longest delay setTimeout takes (about 24.8 days); a token that lives longer is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Closes the socket at `exp` (Unix seconds), the first second its token no longer verifies. */
+function closeAtExpiry(socket: WebSocket, exp: number): void {
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    const left = exp * 1000 - Date.now();
+    timer = setTimeout(
+      () => (left > MAX_TIMER_MS ? arm() : socket.close(4403, 'Forbidden: the token expired')),
+      Math.max(0, Math.min(left, MAX_TIMER_MS)),
+    );
+    timer.unref();
+  };
+  arm();
+  socket.once('close', () => clearTimeout(timer));
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterableIterator<ExecutionResult> {
