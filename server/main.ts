@@ -113,7 +113,7 @@ async function main(): Promise<void> {
     });
     // Built in the background, so the first page view rarely waits for it.
     dashboard.ready().catch((error) => console.error('dashboard build failed (retried on the next page view):', error));
-    // OTLP ingest at /v1/traces and over gRPC (as the owner: record_spans),
+    // OTLP ingest at /v1/traces and over gRPC (as the owner: record_span_columns),
     // and the exporter loop when OTEL_EXPORTER_OTLP_* is set.
     otlp = await startOtlp({ databaseUrl, host: config.host, pgSettingsFor, log });
     // Jaeger's remote storage reads as each call's caller, like GraphQL, on
