@@ -5,7 +5,10 @@
 -- Invoker rights: each call runs as the role of the request, so row-level
 -- security decides which organizations' spans it sees, as for GraphQL.
 
-create or replace function tracing.otlp_trace_spans(p_trace_ids uuid[])
+-- The one-argument form of an earlier release.
+drop function if exists tracing.otlp_trace_spans(uuid[]);
+
+create or replace function tracing.otlp_trace_spans(p_trace_ids uuid[], p_spans_per_trace integer default 10000)
 returns table (
   trace_id text,
   span_id text,
@@ -26,8 +29,10 @@ returns table (
   domain_events jsonb
 )
 language sql stable parallel safe as $$
-  -- Rows of one trace come together, in start order; at most 10,000 a
-  -- trace (the timeline's bound), so one request has a bounded size.
+  -- Rows of one trace come together, in start order; at most
+  -- p_spans_per_trace a trace (10,000, the timeline's bound, and never more
+  -- than 10,001: one more tells a caller the trace was cut), so one request
+  -- has a bounded size.
   with events as (select tracing.otlp_domain_events(p_trace_ids) as lookup)
   select tracing.trace_id_to_hex(s.trace_id), tracing.span_id_to_hex(s.span_id), tracing.span_id_to_hex(s.parent_span_id),
          s.name, s.service, s.kind,
@@ -42,13 +47,13 @@ language sql stable parallel safe as $$
         from tracing.spans s
        where s.trace_id = t.trace_id
        order by s.start_time, s.span_id
-       limit 10000
+       limit least(greatest(p_spans_per_trace, 1), 10001)
     ) s
    order by t.n, s.start_time, s.span_id
 $$;
 
-comment on function tracing.otlp_trace_spans(uuid[]) is
-  E'The spans of the given traces the caller may see, in OTLP''s terms (hex ids, times in Unix nanoseconds as text) with the domain events each span emitted; grouped by trace in the order given, each in start order, at most 10,000 a trace.';
+comment on function tracing.otlp_trace_spans(uuid[], integer) is
+  E'The spans of the given traces the caller may see, in OTLP''s terms (hex ids, times in Unix nanoseconds as text) with the domain events each span emitted; grouped by trace in the order given, each in start order, at most p_spans_per_trace a trace (10,000 unless given, 10,001 at most, so a caller can ask for one more than it shows to learn that a trace was cut).';
 
 -- Jaeger's UI asks for the services on every search page, so they come
 -- from a bounded sample: the spans of the newest traces of the window, at
@@ -71,7 +76,7 @@ comment on function tracing.span_operations(timestamptz, timestamptz) is
   E'Each service, operation (span name) and span kind among the spans of the newest traces that started in [p_from, p_to) (at most 7 days), at most 50,000 spans, that the caller may see.';
 
 grant execute on function
-  tracing.otlp_trace_spans(uuid[]),
+  tracing.otlp_trace_spans(uuid[], integer),
   tracing.otlp_domain_events(uuid[]),
   tracing.otlp_span_key(uuid, bigint, uuid),
   tracing.otlp_unix_nano(timestamptz),

@@ -137,7 +137,12 @@ function decodePathPart(part: string): string {
 async function traceById(id: string, version: TraceApiVersion, params: URLSearchParams, read: Read, req: IncomingMessage): Promise<Answer> {
   const traceId = traceIdParameter(id);
   const window = optionalWindow(params);
-  const rows = await read((sql) => sql<StoredSpan[]>`select * from tracing.otlp_trace_spans(array[tracing.hex_to_trace_id(${traceId})])`);
+  // One span more than an answer holds tells a cut trace from a whole one.
+  const found = await read(
+    (sql) => sql<StoredSpan[]>`select * from tracing.otlp_trace_spans(array[tracing.hex_to_trace_id(${traceId})], ${MAX_TRACE_SPANS + 1})`,
+  );
+  const cut = found.length > MAX_TRACE_SPANS;
+  const rows = cut ? found.slice(0, MAX_TRACE_SPANS) : found;
   // start/end narrow where Tempo looks: a trace none of whose spans
   // overlaps them is not found there.
   const inWindow =
@@ -150,9 +155,7 @@ async function traceById(id: string, version: TraceApiVersion, params: URLSearch
   if (rows.length === 0 || !inWindow) return text(`trace ${traceId} not found`, 404);
   const trace: FoundTrace = {
     resourceSpans: spansToOtlpRequest(rows, { attributes: {} }).resourceSpans ?? [],
-    ...(rows.length >= MAX_TRACE_SPANS
-      ? { partial: `the trace has more than ${MAX_TRACE_SPANS} spans; the first ${MAX_TRACE_SPANS} by start time are here` }
-      : {}),
+    ...(cut ? { partial: `the trace has more than ${MAX_TRACE_SPANS} spans; the first ${MAX_TRACE_SPANS} by start time are here` } : {}),
   };
   if (/application\/protobuf/i.test(req.headers.accept ?? '')) {
     return { status: 200, type: 'application/protobuf', body: encodeTraceProtobuf(trace, version) };

@@ -67,6 +67,19 @@ describe('tracing.otlp_trace_spans', () => {
     });
   });
 
+  it('gives at most p_spans_per_trace spans of each trace, the first by start time', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await seed(tx);
+      const rows = await asReader(tx, ORG_A, () => tx`select trace_id, name from tracing.otlp_trace_spans(${[FIRST, SECOND]}::uuid[], 1)`);
+      expect(rows.map((r) => [r.trace_id, r.name])).toEqual([
+        [FIRST, 'GET /orders'],
+        [SECOND, 'POST /orders'],
+      ]);
+      const whole = await asReader(tx, ORG_A, () => tx`select name from tracing.otlp_trace_spans(${[FIRST]}::uuid[], 2)`);
+      expect(whole.map((r) => r.name)).toEqual(['GET /orders', 'SELECT orders']);
+    });
+  });
+
   it("shows another organization's trace to nobody but that organization", async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       await seed(tx);
