@@ -25,7 +25,9 @@
 -- Idempotent: a span already stored (same trace_id and span_id) is left as
 -- it is (`on conflict do nothing`), so a retried batch neither duplicates
 -- spans nor counts them twice in the summaries, and nobody can overwrite a
--- recorded span by sending its ids again.
+-- recorded span by sending its ids again. tracing.spans is partitioned by
+-- start_time, so its unique key holds start_time too; a span re-sent with
+-- another start time is found through its trace's summary instead.
 
 create or replace function tracing.reject_span_field(p_index bigint, p_field text, p_value text, p_rule text)
 returns text
@@ -252,16 +254,38 @@ begin
     select
       r.trace_id, r.span_id, r.parent_span_id, r.name, r.service, r.kind, r.start_time, r.end_time,
       r.status, r.status_message, r.attributes, r.span_events, r.links, r.correlation_id, r.session_id, r.organization_id
-    from tracing.span_rows(
-      p_trace_id, p_span_id, p_parent_span_id, p_name, p_service, p_kind, p_start_time, p_end_time, p_status,
-      p_status_message, p_attributes, p_events, p_links, p_correlation_id, p_session_id, p_organization_id
+    from (
+      -- A span sent twice in one batch is stored once (its first copy).
+      select distinct on (b.trace_id, b.span_id, b.organization_id) b.*
+        from tracing.span_rows(
+          p_trace_id, p_span_id, p_parent_span_id, p_name, p_service, p_kind, p_start_time, p_end_time, p_status,
+          p_status_message, p_attributes, p_events, p_links, p_correlation_id, p_session_id, p_organization_id
+        ) as b
+       order by b.trace_id, b.span_id, b.organization_id, b.idx
     ) as r
+    -- The unique key holds start_time (tracing.spans is partitioned by it),
+    -- so a span stored before with the same ids and another start time is
+    -- looked for here: inside its trace's time range, which the trace's
+    -- summary bounds, so only the partitions of that range are probed, and
+    -- only for traces seen before. A span that does not exist yet in
+    -- another transaction is not seen: two such spans committed at once
+    -- with different start times are both kept (docs/scaling.md).
+    where not exists (
+      select
+        from tracing.trace_summaries t
+        join tracing.spans s
+          on s.trace_id = t.trace_id and s.span_id = r.span_id
+         and s.organization_id is not distinct from t.organization_id
+         and s.start_time between t.start_time and t.end_time
+       where t.trace_id = r.trace_id and t.organization_id is not distinct from r.organization_id
+    )
     -- Concurrent batches take row locks in one global order, so two
     -- batches sharing spans wait for each other instead of deadlocking.
     order by r.trace_id, r.span_id
     -- A span is named by its ids within its organization: another tenant
-    -- cannot take ids that travel in every traceparent.
-    on conflict (trace_id, span_id, organization_id) do nothing
+    -- cannot take ids that travel in every traceparent. A re-sent span
+    -- (same ids and start) meets its stored copy here.
+    on conflict (trace_id, span_id, organization_id, start_time) do nothing
     returning trace_id, span_id, parent_span_id, name, service, start_time, end_time, status,
               session_id, correlation_id, organization_id
   ),
