@@ -16,10 +16,12 @@
 --     tracegres_writer): a claim takes the first open item of a running run,
 --     locking the run with FOR UPDATE SKIP LOCKED, so runs are worked on in
 --     parallel but each run's events strictly one after the other, in order.
---     A claim is a lease: if its processor dies, the item is claimed again
---     once the lease expires. A report carries the claim's token, so a
---     processor that lost its lease cannot overwrite a newer claim, and
---     repeating a report is a no-op.
+--     A claim is a lease (tracing.replay_settings.claim_lease unless the
+--     processor asks for another): if its processor dies, the item is
+--     claimed again once the lease expires, or, in a cancelled run, ends
+--     cancelled. A report carries the claim's token, so a processor that
+--     lost its lease cannot overwrite a newer claim, and repeating a report
+--     is a no-op.
 --
 -- Every set is bounded: at most 1,000 events. A correlation or trace with
 -- more is refused by the run rather than replayed in part.
@@ -37,6 +39,22 @@ $$;
 
 comment on function tracing.processing_state(timestamptz, text) is
   E'processed, failed or never_processed, from an event''s processed_at and processing_error.';
+
+-- An item's state as readers and reports see it. A claim of a cancelled
+-- run ends with its lease: nothing claims it again, so an item whose
+-- processor died would otherwise stay claimed for good. Claims store the
+-- same (tracing.claim_replay_event); until one does, this rule says it.
+create or replace function tracing.replay_item_state(p_state text, p_claimed_until timestamptz, p_run_status text)
+returns text
+language sql stable parallel safe as $$
+  select case
+    when p_state = 'claimed' and p_run_status = 'cancelled' and p_claimed_until <= now() then 'cancelled'
+    else p_state
+  end
+$$;
+
+comment on function tracing.replay_item_state(text, timestamptz, text) is
+  E'A replay item''s state: its stored state, except that a claim of a cancelled run whose lease ran out is cancelled.';
 
 -- Largest replay set; a run never queues more.
 create or replace function tracing.replay_set_limit() returns integer
@@ -164,12 +182,13 @@ language sql stable parallel safe as $$
     counts.pending, counts.claimed, counts.processed, counts.failed, counts.cancelled
   )::api.replay_run
   from (
-    select count(*) filter (where i.state = 'pending')::integer as pending,
-           count(*) filter (where i.state = 'claimed')::integer as claimed,
-           count(*) filter (where i.state = 'processed')::integer as processed,
-           count(*) filter (where i.state = 'failed')::integer as failed,
-           count(*) filter (where i.state = 'cancelled')::integer as cancelled
+    select count(*) filter (where s.state = 'pending')::integer as pending,
+           count(*) filter (where s.state = 'claimed')::integer as claimed,
+           count(*) filter (where s.state = 'processed')::integer as processed,
+           count(*) filter (where s.state = 'failed')::integer as failed,
+           count(*) filter (where s.state = 'cancelled')::integer as cancelled
     from tracing.replay_items i
+    cross join lateral (select tracing.replay_item_state(i.state, i.claimed_until, r.status) as state) as s
     where i.run_id = r.id
   ) as counts
 $$;
@@ -358,8 +377,10 @@ begin
     raise exception 'p_run_id names a run that has already completed' using errcode = '22023', detail = format('got %s', p_run_id);
   end if;
   if v_run.status = 'running' then
-    -- Items a processor holds finish and report as usual; the rest never start.
-    update tracing.replay_items set state = 'cancelled' where run_id = p_run_id and state = 'pending';
+    -- Items a processor holds under a live lease finish and report as usual;
+    -- the rest never start.
+    update tracing.replay_items set state = 'cancelled', claimed_until = null
+      where run_id = p_run_id and (state = 'pending' or (state = 'claimed' and claimed_until <= now()));
     update tracing.replay_runs
       set status = 'cancelled', finished_at = now(), cancelled_by = tracing.current_actor()
       where id = p_run_id
@@ -370,7 +391,7 @@ end
 $$;
 
 comment on function api.cancel_replay(bigint) is
-  E'Admins only. Cancels a running replay run: events not yet claimed are never replayed; an event a processor is working on finishes and reports as usual. Cancelling a cancelled run returns it unchanged.';
+  E'Admins only. Cancels a running replay run: events not yet claimed are never replayed; an event a processor holds under a live lease finishes and reports as usual, and ends cancelled if its lease runs out first. Cancelling a cancelled run returns it unchanged.';
 
 create or replace function api.get_replay_runs(
   p_first integer default 50,
@@ -412,8 +433,9 @@ begin
     select i.run_id, i.position, i.event_id, e.event_type, e.created_at, e.correlation_id,
            tracing.trace_id_to_hex(e.trace_id),
            tracing.processing_state(i.original_processed_at, i.original_error), i.original_error,
-           i.state, i.attempts, i.claimed_by, i.settled_at, i.error
+           tracing.replay_item_state(i.state, i.claimed_until, r.status), i.attempts, i.claimed_by, i.settled_at, i.error
     from tracing.replay_items i
+    join tracing.replay_runs r on r.id = i.run_id
     left join tracing.domain_events e on e.id = i.event_id
     where i.run_id = p_run_id
     order by i.position;
@@ -428,7 +450,7 @@ comment on function api.get_replay_items(bigint) is
 
 create or replace function tracing.claim_replay_event(
   p_processor text,
-  p_lease interval default interval '5 minutes'
+  p_lease interval default null
 ) returns table (
   run_id bigint,
   "position" integer,
@@ -452,14 +474,28 @@ declare
   v_run tracing.replay_runs;
   v_item tracing.replay_items;
   v_passed bigint[] := '{}';
+  v_lease interval := p_lease;
 begin
   if p_processor is null or btrim(p_processor) = '' then
     raise exception 'p_processor is required: name the processor claiming' using errcode = '22023';
   end if;
-  if p_lease is null or p_lease < interval '1 second' or p_lease > interval '1 hour' then
+  if v_lease is null then
+    select s.claim_lease into v_lease from tracing.replay_settings s;
+  elsif v_lease < interval '1 second' or v_lease > interval '1 hour' then
     raise exception 'p_lease must be between 1 second and 1 hour' using errcode = '22023',
       detail = format('got %s', p_lease);
   end if;
+  -- Claims of cancelled runs whose lease ran out end cancelled (see
+  -- tracing.replay_item_state). Rows another claim is ending are skipped:
+  -- processors never wait for each other.
+  update tracing.replay_items i
+    set state = 'cancelled', claimed_until = null
+    where (i.run_id, i.position) in (
+      select x.run_id, x.position
+      from tracing.replay_items x
+      join tracing.replay_runs r on r.id = x.run_id
+      where x.state = 'claimed' and x.claimed_until <= now() and r.status = 'cancelled'
+      for update of x skip locked);
   -- Oldest running run with an event free to claim; a run another
   -- processor is claiming from (its row locked) is skipped, not waited for.
   -- One run at a time, LIMIT 1: a FOR loop over the query would fetch, and
@@ -488,7 +524,7 @@ begin
       continue;
     end if;
     update tracing.replay_items i
-      set state = 'claimed', claim_token = gen_random_uuid(), claimed_until = now() + p_lease,
+      set state = 'claimed', claim_token = gen_random_uuid(), claimed_until = now() + v_lease,
           claimed_by = btrim(p_processor), attempts = i.attempts + 1
       where i.run_id = v_item.run_id and i.position = v_item.position
       returning * into v_item;
@@ -503,7 +539,7 @@ end
 $$;
 
 comment on function tracing.claim_replay_event(text, interval) is
-  E'For event processors: claims the next event to replay (the first open event of the oldest running run not being claimed by another processor), for p_lease; returns no row when there is none. traceparent is the run''s root span, to parent the processing span on. Report with tracing.mark_replay_processed or tracing.mark_replay_failed and the claim_token.';
+  E'For event processors: claims the next event to replay (the first open event of the oldest running run not being claimed by another processor), for p_lease (1 second to 1 hour; null: tracing.replay_settings.claim_lease, 5 minutes by default); returns no row when there is none. Once a lease runs out another claim may take the event; in a cancelled run the event ends cancelled. traceparent is the run''s root span, to parent the processing span on. Report with tracing.mark_replay_processed or tracing.mark_replay_failed and the claim_token.';
 
 create or replace function tracing.settle_replay_item(
   p_run_id bigint, p_position integer, p_claim_token uuid, p_error text
@@ -514,6 +550,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_item tracing.replay_items;
+  v_run_status text;
 begin
   perform tracing.require_present(p_run_id, 'p_run_id');
   perform tracing.require_present(p_position, 'p_position');
@@ -525,6 +562,13 @@ begin
   end if;
   if v_item.claim_token is distinct from p_claim_token then
     raise exception 'p_claim_token does not hold this event: its lease expired and it was claimed again'
+      using errcode = '22023';
+  end if;
+  select r.status into v_run_status from tracing.replay_runs r where r.id = p_run_id;
+  if tracing.replay_item_state(v_item.state, v_item.claimed_until, v_run_status) = 'cancelled' then
+    -- Only a claim ends cancelled with its token kept: the lease ran out in
+    -- a cancelled run, and the event counts as not replayed.
+    raise exception 'p_claim_token does not hold this event: its lease expired after replay run % was cancelled', p_run_id
       using errcode = '22023';
   end if;
   if v_item.state <> 'claimed' then
@@ -582,6 +626,7 @@ comment on function tracing.mark_replay_failed(bigint, integer, uuid, text) is
 
 grant execute on function
   tracing.processing_state(timestamptz, text),
+  tracing.replay_item_state(text, timestamptz, text),
   tracing.replay_set_limit(),
   tracing.require_failed_event_range(timestamptz, timestamptz, integer),
   tracing.replay_set(uuid, uuid, text, timestamptz, timestamptz, integer, boolean),

@@ -39,6 +39,7 @@ export interface ReplayProcessorOptions {
   /** Processes one event; a throw marks it failed with the error's message. */
   handle(event: ReplayedEvent): Promise<void>;
   pollMs?: number;
+  /** How long a claim holds its event (an interval); by default tracing.replay_settings.claim_lease. */
   lease?: string;
 }
 
@@ -92,7 +93,7 @@ export async function startReplayProcessor(sql: Sql, options: ReplayProcessorOpt
     let handled = 0;
     while (running) {
       const [event] = await sql<ReplayedEvent[]>`
-        select * from tracing.claim_replay_event(${options.processor}, ${options.lease ?? '5 minutes'}::interval)`;
+        select * from tracing.claim_replay_event(${options.processor}, ${options.lease ?? null}::interval)`;
       if (!event) break;
       await handleOne(event);
       handled++;

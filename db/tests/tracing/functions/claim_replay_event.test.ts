@@ -98,6 +98,90 @@ describe('tracing.claim_replay_event', () => {
     });
   });
 
+  it('holds a claim for the lease of tracing.replay_settings when the processor names none', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await seedRun(tx);
+      await tx`update tracing.replay_settings set claim_lease = interval '42 seconds'`;
+      const [c] = await actAs(tx, 'tracegres_writer', null, () => tx`select * from tracing.claim_replay_event('orders-1')`);
+      const [item] = await tx`
+        select extract(epoch from claimed_until - now())::int as lease_s from tracing.replay_items
+        where run_id = ${c!.run_id}::bigint and position = 1`;
+      expect(item!.lease_s).toBe(42);
+      const error = await tx.savepoint((sp) => sp`update tracing.replay_settings set claim_lease = interval '2 hours'`).catch((e) => e);
+      expect(error.constraint_name).toBe('replay_settings_claim_lease_range');
+    });
+  });
+
+  it("ends a cancelled run's claim as cancelled once its lease runs out, and refuses the dead holder's late report", async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const runId = await seedRun(tx);
+      const [held] = await claim(tx, 'orders-1');
+      await tx`select api.cancel_replay(${runId})`;
+      const states = async () => (await tx`select state from api.get_replay_items(${runId})`).map((r) => r.state);
+      // Under a live lease the holder may still finish it.
+      expect(await states()).toEqual(['claimed', 'cancelled', 'cancelled']);
+      // The holder died: its lease runs out.
+      await tx`update tracing.replay_items set claimed_until = now() - interval '1 second' where run_id = ${runId}::bigint and position = 1`;
+      expect(await states()).toEqual(['cancelled', 'cancelled', 'cancelled']);
+      const [run] = await tx`select status, claimed_count, cancelled_count from api.get_replay_run(${runId})`;
+      expect(run).toEqual({ status: 'cancelled', claimed_count: 0, cancelled_count: 3 });
+      // A claim hands nothing out of a cancelled run, and stores the ending.
+      expect(await claim(tx, 'orders-2')).toEqual([]);
+      const [stored] = await tx`select state, claimed_until from tracing.replay_items where run_id = ${runId}::bigint and position = 1`;
+      expect(stored).toEqual({ state: 'cancelled', claimed_until: null });
+      for (const report of [() => processed(tx, held!), () => failed(tx, held!, 'too late')]) {
+        const error = await tx.savepoint(() => report()).catch((e) => e);
+        expect(error.code).toBe('22023');
+        expect(error.message).toBe(`p_claim_token does not hold this event: its lease expired after replay run ${runId} was cancelled`);
+      }
+    });
+  });
+
+  it('refuses the late report of a cancelled run whose claim nobody swept yet, and lets a live claim finish', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const runId = await seedRun(tx);
+      const [held] = await claim(tx, 'orders-1');
+      await tx`select api.cancel_replay(${runId})`;
+      await tx`update tracing.replay_items set claimed_until = now() - interval '1 second' where run_id = ${runId}::bigint and position = 1`;
+      const error = await tx.savepoint(() => processed(tx, held!)).catch((e) => e);
+      expect(error.message).toMatch(/^p_claim_token does not hold this event: its lease expired after replay run \d+ was cancelled$/);
+      // The same claim under its lease reports as usual.
+      await tx`update tracing.replay_items set claimed_until = now() + interval '1 minute' where run_id = ${runId}::bigint and position = 1`;
+      expect((await processed(tx, held!))[0]!.state).toBe('processed');
+      const [run] = await tx`select status, processed_count, cancelled_count from api.get_replay_run(${runId})`;
+      expect(run).toEqual({ status: 'cancelled', processed_count: 1, cancelled_count: 2 });
+    });
+  });
+
+  it('cancels at once the claims whose lease already ran out when the run is cancelled', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const runId = await seedRun(tx);
+      await claim(tx, 'orders-1');
+      await tx`update tracing.replay_items set claimed_until = now() - interval '1 second' where run_id = ${runId}::bigint and position = 1`;
+      await tx`select api.cancel_replay(${runId})`;
+      const [stored] =
+        await tx`select state, claimed_until, attempts from tracing.replay_items where run_id = ${runId}::bigint and position = 1`;
+      expect(stored).toEqual({ state: 'cancelled', claimed_until: null, attempts: 1 });
+    });
+  });
+
+  it('keeps one item per (run, event) however often it is claimed again', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const runId = await seedRun(tx);
+      let last: Record<string, any> | undefined;
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        [last] = await claim(tx, `orders-${attempt}`);
+        expect(last).toMatchObject({ position: 1, attempts: attempt });
+        await tx`update tracing.replay_items set claimed_until = now() - interval '1 second' where run_id = ${runId}::bigint and position = 1`;
+      }
+      // The last holder's report is taken, even after its lease ran out, as no one took the event over.
+      expect((await processed(tx, last!))[0]!.state).toBe('processed');
+      const items =
+        await tx`select state, attempts from tracing.replay_items where run_id = ${runId}::bigint and event_id = ${last!.event_id}::bigint`;
+      expect(items).toEqual([{ state: 'processed', attempts: 3 }]);
+    });
+  });
+
   it('treats a repeated report as already recorded', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       await seedRun(tx);
