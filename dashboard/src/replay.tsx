@@ -22,6 +22,7 @@ interface ReplayEvent {
   spanService: string | null;
   traceId: string | null;
   willReplay: boolean;
+  archived: boolean;
 }
 
 interface ReplayRun {
@@ -55,13 +56,15 @@ interface ReplayItem {
   claimedBy: string | null;
   settledAt: string | null;
   error: string | null;
+  /** Null when the event is gone (purged from the archive). */
+  archived: boolean | null;
 }
 
-const SET_FIELDS = 'position eventId eventType createdAt processingState processingError spanName spanService traceId willReplay';
+const SET_FIELDS = 'position eventId eventType createdAt processingState processingError spanName spanService traceId willReplay archived';
 const RUN_FIELDS =
   'rowId reason startedBy startedAt status finishedAt cancelledBy traceId selector eventCount pendingCount claimedCount processedCount failedCount cancelledCount';
 const ITEM_FIELDS =
-  'position eventId eventType eventCreatedAt traceId originalState originalError state attempts claimedBy settledAt error';
+  'position eventId eventType eventCreatedAt traceId originalState originalError state attempts claimedBy settledAt error archived';
 const PROGRESS_EVERY_MS = 1000;
 
 /** A link to the replay view of an event's correlation (or, without one, its trace). */
@@ -154,7 +157,10 @@ function ReplaySet({ correlation, trace }: { correlation: string | null; trace: 
                 <tr key={e.eventId} className={e.processingState === 'failed' ? 'failed' : undefined} data-will-replay={e.willReplay}>
                   <td>{e.position}</td>
                   <td>{formatTime(e.createdAt)}</td>
-                  <td>{e.eventType}</td>
+                  <td>
+                    {e.eventType}
+                    {e.archived && <ArchivedTag />}
+                  </td>
                   <td>
                     <StateBadge state={e.processingState} />
                     {e.processingError && <div className="error-text">{e.processingError}</div>}
@@ -352,7 +358,10 @@ export function ReplayRunView({ runId }: { runId: string }) {
                 {items.map((item) => (
                   <tr key={item.position} data-position={item.position}>
                     <td>{item.position}</td>
-                    <td>{item.eventType ?? <span className="muted">(event archived)</span>}</td>
+                    <td>
+                      {item.eventType ?? <span className="muted">(event purged)</span>}
+                      {item.archived && <ArchivedTag />}
+                    </td>
                     <td className="replay-original">
                       <StateBadge state={item.originalState} />
                       {item.originalError && <div className="error-text">{item.originalError}</div>}
@@ -371,6 +380,18 @@ export function ReplayRunView({ runId }: { runId: string }) {
         </>
       )}
     </section>
+  );
+}
+
+/** Marks an event that retention moved to the archive; it is replayed all the same. */
+function ArchivedTag() {
+  return (
+    <>
+      {' '}
+      <span className="tag" data-archived="true" title="This event lives in the archive; it is replayed all the same">
+        archived
+      </span>
+    </>
   );
 }
 

@@ -25,6 +25,15 @@
 --
 -- Every set is bounded: at most 1,000 events. A correlation or trace with
 -- more is refused by the run rather than replayed in part.
+--
+-- Events retention moved to the archive belong to their correlation, trace
+-- or failed window as before: every read here goes through
+-- tracing.all_events (live and archived, marked archived), a claim hands out
+-- the event's body wherever it lives, and a report updates the event where
+-- it lives. The correlation and trace branches use the lookup index of each
+-- archive partition; the failed-events window reads only the archive
+-- months it covers (partitions by created_at) but has no index there, so a
+-- window over archived months costs a scan of those months.
 
 create or replace function tracing.processing_state(p_processed_at timestamptz, p_processing_error text) returns text
 language sql immutable parallel safe as $$
@@ -89,16 +98,17 @@ create or replace function tracing.replay_set(
 language sql stable parallel safe as $$
   -- One branch per selector, each bounded and driven by its own index
   -- (correlation, trace, failed); the callers pass exactly one selector.
+  -- Live and archived events alike (tracing.all_events).
   with chosen as (
-    (select e.* from tracing.domain_events e
+    (select e.* from tracing.all_events e
      where p_correlation_id is not null and e.correlation_id = p_correlation_id
      order by e.created_at, e.id limit p_limit)
     union all
-    (select e.* from tracing.domain_events e
+    (select e.* from tracing.all_events e
      where p_trace_id is not null and e.trace_id = p_trace_id
      order by e.created_at, e.id limit p_limit)
     union all
-    (select e.* from tracing.domain_events e
+    (select e.* from tracing.all_events e
      where p_correlation_id is null and p_trace_id is null
        and e.processing_error is not null
        and e.created_at >= p_from and e.created_at < p_to
@@ -111,7 +121,8 @@ language sql stable parallel safe as $$
     c.correlation_id, tracing.trace_id_to_hex(c.trace_id), tracing.span_id_to_hex(c.span_id),
     tracing.processing_state(c.processed_at, c.processing_error), c.processed_at, c.processing_error,
     s.name, s.service, s.status,
-    p_include_processed or tracing.processing_state(c.processed_at, c.processing_error) <> 'processed'
+    p_include_processed or tracing.processing_state(c.processed_at, c.processing_error) <> 'processed',
+    c.archived
   )::api.replay_event
   from chosen c
   -- A span is named by its ids within its organization.
@@ -121,7 +132,7 @@ language sql stable parallel safe as $$
 $$;
 
 comment on function tracing.replay_set(uuid, uuid, text, timestamptz, timestamptz, integer, boolean) is
-  E'The events of one selector (correlation id, trace id, or failed events of a type in [p_from, p_to)), oldest first, at most p_limit, with processing state, emitting span and whether a run queues them.';
+  E'The events of one selector (correlation id, trace id, or failed events of a type in [p_from, p_to)), live and archived, oldest first, at most p_limit, with processing state, emitting span and whether a run queues them.';
 
 create or replace function api.get_replay_set(
   p_correlation_id uuid,
@@ -239,7 +250,7 @@ begin
     select distinct on (e.trace_id) e.trace_id,
            coalesce(ts.root_span_id, e.span_id) as span_id
     from tracing.replay_items i
-    join tracing.domain_events e on e.id = i.event_id
+    join tracing.all_events e on e.id = i.event_id
     left join tracing.trace_summaries ts
       on ts.trace_id = e.trace_id and ts.organization_id is not distinct from e.organization_id
     where i.run_id = p_run_id and e.trace_id is not null and coalesce(ts.root_span_id, e.span_id) is not null
@@ -433,17 +444,18 @@ begin
     select i.run_id, i.position, i.event_id, e.event_type, e.created_at, e.correlation_id,
            tracing.trace_id_to_hex(e.trace_id),
            tracing.processing_state(i.original_processed_at, i.original_error), i.original_error,
-           tracing.replay_item_state(i.state, i.claimed_until, r.status), i.attempts, i.claimed_by, i.settled_at, i.error
+           tracing.replay_item_state(i.state, i.claimed_until, r.status), i.attempts, i.claimed_by, i.settled_at, i.error,
+           e.archived
     from tracing.replay_items i
     join tracing.replay_runs r on r.id = i.run_id
-    left join tracing.domain_events e on e.id = i.event_id
+    left join tracing.all_events e on e.id = i.event_id
     where i.run_id = p_run_id
     order by i.position;
 end
 $$;
 
 comment on function api.get_replay_items(bigint) is
-  E'The events of a replay run in replay order: each event''s original processing outcome beside the replayed one (state pending, claimed, processed, failed or cancelled, with the error).';
+  E'The events of a replay run in replay order: each event''s original processing outcome beside the replayed one (state pending, claimed, processed, failed or cancelled, with the error), and whether the event lives in the archive.';
 
 ----------------------------------------------------------------------------
 -- The processors' API.
@@ -528,12 +540,21 @@ begin
           claimed_by = btrim(p_processor), attempts = i.attempts + 1
       where i.run_id = v_item.run_id and i.position = v_item.position
       returning * into v_item;
+    -- The event's body, live or archived.
     return query
       select v_item.run_id, v_item.position, v_item.claim_token, v_item.attempts, e.id, e.event_type,
              e.stream_type, e.stream_id, e.event_data, e.event_metadata, e.organization_id, e.correlation_id,
              format('00-%s-%s-01', tracing.trace_id_to_hex(v_run.trace_id), tracing.span_id_to_hex(v_run.span_id))
-      from tracing.domain_events e where e.id = v_item.event_id;
-    return;
+      from tracing.all_events e where e.id = v_item.event_id
+      limit 1;
+    if found then
+      return;
+    end if;
+    -- Purged from the archive since it was queued: it cannot be replayed,
+    -- and a claim that returned nothing would hold up the run. It fails,
+    -- and the run's next event is tried.
+    perform tracing.settle_replay_item(v_item.run_id, v_item.position, v_item.claim_token,
+      format('event %s no longer exists: it was purged from the archive', v_item.event_id));
   end loop;
 end
 $$;
@@ -580,10 +601,16 @@ begin
         error = p_error, settled_at = now(), claimed_until = null
     where i.run_id = p_run_id and i.position = p_position
     returning * into v_item;
-  -- The event's own processing state follows its latest processing.
+  -- The event's own processing state follows its latest processing, where
+  -- the event lives now.
   update tracing.domain_events e
     set processed_at = now(), processing_error = p_error
     where e.id = v_item.event_id;
+  if not found then
+    update tracing.domain_events_archive e
+      set processed_at = now(), processing_error = p_error
+      where e.id = v_item.event_id;
+  end if;
   update tracing.replay_runs r
     set status = 'completed', finished_at = now()
     where r.id = p_run_id and r.status = 'running'
@@ -593,7 +620,7 @@ end
 $$;
 
 comment on function tracing.settle_replay_item(bigint, integer, uuid, text) is
-  E'Records a replayed event''s outcome (processed when p_error is null, else failed) on the item and on the event, and completes the run after its last event; shared by mark_replay_processed and mark_replay_failed.';
+  E'Records a replayed event''s outcome (processed when p_error is null, else failed) on the item and on the event (live or archived), and completes the run after its last event; shared by mark_replay_processed and mark_replay_failed.';
 
 create or replace function tracing.mark_replay_processed(p_run_id bigint, p_position integer, p_claim_token uuid)
 returns text

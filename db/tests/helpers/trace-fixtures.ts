@@ -2,6 +2,7 @@
 // list: span('a', { parent: 'root', start: 0, end: 50 }) with times in
 // milliseconds after a fixed instant.
 import type postgres from 'postgres';
+import { EVENT_COLUMNS } from './event-ledger.ts';
 
 export const T0 = Date.parse('2025-03-01T12:00:00.000Z');
 
@@ -113,6 +114,19 @@ export async function insertEvent(sql: postgres.Sql | postgres.TransactionSql, o
             ${at(options.at)}::timestamptz, ${options.error ?? null})
     returning id`;
   return row!.id as string;
+}
+
+/**
+ * Moves an event to the archive as retention would (its month's partition
+ * made first), inside the caller's transaction.
+ */
+export async function archiveEvent(sql: postgres.Sql | postgres.TransactionSql, id: string): Promise<void> {
+  await sql`select tracing.ensure_archive_partition(created_at) from tracing.domain_events where id = ${id}`;
+  await sql.unsafe(
+    `with moved as (delete from tracing.domain_events where id = $1 returning ${EVENT_COLUMNS})
+     insert into tracing.domain_events_archive (${EVENT_COLUMNS}) select ${EVENT_COLUMNS} from moved`,
+    [id],
+  );
 }
 
 /**

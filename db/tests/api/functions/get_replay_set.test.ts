@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { expectArgumentErrors } from '../../helpers/argument-errors.ts';
 import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
-import { actAs, at, insertEvent, ORG_A, ORG_B, recordSpans, span, spanId, traceId } from '../../helpers/trace-fixtures.ts';
+import { actAs, archiveEvent, at, insertEvent, ORG_A, ORG_B, recordSpans, span, spanId, traceId } from '../../helpers/trace-fixtures.ts';
 
 const db = useTestDatabase();
 
@@ -66,6 +66,42 @@ describe('api.get_replay_set', () => {
       const payments = await tx`select created_at from api.get_failed_replay_set(${at(0)}, ${at(60)}, 'payment.captured', 1)`;
       expect(payments.map((r) => r.created_at.toISOString())).toEqual([at(30)]);
       expect(await tx`select * from api.get_failed_replay_set(${at(31)}, ${at(40)})`).toEqual([]);
+    });
+  });
+
+  it('includes archived events in their place, with their state, marked archived, by correlation, trace and failed window', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await seed(tx);
+      const [captured] =
+        await tx`select id from tracing.domain_events where correlation_id = ${CORRELATION} and event_type = 'payment.captured'`;
+      const [placed] = await tx`select id from tracing.domain_events where correlation_id = ${CORRELATION} and event_type = 'order.placed'`;
+      await archiveEvent(tx, captured!.id);
+      await archiveEvent(tx, placed!.id);
+      const rows = await tx`select * from api.get_replay_set(${CORRELATION})`;
+      expect(rows.map((r) => [r.position, r.event_type, r.processing_state, r.archived, r.will_replay, r.span_name])).toEqual([
+        [1, 'order.placed', 'processed', true, false, 'POST /checkout'],
+        [2, 'payment.requested', 'never_processed', false, true, 'capturePayment'],
+        [3, 'payment.captured', 'failed', true, true, 'capturePayment'],
+      ]);
+      expect(rows[2]).toMatchObject({ processing_error: 'card declined', event_id: captured!.id });
+      const byTrace = await tx`select event_type, archived from api.get_replay_set_by_trace(${traceId('t1')})`;
+      expect(byTrace.map((r) => [r.event_type, r.archived])).toEqual([
+        ['order.placed', true],
+        ['payment.requested', false],
+        ['payment.captured', true],
+        ['email.send', false],
+      ]);
+      const failed = await tx`select event_type, archived from api.get_failed_replay_set(${at(0)}, ${at(60)})`;
+      expect(failed.map((r) => [r.event_type, r.archived])).toEqual([
+        ['payment.captured', true],
+        ['email.send', false],
+        ['payment.captured', false],
+      ]);
+      // The archive keeps tenants apart too.
+      const otherTenant = await actAs(tx, 'tracegres_reader', ORG_B, () => tx`select * from api.get_replay_set(${CORRELATION})`);
+      expect(otherTenant).toEqual([]);
+      const ownTenant = await actAs(tx, 'tracegres_reader', ORG_A, () => tx`select archived from api.get_replay_set(${CORRELATION})`);
+      expect(ownTenant.map((r) => r.archived)).toEqual([true, false, true]);
     });
   });
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { expectArgumentErrors } from '../../helpers/argument-errors.ts';
 import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
-import { actAs, insertEvent } from '../../helpers/trace-fixtures.ts';
+import { actAs, archiveEvent, insertEvent } from '../../helpers/trace-fixtures.ts';
 
 const db = useTestDatabase();
 
@@ -179,6 +179,64 @@ describe('tracing.claim_replay_event', () => {
       const items =
         await tx`select state, attempts from tracing.replay_items where run_id = ${runId}::bigint and event_id = ${last!.event_id}::bigint`;
       expect(items).toEqual([{ state: 'processed', attempts: 3 }]);
+    });
+  });
+
+  it('replays archived events: the claim returns their body and the report updates them in the archive', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await insertEvent(tx, {
+        at: 10,
+        type: 'payment.captured',
+        span: 'pay',
+        correlation: CORRELATION,
+        error: 'card declined',
+        data: { amount: 42 },
+      });
+      await insertEvent(tx, { at: 20, type: 'email.send', span: 'mail', correlation: CORRELATION, error: 'smtp timeout' });
+      const events = await tx`select id from tracing.domain_events where correlation_id = ${CORRELATION} order by created_at`;
+      await archiveEvent(tx, events[0]!.id);
+      const [run] = await tx`select (api.start_replay('fix deployed', p_correlation_id => ${CORRELATION})).id`;
+      const runId = String(run!.id);
+      const queued = await tx`select event_id, archived, original_state from api.get_replay_items(${runId})`;
+      expect(queued).toEqual([
+        { event_id: events[0]!.id, archived: true, original_state: 'failed' },
+        { event_id: events[1]!.id, archived: false, original_state: 'failed' },
+      ]);
+
+      const [first] = await claim(tx);
+      expect(first).toMatchObject({ event_id: events[0]!.id, event_type: 'payment.captured', event_data: { amount: 42 } });
+      await processed(tx, first!);
+      const [archived] = await tx`
+        select processed_at is not null as processed, processing_error from tracing.domain_events_archive where id = ${events[0]!.id}`;
+      expect(archived).toEqual({ processed: true, processing_error: null });
+      const [second] = await claim(tx);
+      await failed(tx, second!, 'smtp still down');
+      const states = await tx`select event_type, processing_state, archived from api.get_replay_set(${CORRELATION}, true)`;
+      expect(states.map((r) => [r.event_type, r.processing_state, r.archived])).toEqual([
+        ['payment.captured', 'processed', true],
+        ['email.send', 'failed', false],
+      ]);
+      // The run's trace links the replayed trace though its event is archived.
+      const [link] = await tx`
+        select s.links from tracing.spans s join tracing.replay_runs r on r.trace_id = s.trace_id and r.span_id = s.span_id
+        where r.id = ${runId}::bigint`;
+      expect(link!.links).toHaveLength(1);
+    });
+  });
+
+  it('fails an event purged since it was queued and hands out the next one instead of nothing', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const runId = await seedRun(tx);
+      const [gone] = await tx`select event_id from tracing.replay_items where run_id = ${runId}::bigint and position = 1`;
+      await tx`delete from tracing.domain_events where id = ${gone!.event_id}`;
+      const [next] = await claim(tx);
+      expect(next).toMatchObject({ position: 2, event_type: 'order.confirmed' });
+      const [item] = await tx`select state, error, archived from api.get_replay_items(${runId}) where position = 1`;
+      expect(item).toEqual({
+        state: 'failed',
+        error: `event ${gone!.event_id} no longer exists: it was purged from the archive`,
+        archived: null,
+      });
     });
   });
 
