@@ -226,6 +226,50 @@ begin
 end
 $$;
 
+create or replace function tracing.search_key_declared(p_path text[]) returns boolean
+language sql stable parallel safe as $$
+  select exists (select from tracing.search_keys k where k.path = p_path)
+$$;
+
+-- A reader's events whose declared key p_path has the value p_value, of the
+-- reader's organization, by the key's index: their id and created_at.
+--
+-- Why definer rights: under row-level security the planner may not use the
+-- key's expression index, because `#>>` is not leakproof and so may not run
+-- before the tenant policy; a reader's lookup became a scan of the events
+-- (1M spans, 200,000 events: 44 / 60 ms p50 / p99, against 0.77 / 4.9 for
+-- an aggregate's stream_id, whose text equality is leakproof). Here, as the
+-- tables' owner, the index is used and the reader's policy is applied
+-- explicitly, with the function it uses (tracing.current_organization_id);
+-- only readers may call it. The caller reads the events named again, under
+-- its own policy, so what it gets back is still decided by row-level
+-- security. Only declared keys: an undeclared one would be a scan.
+create or replace function tracing.search_key_events(p_path text[], p_value text)
+returns table (id bigint, created_at timestamptz)
+language plpgsql stable
+security definer
+set search_path = pg_catalog, pg_temp
+rows 10
+as $$
+begin
+  if not tracing.search_key_declared(p_path) then
+    perform tracing.search_error('p_path', format('%s is not a declared search key (tracing.add_search_key)', array_to_string(p_path, '.')));
+  end if;
+  -- The path as a literal, so the statement matches the index's expression.
+  return query execute format(
+    'select e.id, e.created_at from tracing.domain_events e
+      where (e.event_data #>> %L::text[]) = $1 and e.trace_id is not null
+        and e.organization_id = tracing.current_organization_id()', p_path)
+  using p_value;
+end
+$$;
+
+comment on function tracing.search_key_events(text[], text) is
+  E'The events of the caller''s organization (tracing.current_organization_id) whose declared search key p_path has the text value p_value, by the key''s index: id and created_at. For readers, whose row-level security keeps the index out of the plan; api.find_traces reads the events named again under that security.';
+
+revoke all on function tracing.search_key_events(text[], text) from public;
+grant execute on function tracing.search_key_events(text[], text) to tracegres_reader;
+
 -- An event condition as SQL over the event alias e: its aggregate
 -- (stream_type with stream_id), its type, or a value in its event_data.
 create or replace function tracing.search_event_predicate(p_expr jsonb, p_path text, p_window interval) returns text
@@ -259,13 +303,22 @@ begin
     if jsonb_typeof(p_expr #> '{data,value}') not in ('string', 'number', 'boolean') then
       perform tracing.search_error(p_path || '.data.value', 'must be a string, number or boolean');
     end if;
-    if p_window > interval '1 hour' and not exists (select from tracing.search_keys k where k.path = v_data_path) then
+    if p_window > interval '1 hour' and not tracing.search_key_declared(v_data_path) then
       perform tracing.search_error(p_path || '.data.key',
         format('%s is not a declared search key: declare it with tracing.add_search_key(%L), or search a window of at most 1 hour',
                p_expr #>> '{data,key}', p_expr #>> '{data,key}'));
     end if;
-    -- The text form, as the search key's expression index has it.
-    v_parts := v_parts || format('(e.event_data #>> %L::text[]) = %L', v_data_path, p_expr #>> '{data,value}');
+    -- A reader's declared key is looked up through tracing.search_key_events
+    -- (its comment says why) and the events it names are read again under
+    -- row-level security; anyone else's policy lets the planner use the
+    -- key's index directly. The text form, as the index has it.
+    if tracing.search_key_declared(v_data_path)
+       and pg_has_role('tracegres_reader', 'member') and not pg_has_role('tracegres_admin', 'member') then
+      v_parts := v_parts || format('(e.id, e.created_at) in (select k.id, k.created_at from tracing.search_key_events(%L::text[], %L) k)',
+                                   v_data_path, p_expr #>> '{data,value}');
+    else
+      v_parts := v_parts || format('(e.event_data #>> %L::text[]) = %L', v_data_path, p_expr #>> '{data,value}');
+    end if;
   end if;
   return '(' || array_to_string(v_parts, ' and ') || ')';
 end
@@ -517,6 +570,7 @@ grant execute on function
   tracing.search_span_predicate(jsonb, text, text, integer),
   tracing.search_trace_predicate(jsonb, text, interval, integer),
   tracing.search_key_path(text, text),
+  tracing.search_key_declared(text[]),
   tracing.search_event_predicate(jsonb, text, interval),
   tracing.search_span_conditions(jsonb),
   tracing.find_traces(jsonb, integer, timestamptz, uuid),

@@ -3,6 +3,7 @@
 // spans that matched; bad input named by its place in the filter; tenants
 // apart.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { nestedPlans } from '../../helpers/nested-plans.ts';
 import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
 import { actAs, at, insertEvent, ORG_A, ORG_B, recordSpans, span, traceId } from '../../helpers/trace-fixtures.ts';
 
@@ -293,6 +294,76 @@ describe('tenants', () => {
       );
       expect(rows.map((r) => r.trace_id)).toEqual([traceId('checkout')]);
     });
+  });
+
+  it("a reader's declared event_data key is looked up through its index, in the reader's organization only", async () => {
+    const [{ index }] = (await db.sql`select tracing.add_search_key('customer.id') as index`) as unknown as [{ index: string }];
+    try {
+      const filter = { from: FROM, to: TO, traces: { events: { data: { key: 'customer.id', value: 'c-42' } } } };
+      // Under row-level security the planner could not use the key's index
+      // even with scans of the table priced out; through the lookup it does.
+      const plans = (
+        await nestedPlans(
+          db.url,
+          `select * from api.find_traces($1::text::jsonb)`,
+          [JSON.stringify(filter)],
+          [
+            'set local enable_seqscan = off',
+            'set local role tracegres_reader',
+            `select set_config('jwt.claims.organization_id', '${ORG_A}', true)`,
+          ],
+        )
+      ).join('\n');
+      expect(plans).toContain(`Index Scan using ${index}`);
+      expect(plans).not.toMatch(/Seq Scan on domain_events/);
+
+      await inRolledBackTransaction(db.sql, async (tx) => {
+        // Another organization's event with the same customer on its own trace.
+        await insertEvent(tx, {
+          trace: 'tenant-b',
+          span: 'root',
+          at: 3005,
+          type: 'customer.seen',
+          stream: ['customer', 'c-42'],
+          data: { customer: { id: 'c-42' } },
+          org: ORG_B,
+        });
+        const search = async () =>
+          (await tx`select trace_id from api.find_traces(${tx.json(filter as never)}::jsonb)`).map((r) => r.trace_id);
+        expect(await actAs(tx, 'tracegres_reader', ORG_A, search)).toEqual([traceId('checkout')]);
+        expect(await actAs(tx, 'tracegres_reader', ORG_B, search)).toEqual([traceId('tenant-b')]);
+        expect(await actAs(tx, 'tracegres_reader', null, search)).toEqual([]);
+        expect(await actAs(tx, 'tracegres_anonymous', null, search)).toEqual([]);
+        // An admin sees every organization, whatever its token's organization.
+        expect(await actAs(tx, 'tracegres_admin', ORG_A, search)).toEqual([traceId('tenant-b'), traceId('checkout')]);
+
+        // Called directly, the lookup names only the reader's own events.
+        const named = await actAs(
+          tx,
+          'tracegres_reader',
+          ORG_A,
+          () => tx`select id from tracing.search_key_events('{customer,id}', 'c-42')`,
+        );
+        const owners =
+          await tx`select distinct organization_id from tracing.domain_events where id = any(${named.map((r) => r.id)}::bigint[])`;
+        expect(named).toHaveLength(1);
+        expect(owners.map((r) => r.organization_id)).toEqual([ORG_A]);
+        // Only readers may call it.
+        const refused = await actAs(
+          tx,
+          'tracegres_anonymous',
+          null,
+          () => tx`select * from tracing.search_key_events('{customer,id}', 'c-42')`,
+        ).catch((e: { code: string }) => e);
+        expect((refused as { code: string }).code).toBe('42501');
+      });
+      const undeclared = await db.sql`select * from tracing.search_key_events('{total}', '99')`.catch(
+        (e: { code: string; message: string }) => e,
+      );
+      expect(undeclared).toMatchObject({ code: '22023', message: expect.stringMatching(/p_path total is not a declared search key/) });
+    } finally {
+      await db.sql`select tracing.drop_search_key('customer.id')`;
+    }
   });
 });
 
