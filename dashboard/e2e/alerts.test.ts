@@ -2,11 +2,9 @@
 // they send, the recent firings with their repeat counts and trace links,
 // mute and unmute, a new rule from the form, and a reader refused when it
 // tries to change a rule.
-import { copyFile } from 'node:fs/promises';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { seedDemo, type DemoSummary } from '../../cli/demo.ts';
-import { DOC_SCREENSHOTS, haveChromium, SCREENSHOTS, useBrowser } from './browser-harness.ts';
+import { haveChromium, saveScreenshot, useBrowser } from './browser-harness.ts';
 
 const READER_ORG = '00000000-0000-4000-8000-000000000001';
 
@@ -58,8 +56,7 @@ describe.skipIf(!haveChromium('alerts page'))('the Alerts page in Chromium', () 
     const traceId = await traceLink.getAttribute('data-id');
     expect(demo.requests.some((r) => r.traceId === traceId)).toBe(true);
     expect(await traceLink.getAttribute('href')).toBe(`/trace/${traceId}`);
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'alerts.png'), fullPage: true });
-    if (process.env.UPDATE_SCREENSHOTS) await copyFile(path.join(SCREENSHOTS, 'alerts.png'), path.join(DOC_SCREENSHOTS, 'alerts.png'));
+    await saveScreenshot(page, 'alerts.png', { shownInDocs: true });
 
     // Mute for an hour, then unmute.
     await declined.locator('button:has-text("Mute 1 h")').click();

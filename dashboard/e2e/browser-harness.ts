@@ -1,9 +1,9 @@
 // What a Chromium test of a dashboard page needs: the real server (GraphQL
 // and the dashboard route) on this file's test database, Debian's Chromium
 // driven by playwright-core, requests to anything but the server refused,
-// page errors collected, and a signed-in page.
+// page errors collected, a signed-in page, and where screenshots go.
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -14,8 +14,8 @@ import { createDashboardRoute, type DashboardRouteOptions } from '../../server/d
 import { startHttpServer, type HttpServer, type HttpServerOptions } from '../../server/http-server.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
-export const SCREENSHOTS = path.resolve(import.meta.dirname, '../../docs/screenshots/e2e');
-export const DOC_SCREENSHOTS = path.resolve(import.meta.dirname, '../../docs/screenshots');
+const SCREENSHOTS = path.resolve(import.meta.dirname, '../../docs/screenshots/e2e');
+const DOC_SCREENSHOTS = path.resolve(import.meta.dirname, '../../docs/screenshots');
 const SECRET = 'dashboard-e2e-secret-long-enough-for-hs256';
 
 /** True when Chromium is there; otherwise says why the file is skipped (and fails in CI). */
@@ -24,6 +24,21 @@ export function haveChromium(what: string): boolean {
   if (process.env.CI) throw new Error(`${CHROMIUM} is missing; CI must install Debian's chromium for the ${what} tests`);
   console.warn(`${what} tests skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
   return false;
+}
+
+/**
+ * Saves a screenshot of `page` as docs/screenshots/e2e/<name>: every run
+ * does (that folder is ignored by git, so a test run leaves the checkout
+ * clean). A picture the docs show (`shownInDocs`) also replaces
+ * docs/screenshots/<name> when UPDATE_SCREENSHOTS is set.
+ */
+export async function saveScreenshot(
+  page: Page,
+  name: string,
+  { fullPage = true, shownInDocs = false }: { fullPage?: boolean; shownInDocs?: boolean } = {},
+): Promise<void> {
+  await page.screenshot({ path: path.join(SCREENSHOTS, name), fullPage });
+  if (shownInDocs && process.env.UPDATE_SCREENSHOTS) await copyFile(path.join(SCREENSHOTS, name), path.join(DOC_SCREENSHOTS, name));
 }
 
 export interface Browser {

@@ -1,12 +1,10 @@
 // Comparing two traces picked from the Find traces results, and the Services
 // page's duration-over-time chart (p50/p95/p99 per service and operation),
 // in Chromium against the demo traces.
-import { copyFile } from 'node:fs/promises';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { seedDemo, type DemoSummary } from '../../cli/demo.ts';
 import { formatDuration } from '../../dashboard/src/format.ts';
-import { DOC_SCREENSHOTS, haveChromium, SCREENSHOTS, useBrowser } from './browser-harness.ts';
+import { haveChromium, saveScreenshot, useBrowser } from './browser-harness.ts';
 
 describe.skipIf(!haveChromium('compare and RED charts'))('comparing traces and duration charts in Chromium', () => {
   let demo: DemoSummary;
@@ -59,9 +57,7 @@ describe.skipIf(!haveChromium('compare and RED charts'))('comparing traces and d
     const rows = await page.locator('table.compare tbody tr').count();
     expect(rows).toBe(7);
     expect(await page.locator('table.compare tfoot td').first().textContent()).toBe('7');
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'compare-traces.png'), fullPage: true });
-    if (process.env.UPDATE_SCREENSHOTS)
-      await copyFile(path.join(SCREENSHOTS, 'compare-traces.png'), path.join(DOC_SCREENSHOTS, 'compare-traces.png'));
+    await saveScreenshot(page, 'compare-traces.png', { shownInDocs: true });
 
     // Each side links to its trace.
     await page.click(`.compare-traces a[data-id="${slow.traceId}"]`);

@@ -1,21 +1,13 @@
 // The dashboard in a real browser: Debian's Chromium, headless, driven by
 // playwright-core, against the real server (GraphQL + the dashboard route)
 // on a test database holding the demo traces.
-import { copyFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import type { Sql } from 'postgres';
 import { DEMO_ORGANIZATION_ID, seedDemo, type DemoSummary } from '../../cli/demo.ts';
 import { signToken } from '../../server/auth/jwt.ts';
-import { DOC_SCREENSHOTS, haveChromium, SCREENSHOTS, useBrowser } from './browser-harness.ts';
+import { haveChromium, saveScreenshot, useBrowser } from './browser-harness.ts';
 
-// Every run saves its screenshots in docs/screenshots/e2e/ (ignored by git,
-// so a test run leaves the checkout clean); UPDATE_SCREENSHOTS=1 also
-// replaces the pictures the README shows.
-const README_SCREENSHOT = path.join(DOC_SCREENSHOTS, 'trace-timeline.png');
-const README_SEARCH_SCREENSHOT = path.join(DOC_SCREENSHOTS, 'trace-search.png');
-const README_SERVICES_SCREENSHOT = path.join(DOC_SCREENSHOTS, 'services.png');
 const PAGE_SIZE = 20;
 
 // A chain one level deeper than the timeline's depth limit (1,000): its last
@@ -97,7 +89,7 @@ describe.skipIf(!haveChromium('dashboard e2e'))('the dashboard in Chromium', () 
   it('lists failed events newest first and pages through all of them', async () => {
     const page = await signedIn();
     await page.waitForSelector('table.events tbody tr');
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'failed-events.png') });
+    await saveScreenshot(page, 'failed-events.png', { fullPage: false });
     const seen: string[] = [];
     const times: string[] = [];
     for (let pageNumber = 1; ; pageNumber++) {
@@ -181,8 +173,7 @@ describe.skipIf(!haveChromium('dashboard e2e'))('the dashboard in Chromium', () 
     const ticks = await page.locator('.timeline-axis .axis-tick').allTextContents();
     expect(ticks.length).toBeGreaterThanOrEqual(3);
     expect(ticks[0]).toBe('0');
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'trace-timeline.png'), fullPage: true });
-    if (process.env.UPDATE_SCREENSHOTS) await copyFile(path.join(SCREENSHOTS, 'trace-timeline.png'), README_SCREENSHOT);
+    await saveScreenshot(page, 'trace-timeline.png', { shownInDocs: true });
 
     // One click copies an id.
     await details.locator('button[aria-label="Copy trace id"]').click();
@@ -329,8 +320,7 @@ describe.skipIf(!haveChromium('dashboard e2e'))('the dashboard in Chromium', () 
     expect(await page.locator('ol.found-traces .matched').first().textContent()).toMatch(/order-worker chargePayment \(error\)/);
     // The search is in the URL: reloading shows the same results.
     expect(page.url()).toMatch(/service=order-worker.*status=error/);
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'trace-search.png'), fullPage: true });
-    if (process.env.UPDATE_SCREENSHOTS) await copyFile(path.join(SCREENSHOTS, 'trace-search.png'), README_SEARCH_SCREENSHOT);
+    await saveScreenshot(page, 'trace-search.png', { shownInDocs: true });
 
     const point = page.locator(`.scatter circle[data-trace-id="${demo.failedRequest.traceId}"]`);
     await point.click();
@@ -367,8 +357,7 @@ describe.skipIf(!haveChromium('dashboard e2e'))('the dashboard in Chromium', () 
     const row = page.locator('table.red tr[data-operation="shop-web POST /checkout"] td');
     expect(await row.nth(2).textContent()).toBe(String(demo.requests.length));
     expect(await row.nth(3).textContent()).toBe(`${((failed / demo.requests.length) * 100).toFixed(1)} %`);
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'services.png'), fullPage: true });
-    if (process.env.UPDATE_SCREENSHOTS) await copyFile(path.join(SCREENSHOTS, 'services.png'), README_SERVICES_SCREENSHOT);
+    await saveScreenshot(page, 'services.png', { shownInDocs: true });
     await page.close();
   });
 
@@ -415,7 +404,7 @@ describe.skipIf(!haveChromium('dashboard e2e'))('the dashboard in Chromium', () 
     );
     expect(overflow).toEqual([]);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(381);
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'trace-timeline-narrow.png') });
+    await saveScreenshot(page, 'trace-timeline-narrow.png', { fullPage: false });
     await page.close();
   });
 });

@@ -1,11 +1,9 @@
 // The trace view's flame graph in Chromium: toggled from the timeline, the
 // root on top and children below within their parent's width, failed spans
 // red, self time on each bar, a click zooming into a subtree and back out.
-import { copyFile } from 'node:fs/promises';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { seedDemo, type DemoSummary } from '../../cli/demo.ts';
-import { DOC_SCREENSHOTS, haveChromium, SCREENSHOTS, useBrowser } from './browser-harness.ts';
+import { haveChromium, saveScreenshot, useBrowser } from './browser-harness.ts';
 
 describe.skipIf(!haveChromium('flame graph'))('the flame graph in Chromium', () => {
   let demo: DemoSummary;
@@ -38,9 +36,7 @@ describe.skipIf(!haveChromium('flame graph'))('the flame graph in Chromium', () 
       await page.locator('.flame-rect', { hasText: 'reserveInventory' }).evaluate((el) => getComputedStyle(el).backgroundColor),
     ).not.toBe('rgb(211, 47, 47)');
     expect(await chargeRect.textContent()).toMatch(/self \d/);
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'flame-graph.png'), fullPage: true });
-    if (process.env.UPDATE_SCREENSHOTS)
-      await copyFile(path.join(SCREENSHOTS, 'flame-graph.png'), path.join(DOC_SCREENSHOTS, 'flame-graph.png'));
+    await saveScreenshot(page, 'flame-graph.png', { shownInDocs: true });
 
     // A click zooms: the charge fills the width, only its subtree is drawn.
     await chargeRect.click();
@@ -74,9 +70,7 @@ describe.skipIf(!haveChromium('flame graph'))('the flame graph in Chromium', () 
     const [rootBox, chargeBox] = [(await root.boundingBox())!, (await charge.boundingBox())!];
     expect(chargeBox.y).toBeGreaterThan(rootBox.y);
     expect(chargeBox.x + chargeBox.width).toBeLessThanOrEqual(rootBox.x + rootBox.width + 1);
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'operation-flame-graph.png'), fullPage: true });
-    if (process.env.UPDATE_SCREENSHOTS)
-      await copyFile(path.join(SCREENSHOTS, 'operation-flame-graph.png'), path.join(DOC_SCREENSHOTS, 'operation-flame-graph.png'));
+    await saveScreenshot(page, 'operation-flame-graph.png', { shownInDocs: true });
     await page.close();
   });
 });

@@ -1,12 +1,11 @@
 // The live view in Chromium: with Live on, a failed event committed after
 // the page loaded appears on top of the failed events without a reload,
 // and one another tenant's viewer may not see never reaches that viewer.
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEMO_ORGANIZATION_ID, seedDemo } from '../../cli/demo.ts';
 import { insertEvent, ORG_A, ORG_B, recordSpans, traceId } from '../../db/tests/helpers/trace-fixtures.ts';
 import type { Page } from 'playwright-core';
-import { haveChromium, SCREENSHOTS, useBrowser } from './browser-harness.ts';
+import { haveChromium, saveScreenshot, useBrowser } from './browser-harness.ts';
 
 describe.skipIf(!haveChromium('live view'))('the live view in Chromium', () => {
   const browser = useBrowser(async (db) => {
@@ -39,7 +38,7 @@ describe.skipIf(!haveChromium('live view'))('the live view in Chromium', () => {
     // The same page, not a reload; the page keeps its size.
     expect(await page.evaluate(() => (window as unknown as { loadedMarker?: boolean }).loadedMarker)).toBe(true);
     expect(await page.locator('table.events tbody tr').count()).toBe(Math.min(rowsBefore + 1, 20));
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'live-failed-events.png'), fullPage: true });
+    await saveScreenshot(page, 'live-failed-events.png');
 
     // Live off: nothing more arrives.
     await page.uncheck('.live-toggle input');

@@ -3,13 +3,11 @@
 // replayed; an admin starts a run with a reason; the run page follows it
 // live until the failed payment, replayed after the "fix", ends processed,
 // shown beside its original failure.
-import { copyFile } from 'node:fs/promises';
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { seedDemo, type DemoSummary } from '../../cli/demo.ts';
 import { startDemoOrderProcessor } from '../../cli/demo-order-processor.ts';
 import type { ReplayProcessor } from '../../ts/store/replay-processor.ts';
-import { DOC_SCREENSHOTS, haveChromium, SCREENSHOTS, useBrowser } from './browser-harness.ts';
+import { haveChromium, saveScreenshot, useBrowser } from './browser-harness.ts';
 
 describe.skipIf(!haveChromium('replay'))('the Replay view in Chromium', () => {
   let demo: DemoSummary;
@@ -50,9 +48,7 @@ describe.skipIf(!haveChromium('replay'))('the Replay view in Chromium', () => {
     expect(await row.locator('.replay-original [data-state]').getAttribute('data-state')).toBe('failed');
     expect(await row.locator('.replay-outcome [data-state]').getAttribute('data-state')).toBe('processed');
     expect(await page.locator('.replay-progress').textContent()).toContain(`${queued} processed, 0 failed`);
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'replay-run.png'), fullPage: true });
-    if (process.env.UPDATE_SCREENSHOTS)
-      await copyFile(path.join(SCREENSHOTS, 'replay-run.png'), path.join(DOC_SCREENSHOTS, 'replay-run.png'));
+    await saveScreenshot(page, 'replay-run.png', { shownInDocs: true });
 
     // The run's own trace opens from the run.
     await page.click('.replay-facts a[href^="/trace/"]');
