@@ -1,6 +1,6 @@
 -- Rate rules: once a minute, the error rate or p95 duration of a service
 -- (and operation) over each rule's window is compared with its threshold,
--- and a crossing raises an alert through tracing.raise_alert, so grouping,
+-- and a crossing raises an alert through tracing.raise_alerts, so grouping,
 -- the hourly limit and mutes work as for event rules (a condition that
 -- lasts counts repeats into its alert instead of sending every minute).
 --
@@ -8,7 +8,10 @@
 -- rights of the rule's tenant (tracegres_reader with its organization, or
 -- tracegres_admin for a rule of every organization), so row-level security
 -- decides which spans a rule sees, exactly as it does for that tenant's
--- dashboard, and the definition of a request is written once.
+-- dashboard, and the definition of a request is written once. A rule
+-- reads its window once for the numbers and, when it crosses, once more
+-- for an example trace of every crossing operation (it used to read it
+-- again for each one). The crossings of all rules are raised in one call.
 --
 -- Who runs it: pg_cron, when it is installed in this database (the server
 -- registers the job at start), otherwise the server's in-process scheduler,
@@ -25,8 +28,8 @@ declare
   v_claim text := coalesce(current_setting('jwt.claims.organization_id', true), '');
   v_from timestamptz;
   v_crossings jsonb;
-  v_crossing jsonb;
-  v_raised integer := 0;
+  v_examples jsonb;
+  v_firings tracing.alert_firing[] := '{}';
 begin
   perform tracing.require_present(p_at, 'p_at');
   for v_rule in
@@ -41,28 +44,35 @@ begin
              'value', case v_rule.metric when 'error_rate' then m.error_rate else m.p95_ms end,
              'threshold', v_rule.threshold, 'window_seconds', v_rule.window_seconds,
              'window_from', v_from, 'window_to', p_at,
-             'requests', m.requests, 'errors', m.errors, 'error_rate', m.error_rate, 'p95_ms', m.p95_ms,
-             -- An example to open: the latest failed request, or the slowest one.
-             'trace_id', (select tracing.trace_id_to_hex(s.trace_id)
-                            from tracing.window_spans(v_from, p_at) s
-                           where s.service = m.service and s.name = m.operation
-                             and tracing.is_request(s.kind, s.parent_span_id)
-                             and (v_rule.metric <> 'error_rate' or s.status = 'error')
-                           order by case when v_rule.metric = 'error_rate' then extract(epoch from s.start_time) else s.duration_ms end desc
-                           limit 1))), '[]')
+             'requests', m.requests, 'errors', m.errors, 'error_rate', m.error_rate, 'p95_ms', m.p95_ms)), '[]')
       into v_crossings
       from api.red_metrics(v_from, p_at, v_rule.window_seconds, v_rule.service, v_rule.operation) m
      where m.requests >= v_rule.min_requests
        and case v_rule.metric when 'error_rate' then m.error_rate else m.p95_ms end > v_rule.threshold;
+    -- An example to open for each crossing, all from one more pass over the
+    -- window: the latest failed request, or the slowest one.
+    v_examples := '{}';
+    if v_crossings <> '[]' then
+      select coalesce(jsonb_object_agg(x.service || '/' || x.name, tracing.trace_id_to_hex(x.trace_id)), '{}')
+        into v_examples
+        from (select distinct on (s.service, s.name) s.service, s.name, s.trace_id
+                from tracing.window_spans(v_from, p_at) s
+               where (s.service, s.name) in (select c ->> 'service', c ->> 'operation' from jsonb_array_elements(v_crossings) c)
+                 and tracing.is_request(s.kind, s.parent_span_id)
+                 and (v_rule.metric <> 'error_rate' or s.status = 'error')
+               order by s.service, s.name,
+                        case when v_rule.metric = 'error_rate' then extract(epoch from s.start_time) else s.duration_ms end desc) x;
+    end if;
     perform set_config('role', v_role, true);
     perform set_config('jwt.claims.organization_id', v_claim, true);
-    for v_crossing in select * from jsonb_array_elements(v_crossings) loop
-      perform tracing.raise_alert(v_rule, (v_crossing ->> 'service') || '/' || (v_crossing ->> 'operation'), null, v_crossing,
-                                  v_rule.organization_id);
-      v_raised := v_raised + 1;
-    end loop;
+    v_firings := v_firings || array(
+      select row(v_rule.id, f.fingerprint, v_rule.organization_id, null,
+                 c || jsonb_build_object('trace_id', v_examples ->> f.fingerprint), 1)::tracing.alert_firing
+        from jsonb_array_elements(v_crossings) c
+        cross join lateral (select (c ->> 'service') || '/' || (c ->> 'operation') as fingerprint) f);
   end loop;
-  return v_raised;
+  perform tracing.raise_alerts(v_firings);
+  return cardinality(v_firings);
 end
 $$;
 

@@ -22,9 +22,8 @@ async function eventRule(sql: Sql, options: { org?: string | null; eventType?: s
 }
 
 const alerts = (sql: Sql) =>
-  sql`select a.rule_id::text, a.fingerprint, 1 + (select count(*)::int from tracing.alert_repeats r where r.alert_id = a.id) as repeat_count,
-             a.state, a.details->>'error' as error
-        from tracing.alerts a order by a.id`;
+  sql`select a.rule_id::text, a.fingerprint, t.repeat_count, a.state, a.details->>'error' as error
+        from tracing.alerts a, tracing.alert_repeat_totals(a.id, a.first_at) t order by a.id`;
 const deliveries = (sql: Sql) =>
   sql`select alert_id::text, kind, status, available_at > now() as later from tracing.alert_deliveries order by id`;
 
@@ -99,6 +98,55 @@ describe('raising alerts from failed events', () => {
         { kind: 'first', n: 5 },
         { kind: 'summary', n: 5 },
       ]);
+      // A statement appends one repeat row per alert, which counts its repeats.
+      expect(await tx`select count(*)::int as rows, sum(repeats)::int as repeats from tracing.alert_repeats`).toEqual([
+        { rows: 5, repeats: 495 },
+      ]);
+      // The next statement repeats one of them and raises a new one.
+      await tx`insert into tracing.domain_events (stream_type, stream_id, event_type, processing_error)
+               values ('order', 'a', 'payment.declined', 'error 0'), ('order', 'b', 'payment.declined', 'error 0'),
+                      ('order', 'c', 'payment.declined', 'a new error')`;
+      expect((await alerts(tx)).map((a) => [a.error, a.repeat_count])).toEqual([
+        ['error 1', 100],
+        ['error 2', 100],
+        ['error 3', 100],
+        ['error 4', 100],
+        ['error 0', 102],
+        ['a new error', 1],
+      ]);
+    });
+  });
+
+  it("gives a statement's new alerts what is left of the hourly limit in the order of their events, and records the rest", async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await eventRule(tx, { extra: 'max_alerts_per_hour=3' });
+      await insertEvent(tx, { at: 0, type: 'payment.declined', error: 'first' });
+      await tx`insert into tracing.domain_events (stream_type, stream_id, event_type, organization_id, processing_error)
+               select 'order', g::text, 'payment.declined', ${ORG_A}, 'storm ' || g from generate_series(1, 5) g`;
+      expect((await alerts(tx)).map((a) => [a.error, a.state])).toEqual([
+        ['first', 'queued'],
+        ['storm 1', 'queued'],
+        ['storm 2', 'queued'],
+        ['storm 3', 'rate_limited'],
+        ['storm 4', 'rate_limited'],
+        ['storm 5', 'rate_limited'],
+      ]);
+      expect(await tx`select count(*)::int as n from tracing.alert_deliveries`).toEqual([{ n: 3 }]);
+    });
+  });
+
+  it("makes one alert of one error in two organizations' events of one statement, for a rule of every organization", async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await eventRule(tx, { org: null });
+      await tx`insert into tracing.domain_events (stream_type, stream_id, event_type, organization_id, processing_error)
+               values ('order', 'a', 'payment.declined', ${ORG_B}, 'card declined'),
+                      ('order', 'b', 'payment.declined', ${ORG_A}, 'card declined'),
+                      ('order', 'c', 'payment.declined', ${ORG_A}, 'card declined')`;
+      // The alert is the first event's, and counts all three.
+      const [alert] = await tx`
+        select a.organization_id, a.details->>'stream_id' as stream_id, t.repeat_count
+          from tracing.alerts a, tracing.alert_repeat_totals(a.id, a.first_at) t`;
+      expect(alert).toEqual({ organization_id: ORG_B, stream_id: 'a', repeat_count: 3 });
     });
   });
 
@@ -127,6 +175,37 @@ describe('raising alerts from failed events', () => {
       await tx`select set_config('tracegres.restoring', 'off', true)`;
       expect(await tx`select count(*)::int as n from tracing.alerts`).toEqual([{ n: 0 }]);
     });
+  });
+});
+
+describe('concurrent failures', () => {
+  it('counts a first firing that waited on a concurrent one as its repeat, and sends one first message', async () => {
+    const rule = await eventRule(db.sql, { eventType: 'concurrent.*' });
+    try {
+      let commitFirst!: () => void;
+      const firstMayCommit = new Promise<void>((resolve) => (commitFirst = resolve));
+      let firstInserted!: () => void;
+      const inserted = new Promise<void>((resolve) => (firstInserted = resolve));
+      const first = db.sql.begin(async (tx) => {
+        await insertEvent(tx, { at: 0, type: 'concurrent.failed', error: 'same error' });
+        firstInserted();
+        await firstMayCommit;
+      });
+      await inserted;
+      // Waits on the first transaction's alert key until it commits.
+      const second = db.sql`insert into tracing.domain_events (stream_type, stream_id, event_type, organization_id, processing_error)
+                            select 'order', g::text, 'concurrent.failed', ${ORG_A}, 'same error' from generate_series(1, 3) g`.execute();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      commitFirst();
+      await first;
+      await second;
+      const rows = await db.sql`
+        select t.repeat_count, (select count(*)::int from tracing.alert_deliveries d where d.alert_id = a.id and d.kind = 'first') as firsts
+          from tracing.alerts a, tracing.alert_repeat_totals(a.id, a.first_at) t where a.rule_id = ${rule}`;
+      expect(rows).toEqual([{ repeat_count: 4, firsts: 1 }]);
+    } finally {
+      await db.sql`delete from tracing.alert_rules where id = ${rule}`;
+    }
   });
 });
 

@@ -68,8 +68,8 @@ describe('evaluating rate rules', () => {
       await evaluate(tx);
       await evaluate(tx);
       expect(
-        await tx`select a.fingerprint, 1 + (select count(*)::int from tracing.alert_repeats r where r.alert_id = a.id) as repeat_count,
-                   a.details->>'trace_id' as trace from tracing.alerts a`,
+        await tx`select a.fingerprint, t.repeat_count, a.details->>'trace_id' as trace
+                    from tracing.alerts a, tracing.alert_repeat_totals(a.id, a.first_at) t`,
       ).toEqual([{ fingerprint: 'edge/POST /checkout', repeat_count: 2, trace: traceId('t4') }]);
     });
   });
