@@ -6,15 +6,16 @@ import { parse } from 'postgraphile/graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { makePreset } from './preset.ts';
-import { withSettingsTransaction } from './settings-transaction.ts';
+import { makeSettingsTransactionPgService, withSettingsTransaction } from './settings-transaction.ts';
 
 const db = useTestDatabase();
 let service: ReturnType<typeof makePgService>;
 let withPgClient: ReturnType<typeof withSettingsTransaction>;
 
 beforeAll(() => {
-  // One connection, so every call below reuses the one the previous left.
-  service = makePgService({ connectionString: db.url, schemas: ['api'], pubsub: false, poolConfig: { max: 1 } });
+  // One connection, so every call below reuses the one the previous left;
+  // pipelined, as the server's (makeSettingsTransactionPgService).
+  service = makePgService({ connectionString: db.url, schemas: ['api'], pubsub: false, poolConfig: { max: 1, pipeline: true } });
   withPgClient = withSettingsTransaction((service.adaptorSettings as { pool: Parameters<typeof withSettingsTransaction>[0] }).pool);
 });
 afterAll(() => service?.release?.());
@@ -93,6 +94,42 @@ describe('withSettingsTransaction', () => {
     );
     expect(after).toEqual({ read_only: 'off' });
   });
+  it('sends a read-only opening with its first query, and reports the opening when it fails', async () => {
+    // The setting fails, so the transaction is aborted before the query
+    // behind it, which Postgres then refuses (25P02) without reading.
+    await expect(
+      withPgClient({ transaction_read_only: 'on', statement_timeout: 'soon' }, (client) => one(client, 'select 1 as one')),
+    ).rejects.toThrow(/statement_timeout/);
+    await expect(
+      withPgClient({ transaction_read_only: 'on', role: 'no_such_role_here' }, (client) => one(client, 'select 1')),
+    ).rejects.toThrow(/no_such_role_here/);
+    // The connection is clean for the next request.
+    const after = await withPgClient({ transaction_read_only: 'on', role: 'tracegres_reader' }, (client) =>
+      one(client, `select current_user as role, current_setting('statement_timeout') as timeout`),
+    );
+    expect(after).toEqual({ role: 'tracegres_reader', timeout: '0' });
+  });
+
+  it('runs every statement of a read-only request in its one transaction', async () => {
+    const rows = await withPgClient({ transaction_read_only: 'on', 'jwt.claims.role': 'reader' }, async (client) => {
+      const first = await one(client, `select now() as at`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const second = await one(client, `select now() as at, current_setting('jwt.claims.role') as role`);
+      return { first, second };
+    });
+    // now() is the transaction's start: the same for both statements.
+    expect(rows.second.at).toEqual(rows.first.at);
+    expect(rows.second.role).toBe('reader');
+  });
+
+  it('opens no transaction for a read-only request that reads nothing', async () => {
+    expect(await withPgClient({ transaction_read_only: 'on', role: 'tracegres_reader' }, async () => 'nothing read')).toBe('nothing read');
+    const after = await withPgClient(null, (client) =>
+      one(client, `select current_user as role, current_setting('transaction_read_only') as read_only`),
+    );
+    expect(after.role).not.toBe('tracegres_reader');
+    expect(after.read_only).toBe('off');
+  });
 });
 
 describe('the preset', () => {
@@ -100,6 +137,17 @@ describe('the preset', () => {
     requestContext: object,
     args: { document: ReturnType<typeof parse>; operationName?: string },
   ) => { pgSettings: Record<string, string> };
+
+  it('pipelines its connections, so a read sends its opening and first query together', async () => {
+    const own = makeSettingsTransactionPgService({ connectionString: db.url, schemas: ['api'], pubsub: false });
+    const client = await (own.adaptorSettings as { pool: Parameters<typeof withSettingsTransaction>[0] }).pool.connect();
+    try {
+      expect(client.pipeline).toBe(true);
+    } finally {
+      client.release();
+      await own.release?.();
+    }
+  });
 
   it('runs queries read-only and mutations read-write, each with the statement timeout', () => {
     const document = parse('query Q { __typename } mutation M { __typename }');

@@ -1,4 +1,5 @@
-// The transaction each GraphQL request runs in, opened in one round trip.
+// The transaction each GraphQL request runs in, opened without a round trip
+// of its own.
 //
 // @dataplan/pg's own adaptor opens a request's transaction in two round
 // trips (`begin`, then `select set_config(...)` with the settings as a JSON
@@ -7,15 +8,26 @@
 // Here `begin` and every set_config go to Postgres as one simple-protocol
 // message, with the settings written as quoted literals.
 //
+// A read-only transaction (the setting transaction_read_only, which the
+// preset gives every GraphQL query) sends that message together with its
+// first query, in one write, on a pipelined connection (pg's `pipeline`
+// option): Postgres runs them in order, so the query runs in the
+// transaction, as the caller. The query's rows are handed on only once the
+// opening has succeeded too. A failed set_config aborts the transaction, so
+// the query behind it fails (SQLSTATE 25P02) and nothing is read; and were
+// the opening ever refused whole, the query's answer would still be thrown
+// away with the opening's error. A query operation calls only `stable` api
+// functions, which cannot write. Mutations still wait for their opening
+// before their first statement.
+//
 // Nothing else changes: the settings are still `set_config(..., true)`, local
 // to the transaction, so they end at its commit or rollback and cannot leak
 // to the next request on the pooled connection; queries and savepoints run
 // through @dataplan/pg's own client wrapper.
 //
-// A read-only transaction (the setting transaction_read_only, which the
-// preset gives every GraphQL query) has nothing to commit, so its result is
-// handed back at once and the connection returns to the pool when `commit`
-// has come back: the commit's round trip is off the response's path. A
+// A read-only transaction has nothing to commit, so its result is handed
+// back at once and the connection returns to the pool when `commit` has
+// come back: the commit's round trip is off the response's path. A
 // mutation's commit is awaited before its answer, as before.
 //
 // With a read pool (a streaming replica, TRACEGRES_READ_DATABASE_URL), a
@@ -45,16 +57,44 @@ function openingStatement(client: Pick<PoolClient, 'escapeLiteral'>, pgSettings:
 }
 
 /**
- * A withPgClient over `pool` that opens each settings transaction in one
- * round trip; read-only transactions use `readPool` (by default `pool`).
+ * A client whose first query carries `opening` with it, in one write, and
+ * answers only when both have succeeded; `opened()` tells whether that
+ * query was sent (a request that reads nothing opens no transaction).
+ */
+function openingWithFirstQuery(client: PoolClient, opening: string): { client: PoolClient; opened(): boolean } {
+  let opened = false;
+  // pg's connection socket, corked so the two messages leave as one write.
+  const stream = (client as unknown as { connection?: { stream?: { cork(): void; uncork(): void } } }).connection?.stream;
+  const query = (config: unknown) => {
+    if (opened) return client.query(config as never);
+    opened = true;
+    stream?.cork();
+    try {
+      // Promise.all also takes the rejection of whichever fails second.
+      return Promise.all([client.query(opening), client.query(config as never)]).then(([, result]) => result);
+    } finally {
+      stream?.uncork();
+    }
+  };
+  const wrapped = new Proxy(client, { get: (target, key) => (key === 'query' ? query : Reflect.get(target, key)) });
+  return { client: wrapped, opened: () => opened };
+}
+
+/**
+ * A withPgClient over `pool` that opens each settings transaction without
+ * a round trip of its own for reads (with the first query) and in one for
+ * writes; read-only transactions use `readPool` (by default `pool`). Both
+ * pools must be pipelined (see makeSettingsTransactionPgService), or a
+ * read's first query waits for its opening's answer.
  */
 export function withSettingsTransaction(pool: Pool, readPool: Pool = pool): WithPgClient {
   // @dataplan/pg turns JIT optimization off on each connection it uses
   // (short queries pay more for it than they save); so do we, once a
-  // connection, awaited, since pg refuses overlapping queries.
+  // connection, awaited, so it ends before the request's statements.
   const jitOff = new WeakSet<PoolClient>();
   const withPgClient = (async (pgSettings, callback) => {
-    const client = await (pgSettings?.transaction_read_only === 'on' ? readPool : pool).connect();
+    const readOnly = pgSettings?.transaction_read_only === 'on';
+    const client = await (readOnly ? readPool : pool).connect();
     let unusable: Error | undefined;
     let released = false;
     try {
@@ -66,13 +106,16 @@ export function withSettingsTransaction(pool: Pool, readPool: Pool = pool): With
         // No settings, no transaction: as @dataplan/pg does.
         return await makeWithPgClientViaPgClientAlreadyInTransaction(client, false)(null, callback);
       }
+      const opening = openingStatement(client, pgSettings);
+      const transaction = readOnly ? openingWithFirstQuery(client, opening) : { client, opened: () => true };
       try {
-        await client.query(openingStatement(client, pgSettings));
+        if (!readOnly) await client.query(opening);
         // This client serves this request alone (the warning on this
         // function is about one client shared by concurrent requests), and
         // its transaction is open, so nested transactions become savepoints.
-        const result = await makeWithPgClientViaPgClientAlreadyInTransaction(client, true)(null, callback);
-        if (pgSettings.transaction_read_only === 'on') {
+        const result = await makeWithPgClientViaPgClientAlreadyInTransaction(transaction.client, true)(null, callback);
+        if (!transaction.opened()) return result;
+        if (readOnly) {
           releaseAfterCommit(client);
           released = true;
           return result;
@@ -80,10 +123,12 @@ export function withSettingsTransaction(pool: Pool, readPool: Pool = pool): With
         await client.query('commit');
         return result;
       } catch (error) {
-        await client.query('rollback').catch((rollbackError: Error) => {
-          // A connection that cannot roll back must not serve another request.
-          unusable = rollbackError;
-        });
+        if (transaction.opened()) {
+          await client.query('rollback').catch((rollbackError: Error) => {
+            // A connection that cannot roll back must not serve another request.
+            unusable = rollbackError;
+          });
+        }
         throw error;
       }
     } finally {
@@ -111,6 +156,8 @@ function releaseAfterCommit(client: PoolClient): void {
  * With `readConnectionString`, read-only requests connect there.
  */
 export function makeSettingsTransactionPgService(options: PgAdaptorMakePgServiceOptions, readConnectionString?: string) {
+  // Pipelined connections: a read's opening and first query go out together.
+  options = { ...options, poolConfig: { ...options.poolConfig, pipeline: true } };
   const service = makePgService(options);
   const pool = (service.adaptorSettings as { pool: Pool }).pool;
   // The read side is a service of its own only for its pool and its release.
