@@ -1,38 +1,41 @@
 -- Which spans of a recorded batch conflict with a span stored before: same
--- ids in the same organization, other content. tracing.record_spans keeps
+-- ids in the same organization, other content. tracing.store_spans keeps
 -- the first write of a span silently, which is right for a retry (the same
 -- span again) but hides a second, different span sent with ids already
--- used; OTLP ingest asks this only when record_spans stored fewer spans
--- than it was given, and reports the conflicts in partial_success.
+-- used; store_spans asks this only when it stored fewer spans than were
+-- valid, and lists the conflicts among its rejected spans.
 --
--- The batch is one record_spans accepted, so its fields are valid. The
--- content compared is what a timeline shows: parent, name, service, kind,
--- times and status.
+-- The content compared is what a timeline shows: parent, name, service,
+-- kind, times and status, as tracing.span_rows reads them.
 
-create or replace function tracing.span_conflicts(p_spans jsonb)
+-- The batch used to come as JSON, checked again here.
+drop function if exists tracing.span_conflicts(jsonb);
+
+create or replace function tracing.span_conflicts(
+  p_trace_id uuid[], p_span_id bigint[], p_parent_span_id bigint[], p_name text[], p_service text[], p_kind text[],
+  p_start_time timestamptz[], p_end_time timestamptz[], p_status text[], p_status_message text[], p_attributes jsonb[],
+  p_events jsonb[], p_links jsonb[], p_correlation_id uuid[], p_session_id uuid[], p_organization_id uuid[],
+  p_problem text[]
+)
 returns setof bigint
 language sql stable
-security definer
-set search_path = pg_catalog, pg_temp
 as $$
-  select r.n - 1
-    from rows from (jsonb_to_recordset(p_spans) as (
-           trace_id text, span_id text, parent_span_id text, name text, service text, kind text,
-           start_time text, end_time text, status text, organization_id text)) with ordinality as r(
-           trace_id, span_id, parent_span_id, name, service, kind, start_time, end_time, status, organization_id, n)
+  select r.idx
+    from tracing.span_rows(
+           p_trace_id, p_span_id, p_parent_span_id, p_name, p_service, p_kind, p_start_time, p_end_time, p_status,
+           p_status_message, p_attributes, p_events, p_links, p_correlation_id, p_session_id, p_organization_id, p_problem
+         ) as r
     join tracing.spans s
-      on s.trace_id = tracing.hex_to_trace_id(r.trace_id)
-     and s.span_id = tracing.hex_to_span_id(r.span_id)
-     and s.organization_id is not distinct from tracing.text_to_uuid(r.organization_id)
-   where (s.parent_span_id, s.name, s.service, s.kind, s.start_time, s.end_time, s.status)
-         is distinct from
-         (tracing.hex_to_span_id(nullif(r.parent_span_id, '')), r.name, coalesce(nullif(r.service, ''), 'unknown_service'),
-          coalesce(lower(r.kind), 'internal'), r.start_time::timestamptz, r.end_time::timestamptz, coalesce(lower(r.status), 'unset'))
+      on s.trace_id = r.trace_id
+     and s.span_id = r.span_id
+     and s.organization_id is not distinct from r.organization_id
+   where r.problem is null
+     and (s.parent_span_id, s.name, s.service, s.kind, s.start_time, s.end_time, s.status)
+         is distinct from (r.parent_span_id, r.name, r.service, r.kind, r.start_time, r.end_time, r.status)
    order by 1
 $$;
 
-comment on function tracing.span_conflicts(jsonb) is
-  E'Indexes (0-based) of the spans of a batch whose ids are already recorded in their organization with other content (parent, name, service, kind, times or status).';
+comment on function tracing.span_conflicts(uuid[], bigint[], bigint[], text[], text[], text[], timestamptz[], timestamptz[], text[], text[], jsonb[], jsonb[], jsonb[], uuid[], uuid[], uuid[], text[]) is
+  E'Indexes (0-based) of the spans of a batch (the arguments of tracing.store_spans) whose ids are already recorded in their organization with other content (parent, name, service, kind, times or status).';
 
-revoke all on function tracing.span_conflicts(jsonb) from public;
-grant execute on function tracing.span_conflicts(jsonb) to tracegres_writer;
+revoke all on function tracing.span_conflicts(uuid[], bigint[], bigint[], text[], text[], text[], timestamptz[], timestamptz[], text[], text[], jsonb[], jsonb[], jsonb[], uuid[], uuid[], uuid[], text[]) from public;

@@ -243,7 +243,7 @@ describe('sampling', () => {
         start_time: '2026-03-01T10:00:00Z',
         end_time: '2026-03-01T10:00:01Z',
       }));
-      const recorded = (await listening`select tracing.record_spans(${listening.json(spans)}) as recorded`)[0]!.recorded;
+      const recorded = (await listening`select recorded from tracing.record_spans(${listening.json(spans)})`)[0]!.recorded;
       expect(recorded).toBe(3);
     } finally {
       await listening.end();

@@ -2,11 +2,11 @@
 // ingest-grpc.ts: TraceService/Export): who may write and for which
 // organization, and how a decoded request's spans reach the database.
 //
-// The database stores a batch all or nothing, so every span is checked here
-// first and only the valid ones are sent (as one array per field, to
-// tracing.record_span_columns: Postgres reads typed arrays faster than one
-// JSON document); a span the database still refuses (its error names the
-// span's index) is taken out and the rest sent again.
+// Every span is checked and converted here, and the valid ones are sent as
+// one typed array per field to tracing.record_span_columns (Postgres reads
+// uuid[], bigint[] and timestamptz[] with its own input functions, faster
+// than it checks hex and time text); the database stores the spans it
+// accepts and names the ones it refuses.
 // Rejected spans are reported in partial_success, as OTLP asks, and the
 // request as a whole succeeds. Retried requests are harmless: the database
 // keeps the first write of a span.
@@ -125,58 +125,37 @@ export function createOtlpIngester(options: IngestOptions): OtlpIngester {
 }
 
 /**
- * Records the spans, taking out any span the database refuses (22023 names
- * its index) and sending the rest again, so valid spans are never lost to
- * one the checks above did not foresee.
+ * Records the spans in one call. The database stores every span it accepts
+ * and answers with the ones it refused (index, field, reason: a check the
+ * mapping did not foresee, or ids this organization already used for
+ * another span), so one bad span never costs the others.
  */
 async function recordAll(sql: postgres.Sql, records: SpanRecord[], positions: number[], rejected: RejectedSpan[]): Promise<void> {
-  let pending = records;
-  let pendingPositions = positions;
-  while (pending.length > 0) {
-    try {
-      const [row] = await sql<{ recorded: number }[]>`select tracing.record_span_columns(${spanColumns(sql, pending)}) as recorded`;
-      // Fewer stored than sent: retries (kept silent), or spans whose ids
-      // this organization already used for another span (reported).
-      if (row!.recorded < pending.length) {
-        const batch = toPostgresJson(pending);
-        const conflicts = await sql<{ index: string }[]>`select tracing.span_conflicts(${batch}::text::jsonb) as index`;
-        for (const { index: i } of conflicts) {
-          rejected.push({
-            index: pendingPositions[Number(i)]!,
-            traceId: pending[Number(i)]!.trace_id,
-            spanId: pending[Number(i)]!.span_id,
-            reason: 'a different span with these ids is already recorded; the first one is kept',
-          });
-        }
-      }
-      return;
-    } catch (error) {
-      const pgError = error as { code?: string; message?: string };
-      const index = pgError.code === '22023' ? /^p_spans\[(\d+)\]/.exec(pgError.message ?? '')?.[1] : undefined;
-      if (index === undefined || Number(index) >= pending.length) {
-        // Other bad data (class 22) would fail the same way on every retry:
-        // the client is told the request is invalid, not to retry forever.
-        if (pgError.code?.startsWith('22')) throw new IngestProblem(400, `the spans could not be stored: ${pgError.message}`);
-        throw error;
-      }
-      const i = Number(index);
-      rejected.push({
-        index: pendingPositions[i]!,
-        traceId: pending[i]!.trace_id,
-        spanId: pending[i]!.span_id,
-        reason: pgError.message!.replace(/^p_spans\[\d+\]\./, ''),
-      });
-      pending = pending.filter((_, j) => j !== i);
-      pendingPositions = pendingPositions.filter((_, j) => j !== i);
-    }
+  if (records.length === 0) return;
+  let refused: Array<{ index: number; reason: string }>;
+  try {
+    [{ rejected: refused }] = await sql<[{ rejected: Array<{ index: number; reason: string }> }]>`
+      select rejected from tracing.record_span_columns(${spanColumns(sql, records)})`;
+  } catch (error) {
+    const pgError = error as { code?: string; message?: string };
+    // Other bad data (class 22) would fail the same way on every retry:
+    // the client is told the request is invalid, not to retry forever.
+    if (pgError.code?.startsWith('22')) throw new IngestProblem(400, `the spans could not be stored: ${pgError.message}`);
+    throw error;
+  }
+  for (const { index, reason } of refused) {
+    rejected.push({ index: positions[index]!, traceId: records[index]!.trace_id, spanId: records[index]!.span_id, reason });
   }
 }
 
 /**
  * The arguments of tracing.record_span_columns: one array per field,
- * element i of each being span i. Each array goes as the text of an array
- * literal: the client's own array parameters come out wrong for nulls, and
- * on a connection that has not yet read the server's types, for everything.
+ * element i of each being span i, ids and times typed as the table keeps
+ * them (the mapping has checked them), so Postgres reads them with its own
+ * input functions instead of checking text. Each array goes as the text of
+ * an array literal: the client's own array parameters come out wrong for
+ * nulls, and on a connection that has not yet read the server's types, for
+ * everything.
  */
 function spanColumns(sql: postgres.Sql, records: SpanRecord[]) {
   const texts = (pick: (record: SpanRecord) => string | null | undefined) =>
@@ -193,12 +172,22 @@ function spanColumns(sql: postgres.Sql, records: SpanRecord[]) {
         return value === null || value === undefined ? null : toPostgresJson(value);
       }),
     );
-  return sql`${texts((r) => r.trace_id)}::text[], ${texts((r) => r.span_id)}::text[], ${texts((r) => r.parent_span_id)}::text[],
+  const spanIds = (pick: (record: SpanRecord) => string | null | undefined) =>
+    arrayLiteral(records.map((record) => spanIdToBigint(pick(record))));
+  return sql`${texts((r) => r.trace_id)}::uuid[], ${spanIds((r) => r.span_id)}::bigint[], ${spanIds((r) => r.parent_span_id)}::bigint[],
     ${texts((r) => r.name)}::text[], ${texts((r) => r.service)}::text[], ${texts((r) => r.kind)}::text[],
-    ${texts((r) => r.start_time)}::text[], ${texts((r) => r.end_time)}::text[], ${texts((r) => r.status)}::text[],
+    ${texts((r) => r.start_time)}::timestamptz[], ${texts((r) => r.end_time)}::timestamptz[], ${texts((r) => r.status)}::text[],
     ${texts((r) => r.status_message)}::text[], ${jsons((r) => r.attributes)}::jsonb[], ${jsons((r) => r.events)}::jsonb[],
-    ${jsons((r) => r.links)}::jsonb[], ${texts((r) => r.correlation_id)}::text[], ${texts((r) => r.session_id)}::text[],
-    ${texts((r) => r.organization_id)}::text[]`;
+    ${jsons((r) => r.links)}::jsonb[], ${texts((r) => r.correlation_id)}::uuid[], ${texts((r) => r.session_id)}::uuid[],
+    ${texts((r) => r.organization_id)}::uuid[]`;
+}
+
+/**
+ * A W3C span id (16 hex digits) as tracing.spans keeps it: the signed
+ * 64-bit integer of its 8 bytes (tracing.hex_to_span_id in SQL).
+ */
+export function spanIdToBigint(hex: string | null | undefined): string | null {
+  return hex ? BigInt.asIntN(64, BigInt(`0x${hex}`)).toString() : null;
 }
 
 /** A one-dimensional Postgres array literal: every element quoted (backslash and quote escaped), NULL for null. */

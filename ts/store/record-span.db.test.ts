@@ -63,6 +63,24 @@ describe('recordSpan', () => {
     expect(await storedCount(unnamed.traceId, unnamed.spanId)).toBe(1);
   });
 
+  it('logs one structured line with the reason and resolves false when the database refuses the span', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    // Ends before it starts: the mapping passes it on, the database's rule refuses it.
+    const ended = finishedSpan();
+    const span: FinishedSpan = { ...ended, endTime: new Date(ended.startTime.getTime() - 1000) };
+    await expect(recordSpan(db.sql, span)).resolves.toBe(false);
+    expect(errors).toHaveBeenCalledTimes(1);
+    const line = JSON.parse(String(errors.mock.calls[0]?.[0])) as Record<string, unknown>;
+    expect(line).toMatchObject({
+      level: 'error',
+      message: 'span recording failed',
+      span_id: span.spanId,
+      error_name: 'SpanRejectedError',
+      error_message: 'end_time must not be before start_time',
+    });
+    expect(await storedCount(span.traceId, span.spanId)).toBe(0);
+  });
+
   it('logs one structured line and resolves false when the database fails', async () => {
     const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
     const closed = postgres(db.url, { max: 1, onnotice: () => {} });

@@ -13,18 +13,27 @@ import { spanRecord, type RecordSpanOptions } from '../trace-context/span-record
 
 /**
  * Records one finished span. Resolves true when written, false when the
- * write failed (already logged). tracing.record_spans is idempotent on
+ * write failed or the database refused the span (already logged). tracing.record_spans is idempotent on
  * (trace_id, span_id), so a retry by the caller is safe.
  */
 export async function recordSpan(sql: Sql, span: FinishedSpan, options?: RecordSpanOptions): Promise<boolean> {
   try {
     const record = spanRecord(span, options);
-    await sql`select tracing.record_spans(${toPostgresJson([record])}::text::jsonb)`;
-    return true;
+    const [{ rejected }] = await sql<[{ rejected: Array<{ reason: string }> }]>`
+      select rejected from tracing.record_spans(${toPostgresJson([record])}::text::jsonb)`;
+    // The database names a span it refuses instead of raising.
+    if (rejected.length === 0) return true;
+    logRecordingFailure(span, new SpanRejectedError(rejected[0]!.reason));
+    return false;
   } catch (error) {
     logRecordingFailure(span, error);
     return false;
   }
+}
+
+/** A span tracing.record_spans refused, with its reason (the field and the rule it broke). */
+class SpanRejectedError extends Error {
+  override name = 'SpanRejectedError';
 }
 
 /**

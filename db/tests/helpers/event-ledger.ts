@@ -73,7 +73,7 @@ export async function seedSpans(
            cross join generate_series(1, $7::int) as s(n)
        ),
        batch as (select jsonb_agg(span) as spans from spans)
-       select tracing.record_spans(spans) as recorded, spans from batch`,
+       select r.recorded, b.spans from batch b, tracing.record_spans(b.spans) as r`,
       [
         tag,
         ageDays,

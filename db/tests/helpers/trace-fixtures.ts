@@ -79,7 +79,7 @@ export function span(label: string, options: SpanOptions): SpanInput {
 }
 
 export async function recordSpans(sql: postgres.Sql | postgres.TransactionSql, spans: unknown[]): Promise<number> {
-  const [row] = await sql`select tracing.record_spans(${sql.json(spans as never)}::jsonb) as recorded`;
+  const [row] = await sql`select recorded from tracing.record_spans(${sql.json(spans as never)}::jsonb)`;
   return row!.recorded as number;
 }
 

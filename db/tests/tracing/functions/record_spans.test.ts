@@ -1,6 +1,6 @@
 // tracing.record_spans: the one writer of spans. One batch in, spans and
-// trace summaries out; a retry changes nothing; bad input names the span and
-// the field and stores nothing.
+// trace summaries out; a retry changes nothing; a bad span is rejected alone,
+// named by its index and field, while the others are stored.
 import { describe, expect, it } from 'vitest';
 import { actAs, at, ORG_A, ORG_B, recordSpans, span, spanId, traceId } from '../../helpers/trace-fixtures.ts';
 import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
@@ -8,6 +8,19 @@ import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-dat
 const db = useTestDatabase();
 
 type Tx = import('postgres').TransactionSql;
+
+interface Rejection {
+  index: number;
+  trace_id?: string;
+  span_id?: string;
+  field?: string;
+  reason: string;
+}
+
+/** record_spans' whole answer: the spans newly recorded and the ones rejected. */
+function recordSpansReporting(tx: Tx, spans: unknown[]) {
+  return tx<{ recorded: number; rejected: Rejection[] }[]>`select * from tracing.record_spans(${tx.json(spans as never)}::jsonb)`;
+}
 
 async function storedSpans(tx: Tx) {
   return tx`
@@ -311,99 +324,151 @@ describe('trace summaries', () => {
   });
 });
 
-describe('bad input fails the batch, naming the span and the field', () => {
+describe('a bad span is rejected alone, named with its field, and the others are stored', () => {
   const good = span('ok', { start: 0, end: 10 });
-  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
-    ['trace_id too short', { trace_id: 'abc' }, /^p_spans\[1\]\.trace_id must be 32 lowercase hex characters/],
-    ['trace_id uppercase', { trace_id: '4BF92F3577B34DA6A3CE929D0E0E4736' }, /^p_spans\[1\]\.trace_id/],
-    ['trace_id all zeros', { trace_id: '0'.repeat(32) }, /p_spans\[1\]\.trace_id .*not all zeros/],
-    ['trace_id missing', { trace_id: undefined }, /p_spans\[1\]\.trace_id/],
-    ['span_id uppercase', { span_id: 'ABCDEF0123456789' }, /^p_spans\[1\]\.span_id must be 16 lowercase hex characters/],
-    ['span_id all zeros', { span_id: '0'.repeat(16) }, /p_spans\[1\]\.span_id/],
-    ['span_id a number', { span_id: 42 }, /p_spans\[1\]\.span_id/],
-    ['parent_span_id malformed', { parent_span_id: 'xyz' }, /^p_spans\[1\]\.parent_span_id must be 16 lowercase hex/],
-    ['name missing', { name: undefined }, /^p_spans\[1\]\.name is required/],
-    ['name empty', { name: '' }, /^p_spans\[1\]\.name is required/],
-    ['kind unknown', { kind: 'SPAN_KIND_SERVER' }, /^p_spans\[1\]\.kind must be one of internal, server, client, producer, consumer/],
-    ['status unknown', { status: 'failed' }, /^p_spans\[1\]\.status must be one of unset, ok, error/],
+  // [case, change to the second span, field named, reason]
+  const cases: Array<[string, Record<string, unknown>, string, RegExp]> = [
+    ['trace_id too short', { trace_id: 'abc' }, 'trace_id', /^trace_id must be 32 lowercase hex characters/],
+    ['trace_id uppercase', { trace_id: '4BF92F3577B34DA6A3CE929D0E0E4736' }, 'trace_id', /^trace_id must be 32 lowercase hex/],
+    ['trace_id all zeros', { trace_id: '0'.repeat(32) }, 'trace_id', /^trace_id .*not all zeros/],
+    ['trace_id missing', { trace_id: undefined }, 'trace_id', /^trace_id must be/],
+    ['span_id uppercase', { span_id: 'ABCDEF0123456789' }, 'span_id', /^span_id must be 16 lowercase hex characters/],
+    ['span_id all zeros', { span_id: '0'.repeat(16) }, 'span_id', /^span_id must be 16 lowercase hex characters, not all zeros/],
+    ['span_id a number', { span_id: 42 }, 'span_id', /^span_id must be 16 lowercase hex/],
+    ['parent_span_id malformed', { parent_span_id: 'xyz' }, 'parent_span_id', /^parent_span_id must be 16 lowercase hex/],
+    ['name missing', { name: undefined }, 'name', /^name is required$/],
+    ['name empty', { name: '' }, 'name', /^name is required$/],
+    ['kind unknown', { kind: 'SPAN_KIND_SERVER' }, 'kind', /^kind must be one of internal, server, client, producer, consumer$/],
+    ['status unknown', { status: 'failed' }, 'status', /^status must be one of unset, ok, error$/],
     [
       'start_time without offset',
       { start_time: '2025-03-01T12:00:00' },
-      /^p_spans\[1\]\.start_time must be an ISO 8601 timestamp with a time zone offset/,
+      'start_time',
+      /^start_time must be an ISO 8601 timestamp with a time zone offset$/,
     ],
-    ['start_time not a time', { start_time: 'yesterday' }, /^p_spans\[1\]\.start_time must be an ISO 8601/],
-    ['start_time impossible date', { start_time: '2025-02-30T12:00:00Z' }, /^p_spans\[1\]\.start_time is not a valid timestamp/],
-    ['end_time impossible hour', { end_time: '2025-03-01T25:00:00Z' }, /^p_spans\[1\]\.end_time is not a valid timestamp/],
-    ['end_time missing', { end_time: undefined }, /^p_spans\[1\]\.end_time must be an ISO 8601/],
-    ['end before start', { start_time: at(10), end_time: at(5) }, /^p_spans\[1\]\.end_time must not be before start_time/],
-    ['attributes an array', { attributes: [1, 2] }, /^p_spans\[1\]\.attributes must be a JSON object/],
-    ['events an object', { events: { name: 'x' } }, /^p_spans\[1\]\.events must be a JSON array/],
-    ['session_id not a uuid', { session_id: 'session-1' }, /^p_spans\[1\]\.session_id must be a uuid/],
-    ['organization_id nil', { organization_id: '00000000-0000-0000-0000-000000000000' }, /^p_spans\[1\]\.organization_id must be a uuid/],
-    ['correlation_id not a uuid', { correlation_id: '{x}' }, /^p_spans\[1\]\.correlation_id must be a uuid/],
+    ['start_time not a time', { start_time: 'yesterday' }, 'start_time', /^start_time must be an ISO 8601/],
+    ['start_time impossible date', { start_time: '2025-02-30T12:00:00Z' }, 'start_time', /^start_time is not a valid timestamp$/],
+    ['end_time impossible hour', { end_time: '2025-03-01T25:00:00Z' }, 'end_time', /^end_time is not a valid timestamp$/],
+    ['end_time missing', { end_time: undefined }, 'end_time', /^end_time must be an ISO 8601/],
+    ['end before start', { start_time: at(10), end_time: at(5) }, 'end_time', /^end_time must not be before start_time$/],
+    ['attributes an array', { attributes: [1, 2] }, 'attributes', /^attributes must be a JSON object$/],
+    ['events an object', { events: { name: 'x' } }, 'events', /^events must be a JSON array$/],
+    ['links a string', { links: 'x' }, 'links', /^links must be a JSON array$/],
+    ['session_id not a uuid', { session_id: 'session-1' }, 'session_id', /^session_id must be a uuid/],
+    [
+      'organization_id nil',
+      { organization_id: '00000000-0000-0000-0000-000000000000' },
+      'organization_id',
+      /^organization_id must be a uuid/,
+    ],
+    ['correlation_id not a uuid', { correlation_id: '{x}' }, 'correlation_id', /^correlation_id must be a uuid/],
   ];
 
-  it.each(cases)('%s', async (_case, change, message) => {
+  it.each(cases)('%s', async (_case, change, field, reason) => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       const bad = { ...span('bad', { start: 0, end: 10 }), ...change };
       for (const [key, value] of Object.entries(change)) if (value === undefined) delete bad[key];
-      const error = await recordSpans(tx, [good, bad]).then(
-        () => null,
-        (e: unknown) => e as { message: string; code: string },
-      );
-      expect(error?.message).toMatch(message);
-      expect(error?.code).toBe('22023');
-    });
-    // Nothing of the batch was stored (each case ran in its own transaction,
-    // and the failed statement stored nothing before it).
-    await inRolledBackTransaction(db.sql, async (tx) => {
-      expect(await storedSpans(tx)).toEqual([]);
+      const [result] = await recordSpansReporting(tx, [good, bad]);
+      expect(result!.recorded).toBe(1);
+      expect(result!.rejected).toHaveLength(1);
+      expect(result!.rejected[0]).toMatchObject({ index: 1, field });
+      expect(result!.rejected[0]!.reason).toMatch(reason);
+      expect((await storedSpans(tx)).map((s) => s.span_id)).toEqual([good.span_id]);
+      expect((await summaries(tx))[0]).toMatchObject({ span_count: 1 });
     });
   });
 
-  it('names the first bad span of a large batch', async () => {
+  it('names the spans it rejects with their readable ids, and stores the rest of a large batch', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       const spans = Array.from({ length: 500 }, (_, i) => span(`s${i}`, { start: i, end: i + 1 }));
       spans[377] = { ...spans[377]!, span_id: 'nope' };
-      await expect(recordSpans(tx, spans)).rejects.toThrow(/^p_spans\[377\]\.span_id/);
+      spans[42] = { ...spans[42]!, start_time: at(50), end_time: at(1) };
+      const [result] = await recordSpansReporting(tx, spans);
+      expect(result!.recorded).toBe(498);
+      expect(result!.rejected).toEqual([
+        {
+          index: 42,
+          trace_id: traceId('t1'),
+          span_id: spans[42]!.span_id,
+          field: 'end_time',
+          reason: 'end_time must not be before start_time',
+        },
+        {
+          index: 377,
+          trace_id: traceId('t1'),
+          field: 'span_id',
+          reason: 'span_id must be 16 lowercase hex characters, not all zeros',
+        },
+      ]);
+      expect(await storedSpans(tx)).toHaveLength(498);
     });
   });
 
-  it('refuses a batch that is not an array of objects', async () => {
+  it('rejects an element that is not an object alone, and refuses a batch that is not an array', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
+      const [result] = await recordSpansReporting(tx, [good, 'x', null]);
+      expect(result).toEqual({
+        recorded: 1,
+        rejected: [
+          { index: 1, field: 'span', reason: 'span must be a JSON object' },
+          { index: 2, field: 'span', reason: 'span must be a JSON object' },
+        ],
+      });
       await tx`savepoint s`;
-      await expect(tx`select tracing.record_spans(${tx.json({ spans: [] })}::jsonb)`).rejects.toThrow(/^p_spans must be a JSON array/);
+      await expect(tx`select * from tracing.record_spans(${tx.json({ spans: [] })}::jsonb)`).rejects.toMatchObject({
+        code: '22023',
+        message: 'p_spans must be a JSON array of span objects',
+      });
       await tx`rollback to savepoint s`;
-      await expect(tx`select tracing.record_spans(null)`).rejects.toThrow(/^p_spans must be a JSON array/);
-      await tx`rollback to savepoint s`;
-      await expect(recordSpans(tx, [good, 'x'])).rejects.toThrow(/^p_spans\[1\] must be a JSON object/);
+      await expect(tx`select * from tracing.record_spans(null)`).rejects.toThrow(/^p_spans must be a JSON array/);
+    });
+  });
+
+  it('rejects a different span sent with ids its organization already used, and is silent about a retry', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await recordSpans(tx, [good]);
+      const [retry] = await recordSpansReporting(tx, [good]);
+      expect(retry).toEqual({ recorded: 0, rejected: [] });
+      const other = span('other', { start: 0, end: 10 });
+      const [taken] = await recordSpansReporting(tx, [other, { ...good, name: 'hijacked' }]);
+      expect(taken).toEqual({
+        recorded: 1,
+        rejected: [
+          {
+            index: 1,
+            trace_id: good.trace_id,
+            span_id: good.span_id,
+            reason: 'a different span with these ids is already recorded; the first one is kept',
+          },
+        ],
+      });
+      expect((await storedSpans(tx)).find((s) => s.span_id === good.span_id)).toMatchObject({ name: 'ok' });
     });
   });
 });
 
-describe('as one array per field: tracing.record_span_columns (what OTLP ingest calls)', () => {
+describe('as one typed array per field: tracing.record_span_columns (what OTLP ingest calls)', () => {
   // Element i of every array is span i; a null array is a field no span has.
+  // Ids and times go typed, as ingest sends them: uuid, bigint, timestamptz.
   const columns = (tx: Tx, spans: Array<ReturnType<typeof span>>, overrides: Record<string, unknown> = {}) => {
-    const text = (key: string) => spans.map((s) => ((s as Record<string, unknown>)[key] as string | null | undefined) ?? null);
+    const field = (key: string) => spans.map((s) => ((s as Record<string, unknown>)[key] as string | null | undefined) ?? null);
     const values: Record<string, unknown> = {
-      trace_id: text('trace_id'),
-      span_id: text('span_id'),
-      parent_span_id: text('parent_span_id'),
-      name: text('name'),
-      service: text('service'),
-      kind: null,
-      start_time: text('start_time'),
-      end_time: text('end_time'),
-      status: text('status'),
-      status_message: null,
-      organization_id: text('organization_id'),
+      trace_id: field('trace_id'),
+      span_id: field('span_id').map((id) => (id === null ? null : BigInt.asIntN(64, BigInt(`0x${id}`)).toString())),
+      parent_span_id: field('parent_span_id').map((id) => (id === null ? null : BigInt.asIntN(64, BigInt(`0x${id}`)).toString())),
+      name: field('name'),
+      service: field('service'),
+      start_time: field('start_time'),
+      end_time: field('end_time'),
+      status: field('status'),
+      organization_id: field('organization_id'),
       ...overrides,
     };
-    const array = (key: string) => (values[key] === null ? null : tx.array(values[key] as string[], 25));
-    return tx`select tracing.record_span_columns(
-      ${array('trace_id')}, ${array('span_id')}, ${array('parent_span_id')}, ${array('name')}, ${array('service')},
-      ${array('kind')}, ${array('start_time')}, ${array('end_time')}, ${array('status')}, ${array('status_message')},
-      null, null, null, null, null, ${array('organization_id')}) as recorded`;
+    const array = (key: string) => (values[key] === undefined || values[key] === null ? null : tx.array(values[key] as string[], 25));
+    return tx<{ recorded: number; rejected: Rejection[] }[]>`select * from tracing.record_span_columns(
+      ${array('trace_id')}::uuid[], ${array('span_id')}::bigint[], ${array('parent_span_id')}::bigint[], ${array('name')},
+      ${array('service')}, ${array('kind')}, ${array('start_time')}::timestamptz[], ${array('end_time')}::timestamptz[],
+      ${array('status')}, null, null, null, null, null, null, ${array('organization_id')}::uuid[])`;
   };
   const batch = () => [
     span('root', { start: 0, end: 100, service: 'edge' }),
@@ -418,7 +483,7 @@ describe('as one array per field: tracing.record_span_columns (what OTLP ingest 
     });
     await inRolledBackTransaction(db.sql, async (tx) => {
       const [row] = await columns(tx, batch());
-      expect(row!.recorded).toBe(2);
+      expect(row).toEqual({ recorded: 2, rejected: [] });
       expect([await storedSpans(tx), await summaries(tx)]).toEqual(fromJson);
       // A retry records nothing.
       expect((await columns(tx, batch()))[0]!.recorded).toBe(0);
@@ -434,13 +499,25 @@ describe('as one array per field: tracing.record_span_columns (what OTLP ingest 
     });
   });
 
-  it('names the span and field of an impossible timestamp', async () => {
+  it.each([
+    ['a zero span id', { span_id: ['1', '0'] }, 'span_id', 'span_id must not be all zeros'],
+    ['a zero parent id', { parent_span_id: [null, '0'] }, 'parent_span_id', 'parent_span_id must not be all zeros (a root has none)'],
+    ['the all-zero trace id', { trace_id: [traceId('t1'), '0'.repeat(32)] }, 'trace_id', 'trace_id must not be all zeros'],
+    ['no start time', { start_time: [at(0), null] }, 'start_time', 'start_time is required'],
+    ['an infinite end time', { end_time: [at(100), 'infinity'] }, 'end_time', 'end_time must be a finite time'],
+    [
+      'the nil organization',
+      { organization_id: [ORG_A, '00000000-0000-0000-0000-000000000000'] },
+      'organization_id',
+      'organization_id must not be the nil uuid',
+    ],
+    ['an unknown kind', { kind: ['server', 'sideways'] }, 'kind', 'kind must be one of internal, server, client, producer, consumer'],
+  ])('rejects alone the span with %s', async (_case, override, field, reason) => {
     await inRolledBackTransaction(db.sql, async (tx) => {
-      const spans = batch();
-      await expect(columns(tx, spans, { end_time: [spans[0]!.end_time, '2024-02-30T00:00:00Z'] })).rejects.toMatchObject({
-        code: '22023',
-        message: 'p_spans[1].end_time is not a valid timestamp',
-      });
+      const [row] = await columns(tx, batch(), override);
+      expect(row!.recorded).toBe(1);
+      expect(row!.rejected).toEqual([expect.objectContaining({ index: 1, field, reason })]);
+      expect(await storedSpans(tx)).toHaveLength(1);
     });
   });
 });
