@@ -2,7 +2,8 @@
 // from a failed request's correlation, the dry run lists what would be
 // replayed; an admin starts a run with a reason; the run page follows it
 // live until the failed payment, replayed after the "fix", ends processed,
-// shown beside its original failure.
+// shown beside its original failure. The run's trace and the replayed
+// trace link to each other above their timelines.
 import { afterAll, describe, expect, it } from 'vitest';
 import { seedDemo, type DemoSummary } from '../../cli/demo.ts';
 import { startDemoOrderProcessor } from '../../cli/demo-order-processor.ts';
@@ -57,6 +58,39 @@ describe.skipIf(!haveChromium('replay'))('the Replay view in Chromium', () => {
     await page.goto(browser.url + '/replay');
     await page.waitForSelector('table.replay-runs tbody tr');
     expect(await page.locator('table.replay-runs tbody tr').first().textContent()).toContain('card bug fixed in 4.2.1');
+    await page.close();
+  });
+
+  it("links a run's trace and the trace it replayed both ways in the timeline", async () => {
+    const original = demo.failedRequest.traceId;
+    const [run] = await browser.db
+      .sql`select id, trace_id from api.start_replay('timeline links', p_trace_id => ${original}, p_include_processed => true)`;
+    const runTrace = run!.trace_id as string;
+
+    // On the run's own trace: "replay of" the original, which it opens.
+    const page = await browser.signedIn(`/trace/${runTrace}`);
+    await page.waitForSelector('.timeline-rows .span-row');
+    await page.waitForSelector('.trace-replays [data-relation=replay_of]');
+    const replayOf = page.locator('.trace-replays [data-relation=replay_of]');
+    expect(await replayOf.count()).toBe(1);
+    expect(await replayOf.textContent()).toContain(`Replay of trace ${original}`);
+    expect(await replayOf.textContent()).toContain('timeline links');
+    await saveScreenshot(page, 'replay-trace-of.png', { shownInDocs: true });
+    await replayOf.locator(`a[data-trace-id="${original}"]`).click();
+    await page.waitForURL(`**/trace/${original}`);
+
+    // On the original: every run that replayed it, this one among them, each
+    // leading to its run and its trace.
+    await page.waitForSelector('.trace-replays [data-relation=replayed_by]');
+    await page.waitForSelector('.timeline-rows .span-row');
+    const replayedBy = page.locator('.trace-replays [data-relation=replayed_by]', { hasText: 'timeline links' });
+    expect(await replayedBy.count()).toBe(1);
+    expect(await replayedBy.locator(`a[href="/replay/run/${run!.id}"]`).count()).toBe(1);
+    expect(await page.locator('.trace-replays [data-relation=replay_of]').count()).toBe(0);
+    await saveScreenshot(page, 'replay-trace-links.png', { shownInDocs: true });
+    await replayedBy.locator(`a[data-trace-id="${runTrace}"]`).click();
+    await page.waitForURL(`**/trace/${runTrace}`);
+    await page.waitForSelector('.trace-replays [data-relation=replay_of]');
     await page.close();
   });
 

@@ -383,6 +383,55 @@ export function ReplayRunView({ runId }: { runId: string }) {
   );
 }
 
+interface TraceReplay {
+  relation: 'replay_of' | 'replayed_by';
+  runId: string;
+  runStatus: string;
+  runStartedAt: string;
+  runReason: string;
+  runTraceId: string;
+  traceId: string;
+}
+
+/**
+ * The replays of a trace, drawn with its timeline: on a replay run's own
+ * trace, the traces it replayed (its root span's links); on a replayed
+ * trace, the runs that replayed it. Nothing when there are none.
+ */
+export function TraceReplays({ traceId }: { traceId: string }) {
+  const { data } = useQuery<{ getTraceReplays: { nodes: TraceReplay[] } }>(
+    `query ($traceId: String!) { getTraceReplays(pTraceId: $traceId) {
+      nodes { relation runId runStatus runStartedAt runReason runTraceId traceId } } }`,
+    { traceId },
+    traceId,
+  );
+  const replays = data?.getTraceReplays.nodes ?? [];
+  if (replays.length === 0) return null;
+  return (
+    <ul className="trace-replays" aria-label="Replays of this trace">
+      {replays.map((r) =>
+        r.relation === 'replay_of' ? (
+          <li key={`of:${r.runId}:${r.traceId}`} data-relation="replay_of">
+            ↩ Replay of trace{' '}
+            <a {...linkProps(`/trace/${r.traceId}`)} data-trace-id={r.traceId}>
+              <code>{r.traceId}</code>
+            </a>{' '}
+            by <a {...linkProps(`/replay/run/${r.runId}`)}>run #{r.runId}</a>: {r.runReason}
+          </li>
+        ) : (
+          <li key={`by:${r.runId}`} data-relation="replayed_by">
+            ↪ Replayed by <a {...linkProps(`/replay/run/${r.runId}`)}>run #{r.runId}</a> ({r.runStatus}, {formatTime(r.runStartedAt)}):{' '}
+            {r.runReason}; its trace{' '}
+            <a {...linkProps(`/trace/${r.traceId}`)} data-trace-id={r.traceId}>
+              <code>{r.traceId}</code>
+            </a>
+          </li>
+        ),
+      )}
+    </ul>
+  );
+}
+
 /** Marks an event that retention moved to the archive; it is replayed all the same. */
 function ArchivedTag() {
   return (

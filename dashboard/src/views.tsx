@@ -4,7 +4,7 @@ import { Id, Loading, QueryFailure } from './common.tsx';
 import { formatDuration, formatTime, json } from './format.ts';
 import { useQuery } from './hooks.ts';
 import { useLiveFailedEvents } from './live.ts';
-import { replayLink } from './replay.tsx';
+import { replayLink, TraceReplays } from './replay.tsx';
 import { linkProps, navigate } from './router.ts';
 import { TraceFlameGraph } from './flame-graph.tsx';
 import { Timeline } from './timeline.tsx';
@@ -17,7 +17,12 @@ export function TraceTimeline({ traceId }: { traceId: string }) {
   const spans = data.getTraceTimeline.nodes;
   if (spans.length === 0) return <p className="empty">This trace has no spans (or none you may see).</p>;
   // Keyed by trace: a selected span belongs to its trace.
-  return <TraceDrawing key={traceId} spans={spans} />;
+  return (
+    <>
+      <TraceReplays traceId={traceId} />
+      <TraceDrawing key={traceId} spans={spans} />
+    </>
+  );
 }
 
 /** The same spans as a waterfall or as a flame graph, as the reader picks. */

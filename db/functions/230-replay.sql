@@ -458,6 +458,46 @@ comment on function api.get_replay_items(bigint) is
   E'The events of a replay run in replay order: each event''s original processing outcome beside the replayed one (state pending, claimed, processed, failed or cancelled, with the error), and whether the event lives in the archive.';
 
 ----------------------------------------------------------------------------
+-- A trace's replays, for its timeline: both sides of the OpenTelemetry link
+-- between a run's own trace and the traces it replayed.
+
+create or replace function api.get_trace_replays(p_trace_id text) returns setof api.trace_replay
+language plpgsql stable parallel safe as $$
+declare
+  v_trace_id uuid := tracing.require_trace_id(p_trace_id, 'p_trace_id');
+begin
+  return query
+    -- This trace is a run's own: the traces its root span links to (at
+    -- most 128, tracing.record_replay_run_span's bound).
+    (select 'replay_of'::text, r.id, r.status, r.started_at, r.reason, tracing.trace_id_to_hex(r.trace_id),
+            l.link ->> 'trace_id'
+     from tracing.replay_runs r
+     join tracing.spans s on s.trace_id = r.trace_id and s.span_id = r.span_id
+       and s.organization_id is not distinct from r.organization_id
+     cross join lateral jsonb_array_elements(coalesce(s.links, '[]')) with ordinality as l(link, n)
+     where r.trace_id = v_trace_id
+       and l.link -> 'attributes' ->> 'tracegres.link' = 'replayed trace'
+     order by r.id, l.n
+     limit 128)
+    union all
+    -- Runs that replayed events of this trace, newest first. Span links
+    -- have no index; the runs' items do (by event).
+    (select 'replayed_by'::text, r.id, r.status, r.started_at, r.reason, tracing.trace_id_to_hex(r.trace_id),
+            tracing.trace_id_to_hex(r.trace_id)
+     from tracing.replay_runs r
+     where r.id in (select i.run_id
+                    from tracing.all_events e
+                    join tracing.replay_items i on i.event_id = e.id
+                    where e.trace_id = v_trace_id)
+     order by r.id desc
+     limit 100);
+end
+$$;
+
+comment on function api.get_trace_replays(text) is
+  E'The replays of one trace (p_trace_id: 32 lowercase hex characters), for its timeline: when it is a replay run''s own trace, the traces the run replayed (relation replay_of, from the OpenTelemetry links of the run''s root span, at most 128); and the replay runs that replayed events of this trace, newest first (relation replayed_by, at most 100), with each run''s trace. Readers see their own organization''s runs.';
+
+----------------------------------------------------------------------------
 -- The processors' API.
 
 create or replace function tracing.claim_replay_event(
@@ -663,7 +703,8 @@ grant execute on function
   api.get_failed_replay_set(timestamptz, timestamptz, text, integer),
   api.get_replay_runs(integer, bigint),
   api.get_replay_run(bigint),
-  api.get_replay_items(bigint)
+  api.get_replay_items(bigint),
+  api.get_trace_replays(text)
 to tracegres_anonymous;
 
 grant execute on function
