@@ -14,18 +14,20 @@
 
 -- The spans of the newest traces that started in [p_from, p_to), at most
 -- p_max_spans of them: the trace index read newest first, each trace's
--- spans through their key, stopped at the limit.
+-- spans through their key within the trace's time range (so only the
+-- partitions of that range are probed), stopped at the limit.
 create or replace function tracing.newest_window_spans(p_from timestamptz, p_to timestamptz, p_max_spans integer)
 returns setof tracing.spans
 language sql stable parallel safe as $$
   select s.*
-    from (select t.trace_id, t.organization_id
+    from (select t.trace_id, t.organization_id, t.start_time, t.end_time
             from tracing.trace_summaries t
            where t.start_time >= p_from and t.start_time < p_to
            order by t.start_time desc, t.trace_id desc) t
     cross join lateral (
       select * from tracing.spans s
        where s.trace_id = t.trace_id and s.organization_id is not distinct from t.organization_id
+         and s.start_time between t.start_time and t.end_time
     ) s
    limit p_max_spans
 $$;
