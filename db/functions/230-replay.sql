@@ -33,7 +33,14 @@
 -- it lives. The correlation and trace branches use the lookup index of each
 -- archive partition; the failed-events window reads only the archive
 -- months it covers (partitions by created_at) but has no index there, so a
--- window over archived months costs a scan of those months.
+-- window over archived months costs a scan of those months. Measured on
+-- Postgres 15, 85k live and 115k archived events in monthly partitions of
+-- about 43k, alternating calls, loaded 2-core machine: a correlation of 10
+-- events, 5 archived, 0.75 ms median (0.32 ms before, reading the live 5
+-- only); a 7-day failed window in archived months 11.9 ms median (0.4 ms
+-- before, when it found nothing there). A partial index of failed events
+-- per archive partition would bound the second; the archive's indexes are
+-- retention's (110-archive-partitions.sql).
 
 create or replace function tracing.processing_state(p_processed_at timestamptz, p_processing_error text) returns text
 language sql immutable parallel safe as $$
