@@ -12,7 +12,10 @@ let http: HttpReceiver;
 beforeAll(async () => {
   http = await startHttpReceiver();
 });
-afterAll(() => http?.close());
+afterAll(async () => {
+  vi.unstubAllEnvs();
+  await http?.close();
+});
 
 it('sends a sample alert to the rule named, reports failures, and shows the status', async () => {
   const [rule] = await db.sql`
@@ -22,6 +25,13 @@ it('sends a sample alert to the rule named, reports failures, and shows the stat
   const out = { line: (text: string) => void lines.push(text), progress: () => {} };
   const errors: string[] = [];
   vi.spyOn(console, 'error').mockImplementation((line) => void errors.push(String(line)));
+
+  // A receiver on a loopback address is refused unless the operator allows it.
+  vi.stubEnv('TRACEGRES_ALERTS_ALLOW_PRIVATE_TARGETS', '');
+  expect(await alertsCommand(['test', 'on-call'], () => db.url, out)).toBe(1);
+  expect(lines.at(-1)).toMatch(/was not delivered: 127\.0\.0\.1 is a loopback address: alert deliveries reach public addresses only/);
+  expect(http.requests).toHaveLength(0);
+  vi.stubEnv('TRACEGRES_ALERTS_ALLOW_PRIVATE_TARGETS', 'true');
 
   expect(await alertsCommand(['test', 'on-call'], () => db.url, out)).toBe(0);
   expect(lines.at(-1)).toBe(`sent a test alert of rule #${rule!.id} "on-call" to slack ${http.url}/…`);

@@ -1,12 +1,19 @@
 // Sends one alert delivery to its channel and says what happened: sent,
 // retry (the receiver may come back: network errors, timeouts, 429, 5xx,
 // SMTP's temporary 4xx) or rejected (refused for good: other 4xx, SMTP's
-// permanent 5xx). Never throws for a receiver's failure.
+// permanent 5xx, and a webhook or Slack target at an address deliveries may
+// not reach, receiver-address.ts). Never throws for a receiver's failure.
 import nodemailer from 'nodemailer';
+import { fetch } from 'undici';
+import { readBodyPrefix } from '../bounded-body.ts';
 import { retryAfterMs } from '../otlp/exporter.ts';
 import type { AlertConfig } from './config.ts';
 import { describeAlert, emailHtml, emailText, slackBody, webhookBody, type AlertMessage, type DeliveryKind } from './messages.ts';
+import { literalAddressRefusal, ReceiverAddressError, receiverDispatcher } from './receiver-address.ts';
 import { DELIVERY_ID_HEADER, SIGNATURE_HEADER, signWebhook } from './signature.ts';
+
+/** Of a receiver's answer, only this much is read: the reason quotes at most 500 characters of it. */
+const ANSWER_PREFIX_BYTES = 4096;
 
 /** A row of tracing.alert_claim_deliveries. */
 export interface ClaimedDelivery {
@@ -31,9 +38,12 @@ export interface Channels {
 
 export function createChannels(config: AlertConfig): Channels {
   const mailer = config.smtpUrl ? nodemailer.createTransport(config.smtpUrl) : undefined;
+  const dispatcher = receiverDispatcher(config.allowPrivateTargets);
 
   async function post(url: string, body: string, headers: Record<string, string>): Promise<SendOutcome> {
-    let response: Response;
+    const refusal = config.allowPrivateTargets ? undefined : literalAddressRefusal(url);
+    if (refusal) return { kind: 'rejected', reason: refusal };
+    let response: Awaited<ReturnType<typeof fetch>>;
     let text: string;
     try {
       response = await fetch(url, {
@@ -41,17 +51,20 @@ export function createChannels(config: AlertConfig): Channels {
         headers: { 'content-type': 'application/json', ...headers },
         body,
         signal: AbortSignal.timeout(config.timeoutMs),
+        // A redirect is answered as a refusal, never followed to wherever it points.
         redirect: 'manual',
+        dispatcher,
       });
-      text = await response.text();
+      text = new TextDecoder().decode(await readBodyPrefix(response, ANSWER_PREFIX_BYTES));
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code;
+      const cause = (error as { cause?: { code?: string } }).cause;
+      if (cause instanceof ReceiverAddressError) return { kind: 'rejected', reason: cause.message };
       return {
         kind: 'retry',
         reason:
           (error as Error).name === 'TimeoutError'
             ? `no answer within ${config.timeoutMs} ms`
-            : `network error: ${(error as Error).message}${cause ? ` (${cause})` : ''}`,
+            : `network error: ${(error as Error).message}${cause?.code ? ` (${cause.code})` : ''}`,
       };
     }
     const status = response.status;
@@ -99,6 +112,7 @@ export function createChannels(config: AlertConfig): Channels {
     },
     close() {
       mailer?.close();
+      void dispatcher.close();
     },
   };
 }

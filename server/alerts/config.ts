@@ -12,6 +12,8 @@ export interface AlertConfig {
   timeoutMs: number;
   /** Deliveries claimed at once (TRACEGRES_ALERTS_BATCH_SIZE). */
   batchSize: number;
+  /** Whether webhook and Slack deliveries may reach loopback, private and link-local addresses (TRACEGRES_ALERTS_ALLOW_PRIVATE_TARGETS; receiver-address.ts). */
+  allowPrivateTargets: boolean;
 }
 
 export class AlertConfigError extends Error {}
@@ -32,7 +34,15 @@ export function readAlertConfig(env: NodeJS.ProcessEnv = process.env, defaultDas
     pollIntervalMs: positiveInteger(env.TRACEGRES_ALERTS_POLL_MS, 'TRACEGRES_ALERTS_POLL_MS', 1000),
     timeoutMs: positiveInteger(env.TRACEGRES_ALERTS_TIMEOUT_MS, 'TRACEGRES_ALERTS_TIMEOUT_MS', 10_000),
     batchSize: positiveInteger(env.TRACEGRES_ALERTS_BATCH_SIZE, 'TRACEGRES_ALERTS_BATCH_SIZE', 20),
+    allowPrivateTargets: flag(env.TRACEGRES_ALERTS_ALLOW_PRIVATE_TARGETS, 'TRACEGRES_ALERTS_ALLOW_PRIVATE_TARGETS'),
   };
+}
+
+function flag(value: string | undefined, name: string): boolean {
+  const text = value?.trim().toLowerCase() ?? '';
+  if (text === '' || text === '0' || text === 'false') return false;
+  if (text === '1' || text === 'true') return true;
+  throw new AlertConfigError(`${name} must be true, false, 1 or 0, got ${JSON.stringify(value)}`);
 }
 
 function positiveInteger(value: string | undefined, name: string, fallback: number): number {

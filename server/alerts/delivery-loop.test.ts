@@ -26,6 +26,8 @@ beforeAll(async () => {
     TRACEGRES_SMTP_URL: smtp.url,
     TRACEGRES_ALERTS_EMAIL_FROM: 'alerts@example.com',
     TRACEGRES_ALERTS_TIMEOUT_MS: '2000',
+    // The receivers listen on 127.0.0.1.
+    TRACEGRES_ALERTS_ALLOW_PRIVATE_TARGETS: 'true',
   });
   await db.sql`update tracing.alert_settings set backoff_initial = '100 milliseconds', backoff_max = '200 milliseconds'`;
   await recordSpans(db.sql, [

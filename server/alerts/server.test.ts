@@ -43,7 +43,8 @@ describe('alerts in the server', () => {
       databaseUrl: db.url,
       dashboardUrl: 'http://127.0.0.1:5678',
       log: (m) => logs.push(m),
-      env: { TRACEGRES_ALERTS_POLL_MS: '100' },
+      // The receiver listens on 127.0.0.1.
+      env: { TRACEGRES_ALERTS_POLL_MS: '100', TRACEGRES_ALERTS_ALLOW_PRIVATE_TARGETS: 'true' },
     });
     expect(logs).toContain('alerts: rate rules: no pg_cron in this database: the tracegres server evaluates the rate rules every minute');
     await insertEvent(db.sql, { at: 0, type: 'payment.declined', error: 'card declined' });

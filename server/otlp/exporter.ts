@@ -11,11 +11,17 @@
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import type postgres from 'postgres';
+import { readBodyPrefix } from '../bounded-body.ts';
 import type { OtlpExportConfig } from './config.ts';
 import { spansToOtlpRequest, type QueuedSpan } from './mapping.ts';
 import { decodeResponse, encodeRequest, errorMessageOf } from './protocol.ts';
 
 const gzip = promisify(gzipCallback);
+
+// Of the collector's answer, only this much is read: an export response or
+// an error status is a few hundred bytes, and a success whose body is cut
+// (so unreadable) still took the spans.
+const RESPONSE_PREFIX_BYTES = 64 * 1024;
 
 export type SendOutcome =
   | { kind: 'accepted'; rejected: number; message: string }
@@ -93,7 +99,7 @@ export function createOtlpExporter(sql: postgres.Sql, config: OtlpExportConfig, 
         body: payload as Uint8Array<ArrayBuffer>,
         signal: AbortSignal.timeout(config.timeoutMs),
       });
-      responseBody = new Uint8Array(await response.arrayBuffer());
+      responseBody = await readBodyPrefix(response, RESPONSE_PREFIX_BYTES);
     } catch (error) {
       // Refused, reset, DNS, timeout: the collector may come back.
       const cause = (error as { cause?: { code?: string } }).cause?.code;
