@@ -365,65 +365,83 @@ end
 $$;
 
 comment on function tracing.alert_claim_deliveries(integer, bigint) is
-  E'Claims up to p_limit due alert deliveries (row locks, skip locked: concurrent senders never share one), or only delivery p_delivery_id, with the channel, target, webhook secret and message. Call in a transaction that ends with tracing.alert_finish_delivery for each.';
+  E'Claims up to p_limit due alert deliveries (row locks, skip locked: concurrent senders never share one), or only delivery p_delivery_id, with the channel, target, webhook secret and message. Call in a transaction that ends with tracing.alert_finish_deliveries for them.';
 
-create or replace function tracing.alert_finish_delivery(
-  p_delivery_id bigint,
-  p_outcome text,
-  p_reason text default null,
-  p_http_status integer default null,
-  p_retry_after interval default null
-) returns text
+-- Records the outcomes of a claimed batch in one call (the sender used to
+-- call once per delivery, a round trip each while the claim held its locks).
+create or replace function tracing.alert_finish_deliveries(
+  p_delivery_ids bigint[],
+  p_outcomes text[],
+  p_reasons text[] default null,
+  p_http_statuses integer[] default null,
+  p_retry_afters interval[] default null
+) returns table (delivery_id bigint, status text)
 language plpgsql volatile
 set search_path = pg_catalog, pg_temp
 as $$
+#variable_conflict use_column
 declare
   v_settings tracing.alert_settings;
-  v_status text;
+  v_count integer := cardinality(tracing.require_present(p_delivery_ids, 'p_delivery_ids'));
 begin
-  select * into v_settings from tracing.alert_settings;
-  perform tracing.require_present(p_delivery_id, 'p_delivery_id');
-  case p_outcome
-    when 'sent' then
-      update tracing.alert_deliveries
-         set status = 'sent', attempts = attempts + 1, sent_at = now(), http_status = p_http_status
-       where id = p_delivery_id
-      returning status into v_status;
-    when 'retry' then
-      if p_retry_after < interval '0' then
-        raise exception 'p_retry_after must be a non-negative interval' using errcode = '22023';
-      end if;
-      -- Out of attempts: a dead letter, kept with the last reason. The
-      -- receiver's Retry-After wins over the backoff (capped at an hour, so
-      -- a bogus one cannot park the queue).
-      update tracing.alert_deliveries
-         set attempts = attempts + 1,
-             status = case when attempts + 1 >= v_settings.max_attempts then 'dead_letter' else 'queued' end,
-             available_at = now() + case when p_retry_after is not null then least(p_retry_after, interval '1 hour')
-               else least(v_settings.backoff_max, v_settings.backoff_initial * power(2, least(attempts, 30))) * (0.5 + random() / 2) end,
-             last_error = left(coalesce(p_reason, 'failed without a reason'), 2000),
-             http_status = p_http_status
-       where id = p_delivery_id
-      returning status into v_status;
-    when 'dead_letter' then
-      update tracing.alert_deliveries
-         set status = 'dead_letter', attempts = attempts + 1,
-             last_error = left(coalesce(nullif(p_reason, ''), 'refused without a reason'), 2000), http_status = p_http_status
-       where id = p_delivery_id
-      returning status into v_status;
-    else
-      raise exception 'p_outcome must be one of sent, retry, dead_letter' using errcode = '22023',
-        detail = format('got %s', coalesce(p_outcome, 'null'));
-  end case;
-  if v_status is null then
-    raise exception 'p_delivery_id names no alert delivery' using errcode = '22023', detail = format('got %s', p_delivery_id);
+  if v_count > 1000 then
+    raise exception 'p_delivery_ids must hold at most 1000 ids' using errcode = '22023', detail = format('got %s', v_count);
   end if;
-  return v_status;
+  if (select count(distinct x) from unnest(p_delivery_ids) x) <> v_count or array_position(p_delivery_ids, null) is not null then
+    raise exception 'p_delivery_ids must hold distinct ids' using errcode = '22023';
+  end if;
+  if cardinality(tracing.require_present(p_outcomes, 'p_outcomes')) <> v_count then
+    raise exception 'p_outcomes must hold one outcome per delivery id' using errcode = '22023';
+  end if;
+  if exists (select from unnest(p_outcomes) o where o is null or o not in ('sent', 'retry', 'dead_letter')) then
+    raise exception 'p_outcomes must hold only sent, retry or dead_letter' using errcode = '22023';
+  end if;
+  if cardinality(p_reasons) <> v_count or cardinality(p_http_statuses) <> v_count or cardinality(p_retry_afters) <> v_count then
+    raise exception '% must be null or hold one value per delivery id',
+      case when cardinality(p_reasons) <> v_count then 'p_reasons'
+           when cardinality(p_http_statuses) <> v_count then 'p_http_statuses' else 'p_retry_afters' end
+      using errcode = '22023';
+  end if;
+  if exists (select from unnest(p_retry_afters) r where r < interval '0') then
+    raise exception 'p_retry_afters must hold non-negative intervals' using errcode = '22023';
+  end if;
+  select * into v_settings from tracing.alert_settings;
+  return query
+    with outcome as (
+      select o.id, o.outcome, o.reason, o.http_status, o.retry_after, o.ord
+        from unnest(p_delivery_ids, p_outcomes, coalesce(p_reasons, '{}'), coalesce(p_http_statuses, '{}'),
+                    coalesce(p_retry_afters, '{}')) with ordinality as o(id, outcome, reason, http_status, retry_after, ord)
+    ),
+    settled as (
+      -- sent; retry (attempts + 1, then a dead letter, kept with the last
+      -- reason, once they are used up; the receiver's Retry-After wins over
+      -- the backoff, capped at an hour so a bogus one cannot park the
+      -- queue); or dead_letter, refused for good.
+      update tracing.alert_deliveries d
+         set attempts = d.attempts + 1,
+             status = case when o.outcome = 'sent' then 'sent'
+                           when o.outcome = 'retry' and d.attempts + 1 < v_settings.max_attempts then 'queued'
+                           else 'dead_letter' end,
+             sent_at = case when o.outcome = 'sent' then now() else d.sent_at end,
+             available_at = case when o.outcome <> 'retry' then d.available_at
+                                 when o.retry_after is not null then now() + least(o.retry_after, interval '1 hour')
+                                 else now() + least(v_settings.backoff_max, v_settings.backoff_initial * power(2, least(d.attempts, 30)))
+                                              * (0.5 + random() / 2) end,
+             last_error = case o.outcome
+                            when 'sent' then d.last_error
+                            when 'retry' then left(coalesce(o.reason, 'failed without a reason'), 2000)
+                            else left(coalesce(nullif(o.reason, ''), 'refused without a reason'), 2000) end,
+             http_status = o.http_status
+        from outcome o
+       where d.id = o.id
+      returning d.id, d.status
+    )
+    select o.id, s.status from outcome o left join settled s on s.id = o.id order by o.ord;
 end
 $$;
 
-comment on function tracing.alert_finish_delivery(bigint, text, text, integer, interval) is
-  E'Records what became of a claimed alert delivery: sent, retry (attempts + 1, not before p_retry_after or else the backoff of tracing.alert_settings; a dead letter once tracing.alert_settings.max_attempts are used) or dead_letter (refused for good); returns the delivery''s status.';
+comment on function tracing.alert_finish_deliveries(bigint[], text[], text[], integer[], interval[]) is
+  E'Records what became of claimed alert deliveries, item by item: p_outcomes sent, retry (attempts + 1, not before the item of p_retry_afters or else the backoff of tracing.alert_settings; a dead letter once tracing.alert_settings.max_attempts are used) or dead_letter (refused for good), with the reason and HTTP status. Returns each delivery''s status, in the order given; null for an id that names no alert delivery.';
 
 create or replace function tracing.alert_requeue_dead_letters(p_since timestamptz default '-infinity') returns bigint
 language sql volatile
@@ -522,6 +540,6 @@ grant execute on function api.recent_alerts(integer, bigint) to tracegres_reader
 revoke all on function tracing.raise_alerts(tracing.alert_firing[]) from public;
 revoke all on function tracing.alert_message(bigint) from public;
 revoke all on function tracing.alert_claim_deliveries(integer, bigint) from public;
-revoke all on function tracing.alert_finish_delivery(bigint, text, text, integer, interval) from public;
+revoke all on function tracing.alert_finish_deliveries(bigint[], text[], text[], integer[], interval[]) from public;
 revoke all on function tracing.alert_requeue_dead_letters(timestamptz) from public;
 revoke all on function tracing.alert_send_test(bigint) from public;

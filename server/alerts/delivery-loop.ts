@@ -61,31 +61,35 @@ export function createAlertDelivery(sql: postgres.Sql, config: AlertConfig, opti
       const claimed = (await tx`
         select delivery_id::text, kind, attempts, channel, target, secret, message
           from tracing.alert_claim_deliveries(${config.batchSize}, ${deliveryId ?? null}::bigint)`) as unknown as ClaimedDelivery[];
+      if (claimed.length === 0) return [];
       // Each to its own receiver at once; one receiver's failure is its own.
       const outcomes = await Promise.all(claimed.map((delivery) => channels.send(delivery)));
+      // All outcomes recorded in one call, in the claiming transaction.
+      const reason = (outcome: SendOutcome) => (outcome.kind === 'sent' ? null : outcome.reason);
+      const settled = await tx`
+        select delivery_id::text, status from tracing.alert_finish_deliveries(
+          ${claimed.map((delivery) => delivery.delivery_id)}::bigint[],
+          ${outcomes.map((outcome) => (outcome.kind === 'rejected' ? 'dead_letter' : outcome.kind))}::text[],
+          ${outcomes.map(reason)}::text[],
+          ${outcomes.map((outcome) => outcome.status ?? null)}::integer[],
+          ${outcomes.map((outcome) => (outcome.kind === 'retry' && outcome.retryAfterMs !== undefined ? `${outcome.retryAfterMs} milliseconds` : null))}::interval[])`;
       const results: DeliveryResult[] = [];
       for (const [i, delivery] of claimed.entries()) {
         const outcome = outcomes[i]!;
-        const sqlOutcome = outcome.kind === 'sent' ? 'sent' : outcome.kind === 'retry' ? 'retry' : 'dead_letter';
-        const reason = outcome.kind === 'sent' ? null : outcome.reason;
-        const retryAfter = outcome.kind === 'retry' && outcome.retryAfterMs !== undefined ? `${outcome.retryAfterMs} milliseconds` : null;
-        const [row] = await tx`
-          select tracing.alert_finish_delivery(${delivery.delivery_id}::bigint, ${sqlOutcome}, ${reason},
-                 ${outcome.status ?? null}::integer, ${retryAfter}::interval) as status`;
         const result: DeliveryResult = {
           delivery_id: delivery.delivery_id,
           channel: delivery.channel,
           outcome: outcome.kind,
-          status: row!.status as string,
-          ...(reason ? { reason } : {}),
+          status: settled[i]!.status as string,
+          ...(reason(outcome) ? { reason: reason(outcome)! } : {}),
         };
         results.push(result);
         if (result.status === 'dead_letter') {
           log(
-            `warning: ${delivery.channel} delivery ${delivery.delivery_id} (rule "${delivery.message.rule.name}") is a dead letter: ${reason}`,
+            `warning: ${delivery.channel} delivery ${delivery.delivery_id} (rule "${delivery.message.rule.name}") is a dead letter: ${result.reason}`,
           );
         } else if (outcome.kind === 'retry') {
-          log(`${delivery.channel} delivery ${delivery.delivery_id} will be retried: ${reason}`);
+          log(`${delivery.channel} delivery ${delivery.delivery_id} will be retried: ${result.reason}`);
         }
       }
       return results;

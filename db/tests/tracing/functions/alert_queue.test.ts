@@ -285,7 +285,7 @@ describe('claiming and settling deliveries', () => {
       await insertEvent(tx, { at: 0, type: 'payment.declined', error: 'x' });
       const [{ id }] = (await tx`select id::text from tracing.alert_deliveries`) as unknown as [{ id: string }];
       const retry = async () => {
-        const [row] = await tx`select tracing.alert_finish_delivery(${id}::bigint, 'retry', 'HTTP 503', 503) as status`;
+        const [row] = await tx`select status from tracing.alert_finish_deliveries(${[id]}::bigint[], '{retry}', '{HTTP 503}', '{503}')`;
         const [d] =
           await tx`select extract(epoch from available_at - now())::float8 as wait, attempts from tracing.alert_deliveries where id = ${id}`;
         return { status: row!.status as string, wait: d!.wait as number, attempts: d!.attempts as number };
@@ -307,19 +307,55 @@ describe('claiming and settling deliveries', () => {
     });
   });
 
+  it("records a batch's outcomes in one call, each its own, and answers null for an id that names no delivery", async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await eventRule(tx);
+      for (const error of ['a', 'b', 'c']) await insertEvent(tx, { at: 0, type: 'payment.declined', error });
+      const ids = (await tx`select delivery_id::text from tracing.alert_claim_deliveries(10)`).map((r) => r.delivery_id as string);
+      const settled = await tx`
+        select delivery_id::text, status from tracing.alert_finish_deliveries(
+          ${[ids[2]!, '-1', ids[0]!, ids[1]!]}::bigint[], '{retry,sent,sent,dead_letter}',
+          ${['HTTP 503', null, null, 'HTTP 410: gone']}::text[], '{503,null,200,410}', '{"30 seconds",null,null,null}')`;
+      expect(settled).toEqual([
+        { delivery_id: ids[2], status: 'queued' },
+        { delivery_id: '-1', status: null },
+        { delivery_id: ids[0], status: 'sent' },
+        { delivery_id: ids[1], status: 'dead_letter' },
+      ]);
+      const rows = await tx`
+        select id::text, status, attempts, http_status, last_error, sent_at is not null as sent,
+               round(extract(epoch from available_at - now()))::int as wait
+          from tracing.alert_deliveries order by id`;
+      expect(rows).toEqual([
+        { id: ids[0], status: 'sent', attempts: 1, http_status: 200, last_error: null, sent: true, wait: 0 },
+        { id: ids[1], status: 'dead_letter', attempts: 1, http_status: 410, last_error: 'HTTP 410: gone', sent: false, wait: 0 },
+        // The receiver's Retry-After, not the backoff.
+        { id: ids[2], status: 'queued', attempts: 1, http_status: 503, last_error: 'HTTP 503', sent: false, wait: 30 },
+      ]);
+    });
+  });
+
   it('reject bad arguments with an error naming them', async () => {
     await expect(db.sql`select * from tracing.alert_claim_deliveries(0)`).rejects.toMatchObject({
       code: '22023',
       message: 'p_limit must be between 1 and 1000',
     });
-    await expect(db.sql`select tracing.alert_finish_delivery(1, 'delivered')`).rejects.toMatchObject({
-      code: '22023',
-      message: expect.stringMatching(/^p_outcome must be one of/),
-    });
-    await expect(db.sql`select tracing.alert_finish_delivery(-1, 'sent')`).rejects.toMatchObject({
-      code: '22023',
-      message: 'p_delivery_id names no alert delivery',
-    });
+    for (const [call, message] of [
+      ["select * from tracing.alert_finish_deliveries('{1}', '{delivered}')", 'p_outcomes must hold only sent, retry or dead_letter'],
+      ["select * from tracing.alert_finish_deliveries('{1,2}', '{sent}')", 'p_outcomes must hold one outcome per delivery id'],
+      ["select * from tracing.alert_finish_deliveries('{1,1}', '{sent,sent}')", 'p_delivery_ids must hold distinct ids'],
+      ["select * from tracing.alert_finish_deliveries(null, '{sent}')", 'p_delivery_ids is required'],
+      [
+        "select * from tracing.alert_finish_deliveries('{1,2}', '{sent,retry}', null, '{200}')",
+        'p_http_statuses must be null or hold one value per delivery id',
+      ],
+      [
+        "select * from tracing.alert_finish_deliveries('{1}', '{retry}', null, null, '{-1 second}')",
+        'p_retry_afters must hold non-negative intervals',
+      ],
+    ]) {
+      await expect(db.sql.unsafe(call!)).rejects.toMatchObject({ code: '22023', message });
+    }
     await expect(db.sql`select tracing.alert_send_test(-1)`).rejects.toMatchObject({
       code: '22023',
       message: 'p_rule_id names no alert rule',
@@ -330,7 +366,7 @@ describe('claiming and settling deliveries', () => {
     for (const role of ['tracegres_writer', 'tracegres_reader', 'tracegres_admin']) {
       for (const call of [
         'select * from tracing.alert_claim_deliveries(10)',
-        "select tracing.alert_finish_delivery(1, 'sent')",
+        "select * from tracing.alert_finish_deliveries('{1}', '{sent}')",
         'select tracing.alert_requeue_dead_letters()',
         'select tracing.alert_send_test(1)',
       ]) {
