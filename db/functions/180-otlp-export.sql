@@ -112,6 +112,22 @@ $$;
 comment on function tracing.otlp_domain_events(uuid[]) is
   E'The domain events of the given traces as OTLP span events (name, time_unix_nano, attributes), in one object keyed by tracing.otlp_span_key of the span that emitted them; events the caller may not see are left out.';
 
+-- A stored span in OTLP's terms (type tracing.otlp_span, from migration
+-- 000025), written once for the export queue and the read APIs
+-- (200-otlp-reads.sql). One row expression, so the planner inlines it.
+create or replace function tracing.to_otlp_span(s tracing.spans, p_domain_events jsonb) returns tracing.otlp_span
+language sql immutable parallel safe as $$
+  select row(
+    tracing.trace_id_to_hex(s.trace_id), tracing.span_id_to_hex(s.span_id), tracing.span_id_to_hex(s.parent_span_id),
+    s.name, s.service, s.kind, tracing.otlp_unix_nano(s.start_time), tracing.otlp_unix_nano(s.end_time),
+    s.status, s.status_message, s.attributes, s.span_events, s.links, s.correlation_id, s.session_id, s.organization_id,
+    p_domain_events -> tracing.otlp_span_key(s.trace_id, s.span_id, s.organization_id)
+  )::tracing.otlp_span
+$$;
+
+comment on function tracing.to_otlp_span(tracing.spans, jsonb) is
+  E'Span s in OTLP''s terms, with its domain events taken from p_domain_events (the lookup object of tracing.otlp_domain_events).';
+
 -- What the exporter does with a queued span: 'ready' to send, 'gone'
 -- (deleted since it was queued: sampling dropped its trace) or
 -- 'undecided' (its trace waits for sampling's tail decision).
@@ -183,27 +199,7 @@ end
 $$;
 
 create or replace function tracing.otlp_claim_spans(p_limit integer default 512)
-returns table (
-  outbox_id bigint,
-  attempts integer,
-  trace_id text,
-  span_id text,
-  parent_span_id text,
-  name text,
-  service text,
-  kind text,
-  start_time_unix_nano text,
-  end_time_unix_nano text,
-  status text,
-  status_message text,
-  attributes jsonb,
-  span_events jsonb,
-  links jsonb,
-  correlation_id uuid,
-  session_id uuid,
-  organization_id uuid,
-  domain_events jsonb
-)
+returns table (outbox_id bigint, attempts integer, span tracing.otlp_span)
 language plpgsql volatile
 -- Definer rights: under a caller's row-level security a span it may not
 -- see would look deleted, and its queue row would be discarded.
@@ -241,14 +237,7 @@ begin
   v_events := tracing.otlp_domain_events(v_traces);
 
   return query
-    select o.id, o.attempts,
-           tracing.trace_id_to_hex(s.trace_id), tracing.span_id_to_hex(s.span_id),
-           tracing.span_id_to_hex(s.parent_span_id),
-           s.name, s.service, s.kind,
-           tracing.otlp_unix_nano(s.start_time), tracing.otlp_unix_nano(s.end_time),
-           s.status, s.status_message, s.attributes, s.span_events, s.links,
-           s.correlation_id, s.session_id, s.organization_id,
-           v_events -> tracing.otlp_span_key(s.trace_id, s.span_id, s.organization_id)
+    select o.id, o.attempts, tracing.to_otlp_span(s, v_events)
       from unnest(v_ready) as r(id)
       join tracing.otlp_outbox o on o.id = r.id
       join tracing.spans s on s.trace_id = o.trace_id and s.span_id = o.span_id
@@ -258,7 +247,7 @@ end
 $$;
 
 comment on function tracing.otlp_claim_spans(integer) is
-  E'Claims up to p_limit queued spans whose trace sampling kept (row locks, skip locked: concurrent exporters never share a span) and returns them with their domain events; discards spans of dropped traces and sets aside undecided ones. Call in a transaction that ends with tracing.otlp_finish_batch.';
+  E'Claims up to p_limit queued spans whose trace sampling kept (row locks, skip locked: concurrent exporters never share a span) and returns them (queue row, attempts so far, the span in OTLP''s terms with its domain events); discards spans of dropped traces and sets aside undecided ones. Call in a transaction that ends with tracing.otlp_finish_batch.';
 
 create or replace function tracing.otlp_finish_batch(
   p_outbox_ids bigint[],

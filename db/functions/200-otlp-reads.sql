@@ -9,47 +9,26 @@
 drop function if exists tracing.otlp_trace_spans(uuid[]);
 
 create or replace function tracing.otlp_trace_spans(p_trace_ids uuid[], p_spans_per_trace integer default 10000)
-returns table (
-  trace_id text,
-  span_id text,
-  parent_span_id text,
-  name text,
-  service text,
-  kind text,
-  start_time_unix_nano text,
-  end_time_unix_nano text,
-  status text,
-  status_message text,
-  attributes jsonb,
-  span_events jsonb,
-  links jsonb,
-  correlation_id uuid,
-  session_id uuid,
-  organization_id uuid,
-  domain_events jsonb
-)
+returns setof tracing.otlp_span
 language sql stable parallel safe as $$
   -- Rows of one trace come together, in start order; at most
   -- p_spans_per_trace a trace (10,000, the timeline's bound, and never more
   -- than 10,001: one more tells a caller the trace was cut), so one request
-  -- has a bounded size.
+  -- has a bounded size. Each span is mapped once, inside the lateral
+  -- subquery: written `(tracing.to_otlp_span(...)).*` the planner inlined
+  -- the mapping once per column, doubling the planning time (2.5 to 5 ms).
   with events as (select tracing.otlp_domain_events(p_trace_ids) as lookup)
-  select tracing.trace_id_to_hex(s.trace_id), tracing.span_id_to_hex(s.span_id), tracing.span_id_to_hex(s.parent_span_id),
-         s.name, s.service, s.kind,
-         tracing.otlp_unix_nano(s.start_time), tracing.otlp_unix_nano(s.end_time),
-         s.status, s.status_message, s.attributes, s.span_events, s.links,
-         s.correlation_id, s.session_id, s.organization_id,
-         events.lookup -> tracing.otlp_span_key(s.trace_id, s.span_id, s.organization_id)
+  select (x.span).*
     from unnest(p_trace_ids) with ordinality as t(trace_id, n)
     cross join events
     cross join lateral (
-      select *
+      select tracing.to_otlp_span(s, events.lookup) as span, s.start_time, s.span_id
         from tracing.spans s
        where s.trace_id = t.trace_id
        order by s.start_time, s.span_id
        limit least(greatest(p_spans_per_trace, 1), 10001)
-    ) s
-   order by t.n, s.start_time, s.span_id
+    ) x
+   order by t.n, x.start_time, x.span_id
 $$;
 
 comment on function tracing.otlp_trace_spans(uuid[], integer) is
@@ -77,6 +56,7 @@ comment on function tracing.span_operations(timestamptz, timestamptz) is
 
 grant execute on function
   tracing.otlp_trace_spans(uuid[], integer),
+  tracing.to_otlp_span(tracing.spans, jsonb),
   tracing.otlp_domain_events(uuid[]),
   tracing.otlp_span_key(uuid, bigint, uuid),
   tracing.otlp_unix_nano(timestamptz),

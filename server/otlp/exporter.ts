@@ -129,7 +129,8 @@ export function createOtlpExporter(sql: postgres.Sql, config: OtlpExportConfig, 
 
   async function exportBatch(): Promise<BatchResult> {
     return sql.begin(async (tx) => {
-      const claimed = (await tx`select * from tracing.otlp_claim_spans(${config.batchSize})`) as unknown as QueuedSpan[];
+      const claimed = (await tx`
+        select c.outbox_id, c.attempts, (c.span).* from tracing.otlp_claim_spans(${config.batchSize}) c`) as unknown as QueuedSpan[];
       if (claimed.length === 0) return { kind: 'empty' } as const;
       const { rows, body, unencodable } = encodeBatch(claimed);
       // A span OTLP cannot carry (e.g. nested beyond protobuf's depth limit)

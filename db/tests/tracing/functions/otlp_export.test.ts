@@ -87,7 +87,7 @@ describe('claims and outcomes', () => {
       await tx`select tracing.otlp_enable_export(true)`;
       await tx`update tracing.otlp_export_settings set follow_sampling = false`;
       await tx`select tracing.record_spans(${tx.json([span('00f067aa0ba902c1')])})`;
-      const claimed = await tx`select outbox_id, span_id from tracing.otlp_claim_spans(10)`;
+      const claimed = await tx`select c.outbox_id, (c.span).span_id from tracing.otlp_claim_spans(10) c`;
       expect(claimed.map((r) => r.span_id)).toEqual(['00f067aa0ba902c1']);
       await tx`select tracing.otlp_finish_batch(${claimed.map((r) => r.outbox_id)}::bigint[], 'dead_letter', 'HTTP 400: bad', 400, 'http://collector/v1/traces')`;
       expect(await tx`select http_status, reason, attempts from tracing.otlp_dead_letters`).toEqual([
