@@ -113,7 +113,7 @@ comment on function tracing.otlp_domain_events(uuid[]) is
   E'The domain events of the given traces as OTLP span events (name, time_unix_nano, attributes), in one object keyed by tracing.otlp_span_key of the span that emitted them; events the caller may not see are left out.';
 
 -- A stored span in OTLP's terms (type tracing.otlp_span, from migration
--- 000025), written once for the export queue and the read APIs
+-- 000026), written once for the export queue and the read APIs
 -- (200-otlp-reads.sql). One row expression, so the planner inlines it.
 create or replace function tracing.to_otlp_span(s tracing.spans, p_domain_events jsonb) returns tracing.otlp_span
 language sql immutable parallel safe as $$

@@ -1,5 +1,5 @@
---! Previous: sha1:baba28374482fe3488b931e7cdc78f0acc080abd
---! Hash: sha1:7583a8f7f95e05fadbe7703cc03c2031814277ac
+--! Previous: sha1:58796e9888e2dde010c7c2b633d52e4b24b342aa
+--! Hash: sha1:66cec3163597d1f49400c48cad8434e342bda5e4
 --! Message: One column list for a stored span in OTLP's terms: type tracing.otlp_span, which tracing.otlp_claim_spans and tracing.otlp_trace_spans return
 
 -- A stored span in OTLP's terms (hex ids, times in Unix nanoseconds as
