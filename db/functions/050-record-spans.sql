@@ -234,27 +234,29 @@ begin
       r.status, r.status_message, r.attributes, r.span_events, r.links, r.correlation_id, r.session_id, r.organization_id
     from (
       -- A span sent twice in one batch is stored once (its first copy).
-      select distinct on (b.trace_id, b.span_id, b.organization_id) b.*
+      select distinct on (b.trace_id, b.span_id, b.organization_id) b.*,
+             t.start_time as trace_start, t.end_time as trace_end
         from checked as b
+        left join tracing.trace_summaries t
+          on t.trace_id = b.trace_id and t.organization_id is not distinct from b.organization_id
        where b.problem is null
        order by b.trace_id, b.span_id, b.organization_id, b.idx
     ) as r
     -- The unique key holds start_time (tracing.spans is partitioned by it),
     -- so a span stored before with the same ids and another start time is
-    -- looked for here: inside its trace's time range, which the trace's
-    -- summary bounds, so only the partitions of that range are probed, and
-    -- only for traces seen before. A span that does not exist yet in
-    -- another transaction is not seen: two such spans committed at once
-    -- with different start times are both kept (docs/scaling.md).
-    where not exists (
-      select
-        from tracing.trace_summaries t
-        join tracing.spans s
-          on s.trace_id = t.trace_id and s.span_id = r.span_id
-         and s.organization_id is not distinct from t.organization_id
-         and s.start_time between t.start_time and t.end_time
-       where t.trace_id = r.trace_id and t.organization_id is not distinct from r.organization_id
-    )
+    -- looked for here: only in traces seen before, and there only inside
+    -- the trace's time range (its summary's), which the probe gets as a
+    -- parameter, so only the partitions of that range are read. A span
+    -- that does not exist yet in another transaction is not seen: two such
+    -- spans committed at once with different start times are both kept
+    -- (docs/scaling.md).
+    where r.trace_start is null
+       or not exists (
+         select from tracing.spans s
+          where s.trace_id = r.trace_id and s.span_id = r.span_id
+            and s.organization_id is not distinct from r.organization_id
+            and s.start_time between r.trace_start and r.trace_end
+       )
     -- Concurrent batches take row locks in one global order, so two
     -- batches sharing spans wait for each other instead of deadlocking.
     order by r.trace_id, r.span_id
