@@ -7,12 +7,12 @@ import * as grpc from '@grpc/grpc-js';
 import { listenGrpc } from '../grpc-listen.ts';
 import { ORGANIZATION_ID_HEADER } from '../../ts/trace-context/headers.ts';
 import { createOtlpIngester, IngestProblem, STORE_UNAVAILABLE, UNAUTHENTICATED_MESSAGE, type IngestOptions } from './ingest.ts';
-import { decodeRequestProtobuf, encodeResponse, MalformedPayloadError } from './protocol.ts';
+import { encodeResponse } from './protocol.ts';
 
 export const TRACE_SERVICE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 
-// Messages stay bytes here: protocol.ts decodes requests into the shape the
-// HTTP route also produces, and responses are encoded there too.
+// Messages stay bytes here: ingest.ts decodes requests as it does the HTTP
+// route's protobuf bodies, and protocol.ts encodes the responses.
 const identity = (bytes: Buffer) => bytes;
 const traceService: grpc.ServiceDefinition = {
   Export: {
@@ -47,14 +47,7 @@ export async function startOtlpGrpcServer(options: IngestOptions & { host: strin
       firstValue(call.metadata, ORGANIZATION_ID_HEADER),
     );
     if (organizationId === null) throw new IngestProblem(401, UNAUTHENTICATED_MESSAGE);
-    let request;
-    try {
-      request = decodeRequestProtobuf(call.request);
-    } catch (error) {
-      if (error instanceof MalformedPayloadError) throw new IngestProblem(400, error.message);
-      throw error;
-    }
-    const response = await ingester.ingest(request, organizationId);
+    const response = await ingester.ingestProtobuf(call.request, organizationId);
     // gRPC frames carry the same protobuf message as OTLP/HTTP's body.
     return Buffer.from(encodeResponse(response, 'http/protobuf'));
   }

@@ -5,15 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createGunzip } from 'node:zlib';
 import { ORGANIZATION_ID_HEADER } from '../../ts/trace-context/headers.ts';
 import { createOtlpIngester, IngestProblem, STORE_UNAVAILABLE, UNAUTHENTICATED_MESSAGE, type IngestOptions } from './ingest.ts';
-import {
-  MalformedPayloadError,
-  decodeRequestJson,
-  decodeRequestProtobuf,
-  encodeResponse,
-  encodeStatus,
-  type OtlpRequest,
-  type Protocol,
-} from './protocol.ts';
+import { MalformedPayloadError, decodeRequestJson, encodeResponse, encodeStatus, type OtlpRequest, type Protocol } from './protocol.ts';
 
 export const OTLP_TRACES_PATH = '/v1/traces';
 
@@ -42,14 +34,19 @@ export function createOtlpIngestRoute(options: IngestOptions) {
         throw new IngestProblem(401, UNAUTHENTICATED_MESSAGE);
       }
       const body = await readBody(req, options.maxBodyBytes);
-      let request: OtlpRequest;
-      try {
-        request = protocol === 'http/json' ? decodeRequestJson(body.toString('utf8')) : decodeRequestProtobuf(body);
-      } catch (error) {
-        if (error instanceof MalformedPayloadError) throw new IngestProblem(400, error.message);
-        throw error;
+      let response;
+      if (protocol === 'http/json') {
+        let request: OtlpRequest;
+        try {
+          request = decodeRequestJson(body.toString('utf8'));
+        } catch (error) {
+          if (error instanceof MalformedPayloadError) throw new IngestProblem(400, error.message);
+          throw error;
+        }
+        response = await ingester.ingest(request, organizationId);
+      } else {
+        response = await ingester.ingestProtobuf(body, organizationId);
       }
-      const response = await ingester.ingest(request, organizationId);
       send(res, 200, protocol, encodeResponse(response, protocol));
     } catch (error) {
       if (error instanceof IngestProblem) {

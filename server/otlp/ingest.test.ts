@@ -19,7 +19,7 @@ import { createTokenVerifier, signToken } from '../auth/jwt.ts';
 import { startHttpServer, type HttpServer } from '../http-server.ts';
 import { startOtlpGrpcServer, TRACE_SERVICE_EXPORT_PATH, type OtlpGrpcServer } from './ingest-grpc.ts';
 import { createOtlpIngestRoute } from './ingest-http.ts';
-import { arrayLiteral } from './ingest.ts';
+import { arrayLiteral } from './span-columns.ts';
 import { generateIngestToken, hashIngestToken } from './ingest-tokens.ts';
 import { encodeRequestProtobuf, ExportTraceServiceResponse, RpcStatus, type OtlpRequest } from './protocol.ts';
 

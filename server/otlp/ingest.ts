@@ -3,10 +3,11 @@
 // organization, and how a decoded request's spans reach the database.
 //
 // Every span is checked and converted here, and the valid ones are sent as
-// one typed array per field to tracing.record_span_columns (Postgres reads
-// uuid[], bigint[] and timestamptz[] with its own input functions, faster
-// than it checks hex and time text); the database stores the spans it
-// accepts and names the ones it refuses.
+// one typed array per field to tracing.record_span_columns (span-columns.ts:
+// Postgres reads uuid[], bigint[] and timestamptz[] with its own input
+// functions, faster than it checks hex and time text); protobuf requests are
+// decoded straight into those arrays (protobuf-columns.ts). The database
+// stores the spans it accepts and names the ones it refuses.
 // Rejected spans are reported in partial_success, as OTLP asks, and the
 // request as a whole succeeds. Retried requests are harmless: the database
 // keeps the first write of a span.
@@ -14,11 +15,12 @@ import { timingSafeEqual } from 'node:crypto';
 import type postgres from 'postgres';
 import { InvalidTokenError, type PgSettings } from '../auth/jwt.ts';
 import { ORGANIZATION_ID_HEADER, UUID_PATTERN } from '../../ts/trace-context/headers.ts';
-import { toPostgresJson, toPostgresText } from '../../ts/trace-context/postgres-json.ts';
 import type { OtlpIngestConfig } from './config.ts';
 import { hashIngestToken } from './ingest-tokens.ts';
-import { MalformedRequestError, otlpRequestToSpanRecords, type RejectedSpan, type SpanRecord } from './mapping.ts';
-import type { OtlpRequest, OtlpResponse } from './protocol.ts';
+import { MalformedRequestError, otlpRequestToSpanRecords, type RejectedSpan } from './mapping.ts';
+import { LeftToReferenceDecoder, protobufToSpanColumns } from './protobuf-columns.ts';
+import { decodeRequestProtobuf, MalformedPayloadError, type OtlpRequest, type OtlpResponse } from './protocol.ts';
+import { bigintToSpanId, columnsFromRecords, spanColumnArguments, type SpanColumns } from './span-columns.ts';
 
 export interface IngestOptions extends OtlpIngestConfig {
   sql: postgres.Sql;
@@ -70,6 +72,8 @@ export interface OtlpIngester {
   organizationOf(authorization: string | undefined, organizationHeader: string | undefined): Promise<string | null>;
   /** Stores a decoded request's valid spans for the organization; the answer lists the rejected ones. */
   ingest(request: OtlpRequest, organizationId: string): Promise<OtlpResponse>;
+  /** The same for a protobuf ExportTraceServiceRequest, decoded straight into columns where it can be (protobuf-columns.ts). */
+  ingestProtobuf(body: Uint8Array, organizationId: string): Promise<OtlpResponse>;
 }
 
 export function createOtlpIngester(options: IngestOptions): OtlpIngester {
@@ -112,30 +116,51 @@ export function createOtlpIngester(options: IngestOptions): OtlpIngester {
       if (error instanceof MalformedRequestError) throw new IngestProblem(400, error.message);
       throw error;
     }
-    const rejected = [...mapped.rejected];
-    // Spans belong to the token's organization, whatever they claim.
-    for (const record of mapped.records) record.organization_id = organizationId;
-    await recordAll(options.sql, mapped.records, mapped.positions, rejected);
+    return store(columnsFromRecords(mapped.records, mapped.positions), [...mapped.rejected], organizationId);
+  }
+
+  async function ingestProtobuf(body: Uint8Array, organizationId: string): Promise<OtlpResponse> {
+    let decoded;
+    try {
+      decoded = protobufToSpanColumns(body);
+    } catch (error) {
+      if (!(error instanceof LeftToReferenceDecoder) && !(error instanceof RangeError)) throw error;
+      // What the direct path does not take on, the reference path answers.
+      let request;
+      try {
+        request = decodeRequestProtobuf(body);
+      } catch (malformed) {
+        if (malformed instanceof MalformedPayloadError) throw new IngestProblem(400, malformed.message);
+        throw malformed;
+      }
+      return ingest(request, organizationId);
+    }
+    return store(decoded.columns, decoded.rejected, organizationId);
+  }
+
+  async function store(columns: SpanColumns, rejected: RejectedSpan[], organizationId: string): Promise<OtlpResponse> {
+    await recordAll(options.sql, columns, organizationId, rejected);
     return rejected.length
       ? { partialSuccess: { rejectedSpans: String(rejected.length), errorMessage: describeRejections(rejected) } }
       : {};
   }
 
-  return { organizationOf, ingest };
+  return { organizationOf, ingest, ingestProtobuf };
 }
 
 /**
- * Records the spans in one call. The database stores every span it accepts
- * and answers with the ones it refused (index, field, reason: a check the
- * mapping did not foresee, or ids this organization already used for
- * another span), so one bad span never costs the others.
+ * Records the spans in one call, in the token's organization whatever they
+ * claim. The database stores every span it accepts and answers with the
+ * ones it refused (index, reason: a check the mapping did not foresee, or
+ * ids this organization already used for another span), so one bad span
+ * never costs the others.
  */
-async function recordAll(sql: postgres.Sql, records: SpanRecord[], positions: number[], rejected: RejectedSpan[]): Promise<void> {
-  if (records.length === 0) return;
+async function recordAll(sql: postgres.Sql, columns: SpanColumns, organizationId: string, rejected: RejectedSpan[]): Promise<void> {
+  if (columns.trace_id.length === 0) return;
   let refused: Array<{ index: number; reason: string }>;
   try {
     [{ rejected: refused }] = await sql<[{ rejected: Array<{ index: number; reason: string }> }]>`
-      select rejected from tracing.record_span_columns(${spanColumns(sql, records)})`;
+      select rejected from tracing.record_span_columns(${spanColumnArguments(sql, columns, organizationId)})`;
   } catch (error) {
     const pgError = error as { code?: string; message?: string };
     // Other bad data (class 22) would fail the same way on every retry:
@@ -144,55 +169,13 @@ async function recordAll(sql: postgres.Sql, records: SpanRecord[], positions: nu
     throw error;
   }
   for (const { index, reason } of refused) {
-    rejected.push({ index: positions[index]!, traceId: records[index]!.trace_id, spanId: records[index]!.span_id, reason });
+    rejected.push({
+      index: columns.positions[index]!,
+      traceId: columns.trace_id[index]!,
+      spanId: bigintToSpanId(columns.span_id[index]!),
+      reason,
+    });
   }
-}
-
-/**
- * The arguments of tracing.record_span_columns: one array per field,
- * element i of each being span i, ids and times typed as the table keeps
- * them (the mapping has checked them), so Postgres reads them with its own
- * input functions instead of checking text. Each array goes as the text of
- * an array literal: the client's own array parameters come out wrong for
- * nulls, and on a connection that has not yet read the server's types, for
- * everything.
- */
-function spanColumns(sql: postgres.Sql, records: SpanRecord[]) {
-  const texts = (pick: (record: SpanRecord) => string | null | undefined) =>
-    arrayLiteral(
-      records.map((record) => {
-        const value = pick(record);
-        return value === null || value === undefined ? null : toPostgresText(value);
-      }),
-    );
-  const jsons = (pick: (record: SpanRecord) => unknown) =>
-    arrayLiteral(
-      records.map((record) => {
-        const value = pick(record);
-        return value === null || value === undefined ? null : toPostgresJson(value);
-      }),
-    );
-  const spanIds = (pick: (record: SpanRecord) => string | null | undefined) =>
-    arrayLiteral(records.map((record) => spanIdToBigint(pick(record))));
-  return sql`${texts((r) => r.trace_id)}::uuid[], ${spanIds((r) => r.span_id)}::bigint[], ${spanIds((r) => r.parent_span_id)}::bigint[],
-    ${texts((r) => r.name)}::text[], ${texts((r) => r.service)}::text[], ${texts((r) => r.kind)}::text[],
-    ${texts((r) => r.start_time)}::timestamptz[], ${texts((r) => r.end_time)}::timestamptz[], ${texts((r) => r.status)}::text[],
-    ${texts((r) => r.status_message)}::text[], ${jsons((r) => r.attributes)}::jsonb[], ${jsons((r) => r.events)}::jsonb[],
-    ${jsons((r) => r.links)}::jsonb[], ${texts((r) => r.correlation_id)}::uuid[], ${texts((r) => r.session_id)}::uuid[],
-    ${texts((r) => r.organization_id)}::uuid[]`;
-}
-
-/**
- * A W3C span id (16 hex digits) as tracing.spans keeps it: the signed
- * 64-bit integer of its 8 bytes (tracing.hex_to_span_id in SQL).
- */
-export function spanIdToBigint(hex: string | null | undefined): string | null {
-  return hex ? BigInt.asIntN(64, BigInt(`0x${hex}`)).toString() : null;
-}
-
-/** A one-dimensional Postgres array literal: every element quoted (backslash and quote escaped), NULL for null. */
-export function arrayLiteral(values: Array<string | null>): string {
-  return `{${values.map((value) => (value === null ? 'NULL' : `"${value.replace(/[\\"]/g, '\\$&')}"`)).join(',')}}`;
 }
 
 function describeRejections(rejected: RejectedSpan[]): string {

@@ -192,8 +192,23 @@ export interface MappedRequest {
   rejected: RejectedSpan[];
 }
 
-const KIND_NAMES = ['internal', 'internal', 'server', 'client', 'producer', 'consumer'] as const;
-const STATUS_NAMES = ['unset', 'ok', 'error'] as const;
+export const KIND_NAMES = ['internal', 'internal', 'server', 'client', 'producer', 'consumer'] as const;
+export const STATUS_NAMES = ['unset', 'ok', 'error'] as const;
+
+/** Why a span is rejected: each rule's message, written once for both decoding paths (protobuf-columns.ts). */
+export const SPAN_RULES = {
+  traceId: 'traceId must be 16 bytes (32 hex characters), not all zeros',
+  spanId: 'spanId must be 8 bytes (16 hex characters), not all zeros',
+  parentSpanId: 'parentSpanId must be empty or 8 bytes (16 hex characters), not all zeros',
+  name: 'name is required',
+  startTime: 'startTimeUnixNano must be a positive integer',
+  endTime: 'endTimeUnixNano must be a positive integer',
+  endBeforeStart: 'endTimeUnixNano must not be before startTimeUnixNano',
+  timeRange: 'times must be before the year 10000',
+  kind: 'kind must be a SpanKind (0-5)',
+  statusCode: 'status.code must be a StatusCode (0-2)',
+  link: (i: number) => `links[${i}] must carry a valid traceId and spanId`,
+};
 
 export class MalformedRequestError extends Error {}
 
@@ -256,22 +271,22 @@ function spanFromOtlp(span: OtlpSpan, resourceAttributes: Record<string, Json>):
   const traceId = normalizeId(field(span, 'traceId', 'trace_id'));
   const spanId = normalizeId(field(span, 'spanId', 'span_id'));
   const parent = normalizeId(field(span, 'parentSpanId', 'parent_span_id'));
-  if (!isHexId(traceId, 32)) return 'traceId must be 16 bytes (32 hex characters), not all zeros';
-  if (!isHexId(spanId, 16)) return 'spanId must be 8 bytes (16 hex characters), not all zeros';
-  if (parent !== '' && !isHexId(parent, 16)) return 'parentSpanId must be empty or 8 bytes (16 hex characters), not all zeros';
+  if (!isHexId(traceId, 32)) return SPAN_RULES.traceId;
+  if (!isHexId(spanId, 16)) return SPAN_RULES.spanId;
+  if (parent !== '' && !isHexId(parent, 16)) return SPAN_RULES.parentSpanId;
   const name = field(span, 'name');
-  if (typeof name !== 'string' || name === '') return 'name is required';
+  if (typeof name !== 'string' || name === '') return SPAN_RULES.name;
   const start = nanos(field(span, 'startTimeUnixNano', 'start_time_unix_nano'));
   const end = nanos(field(span, 'endTimeUnixNano', 'end_time_unix_nano'));
-  if (start === undefined || start === 0n) return 'startTimeUnixNano must be a positive integer';
-  if (end === undefined || end === 0n) return 'endTimeUnixNano must be a positive integer';
-  if (end < start) return 'endTimeUnixNano must not be before startTimeUnixNano';
-  if (start > MAX_NANOS || end > MAX_NANOS) return 'times must be before the year 10000';
+  if (start === undefined || start === 0n) return SPAN_RULES.startTime;
+  if (end === undefined || end === 0n) return SPAN_RULES.endTime;
+  if (end < start) return SPAN_RULES.endBeforeStart;
+  if (start > MAX_NANOS || end > MAX_NANOS) return SPAN_RULES.timeRange;
   const kind = enumValue(field(span, 'kind'), 'SPAN_KIND_', KIND_NAMES.length);
-  if (kind === undefined) return 'kind must be a SpanKind (0-5)';
+  if (kind === undefined) return SPAN_RULES.kind;
   const status = field(span, 'status');
   const statusCode = enumValue(isObject(status) ? field(status, 'code') : 0, 'STATUS_CODE_', STATUS_NAMES.length);
-  if (statusCode === undefined) return 'status.code must be a StatusCode (0-2)';
+  if (statusCode === undefined) return SPAN_RULES.statusCode;
   let attributes: Record<string, Json>;
   let events: Array<Record<string, Json>>;
   let links: Array<Record<string, Json>>;
@@ -291,7 +306,7 @@ function spanFromOtlp(span: OtlpSpan, resourceAttributes: Record<string, Json>):
     links = listOf(field(span, 'links'), 'links').map((link, i) => {
       const linkTrace = normalizeId(field(link, 'traceId', 'trace_id'));
       const linkSpan = normalizeId(field(link, 'spanId', 'span_id'));
-      if (!isHexId(linkTrace, 32) || !isHexId(linkSpan, 16)) throw new SpanProblem(`links[${i}] must carry a valid traceId and spanId`);
+      if (!isHexId(linkTrace, 32) || !isHexId(linkSpan, 16)) throw new SpanProblem(SPAN_RULES.link(i));
       const traceState = field(link, 'traceState', 'trace_state');
       return {
         trace_id: linkTrace,
@@ -336,12 +351,17 @@ function spanFromOtlp(span: OtlpSpan, resourceAttributes: Record<string, Json>):
 class SpanProblem extends Error {}
 
 // 9999-12-31T23:59:59.999999Z in nanoseconds.
-const MAX_NANOS = 253402300799999999000n;
+export const MAX_NANOS = 253402300799999999000n;
 
 function takeUuid(attributes: Record<string, Json>, key: string): string | null {
-  const value = attributes[key];
+  const stored = storedUuid(attributes[key]);
+  if (stored) delete attributes[key];
+  return stored;
+}
+
+/** An attribute value as the uuid column it moves to (lowercase), or null when it is not a uuid (it then stays an attribute). */
+export function storedUuid(value: unknown): string | null {
   if (typeof value !== 'string' || !UUID_PATTERN.test(value) || value === NIL_UUID) return null;
-  delete attributes[key];
   return value.toLowerCase();
 }
 

@@ -14,7 +14,12 @@
 const UNSTORABLE_ESCAPE = /(?<!\\)((?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})/g;
 
 export function toPostgresJson(value: unknown): string {
-  return JSON.stringify(value).replace(UNSTORABLE_ESCAPE, '$1\\ufffd');
+  return toPostgresJsonText(JSON.stringify(value));
+}
+
+/** JSON text written by JSON.stringify (whole or in parts), made storable the same way. */
+export function toPostgresJsonText(json: string): string {
+  return json.replace(UNSTORABLE_ESCAPE, '$1\\ufffd');
 }
 
 const UNSTORABLE_CHARACTER = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
