@@ -46,9 +46,14 @@ describe('the replay processor', () => {
       state: 'processed',
     });
     expect(items.every((i) => i.state === 'processed')).toBe(true);
-    // Its trace: the run's root span, and one processing span per event under it.
+    // Its trace: the run's root span, and one processing span per event
+    // under it (each recorded just after its report, so the last one may
+    // land after the run completed).
     const run = await runOf(after);
-    const spans = await db.sql`select name, parent_span_id, depth, service from api.get_trace_timeline(${run.trace_id}) order by position`;
+    const timeline = () =>
+      db.sql`select name, parent_span_id, depth, service from api.get_trace_timeline(${run.trace_id}) order by position`;
+    await expect.poll(async () => (await timeline()).length, { timeout: 10_000 }).toBe(items.length + 1);
+    const spans = await timeline();
     expect(spans[0]).toMatchObject({ name: 'replay run', depth: 0 });
     expect(spans.slice(1).map((s) => [s.depth, s.service, s.parent_span_id])).toEqual(items.map(() => [1, 'order-worker', run.span_id]));
     expect(spans.map((s) => s.name)).toContain('replay payment.failed');
