@@ -698,6 +698,8 @@ $$;
 comment on function tracing.mark_replay_failed(bigint, integer, uuid, text) is
   E'For event processors: processing the claimed replay event failed with p_error. Returns the item''s state; repeating the call is a no-op. Later events of the run are still replayed.';
 
+-- Readers and admins: a request without a token has no grant on replay,
+-- as on alerts; it has no policy on the replay tables either.
 grant execute on function
   tracing.processing_state(timestamptz, text),
   tracing.replay_item_state(text, timestamptz, text),
@@ -712,7 +714,7 @@ grant execute on function
   api.get_replay_run(bigint),
   api.get_replay_items(bigint),
   api.get_trace_replays(text)
-to tracegres_anonymous;
+to tracegres_reader;
 
 grant execute on function
   tracing.current_actor(),
