@@ -411,7 +411,9 @@ language sql stable as $$
   -- malformed goes on as null. p_unreadable_*_times are spans whose time
   -- has the right shape but no such instant (2025-02-30): the cast below
   -- would raise, so record_spans finds them first when it does.
-  with span as (
+  -- Materialized: each conversion is used twice (its column and the
+  -- problem), and inlined it was computed twice, doubling the cost.
+  with span as materialized (
     select
       e.n - 1 as i,
       jsonb_typeof(e.value) = 'object' as is_object,
@@ -422,10 +424,8 @@ language sql stable as $$
       case when r.parent_span_id <> '' then tracing.hex_to_span_id(r.parent_span_id) end as parent_bigint,
       -- ISO 8601 with an explicit offset: a time without one would be read
       -- in the session's time zone, i.e. silently shifted.
-      r.start_time ~ '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|z|[+-]\d\d(:?\d\d)?)$'
-        and e.n - 1 <> all (p_unreadable_start_times) as start_ok,
-      r.end_time ~ '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|z|[+-]\d\d(:?\d\d)?)$'
-        and e.n - 1 <> all (p_unreadable_end_times) as end_ok,
+      coalesce(r.start_time ~ '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|z|[+-]\d\d(:?\d\d)?)$', false) as start_shaped,
+      coalesce(r.end_time ~ '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|z|[+-]\d\d(:?\d\d)?)$', false) as end_shaped,
       tracing.text_to_uuid(r.correlation_id) as correlation_uuid,
       tracing.text_to_uuid(r.session_id) as session_uuid,
       tracing.text_to_uuid(r.organization_id) as organization_uuid
@@ -440,8 +440,8 @@ language sql stable as $$
   select
     array_agg(s.trace_uuid order by s.i), array_agg(s.span_bigint order by s.i), array_agg(s.parent_bigint order by s.i),
     array_agg(s.name order by s.i), array_agg(s.service order by s.i), array_agg(s.kind order by s.i),
-    array_agg(case when s.start_ok then s.start_time::timestamptz end order by s.i),
-    array_agg(case when s.end_ok then s.end_time::timestamptz end order by s.i),
+    array_agg(case when s.start_shaped and s.i <> all (p_unreadable_start_times) then s.start_time::timestamptz end order by s.i),
+    array_agg(case when s.end_shaped and s.i <> all (p_unreadable_end_times) then s.end_time::timestamptz end order by s.i),
     array_agg(s.status order by s.i), array_agg(s.status_message order by s.i), array_agg(s.attributes order by s.i),
     array_agg(s.events order by s.i), array_agg(s.links order by s.i),
     array_agg(s.correlation_uuid order by s.i), array_agg(s.session_uuid order by s.i), array_agg(s.organization_uuid order by s.i),
@@ -452,12 +452,10 @@ language sql stable as $$
       when s.parent_span_id <> '' and s.parent_bigint is null then
         'parent_span_id must be 16 lowercase hex characters, not all zeros, or null'
       when s.name is null or s.name = '' then 'name is required'
-      when s.start_time is null or not s.start_time ~ '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|z|[+-]\d\d(:?\d\d)?)$' then
-        'start_time must be an ISO 8601 timestamp with a time zone offset'
-      when not s.start_ok then 'start_time is not a valid timestamp'
-      when s.end_time is null or not s.end_time ~ '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|z|[+-]\d\d(:?\d\d)?)$' then
-        'end_time must be an ISO 8601 timestamp with a time zone offset'
-      when not s.end_ok then 'end_time is not a valid timestamp'
+      when not s.start_shaped then 'start_time must be an ISO 8601 timestamp with a time zone offset'
+      when s.i = any (p_unreadable_start_times) then 'start_time is not a valid timestamp'
+      when not s.end_shaped then 'end_time must be an ISO 8601 timestamp with a time zone offset'
+      when s.i = any (p_unreadable_end_times) then 'end_time is not a valid timestamp'
       when s.correlation_id is not null and s.correlation_uuid is null then 'correlation_id must be a uuid (8-4-4-4-12 hex), not the nil uuid'
       when s.session_id is not null and s.session_uuid is null then 'session_id must be a uuid (8-4-4-4-12 hex), not the nil uuid'
       when s.organization_id is not null and s.organization_uuid is null then
