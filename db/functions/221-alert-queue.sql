@@ -105,90 +105,113 @@ comment on function tracing.alert_firing_windows(tracing.alert_firing[]) is
   E'Firings merged per rule and fingerprint (counts summed, the earliest event kept), with the rule''s current grouping window, mute and hourly limit.';
 
 -- Raises the alerts of a batch of firings, or counts them as repeats, and
--- queues their deliveries, set-based. The repeats are counted by a second
--- statement, which takes a new snapshot: it finds an alert that a
--- concurrent transaction raised (and committed) while the first statement
--- waited on its key, and counts into it. A batch whose every firing raised
--- its alert once (a storm of new errors) skips it.
+-- queues their deliveries, set-based, in as few statements as the batch
+-- needs:
+--   1. the firings of alerts that exist are counted (one repeat row an
+--      alert); when every firing repeats an alert, the common case, that is
+--      all;
+--   2. the alerts that do not exist yet are raised;
+--   3. the firings of 2 are counted as in 1, but for the one that raised
+--      its alert; an alert that a concurrent transaction raised (and
+--      committed) while 2 waited on its key is found here, in a new
+--      snapshot, and counted into. Skipped when every alert of 2 fired
+--      once (a storm of new errors).
 create or replace function tracing.raise_alerts(p_firings tracing.alert_firing[]) returns void
 language plpgsql volatile
 set search_path = pg_catalog, pg_temp
+-- One plan a statement per session: with the default, the planner made a
+-- new plan for these statements on every call (it rated the plan for the
+-- call's own array cheaper), which cost ten times their run.
+set plan_cache_mode = force_generic_plan
 as $$
 declare
+  v_counted bigint[] := '{}';
+  v_missing bigint;
   v_raised bigint[];
   v_first_deliveries bigint;
-  v_uncounted bigint;
+  v_left bigint;
 begin
   if coalesce(cardinality(p_firings), 0) = 0 then
     return;
   end if;
-  -- New alerts. Within a rule they take what is left of its hourly limit
-  -- in the order of their first events; the rest are recorded as
-  -- rate_limited, and all of them as muted while the rule is muted.
-  with firing as materialized (
-    select f.*, not exists (select from tracing.alerts a
-                             where a.rule_id = f.rule_id and a.fingerprint = f.fingerprint and a.group_start = f.group_start) as fresh
-      from tracing.alert_firing_windows(p_firings) f
-  ),
-  fresh as (
-    select f.*, row_number() over (partition by f.rule_id order by f.event_id nulls last, f.fingerprint) as rank
-      from firing f
-     where f.fresh
-  ),
-  room as materialized (
-    select r.rule_id,
-           r.max_alerts_per_hour - (select count(*) from (
-             select from tracing.alerts a
-              where a.rule_id = r.rule_id and a.state = 'queued' and a.first_at > now() - interval '1 hour'
-              limit r.max_alerts_per_hour) as recent) as room
-      from (select distinct f.rule_id, f.max_alerts_per_hour from fresh f) r
-  ),
-  raised as (
-    insert into tracing.alerts (rule_id, organization_id, fingerprint, group_start, state, event_id, details)
-    select f.rule_id, f.organization_id, f.fingerprint, f.group_start,
-           case when f.muted_until > now() then 'muted' when f.rank > room.room then 'rate_limited' else 'queued' end,
-           f.event_id, f.details
-      from fresh f join room on room.rule_id = f.rule_id
-     order by f.rule_id, f.rank
-    on conflict (rule_id, fingerprint, group_start) do nothing
-    returning id, state
-  ),
-  first_deliveries as (
-    insert into tracing.alert_deliveries (alert_id, kind)
-    select r.id, 'first' from raised r where r.state = 'queued'
-    returning 1
-  )
-  select coalesce(array_agg(r.id), '{}'), (select count(*) from first_deliveries),
-         -- Left to count: repeats, and firings whose alert another
-         -- transaction raised first.
-         (select count(*) filter (where not f.fresh or f.firings > 1) + count(*) filter (where f.fresh) from firing f) - count(*)
-    into v_raised, v_first_deliveries, v_uncounted
-    from raised r;
-  if v_first_deliveries > 0 then
-    -- Wakes the delivery loop at commit (a rolled-back NOTIFY is never sent).
-    perform pg_notify('tracegres_alerts', '');
-  end if;
-  if v_uncounted = 0 then
-    return;
-  end if;
-  -- Repeats: every firing but the one that raised its alert here. The
-  -- first repeat of a sent alert queues its summary for the window's end.
-  with repeated as (
-    select a.id, a.state, f.group_start, f.group_seconds, f.firings - count(r.id) as repeats
-      from tracing.alert_firing_windows(p_firings) f
-      join tracing.alerts a on a.rule_id = f.rule_id and a.fingerprint = f.fingerprint and a.group_start = f.group_start
-      left join unnest(v_raised) r(id) on r.id = a.id
-     group by a.id, a.state, f.group_start, f.group_seconds, f.firings
-  ),
-  appended as (
-    insert into tracing.alert_repeats (alert_id, repeats)
-    select r.id, r.repeats from repeated r where r.repeats > 0
-  )
-  insert into tracing.alert_deliveries (alert_id, kind, available_at)
-  select r.id, 'summary', r.group_start + make_interval(secs => r.group_seconds)
-    from repeated r
-   where r.repeats > 0 and r.state = 'queued' and r.group_seconds > 0
-  on conflict (alert_id) where kind = 'summary' do nothing;
+  loop
+    -- Repeats (steps 1 and 3). The first repeat of a sent alert queues its
+    -- summary for the window's end.
+    with firing as (
+      select f.*, a.id as alert_id, a.state, f.firings - (r.id is not null)::integer as repeats
+        from tracing.alert_firing_windows(p_firings) f
+        left join tracing.alerts a on a.rule_id = f.rule_id and a.fingerprint = f.fingerprint and a.group_start = f.group_start
+        left join unnest(v_raised) r(id) on r.id = a.id
+    ),
+    repeated as (
+      select f.* from firing f
+       where f.alert_id is not null and f.repeats > 0
+         and not exists (select from unnest(v_counted) c(id) where c.id = f.alert_id)
+    ),
+    appended as (
+      insert into tracing.alert_repeats (alert_id, repeats)
+      select r.alert_id, r.repeats from repeated r
+    ),
+    summaries as (
+      insert into tracing.alert_deliveries (alert_id, kind, available_at)
+      select r.alert_id, 'summary', r.group_start + make_interval(secs => r.group_seconds)
+        from repeated r
+       where r.state = 'queued' and r.group_seconds > 0
+         -- Looked up first: cheaper than the insert's own conflict check.
+         and not exists (select from tracing.alert_deliveries d where d.alert_id = r.alert_id and d.kind = 'summary')
+      on conflict (alert_id) where kind = 'summary' do nothing
+    )
+    select coalesce(array_agg(f.alert_id) filter (where f.alert_id is not null), '{}'), count(*) filter (where f.alert_id is null)
+      into v_counted, v_missing
+      from firing f;
+    exit when v_missing = 0 or v_raised is not null;
+    -- New alerts (step 2). Within a rule they take what is left of its
+    -- hourly limit in the order of their first events; the rest are
+    -- recorded as rate_limited, and all of them as muted while the rule is
+    -- muted. An event rule's details are read from the event only here,
+    -- for the alerts that are new.
+    with fresh as (
+      select f.*, row_number() over (partition by f.rule_id order by f.event_id nulls last, f.fingerprint) as rank
+        from tracing.alert_firing_windows(p_firings) f
+       where not exists (select from tracing.alerts a
+                          where a.rule_id = f.rule_id and a.fingerprint = f.fingerprint and a.group_start = f.group_start)
+    ),
+    room as materialized (
+      select r.rule_id,
+             r.max_alerts_per_hour - (select count(*) from (
+               select from tracing.alerts a
+                where a.rule_id = r.rule_id and a.state = 'queued' and a.first_at > now() - interval '1 hour'
+                limit r.max_alerts_per_hour) as recent) as room
+        from (select distinct f.rule_id, f.max_alerts_per_hour from fresh f) r
+    ),
+    raised as (
+      insert into tracing.alerts (rule_id, organization_id, fingerprint, group_start, state, event_id, details)
+      select f.rule_id, f.organization_id, f.fingerprint, f.group_start,
+             case when f.muted_until > now() then 'muted' when f.rank > room.room then 'rate_limited' else 'queued' end,
+             f.event_id,
+             coalesce(f.details, (select tracing.event_alert_details(e) from tracing.domain_events e where e.id = f.event_id), '{}')
+        from fresh f join room on room.rule_id = f.rule_id
+       order by f.rule_id, f.rank
+      on conflict (rule_id, fingerprint, group_start) do nothing
+      returning id, state
+    ),
+    first_deliveries as (
+      insert into tracing.alert_deliveries (alert_id, kind)
+      select r.id, 'first' from raised r where r.state = 'queued'
+      returning 1
+    )
+    select coalesce(array_agg(r.id), '{}'), (select count(*) from first_deliveries),
+           -- Left for step 3: repeats of the new alerts, and alerts
+           -- another transaction raised first.
+           (select count(*) + count(*) filter (where f.firings > 1) from fresh f) - count(*)
+      into v_raised, v_first_deliveries, v_left
+      from raised r;
+    if v_first_deliveries > 0 then
+      -- Wakes the delivery loop at commit (a rolled-back NOTIFY is never sent).
+      perform pg_notify('tracegres_alerts', '');
+    end if;
+    exit when v_left = 0;
+  end loop;
 end
 $$;
 
@@ -202,7 +225,9 @@ language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  if current_setting('tracegres.restoring', true) = 'on' then
+  -- A statement that failed nothing (most) stops at this look.
+  if current_setting('tracegres.restoring', true) = 'on'
+     or not exists (select from new_events e where e.processing_error is not null) then
     return null;
   end if;
   perform tracing.raise_alerts(array(
@@ -214,10 +239,9 @@ begin
        group by 1, 2, 3, 4
     )
     select row(r.id, tracing.event_alert_fingerprint(f.event_type, f.stream_type, f.error), f.organization_id,
-               f.first_event_id, tracing.event_alert_details(e), f.events)::tracing.alert_firing
+               f.first_event_id, null, f.events)::tracing.alert_firing
       from failed f
-      cross join lateral tracing.matching_event_rules(f.organization_id, f.event_type, f.stream_type) r
-      join new_events e on e.id = f.first_event_id));
+      cross join lateral tracing.matching_event_rules(f.organization_id, f.event_type, f.stream_type) r));
   return null;
 end
 $$;
@@ -235,7 +259,7 @@ begin
   end if;
   perform tracing.raise_alerts(array(
     select row(r.id, tracing.event_alert_fingerprint(new.event_type, new.stream_type, new.processing_error), new.organization_id,
-               new.id, tracing.event_alert_details(new), 1)::tracing.alert_firing
+               new.id, null, 1)::tracing.alert_firing
       from tracing.matching_event_rules(new.organization_id, new.event_type, new.stream_type) r));
   return null;
 end
