@@ -70,8 +70,11 @@ function openingWithFirstQuery(client: PoolClient, opening: string): { client: P
     opened = true;
     stream?.cork();
     try {
-      // Promise.all also takes the rejection of whichever fails second.
-      return Promise.all([client.query(opening), client.query(config as never)]).then(([, result]) => result);
+      return Promise.allSettled([client.query(opening), client.query(config as never)]).then(([opened, result]) => {
+        if (opened.status === 'rejected') throw opened.reason;
+        if (result.status === 'rejected') throw result.reason;
+        return result.value;
+      });
     } finally {
       stream?.uncork();
     }
