@@ -17,7 +17,10 @@ language sql stable parallel safe as $$
   -- has a bounded size. Each span is mapped once, inside the lateral
   -- subquery: written `(tracing.to_otlp_span(...)).*` the planner inlined
   -- the mapping once per column, doubling the planning time (2.5 to 5 ms).
-  with events as (select tracing.otlp_domain_events(p_trace_ids) as lookup)
+  -- The events' lookup object is built once (materialized): inlined, the
+  -- planner rebuilt it for every span, and a trace of 1,000 spans with
+  -- 1,000 events took 18-29 s instead of 50-60 ms.
+  with events as materialized (select tracing.otlp_domain_events(p_trace_ids) as lookup)
   select (x.span).*
     from unnest(p_trace_ids) with ordinality as t(trace_id, n)
     cross join events

@@ -80,6 +80,18 @@ describe('tracing.otlp_trace_spans', () => {
     });
   });
 
+  it('builds the domain events of the traces asked once, not once a span', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await seed(tx);
+      await tx`set local track_functions = 'all'`;
+      const rows = await tx`select name from tracing.otlp_trace_spans(${[FIRST, SECOND]}::uuid[])`;
+      expect(rows).toHaveLength(3);
+      const [calls] = await tx`
+        select calls::int from pg_stat_xact_user_functions where schemaname = 'tracing' and funcname = 'otlp_domain_events'`;
+      expect(calls).toEqual({ calls: 1 });
+    });
+  });
+
   it("shows another organization's trace to nobody but that organization", async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       await seed(tx);
