@@ -3,7 +3,8 @@
 -- children_cover and critical_path: the benchmark's baseline, so the old
 -- and new figures come from one run on one machine. Not part of the schema;
 -- the query_api suite creates it in its own database. It has no depth
--- limit, so it answers false for cut_at_depth_limit.
+-- limit, so it answers false for cut_at_depth_limit, and no size limit
+-- (it builds the whole tree), so false for trace_cut_at_limit.
 
 create or replace function tracing.trace_timeline_baseline(p_trace_id uuid) returns setof api.timeline_span
 language plpgsql stable parallel safe
@@ -347,6 +348,7 @@ begin
     v_breaks_cycle[o.num],
     o.event_count,
     o.events,
+    false,
     false
   from unnest(v_span_id, v_recorded_parent, v_start, v_end, v_name, v_service, v_kind, v_status,
               v_status_message, v_attributes, v_is_inferred, v_is_placeholder, v_event_count, v_events)

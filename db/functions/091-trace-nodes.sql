@@ -11,6 +11,19 @@
 --   * the trace starts with its earliest node, and each event carries its
 --     offset from that start.
 --
+-- A bounded part of the trace: the earliest p_span_limit recorded spans by
+-- start time and the earliest p_event_limit domain events by creation time
+-- (spans: the key (trace, span, organization, start), a top-N sort of the
+-- trace's index entries; events: the trace index, in created_at order, so
+-- the scan stops after the limit). One more of each is read, only to learn
+-- that the trace was cut (trace_cut, the same on every row). Why the
+-- earliest: a parent starts before its children, so the earliest spans hold
+-- the roots and the ancestors of every span kept (only clock skew between
+-- services breaks this; such a parent shows as a placeholder), and a trace
+-- is read as a story from its start. Events of a recorded span that was cut
+-- are dropped rather than shown as an inferred span (one key probe for each
+-- span known only from events, only when the spans were cut).
+--
 -- One statement, `language sql` so the caller's statement inlines it (not
 -- re-planned per call). Joins are full joins (always hash or merge: a
 -- generic plan estimates about 10 rows for any trace, and a nested loop on
@@ -20,18 +33,37 @@
 -- arrays, against 3.2 ms when the parents came from a sort of every node's
 -- own row and link row. CPU time of the statement alone on a loaded 2-core
 -- machine: 1.5 ms for 1,000 spans, 13 ms for 10,000.
-create or replace function tracing.trace_nodes(p_trace_id uuid)
+-- The one-argument form read the whole trace.
+drop function if exists tracing.trace_nodes(uuid);
+
+create or replace function tracing.trace_nodes(p_trace_id uuid, p_span_limit integer, p_event_limit integer)
 returns table (
   num integer, parent_num integer, span_id bigint, recorded_parent_span_id bigint,
   start_time timestamptz, end_time timestamptz, start_ms double precision, end_ms double precision,
   name text, service text, kind text, status text, status_message text, attributes jsonb,
-  is_inferred boolean, is_placeholder boolean, event_count integer, events jsonb)
+  is_inferred boolean, is_placeholder boolean, event_count integer, events jsonb, trace_cut boolean)
 language sql stable parallel safe as $$
-  with span_events as (
+  with read_spans as materialized (
+    select s.*, row_number() over (order by s.start_time, s.span_id, s.organization_id) as rank
+      from (select * from tracing.spans x where x.trace_id = p_trace_id
+             order by x.start_time, x.span_id, x.organization_id limit p_span_limit + 1) s
+  ),
+  -- The limit counts every event of the trace, with a span or not, so a
+  -- trace of many span-less events cannot make the scan long either.
+  read_events as materialized (
+    select e.*, row_number() over (order by e.created_at, e.id) as rank
+      from (select * from tracing.domain_events x where x.trace_id = p_trace_id
+             order by x.created_at, x.id limit p_event_limit + 1) e
+  ),
+  cuts as (
+    select (select count(*) from read_spans) > p_span_limit as spans_cut,
+           (select count(*) from read_events) > p_event_limit as events_cut
+  ),
+  span_events as (
     select e.id, e.span_id, e.parent_span_id, e.created_at, e.event_type, e.stream_type, e.stream_id,
            e.processing_error, e.event_data
-      from tracing.domain_events e
-     where e.trace_id = p_trace_id and e.span_id is not null
+      from read_events e
+     where e.span_id is not null and e.rank <= p_event_limit
   ),
   events_by_span as (
     select ev.span_id, count(*)::integer as event_count, min(ev.created_at) as first_at, max(ev.created_at) as last_at,
@@ -47,8 +79,11 @@ language sql stable parallel safe as $$
            s.name, s.service, s.kind, s.status, s.status_message, s.attributes,
            s.span_id is null as is_inferred,
            coalesce(g.event_count, 0) as event_count
-      from (select * from tracing.spans where trace_id = p_trace_id) s
+      from (select * from read_spans r where r.rank <= p_span_limit) s
       full join events_by_span g on g.span_id = s.span_id
+     where s.span_id is not null
+        or not (select c.spans_cut from cuts c)
+        or not exists (select from tracing.spans x where x.trace_id = p_trace_id and x.span_id = g.span_id)
   ),
   placeholders as (
     select r.parent as span_id, min(r.start_time) as start_time, max(r.end_time) as end_time
@@ -85,14 +120,14 @@ language sql stable parallel safe as $$
          (extract(epoch from n.start_time - (select min(k.start_time) from known k)) * 1000)::double precision,
          (extract(epoch from n.end_time - (select min(k.start_time) from known k)) * 1000)::double precision,
          n.name, n.service, n.kind, n.status, n.status_message, n.attributes, n.is_inferred, n.is_placeholder,
-         n.event_count, coalesce(l.events, '[]'::jsonb)
+         n.event_count, coalesce(l.events, '[]'::jsonb), (select c.spans_cut or c.events_cut from cuts c)
     from nodes n
     full join (select d.span_id, max(d.num) as num from nodes d group by d.span_id) p on p.span_id = n.parent
     full join event_lists l on l.span_id = n.span_id
    where n.num is not null
 $$;
 
-comment on function tracing.trace_nodes(uuid) is
-  E'The nodes of a trace''s timeline (recorded, inferred from events, placeholders for missing parents), numbered in start order with their parent''s number (0 for a root).';
+comment on function tracing.trace_nodes(uuid, integer, integer) is
+  E'The nodes of a trace''s timeline (recorded, inferred from events, placeholders for missing parents), numbered in start order with their parent''s number (0 for a root), from the earliest p_span_limit spans and p_event_limit events of the trace; trace_cut when it has more.';
 
-grant execute on function tracing.trace_nodes(uuid) to tracegres_anonymous;
+grant execute on function tracing.trace_nodes(uuid, integer, integer) to tracegres_anonymous;

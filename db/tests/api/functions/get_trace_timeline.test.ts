@@ -28,6 +28,7 @@ interface Row {
   is_placeholder: boolean;
   breaks_cycle: boolean;
   cut_at_depth_limit: boolean;
+  trace_cut_at_limit: boolean;
   event_count: number;
   events: Array<{ id: number; event_type: string; offset_ms: number }>;
   status: string | null;
@@ -410,6 +411,110 @@ describe('large traces', () => {
       expect(rows[999]!.child_count).toBe(0);
       // The first chunk holds the rest in time, so the critical path stays in it.
       expect(rows.filter((r) => r.on_critical_path)).toHaveLength(1000);
+    });
+  });
+});
+
+describe('bounded work', () => {
+  // Span ids as the fixtures below write them: span i is lpad(to_hex(i), 16, '0').
+  const hex = (i: number) => i.toString(16).padStart(16, '0');
+
+  // `count` spans, span i starting i ms into the trace, its parent a random
+  // earlier span (so every span starts after its parent, as in a real trace).
+  async function recordRandomTree(tx: Tx, trace: string, count: number) {
+    await tx`select setseed(0.17)`;
+    await tx`
+      select tracing.record_spans(jsonb_agg(jsonb_build_object(
+        'trace_id', ${traceId(trace)}::text, 'span_id', lpad(to_hex(i), 16, '0'),
+        'parent_span_id', case when i > 1 then lpad(to_hex(1 + floor(random() * (i - 1))::int), 16, '0') end,
+        'name', 'op' || (i % 40),
+        'start_time', to_char((timestamptz '2025-03-01 12:00:00+00' + i * interval '1 ms') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'end_time', to_char((timestamptz '2025-03-01 12:00:00+00' + (i + 1 + i % 500) * interval '1 ms') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))))
+      from generate_series(1, ${count}) i`;
+  }
+
+  it('builds a 50,000-span trace from its earliest 10,000 spans only, roots and ancestors kept, and says the trace was cut', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await recordRandomTree(tx, 'flood', 50_000);
+      const rows = await timeline(tx, 'flood');
+      // What was read shows in the answer: exactly spans 1..10,000, the
+      // earliest by start; nothing later made it into the tree.
+      expect(rows).toHaveLength(10_000);
+      expect(new Set(rows.map((r) => r.span_id))).toEqual(new Set(Array.from({ length: 10_000 }, (_, i) => hex(i + 1))));
+      expect(rows.every((r) => r.trace_cut_at_limit)).toBe(true);
+      // Every kept span's parent was kept: one root, no placeholders, and the
+      // tree as drawn is the tree as recorded.
+      expect(rows.filter((r) => r.depth === 0).map((r) => r.span_id)).toEqual([hex(1)]);
+      expect(rows.some((r) => r.is_placeholder || r.is_inferred)).toBe(false);
+      expect(rows.every((r) => r.parent_span_id === r.recorded_parent_span_id)).toBe(true);
+      // A built tree, not a cut list: the child counts add up to the rows below the root.
+      expect(rows.reduce((sum, r) => sum + r.child_count, 0)).toBe(9_999);
+    });
+  });
+
+  it('cuts at 10,001 spans, not at 10,000, dropping the latest', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await recordRandomTree(tx, 'edge', 10_000);
+      const whole = await timeline(tx, 'edge');
+      expect(whole).toHaveLength(10_000);
+      expect(whole.some((r) => r.trace_cut_at_limit)).toBe(false);
+      await tx`
+        select tracing.record_spans(jsonb_build_array(jsonb_build_object(
+          'trace_id', ${traceId('edge')}::text, 'span_id', ${hex(10_001)}::text, 'parent_span_id', ${hex(1)}::text, 'name', 'late',
+          'start_time', '2025-03-01T12:00:30Z', 'end_time', '2025-03-01T12:00:31Z')))`;
+      const cut = await timeline(tx, 'edge');
+      expect(cut).toHaveLength(10_000);
+      expect(cut.every((r) => r.trace_cut_at_limit)).toBe(true);
+      expect(cut.some((r) => r.span_id === hex(10_001))).toBe(false);
+    });
+  });
+
+  it('reads at most 10,000 events of a trace, the earliest, and says the trace was cut', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await recordSpans(tx, [span('root', { trace: 'chatty', start: 0, end: 20_000 })]);
+      await tx`
+        insert into tracing.domain_events (stream_type, stream_id, event_type, event_metadata, created_at)
+        select 'order', 'o', 'step' || i, jsonb_build_object('trace_id', ${traceId('chatty')}::text, 'span_id', ${spanId('root')}::text),
+               timestamptz '2025-03-01 12:00:00+00' + i * interval '1 ms'
+        from generate_series(1, 10001) i`;
+      const [root] = await timeline(tx, 'chatty');
+      expect(root!.event_count).toBe(10_000);
+      expect(root!.events.at(-1)!.event_type).toBe('step10000');
+      expect(root!.trace_cut_at_limit).toBe(true);
+    });
+  });
+
+  it('does not show the events of a recorded span that was cut as a span inferred from them', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await recordRandomTree(tx, 'late', 10_001);
+      // Span 10,001 was recorded but is past the limit; ghost never was.
+      await tx`
+        insert into tracing.domain_events (stream_type, stream_id, event_type, event_metadata, created_at)
+        values ('order', 'o', 'late.step', jsonb_build_object('trace_id', ${traceId('late')}::text, 'span_id', ${hex(10_001)}::text),
+                timestamptz '2025-03-01 12:00:10.001+00'),
+               ('order', 'o', 'ghost.step', jsonb_build_object('trace_id', ${traceId('late')}::text, 'span_id', ${spanId('ghost')}::text,
+                                                               'parent_span_id', ${hex(1)}::text),
+                timestamptz '2025-03-01 12:00:00.5+00')`;
+      const rows = await timeline(tx, 'late');
+      expect(rows.every((r) => r.trace_cut_at_limit)).toBe(true);
+      expect(rows.some((r) => r.span_id === hex(10_001))).toBe(false);
+      expect(rows.filter((r) => r.is_inferred).map((r) => label(r.span_id))).toEqual(['ghost']);
+    });
+  });
+
+  it('says the trace was cut when its spans and events make more than 10,000 rows', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await recordRandomTree(tx, 'rows', 9_990);
+      // Twenty spans known only from their events, late in the trace.
+      await tx`
+        insert into tracing.domain_events (stream_type, stream_id, event_type, event_metadata, created_at)
+        select 'order', 'o', 'step', jsonb_build_object('trace_id', ${traceId('rows')}::text, 'span_id', lpad(to_hex(20000 + i), 16, '0'),
+                                                       'parent_span_id', lpad(to_hex(1), 16, '0')),
+               timestamptz '2025-03-01 12:00:20+00' + i * interval '1 ms'
+        from generate_series(1, 20) i`;
+      const rows = await timeline(tx, 'rows');
+      expect(rows).toHaveLength(10_000);
+      expect(rows.every((r) => r.trace_cut_at_limit)).toBe(true);
     });
   });
 });
