@@ -3,8 +3,8 @@
 // prune partitions, that a re-sent span still merges with its stored copy
 // across partitions, and that row-level security holds on every partition.
 import { describe, expect, it } from 'vitest';
-import { inRolledBackTransaction, useTestDatabase } from '../helpers/test-database.ts';
-import { actAs, ORG_A, ORG_B, recordSpans, span, traceId } from '../helpers/trace-fixtures.ts';
+import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
+import { actAs, ORG_A, ORG_B, recordSpans, span, traceId } from '../../helpers/trace-fixtures.ts';
 
 const db = useTestDatabase();
 type Tx = import('postgres').TransactionSql;
