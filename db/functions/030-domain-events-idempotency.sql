@@ -5,10 +5,18 @@
 -- event_metadata.idempotency_key and look for it before inserting. The
 -- writer role may select only id and created_at of domain_events, not
 -- event_metadata, so the lookup runs with definer rights and returns only
--- those two columns. It matches the partial unique index
--- domain_events_idempotency_key_idx (expression and predicate), which also
--- refuses a second event with the same key from a writer that skips the
--- lookup.
+-- those two columns.
+--
+-- domain_events is partitioned by month of created_at, and a unique index
+-- of a partitioned table must hold created_at, so the key cannot be unique
+-- there: two events of one key in different months would both be written.
+-- The keys live in tracing.domain_event_idempotency_keys (migration
+-- 000030), one row per live event with a key, kept by the triggers below
+-- in the same transaction as the event. Its primary key carries the name
+-- the unique index on domain_events had, domain_events_idempotency_key_idx,
+-- so a writer that skips the lookup meets the same unique_violation naming
+-- the same constraint, whichever month its event falls in. The lookup is
+-- one probe of that key.
 --
 -- Only live events are searched: a key whose event has moved to the archive
 -- (tracing.archive_events, after retention_settings.archive_after) is not
@@ -24,12 +32,10 @@ security definer
 set search_path = pg_catalog, pg_temp
 rows 1
 as $$
-  select e.id, e.created_at
-    from tracing.domain_events e
-   where coalesce(e.organization_id, '00000000-0000-0000-0000-000000000000'::uuid)
-         = coalesce(p_organization_id, '00000000-0000-0000-0000-000000000000'::uuid)
-     and e.event_metadata ? 'idempotency_key'
-     and (e.event_metadata ->> 'idempotency_key') = p_key
+  select k.event_id, k.created_at
+    from tracing.domain_event_idempotency_keys k
+   where k.organization_key = coalesce(p_organization_id, '00000000-0000-0000-0000-000000000000'::uuid)
+     and k.idempotency_key = p_key
 $$;
 
 comment on function tracing.domain_event_by_idempotency_key(text, uuid) is
@@ -54,3 +60,91 @@ comment on function tracing.domain_event_by_idempotency_key(text) is
 
 revoke all on function tracing.domain_event_by_idempotency_key(text) from public;
 grant execute on function tracing.domain_event_by_idempotency_key(text) to tracegres_writer;
+
+-- The key table follows the live events: an event with a key adds its key
+-- (refused, with unique_violation, when the organization's key is taken),
+-- an event leaving domain_events (archived, deleted) frees it, an update
+-- that changes the key or organization moves it, and TRUNCATE empties it.
+-- Events without a key never enter these functions (the WHEN clauses). A
+-- row moving between partitions of domain_events stays live and keeps its
+-- key: an UPDATE of created_at fires the delete and insert triggers in that
+-- order, and tracing.ensure_live_partitions marks the rows it moves out of
+-- the default partition (tracegres.moving_partition_rows).
+create or replace function tracing.tg_domain_events__hold_idempotency_key() returns trigger
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  insert into tracing.domain_event_idempotency_keys (organization_key, idempotency_key, event_id, created_at)
+  values (coalesce(new.organization_id, '00000000-0000-0000-0000-000000000000'::uuid),
+          new.event_metadata ->> 'idempotency_key', new.id, new.created_at);
+  return null;
+end
+$$;
+
+comment on function tracing.tg_domain_events__hold_idempotency_key() is
+  E'Trigger: records the idempotency key of an event written with one in tracing.domain_event_idempotency_keys; a key its organization already holds raises unique_violation (domain_events_idempotency_key_idx).';
+
+create or replace function tracing.tg_domain_events__release_idempotency_key() returns trigger
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if current_setting('tracegres.moving_partition_rows', true) is distinct from 'on' then
+    delete from tracing.domain_event_idempotency_keys k
+     where k.organization_key = coalesce(old.organization_id, '00000000-0000-0000-0000-000000000000'::uuid)
+       and k.idempotency_key = old.event_metadata ->> 'idempotency_key'
+       and k.event_id = old.id;
+  end if;
+  return null;
+end
+$$;
+
+comment on function tracing.tg_domain_events__release_idempotency_key() is
+  E'Trigger: frees the idempotency key of an event that left domain_events (archived or deleted), unless it only moved between partitions.';
+
+create or replace function tracing.tg_domain_events__release_all_idempotency_keys() returns trigger
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  delete from tracing.domain_event_idempotency_keys;
+  return null;
+end
+$$;
+
+comment on function tracing.tg_domain_events__release_all_idempotency_keys() is
+  E'Trigger: empties tracing.domain_event_idempotency_keys when domain_events is truncated.';
+
+-- _050_: before the alert and live-feed triggers (_600_, _700_), so a
+-- refused duplicate stops the statement before they act.
+create or replace trigger _050_hold_idempotency_key
+  after insert on tracing.domain_events
+  for each row when ((new.event_metadata ->> 'idempotency_key') is not null)
+  execute function tracing.tg_domain_events__hold_idempotency_key();
+
+create or replace trigger _050_release_idempotency_key
+  after delete on tracing.domain_events
+  for each row when ((old.event_metadata ->> 'idempotency_key') is not null)
+  execute function tracing.tg_domain_events__release_idempotency_key();
+
+-- An update that changes the key or the organization: free the old key,
+-- then hold the new one (in this order, as two triggers of one name order).
+create or replace trigger _050_move_idempotency_key_1_release
+  after update of event_metadata, organization_id on tracing.domain_events
+  for each row when ((old.event_metadata ->> 'idempotency_key') is not null
+                     and ((old.event_metadata ->> 'idempotency_key') is distinct from (new.event_metadata ->> 'idempotency_key')
+                          or old.organization_id is distinct from new.organization_id))
+  execute function tracing.tg_domain_events__release_idempotency_key();
+
+create or replace trigger _050_move_idempotency_key_2_hold
+  after update of event_metadata, organization_id on tracing.domain_events
+  for each row when ((new.event_metadata ->> 'idempotency_key') is not null
+                     and ((old.event_metadata ->> 'idempotency_key') is distinct from (new.event_metadata ->> 'idempotency_key')
+                          or old.organization_id is distinct from new.organization_id))
+  execute function tracing.tg_domain_events__hold_idempotency_key();
+
+create or replace trigger _050_release_idempotency_keys_on_truncate
+  after truncate on tracing.domain_events
+  for each statement
+  execute function tracing.tg_domain_events__release_all_idempotency_keys();

@@ -346,6 +346,9 @@ declare
 begin
   execute format('create index if not exists %I on tracing.domain_events ((event_data #>> %L::text[]), created_at desc) where trace_id is not null',
                  v_index, v_path);
+  -- domain_events is partitioned by month: each partition's copy of the
+  -- index takes the index's name (108-live-partitions.sql).
+  perform tracing.name_partition_indexes('tracing.domain_events');
   execute format('comment on index tracing.%I is %L', v_index, format('Search key event_data.%s (tracing.add_search_key)', p_path));
   execute format('create statistics if not exists tracing.%I on ((event_data #>> %L::text[])) from tracing.domain_events',
                  tracing.search_key_statistics_name(v_index), v_path);

@@ -55,6 +55,43 @@ $$;
 comment on function tracing.live_partition_name(regclass, timestamptz) is
   E'The name of the monthly partition of p_parent for the UTC month starting at p_month_start: <parent>_YYYYmMM.';
 
+-- A partition's copies of its parent's indexes are named after the parent's
+-- index and the partition's month (domain_events_trace_id_idx_2026m05),
+-- rather than Postgres' choice (domain_events_2026m05_trace_id_created_at_idx),
+-- so a plan names the index a query meant, whichever months it reads.
+-- Renames those of p_table's partitions (or of p_table, a partition) that
+-- are named otherwise; returns the new names.
+create or replace function tracing.name_partition_indexes(p_table regclass) returns setof text
+language plpgsql volatile as $$
+declare
+  v_index record;
+begin
+  for v_index in
+    select ci.oid as index, n.nspname as schema, ci.relname as name,
+           left(cpi.relname, 62 - length(suffix.text)) || '_' || suffix.text as wanted
+      from pg_inherits p
+      join pg_class cp on cp.oid = p.inhparent
+      join pg_class cc on cc.oid = p.inhrelid
+      join pg_index x on x.indrelid = cc.oid
+      join pg_class ci on ci.oid = x.indexrelid
+      join pg_namespace n on n.oid = ci.relnamespace
+      join pg_inherits pi on pi.inhrelid = ci.oid
+      join pg_class cpi on cpi.oid = pi.inhparent
+      cross join lateral (select case when cc.relname like cp.relname || '\_%'
+                                      then substr(cc.relname, length(cp.relname) + 2) else cc.relname end as text) as suffix
+     where p_table in (p.inhparent, p.inhrelid)
+  loop
+    continue when v_index.name = v_index.wanted
+               or to_regclass(format('%I.%I', v_index.schema, v_index.wanted)) is not null;
+    execute format('alter index %I.%I rename to %I', v_index.schema, v_index.name, v_index.wanted);
+    return next v_index.wanted;
+  end loop;
+end
+$$;
+
+comment on function tracing.name_partition_indexes(regclass) is
+  E'Names the indexes of the partitions of p_table (or of p_table, a partition) that belong to a parent index after it and the partition: <parent index>_<month>. Returns the new names.';
+
 create or replace function tracing.ensure_live_partitions(p_parent regclass, p_through timestamptz)
 returns setof text
 language plpgsql volatile as $$
@@ -107,7 +144,7 @@ begin
           where not b.is_default
             and coalesce(b.from_at < v_to, true) and coalesce(b.to_at > v_month, true)) then
       begin
-        execute format('create table %I.%I (like %s including defaults including constraints including storage including compression)',
+        execute format('create table %I.%I (like %s including defaults including generated including constraints including storage including compression)',
                        v_schema, v_name, p_parent);
         execute format('alter table %I.%I add constraint %I check (%I >= %L and %I < %L)',
                        v_schema, v_name, v_name || '_bounds', v_key, v_month, v_key, v_to);
@@ -127,6 +164,7 @@ begin
                        p_parent, v_schema, v_name, v_month, v_to);
         -- The partition constraint now says the same.
         execute format('alter table %I.%I drop constraint %I', v_schema, v_name, v_name || '_bounds');
+        perform tracing.name_partition_indexes(format('%I.%I', v_schema, v_name)::regclass);
         -- RLS on the partition too, so reading it directly shows nothing to a
         -- role that could only read the parent through its policies.
         execute format('alter table %I.%I enable row level security', v_schema, v_name);
@@ -148,25 +186,38 @@ comment on function tracing.ensure_live_partitions(regclass, timestamptz) is
 -- The live tables partitioned by month, and how far ahead their partitions
 -- are kept: retention_settings.months_ahead months past the current one,
 -- the same horizon the archive's partitions are created to. The archive run
--- (tracing.archive_events) calls this, so pg_cron and the in-process
--- scheduler both keep it. Without scheduled retention, new months' rows
--- still land in each table's DEFAULT partition (nothing fails, reads find
--- them), and the next call moves them into their months.
-create or replace function tracing.ensure_live_partitions_ahead() returns setof text
+-- (tracing.archive_events) calls this for each table, one transaction each,
+-- so pg_cron and the in-process scheduler both keep them. Without scheduled
+-- retention, new months' rows still land in each table's DEFAULT partition
+-- (nothing fails, reads find them), and the next call moves them into their
+-- months.
+create or replace function tracing.live_partitioned_tables() returns setof regclass
+language sql stable as $$
+  select t.parent
+    from unnest(array[to_regclass('tracing.domain_events'), to_regclass('tracing.spans')]) with ordinality as t(parent, n)
+   where exists (select from pg_partitioned_table p where p.partrelid = t.parent)
+   order by t.n
+$$;
+
+comment on function tracing.live_partitioned_tables() is
+  E'The live tables partitioned by month whose partitions are created ahead: tracing.domain_events and tracing.spans.';
+
+-- The earlier form, which did every table in one transaction.
+drop function if exists tracing.ensure_live_partitions_ahead();
+
+create or replace function tracing.ensure_live_partitions_ahead(p_parent regclass) returns setof text
 language plpgsql volatile as $$
-declare
-  v_parent regclass;
-  v_through timestamptz := (
-    select ((tracing.archive_month_start(now()) at time zone 'UTC') + make_interval(months => s.months_ahead)) at time zone 'UTC'
-      from tracing.retention_settings s);
 begin
-  foreach v_parent in array array[to_regclass('tracing.domain_events'), to_regclass('tracing.spans')] loop
-    if exists (select from pg_partitioned_table p where p.partrelid = v_parent) then
-      return query select * from tracing.ensure_live_partitions(v_parent, v_through);
-    end if;
-  end loop;
+  return query select * from tracing.ensure_live_partitions(p_parent,
+    (select ((tracing.archive_month_start(now()) at time zone 'UTC') + make_interval(months => s.months_ahead)) at time zone 'UTC'
+       from tracing.retention_settings s));
+  -- What each event partition has beyond the parent's indexes
+  -- (109-live-event-partitions.sql).
+  if p_parent = to_regclass('tracing.domain_events') then
+    perform tracing.index_live_event_partitions();
+  end if;
 end
 $$;
 
-comment on function tracing.ensure_live_partitions_ahead() is
-  E'Creates the missing monthly partitions of the live tables (domain_events, spans) from the current month to retention_settings.months_ahead months past it; returns the names it created. Called by every archive run.';
+comment on function tracing.ensure_live_partitions_ahead(regclass) is
+  E'Creates the missing monthly partitions of the live table p_parent from the current month to retention_settings.months_ahead months past it; returns the names it created. Called by every archive run for each of tracing.live_partitioned_tables().';

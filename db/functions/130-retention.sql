@@ -28,7 +28,11 @@ declare
   v_settings tracing.retention_settings;
   v_horizon timestamptz;
   v_batch integer;
-  v_blocks_total bigint;
+  v_partitions regclass[];
+  v_blocks bigint[];
+  v_months text[] := '{}';
+  v_parent regclass;
+  v_live_created text[] := '{}';
   v_created text[] := '{}';
   v_indexed text[];
   v_index_error text;
@@ -63,22 +67,58 @@ begin
     return;
   end if;
 
-  -- Blocks of the live table as the run starts. Rows inserted later are new,
-  -- not old (or, if written with an old created_at, wait for the next run).
-  v_blocks_total := pg_relation_size('tracing.domain_events') / current_setting('block_size')::int;
   run_id := tracing.start_retention_run('archive', false, v_horizon,
     jsonb_build_object('batch_size', v_batch, 'older_than', coalesce(p_older_than, v_settings.archive_after)::text));
-  update tracing.retention_runs set blocks_total = v_blocks_total, blocks_done = 0 where id = run_id;
+  -- What the row batches would scan now; measured again once whole months
+  -- have moved.
+  update tracing.retention_runs
+     set blocks_total = (select coalesce(sum(s.blocks), 0)
+                           from tracing.archive_scan_partitions(v_horizon, v_settings.archive_whole_months) s),
+         blocks_done = 0
+   where id = run_id;
 
-  select p.partitions_created, p.error, p.error_sqlstate into v_created, v_error, v_sqlstate
-    from tracing.prepare_archive_run(run_id, v_horizon, v_settings.months_ahead) p;
-  commit;
+  -- The live tables' months ahead (108-live-partitions.sql): this run is
+  -- their upkeep, whichever scheduler runs it. One table a transaction, and
+  -- apart from the archive's partitions below, so a reader of several of
+  -- them never waits in a cycle with this run's locks.
+  foreach v_parent in array array(select tracing.live_partitioned_tables()) loop
+    begin
+      set local lock_timeout = '10s';
+      v_live_created := v_live_created || array(select tracing.ensure_live_partitions_ahead(v_parent));
+    exception when query_canceled or others then
+      v_error := format('creating partitions of %s ahead: %s', v_parent, sqlerrm);
+      v_sqlstate := sqlstate;
+    end;
+    update tracing.retention_runs set details = details || jsonb_build_object('live_partitions_created', v_live_created)
+     where id = run_id;
+    commit;
+    exit when v_error is not null;
+  end loop;
 
-  -- Events first (125-retention-events.sql), then whole traces of spans
+  if v_error is null then
+    select p.partitions_created, p.error, p.error_sqlstate into v_created, v_error, v_sqlstate
+      from tracing.prepare_archive_run(run_id, v_horizon, v_settings.months_ahead) p;
+    commit;
+  end if;
+
+  -- Events (125-retention-events.sql): whole live months older than the
+  -- horizon move as partitions, then the rest row by row in batches over
+  -- the live partitions that can hold old events, with their blocks as
+  -- they are now (rows inserted later are new, not old, or, if written with
+  -- an old created_at, wait for the next run). Then whole traces of spans
   -- that ended before the horizon (120-retention-spans.sql), batch by batch
   -- under the same lock.
   if v_error is null then
-    call tracing.archive_events_of_run(run_id, v_horizon, v_batch, v_blocks_total, events_moved, v_created, v_error, v_sqlstate);
+    call tracing.archive_event_months_of_run(run_id, v_horizon, events_moved, v_months, v_error, v_sqlstate);
+  end if;
+  if v_error is null then
+    select array_agg(s.partition order by s.n), array_agg(s.blocks order by s.n) into v_partitions, v_blocks
+      from tracing.archive_scan_partitions(v_horizon, v_settings.archive_whole_months) with ordinality as s(partition, blocks, n);
+    update tracing.retention_runs
+       set blocks_total = coalesce((select sum(b) from unnest(v_blocks) as b), 0), blocks_done = 0
+     where id = run_id;
+    commit;
+    call tracing.archive_events_of_run(run_id, v_horizon, v_batch, v_partitions, v_blocks, events_moved, v_created, v_error, v_sqlstate);
   end if;
   if v_error is null then
     call tracing.archive_spans_of_run(run_id, v_horizon, v_batch, v_error, v_sqlstate);
@@ -105,8 +145,8 @@ begin
             hint = 'The events it moved are in the archive; the rest are still live. Fix the cause and run it again.';
   end if;
   select r.spans_moved into v_spans from tracing.retention_runs r where r.id = run_id;
-  raise notice 'archive run %: % events created before % and % spans of traces ended before it moved in %; partitions created: %, indexed: %',
-    run_id, events_moved, v_horizon, v_spans, date_trunc('second', clock_timestamp() - v_started), v_created, v_indexed;
+  raise notice 'archive run %: % events created before % (whole months moved as partitions: %) and % spans of traces ended before it moved in %; partitions created: %, indexed: %',
+    run_id, events_moved, v_horizon, v_months, v_spans, date_trunc('second', clock_timestamp() - v_started), v_created, v_indexed;
 end
 $$;
 

@@ -127,8 +127,14 @@ export function describeEventLookup(db: TestDatabase, lookup: EventLookup) {
           `select * from api.${lookup.fn}(md5('${lookup.argument === 'p_session_id' ? 's' : 'c'}' || 7)::uuid, 20, now() - interval '300 seconds', 1)`,
         ]) {
           const plans = (await nestedPlans(db.url, query)).join('\n');
+          // Each month partition's copy of the index carries its name.
           expect(plans).toContain(lookup.index);
-          expect(plans).not.toMatch(/Seq Scan on domain_events/);
+          // Only partitions without a row may be scanned (the planner reads
+          // an empty one for free).
+          for (const [, partition] of plans.matchAll(/Seq Scan on (domain_events\w*)/g)) {
+            const [row] = await db.sql.unsafe(`select count(*)::int as n from tracing.${partition}`);
+            expect(row!.n, partition).toBe(0);
+          }
         }
       });
     });

@@ -33,8 +33,16 @@ describe('lookup indexes', () => {
     ['trace_id', 'domain_events_trace_id_idx', `md5('t' || 42)::uuid`],
   ])('a lookup by %s uses %s', async (column, index, value) => {
     const text = await plan(`select * from tracing.domain_events where ${column} = ${value} order by created_at desc limit 50`);
-    expect(text).toContain(index);
-    expect(text).not.toMatch(/Seq Scan/);
+    // domain_events is partitioned by month: each partition holding rows is
+    // read through its own copy of the index, which carries its name.
+    expect(text).toMatch(new RegExp(`domain_events_\\w*${column}\\w*_idx`));
+    expect(await db.sql`select 1 from pg_class where relname = ${index} and relkind = 'I'`).toHaveLength(1);
+    // Only partitions without a row may be scanned (the planner reads an
+    // empty one for free).
+    for (const [, partition] of text.matchAll(/Seq Scan on (\w+)/g)) {
+      const [row] = await db.sql.unsafe(`select count(*)::int as n from tracing.${partition}`);
+      expect(row!.n, partition).toBe(0);
+    }
   });
 
   it('the partial indexes leave out rows without the field', async () => {
