@@ -14,7 +14,10 @@ import { signTestTokens, type TestTokens } from '../testing/tokens.ts';
 
 const db = useTestDatabase();
 const SECRET = 'role-grants-test-secret-long-enough-for-hs256';
-const CORRELATION = { [ORG_A]: 'c0ffee00-0000-4000-8000-00000000000a', [ORG_B]: 'c0ffee00-0000-4000-8000-00000000000b' };
+const CORRELATION: Record<string, string> = {
+  [ORG_A]: 'c0ffee00-0000-4000-8000-00000000000a',
+  [ORG_B]: 'c0ffee00-0000-4000-8000-00000000000b',
+};
 let http: HttpServer;
 let tokens: TestTokens;
 
