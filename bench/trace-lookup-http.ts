@@ -8,7 +8,9 @@
 //   sql_round_trip        the bare SQL call from Node (one prepared statement)
 //   settings_transaction_ the transaction that carries a request's role and
 //     dataplan_pg /       claims around a trivial query: @dataplan/pg's (begin,
-//     one_round_trip      set_config, query, commit) and the server's
+//     server              set_config, query, commit, each awaited) and the
+//                         server's for a query (begin and set_config sent
+//                         with the query, commit after the answer)
 //   jwt_verify            the server's token check for one Authorization header
 //   jwt_verify_uncached   jose's signature and claims check, which every
 //                         request paid before verified tokens were remembered
@@ -93,13 +95,13 @@ export async function traceLookupOverHttp(ctx: BenchContext, databaseUrl: string
 
     ctx.log('trace by id: GraphQL over HTTP and its parts, interleaved');
     // The request's transaction around a trivial query, as @dataplan/pg
-    // opens it (begin, set_config, query, commit) and as the server does
-    // (begin and set_config in one message).
+    // opens it (begin, set_config, query, commit) and as the server does for
+    // a GraphQL query (read-only: begin and set_config go with the query).
     // The server's own pool.
     const pool = (resolvedPreset.pgServices![0]!.adaptorSettings as { pool: Parameters<typeof withSettingsTransaction>[0] }).pool;
     const withDataplanPgClient = createWithPgClient({ pool });
     const withOwnPgClient = withSettingsTransaction(pool);
-    const transactionSettings = { ...settings, statement_timeout: '10s' };
+    const transactionSettings = { ...settings, statement_timeout: '10s', transaction_read_only: 'on' };
     const trivial = (client: { query(q: { text: string }): Promise<unknown> }) => client.query({ text: 'select 1' });
     const req = {} as IncomingMessage;
     requestSettings.set(req, settings);
@@ -109,7 +111,7 @@ export async function traceLookupOverHttp(ctx: BenchContext, databaseUrl: string
       await measureInterleaved({
         sql_round_trip: (i) => sql`select * from api.get_trace_timeline(${trace(i)})`,
         settings_transaction_dataplan_pg: () => withDataplanPgClient(transactionSettings, trivial),
-        settings_transaction_one_round_trip: () => withOwnPgClient(transactionSettings, trivial),
+        settings_transaction_server: () => withOwnPgClient(transactionSettings, trivial),
         jwt_verify: () => pgSettingsFor(authorization),
         // The signature and claims check itself, as every request paid it
         // before verified tokens were remembered.
