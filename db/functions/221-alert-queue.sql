@@ -105,113 +105,82 @@ comment on function tracing.alert_firing_windows(tracing.alert_firing[]) is
   E'Firings merged per rule and fingerprint (counts summed, the earliest event kept), with the rule''s current grouping window, mute and hourly limit.';
 
 -- Raises the alerts of a batch of firings, or counts them as repeats, and
--- queues their deliveries, set-based, in as few statements as the batch
--- needs:
---   1. the firings of alerts that exist are counted (one repeat row an
---      alert); when every firing repeats an alert, the common case, that is
---      all;
---   2. the alerts that do not exist yet are raised;
---   3. the firings of 2 are counted as in 1, but for the one that raised
---      its alert; an alert that a concurrent transaction raised (and
---      committed) while 2 waited on its key is found here, in a new
---      snapshot, and counted into. Skipped when every alert of 2 fired
---      once (a storm of new errors).
+-- queues their deliveries: one alert at a time. A batch has one firing per
+-- alert (the insert trigger groups a statement's failed events first), so
+-- 10,000 failed events repeating 20 errors are 20 turns here; and most
+-- inserts fail one event, for which a few plain statements cost a third of
+-- the set-based statements this once was (they wrote three tables from one
+-- plan, for every batch).
 create or replace function tracing.raise_alerts(p_firings tracing.alert_firing[]) returns void
 language plpgsql volatile
 set search_path = pg_catalog, pg_temp
--- One plan a statement per session: with the default, the planner made a
--- new plan for these statements on every call (it rated the plan for the
--- call's own array cheaper), which cost ten times their run.
+-- One plan a statement per session: with the default, the planner could
+-- make a new plan on every call (rating the one for the call's own array
+-- cheaper), which cost more than the statements' run.
 set plan_cache_mode = force_generic_plan
 as $$
 declare
-  v_counted bigint[] := '{}';
-  v_missing bigint;
-  v_raised bigint[];
-  v_first_deliveries bigint;
-  v_left bigint;
+  v_firing record;
+  v_alert_id bigint;
+  v_state text;
+  v_repeats bigint;
+  v_queued boolean := false;
 begin
-  if coalesce(cardinality(p_firings), 0) = 0 then
-    return;
-  end if;
-  loop
-    -- Repeats (steps 1 and 3). The first repeat of a sent alert queues its
-    -- summary for the window's end.
-    with firing as (
-      select f.*, a.id as alert_id, a.state, f.firings - (r.id is not null)::integer as repeats
-        from tracing.alert_firing_windows(p_firings) f
-        left join tracing.alerts a on a.rule_id = f.rule_id and a.fingerprint = f.fingerprint and a.group_start = f.group_start
-        left join unnest(v_raised) r(id) on r.id = a.id
-    ),
-    repeated as (
-      select f.* from firing f
-       where f.alert_id is not null and f.repeats > 0
-         and not exists (select from unnest(v_counted) c(id) where c.id = f.alert_id)
-    ),
-    appended as (
-      insert into tracing.alert_repeats (alert_id, repeats)
-      select r.alert_id, r.repeats from repeated r
-    ),
-    summaries as (
-      insert into tracing.alert_deliveries (alert_id, kind, available_at)
-      select r.alert_id, 'summary', r.group_start + make_interval(secs => r.group_seconds)
-        from repeated r
-       where r.state = 'queued' and r.group_seconds > 0
-         -- Looked up first: cheaper than the insert's own conflict check.
-         and not exists (select from tracing.alert_deliveries d where d.alert_id = r.alert_id and d.kind = 'summary')
-      on conflict (alert_id) where kind = 'summary' do nothing
-    )
-    select coalesce(array_agg(f.alert_id) filter (where f.alert_id is not null), '{}'), count(*) filter (where f.alert_id is null)
-      into v_counted, v_missing
-      from firing f;
-    exit when v_missing = 0 or v_raised is not null;
-    -- New alerts (step 2). Within a rule they take what is left of its
-    -- hourly limit in the order of their first events; the rest are
-    -- recorded as rate_limited, and all of them as muted while the rule is
-    -- muted. An event rule's details are read from the event only here,
-    -- for the alerts that are new.
-    with fresh as (
-      select f.*, row_number() over (partition by f.rule_id order by f.event_id nulls last, f.fingerprint) as rank
-        from tracing.alert_firing_windows(p_firings) f
-       where not exists (select from tracing.alerts a
-                          where a.rule_id = f.rule_id and a.fingerprint = f.fingerprint and a.group_start = f.group_start)
-    ),
-    room as materialized (
-      select r.rule_id,
-             r.max_alerts_per_hour - (select count(*) from (
-               select from tracing.alerts a
-                where a.rule_id = r.rule_id and a.state = 'queued' and a.first_at > now() - interval '1 hour'
-                limit r.max_alerts_per_hour) as recent) as room
-        from (select distinct f.rule_id, f.max_alerts_per_hour from fresh f) r
-    ),
-    raised as (
+  -- In the order of their first events: the hourly limit goes to the
+  -- earliest new errors.
+  for v_firing in select * from tracing.alert_firing_windows(p_firings) f order by f.event_id nulls last, f.fingerprint loop
+    v_alert_id := null;
+    select a.id, a.state into v_alert_id, v_state
+      from tracing.alerts a
+     where a.rule_id = v_firing.rule_id and a.fingerprint = v_firing.fingerprint and a.group_start = v_firing.group_start;
+    v_repeats := v_firing.firings;
+    if v_alert_id is null then
+      v_state := case
+        when v_firing.muted_until > now() then 'muted'
+        when (select count(*) from (
+                select from tracing.alerts a
+                 where a.rule_id = v_firing.rule_id and a.state = 'queued' and a.first_at > now() - interval '1 hour'
+                 limit v_firing.max_alerts_per_hour) as recent) >= v_firing.max_alerts_per_hour then 'rate_limited'
+        else 'queued' end;
+      -- An event rule's details are read from the event only here, for a
+      -- new alert.
       insert into tracing.alerts (rule_id, organization_id, fingerprint, group_start, state, event_id, details)
-      select f.rule_id, f.organization_id, f.fingerprint, f.group_start,
-             case when f.muted_until > now() then 'muted' when f.rank > room.room then 'rate_limited' else 'queued' end,
-             f.event_id,
-             coalesce(f.details, (select tracing.event_alert_details(e) from tracing.domain_events e where e.id = f.event_id), '{}')
-        from fresh f join room on room.rule_id = f.rule_id
-       order by f.rule_id, f.rank
+      values (v_firing.rule_id, v_firing.organization_id, v_firing.fingerprint, v_firing.group_start, v_state, v_firing.event_id,
+              coalesce(v_firing.details,
+                       (select tracing.event_alert_details(e) from tracing.domain_events e where e.id = v_firing.event_id), '{}'))
       on conflict (rule_id, fingerprint, group_start) do nothing
-      returning id, state
-    ),
-    first_deliveries as (
-      insert into tracing.alert_deliveries (alert_id, kind)
-      select r.id, 'first' from raised r where r.state = 'queued'
-      returning 1
-    )
-    select coalesce(array_agg(r.id), '{}'), (select count(*) from first_deliveries),
-           -- Left for step 3: repeats of the new alerts, and alerts
-           -- another transaction raised first.
-           (select count(*) + count(*) filter (where f.firings > 1) from fresh f) - count(*)
-      into v_raised, v_first_deliveries, v_left
-      from raised r;
-    if v_first_deliveries > 0 then
-      -- Wakes the delivery loop at commit (a rolled-back NOTIFY is never sent).
-      perform pg_notify('tracegres_alerts', '');
+      returning id into v_alert_id;
+      if v_alert_id is not null then
+        v_repeats := v_repeats - 1;
+        if v_state = 'queued' then
+          insert into tracing.alert_deliveries (alert_id, kind) values (v_alert_id, 'first');
+          v_queued := true;
+        end if;
+      else
+        -- Another transaction raised it first (and committed), while this
+        -- insert waited on its key: these firings are its repeats. This
+        -- statement sees that commit.
+        select a.id, a.state into v_alert_id, v_state
+          from tracing.alerts a
+         where a.rule_id = v_firing.rule_id and a.fingerprint = v_firing.fingerprint and a.group_start = v_firing.group_start;
+      end if;
     end if;
-    exit when v_left = 0;
+    if v_repeats > 0 then
+      insert into tracing.alert_repeats (alert_id, repeats) values (v_alert_id, v_repeats);
+      -- The first repeat of a sent alert queues its summary for the end of
+      -- the window (looked up first: cheaper than the insert's conflict).
+      if v_state = 'queued' and v_firing.group_seconds > 0
+         and not exists (select from tracing.alert_deliveries d where d.alert_id = v_alert_id and d.kind = 'summary') then
+        insert into tracing.alert_deliveries (alert_id, kind, available_at)
+        values (v_alert_id, 'summary', v_firing.group_start + make_interval(secs => v_firing.group_seconds))
+        on conflict (alert_id) where kind = 'summary' do nothing;
+      end if;
+    end if;
   end loop;
+  if v_queued then
+    -- Wakes the delivery loop at commit (a rolled-back NOTIFY is never sent).
+    perform pg_notify('tracegres_alerts', '');
+  end if;
 end
 $$;
 
