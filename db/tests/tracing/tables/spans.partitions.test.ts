@@ -1,7 +1,9 @@
 // tracing.spans partitioned by month of start_time (UTC), migration 000020:
 // where spans of past, next and far months land, that time-bounded reads
 // prune partitions, that a re-sent span still merges with its stored copy
-// across partitions, and that row-level security holds on every partition.
+// across partitions, that row-level security holds on every partition, and
+// that the archive run's upkeep creates months ahead and takes waiting rows
+// out of the default partition.
 import { describe, expect, it } from 'vitest';
 import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
 import { actAs, ORG_A, ORG_B, recordSpans, span, traceId } from '../../helpers/trace-fixtures.ts';
@@ -192,5 +194,26 @@ describe('tracing.spans partitions', () => {
         await expect(tx.unsafe(`select count(*) from ${name}`), name).rejects.toThrow(/permission denied/);
       });
     }
+  });
+
+  it('is kept months ahead by the upkeep, which moves waiting rows out of the default partition', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      // A span three months ahead waits in the default partition.
+      const later = new Date(monthStart(3).getTime() + 3600_000);
+      expect(await recordSpans(tx, [spanAt('later', 'ahead', later)])).toBe(1);
+      expect(Object.keys(await partitionsOf(tx, 'ahead'))).toEqual(['spans_default']);
+
+      // The archive run keeps every live partitioned table ahead, spans too.
+      const tables = await tx`select t::text as name from tracing.live_partitioned_tables() t`;
+      expect(tables.map((t) => t.name)).toContain('tracing.spans');
+      await tx`update tracing.retention_settings set months_ahead = 3`;
+      const created = (await tx`select tracing.ensure_live_partitions_ahead('tracing.spans') as name`).map((r) => r.name);
+      expect(created).toContain(monthName(3));
+      expect(Object.keys(await partitionsOf(tx, 'ahead'))).toEqual([monthName(3)]);
+      const [count] = await tx`select count(*)::int as n from tracing.spans where trace_id = ${traceId('ahead')}::uuid`;
+      expect(count!.n).toBe(1);
+      const [rls] = await tx`select relrowsecurity from pg_class where oid = ${`tracing.${monthName(3)}`}::regclass`;
+      expect(rls!.relrowsecurity).toBe(true);
+    });
   });
 });
