@@ -65,6 +65,47 @@ describe('api.operation_flame_graph', () => {
     });
   });
 
+  it('counts a call nested in a call of the same operation once, under its caller', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await recordSpans(tx, [
+        // t6: checkout calls itself (10-60), which inserts (20-40), then charges (70-90).
+        span('outer', { trace: 't6', start: 0, end: 100, name: 'checkout', service: 'edge' }),
+        span('inner', { trace: 't6', parent: 'outer', start: 10, end: 60, name: 'checkout', service: 'edge' }),
+        span('ins', { trace: 't6', parent: 'inner', start: 20, end: 40, name: 'insert', service: 'db' }),
+        span('charge', { trace: 't6', parent: 'outer', start: 70, end: 90, name: 'charge', service: 'worker' }),
+        // t7: checkout -> charge -> checkout again, through another operation.
+        span('c1', { trace: 't7', start: 200, end: 300, name: 'checkout', service: 'edge' }),
+        span('w1', { trace: 't7', parent: 'c1', start: 210, end: 290, name: 'charge', service: 'worker' }),
+        span('c2', { trace: 't7', parent: 'w1', start: 220, end: 280, name: 'checkout', service: 'edge' }),
+      ]);
+      const rows = await flame(tx);
+      expect(rows).toEqual([
+        // Two outermost checkouts (100 + 100 ms): t6 covers 50 + 20, t7 80.
+        { path: ['edge: checkout'], depth: 0, calls: 2, traces: 2, total_ms: 200, self_ms: 50, error_count: 0 },
+        { path: ['edge: checkout', 'edge: checkout'], depth: 1, calls: 1, traces: 1, total_ms: 50, self_ms: 30, error_count: 0 },
+        {
+          path: ['edge: checkout', 'edge: checkout', 'db: insert'],
+          depth: 2,
+          calls: 1,
+          traces: 1,
+          total_ms: 20,
+          self_ms: 20,
+          error_count: 0,
+        },
+        { path: ['edge: checkout', 'worker: charge'], depth: 1, calls: 2, traces: 2, total_ms: 100, self_ms: 40, error_count: 0 },
+        {
+          path: ['edge: checkout', 'worker: charge', 'edge: checkout'],
+          depth: 2,
+          calls: 1,
+          traces: 1,
+          total_ms: 60,
+          self_ms: 60,
+          error_count: 0,
+        },
+      ]);
+    });
+  });
+
   it('stops at a parent loop instead of walking it again', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       // x and z name each other as parent.
@@ -76,6 +117,22 @@ describe('api.operation_flame_graph', () => {
       expect(rows).toEqual([
         { path: ['edge: checkout'], calls: 1, self_ms: 50 },
         { path: ['edge: checkout', 'worker: loop'], calls: 1, self_ms: 50 },
+      ]);
+    });
+  });
+
+  it('roots a parent loop of two calls of the operation at its earlier one', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      // Both are checkouts and each names the other as parent: neither is outermost.
+      await recordSpans(tx, [
+        span('x', { trace: 't8', parent: 'z', start: 0, end: 100, name: 'checkout', service: 'edge' }),
+        span('z', { trace: 't8', parent: 'x', start: 10, end: 60, name: 'checkout', service: 'edge' }),
+      ]);
+      const rows =
+        await tx`select path, calls::int, total_ms, self_ms from api.operation_flame_graph(${at(0)}, ${at(10_000)}, 'edge', 'checkout')`;
+      expect(rows).toEqual([
+        { path: ['edge: checkout'], calls: 1, total_ms: 100, self_ms: 50 },
+        { path: ['edge: checkout', 'edge: checkout'], calls: 1, total_ms: 50, self_ms: 50 },
       ]);
     });
   });
