@@ -24,6 +24,7 @@ const suites: Record<string, () => Promise<BenchSuite>> = {
   interop: async () => (await import('./interop.ts')).run,
   peers: async () => (await import('./peers.ts')).run,
   replica: async () => (await import('./replica.ts')).run,
+  span_partitions: async () => (await import('./span-partitions.ts')).run,
 };
 
 const { values } = parseArgs({
