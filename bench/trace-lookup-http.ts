@@ -21,7 +21,11 @@
 //   graphql_in_process    grafast execution as the server runs it, without HTTP
 //   http_round_trip       a request to /health: Node's HTTP server and client alone
 //   graphql_over_http     the whole lookup, as a client sees it
+//   gc                    the process's garbage collections during the rounds
+//                         (client and server share it): how many, their total
+//                         and longest pause, and the total per lookup over HTTP
 import type { IncomingMessage } from 'node:http';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { jwtVerify } from 'jose';
 import { createWithPgClient } from 'postgraphile/adaptors/pg';
 import { grafast } from 'postgraphile/grafast';
@@ -106,6 +110,12 @@ export async function traceLookupOverHttp(ctx: BenchContext, databaseUrl: string
     const req = {} as IncomingMessage;
     requestSettings.set(req, settings);
     let spans = 0;
+    // Every pause the collector makes while the rounds run.
+    const pauses: number[] = [];
+    const gc = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) pauses.push(entry.duration);
+    });
+    gc.observe({ entryTypes: ['gc'] });
     Object.assign(
       out,
       await measureInterleaved({
@@ -141,11 +151,19 @@ export async function traceLookupOverHttp(ctx: BenchContext, databaseUrl: string
         },
       }),
     );
+    gc.disconnect();
+    const round = (n: number) => Math.round(n * 1000) / 1000;
+    const paused = pauses.reduce((a, b) => a + b, 0);
+    out.gc = {
+      collections: pauses.length,
+      total_ms: round(paused),
+      longest_ms: round(Math.max(0, ...pauses)),
+      per_lookup_over_http_ms: round(paused / (SAMPLES + WARMUP)),
+    };
     if (spans !== (SAMPLES + WARMUP) * 10) throw new Error(`expected 10 spans a trace, got ${spans / (SAMPLES + WARMUP)} on average`);
 
     const p50 = (key: string) => (out[key] as Summary).p50_ms;
     const p99 = (key: string) => (out[key] as Summary).p99_ms;
-    const round = (n: number) => Math.round(n * 1000) / 1000;
     out.graphql_overhead_over_sql_p50_ms = round(p50('graphql_over_http') - p50('sql_round_trip'));
     out.targets = { p50_ms: 1.5, p99_ms: 4, graphql_overhead_over_sql_p50_ms: 0.7 };
     out.met = {
