@@ -94,6 +94,8 @@ describe('tracegres retention status', () => {
     expect(text).toMatch(/schedule "17 3 \* \* \*" \(UTC\), next \d{4}-\d{2}-\d{2} 03:17:00Z/);
     expect(text).toMatch(/\n\d+ +archive +succeeded/);
     expect(text).toMatch(/domain_events_archive_\d{4}m\d{2} .* yes/);
+    // The live table's size is its partitions' (the partitioned parent has none).
+    expect(text).toMatch(/live table ~[\d,]+ events, [1-9]/);
   });
 });
 

@@ -187,10 +187,14 @@ export async function retentionStatus(url: string, out: Output): Promise<void> {
           : 'nobody: retention is not scheduled';
     out.line(`schedule ${s.schedule ? `"${s.schedule}" (UTC), next ${iso(s.next_run)}` : 'none'}; run by ${scheduler}`);
 
+    // domain_events is partitioned by month: its rows and bytes are its partitions'.
     const [live] = await sql`
-      select coalesce(t.n_live_tup, greatest(c.reltuples, 0))::bigint as estimated, pg_total_relation_size(c.oid) as bytes
-        from pg_class c left join pg_stat_user_tables t on t.relid = c.oid
-       where c.oid = 'tracing.domain_events'::regclass`;
+      select coalesce(sum(coalesce(t.n_live_tup, greatest(c.reltuples, 0))), 0)::bigint as estimated,
+             coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint as bytes
+        from pg_partition_tree('tracing.domain_events') p
+        join pg_class c on c.oid = p.relid
+        left join pg_stat_user_tables t on t.relid = c.oid
+       where p.isleaf`;
     const [pins] = await sql`select count(*) as n, min(keep_until) as first_expiry from tracing.restored_events where keep_until > now()`;
     out.line(`live table ~${count(live!.estimated)} events, ${bytes(live!.bytes)}; ${count(pins!.n)} restored events kept live`);
 

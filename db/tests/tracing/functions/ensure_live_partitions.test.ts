@@ -98,6 +98,47 @@ describe('tracing.ensure_live_partitions', () => {
     });
   });
 
+  it("names a new partition's copies of the parent's indexes after them", async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await createParent(tx);
+      await tx`select * from tracing.ensure_live_partitions('tracing.partitioned_probe', now())`;
+      const [month] = await monthNames(tx, [0]);
+      const indexes = await tx`select indexname from pg_indexes where tablename = ${month!}`;
+      expect(indexes.map((r) => r.indexname)).toEqual([`partitioned_probe_id_idx_${month!.slice('partitioned_probe_'.length)}`]);
+      // Postgres' own names, as an index added to the parent later gets them, are renamed on request.
+      await tx`create index partitioned_probe_note_idx on tracing.partitioned_probe (note)`;
+      const renamed = await tx`select * from tracing.name_partition_indexes('tracing.partitioned_probe')`;
+      expect(renamed.map((r) => r.name_partition_indexes).sort()).toEqual(
+        [
+          `partitioned_probe_note_idx_${month!.slice('partitioned_probe_'.length)}`,
+          'partitioned_probe_note_idx_default',
+          // The default partition was made with Postgres' names too.
+          'partitioned_probe_id_idx_default',
+        ].sort(),
+      );
+    });
+  });
+
+  it('keeps domain_events and spans retention_settings.months_ahead months ahead, each event partition with its unique id index', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await tx`update tracing.retention_settings set months_ahead = 5`;
+      const tables = await tx`select t::text as t from tracing.live_partitioned_tables() t`;
+      expect(tables.map((r) => r.t)).toEqual(['tracing.domain_events', 'tracing.spans']);
+      for (const parent of ['tracing.domain_events', 'tracing.spans']) {
+        await tx`select * from tracing.ensure_live_partitions_ahead(${parent}::regclass)`;
+        const [last] = await tx`
+          select max(b.to_at) = ((tracing.archive_month_start(now()) at time zone 'UTC') + interval '6 months') at time zone 'UTC' as ok
+            from tracing.partition_bounds(${parent}::regclass) b where not b.is_default`;
+        expect(last!.ok, parent).toBe(true);
+      }
+      const [unindexed] = await tx`
+        select count(*)::int as n from tracing.partition_bounds('tracing.domain_events') b
+         where not exists (select from pg_indexes i where i.tablename = (select relname from pg_class where oid = b.partition)
+                              and i.indexdef like 'CREATE UNIQUE INDEX % (id)')`;
+      expect(unindexed!.n).toBe(0);
+    });
+  });
+
   it('rejects bad arguments by name', async () => {
     await expectArgumentErrors(
       (q) => inRolledBackTransaction(db.sql, (tx) => tx.unsafe(q)),
