@@ -2,7 +2,10 @@
 //
 //   operation flame graph: api.operation_flame_graph over 10,000 traces of
 //     one operation (7 spans each), as an admin and as a tenant reader
-//     (row-level security on every span); target <= 1 s;
+//     (row-level security on every span), on a quiet database and while two
+//     writers ingest spans; target <= 1 s. Calls alternate with the
+//     function it replaced (bench/operation-flame-graph-baseline.sql), so
+//     both see the same load, and both must return the same rows;
 //   live failed events: from a failed event's commit to its arrival on a
 //     tenant reader's `failedEvents` GraphQL subscription (WebSocket)
 //     through the real server;
@@ -11,7 +14,8 @@
 //   new-trace trigger: record_spans of 500 spans that each start a trace,
 //     with the live trigger on against off, in alternating rounds.
 import { createClient } from 'graphql-ws';
-import type postgres from 'postgres';
+import { readFile } from 'node:fs/promises';
+import postgres from 'postgres';
 import WebSocket from 'ws';
 import { createTokenVerifier, signToken } from '../server/auth/jwt.ts';
 import { startHttpServer } from '../server/http-server.ts';
@@ -19,6 +23,7 @@ import { summarize, type BenchContext } from './context.ts';
 
 const TRACES = 10_000;
 const FLAME_CALLS = 5;
+const INGEST_WRITERS = 2;
 const LIVE_SAMPLES = 300;
 const TRIGGER_ROUNDS = 6;
 const TRIGGER_CALLS = 5;
@@ -31,10 +36,24 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
     ctx.log(`flame_and_live: seeding ${TRACES} checkout traces of 7 spans`);
     await seedCheckouts(db.sql);
     ctx.log('flame_and_live: operation flame graph');
+    await db.sql.unsafe(await readFile(new URL('./operation-flame-graph-baseline.sql', import.meta.url), 'utf8'));
+    const admin = { role: 'tracegres_admin' };
+    const tenantReader = { role: 'tracegres_reader', 'jwt.claims.organization_id': ORG };
+    for (const settings of [admin, tenantReader]) await requireSameFlameGraph(db.sql, settings);
+    const quiet = {
+      admin: await timeFlameGraph(db.sql, admin),
+      tenant_reader: await timeFlameGraph(db.sql, tenantReader),
+    };
+    ctx.log(`flame_and_live: operation flame graph while ${INGEST_WRITERS} writers ingest spans`);
+    const underIngest = await whileIngesting(db.url, async () => ({
+      admin: await timeFlameGraph(db.sql, admin),
+      tenant_reader: await timeFlameGraph(db.sql, tenantReader),
+    }));
     const flame = {
       traces: TRACES,
-      admin: await timeFlameGraph(db.sql, { role: 'tracegres_admin' }),
-      tenant_reader: await timeFlameGraph(db.sql, { role: 'tracegres_reader', 'jwt.claims.organization_id': ORG }),
+      same_rows_as_baseline: true,
+      ...quiet,
+      under_ingest: { writers: INGEST_WRITERS, ...underIngest },
       target_ms: 1000,
     };
     ctx.log('flame_and_live: live failed events, commit to subscriber');
@@ -69,20 +88,78 @@ async function seedCheckouts(sql: postgres.Sql): Promise<void> {
   await sql`vacuum analyze tracing.trace_summaries`;
 }
 
+const flameGraphCall = (fn: string) =>
+  `select * from ${fn}(now() - interval '1 hour', now() + interval '1 hour', 'shop-web', 'POST /checkout')`;
+const CURRENT = flameGraphCall('api.operation_flame_graph');
+const BASELINE = flameGraphCall('tracing.operation_flame_graph_baseline');
+
+async function asCaller<T>(sql: postgres.Sql, settings: Record<string, string>, body: (tx: postgres.TransactionSql) => Promise<T>) {
+  return sql.begin(async (tx) => {
+    for (const [key, value] of Object.entries(settings)) await tx`select set_config(${key}, ${value}, true)`;
+    return body(tx);
+  }) as Promise<T>;
+}
+
+// The same rows, compared exactly (except all, both ways), or the figures
+// compare different work.
+async function requireSameFlameGraph(sql: postgres.Sql, settings: Record<string, string>): Promise<void> {
+  const [difference] = await asCaller(sql, settings, (tx) =>
+    tx.unsafe(`select (select count(*) from (${CURRENT}) c)::int as rows,
+                              (select count(*) from ((${CURRENT}) except all (${BASELINE})) d)::int as only_current,
+                              (select count(*) from ((${BASELINE}) except all (${CURRENT})) d)::int as only_baseline`),
+  );
+  if (!difference!.rows || difference!.only_current || difference!.only_baseline) {
+    throw new Error(`operation_flame_graph differs from its baseline as ${settings.role}: ${JSON.stringify(difference)}`);
+  }
+}
+
+// Calls alternate between the function and its baseline, each call in a
+// transaction of its own, as a GraphQL request would make it.
 async function timeFlameGraph(sql: postgres.Sql, settings: Record<string, string>) {
-  const durations: number[] = [];
+  const durations = { current: [] as number[], baseline: [] as number[] };
   let paths = 0;
   for (let i = 0; i < FLAME_CALLS; i++) {
-    await sql.begin(async (tx) => {
-      for (const [key, value] of Object.entries(settings)) await tx`select set_config(${key}, ${value}, true)`;
-      const started = performance.now();
-      const rows = await tx`
-        select * from api.operation_flame_graph(now() - interval '1 hour', now() + interval '1 hour', 'shop-web', 'POST /checkout')`;
-      durations.push(performance.now() - started);
-      paths = rows.length;
-    });
+    for (const [name, statement] of [
+      ['current', CURRENT],
+      ['baseline', BASELINE],
+    ] as const) {
+      await asCaller(sql, settings, async (tx) => {
+        const started = performance.now();
+        const rows = await tx.unsafe(statement);
+        durations[name].push(performance.now() - started);
+        if (name === 'current') paths = rows.length;
+      });
+    }
   }
-  return { ...summarize(durations), paths };
+  const [current, baseline] = [summarize(durations.current), summarize(durations.baseline)];
+  return { ...current, paths, baseline, p50_ratio: Math.round((current.p50_ms / baseline.p50_ms) * 1000) / 1000 };
+}
+
+// Writers on connections of their own, each recording batches of 500 spans
+// of new traces of another service, back to back, while `measure` runs.
+async function whileIngesting<T>(url: string, measure: () => Promise<T>): Promise<T & { batches_ingested: number }> {
+  const writers = postgres(url, { max: INGEST_WRITERS, onnotice: () => {} });
+  let running = true;
+  let batches = 0;
+  const write = async (writer: number) => {
+    for (let batch = 0; running; batch++) {
+      await writers`
+        select tracing.record_spans(jsonb_agg(jsonb_build_object(
+          'trace_id', lpad(to_hex(${writer}::bigint * 1000000000 + ${batch}::bigint * 1000 + t), 32, 'e'),
+          'span_id', lpad(to_hex(t), 16, '0'), 'name', 'ingest', 'service', 'ingest-load',
+          'start_time', now(), 'end_time', now() + interval '1 ms', 'organization_id', ${ORG}::text)))
+        from generate_series(1, 500) t`;
+      batches++;
+    }
+  };
+  const writing = Array.from({ length: INGEST_WRITERS }, (_, writer) => write(writer + 1));
+  try {
+    return { ...(await measure()), batches_ingested: batches };
+  } finally {
+    running = false;
+    await Promise.all(writing);
+    await writers.end();
+  }
 }
 
 async function liveLatency(url: string, sql: postgres.Sql) {
