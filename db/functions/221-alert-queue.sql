@@ -81,32 +81,10 @@ $$;
 comment on function tracing.event_alert_details(tracing.domain_events) is
   E'The details an event alert keeps of its failed event: ids, types, the error, when it failed, and its correlation, session, trace and span ids.';
 
--- A call's firings, one per rule and fingerprint (their counts summed, the
--- earliest event's id and details kept), with the rule's grouping window
--- of now and its limits.
-create or replace function tracing.alert_firing_windows(p_firings tracing.alert_firing[])
-returns table (
-  rule_id bigint, fingerprint text, organization_id uuid, event_id bigint, details jsonb, firings bigint,
-  group_start timestamptz, group_seconds integer, muted_until timestamptz, max_alerts_per_hour integer
-)
-language sql stable as $$
-  select distinct on (f.rule_id, f.fingerprint)
-         f.rule_id, f.fingerprint, f.organization_id, f.event_id, f.details,
-         sum(f.firings) over (partition by f.rule_id, f.fingerprint),
-         case when r.group_seconds > 0
-           then date_bin(make_interval(secs => r.group_seconds), now(), timestamptz '2000-01-01 00:00:00+00') else now() end,
-         r.group_seconds, r.muted_until, r.max_alerts_per_hour
-    from unnest(p_firings) f
-    join tracing.alert_rules r on r.id = f.rule_id
-   order by f.rule_id, f.fingerprint, f.event_id nulls last
-$$;
-
-comment on function tracing.alert_firing_windows(tracing.alert_firing[]) is
-  E'Firings merged per rule and fingerprint (counts summed, the earliest event kept), with the rule''s current grouping window, mute and hourly limit.';
-
 -- Raises the alerts of a batch of firings, or counts them as repeats, and
--- queues their deliveries: one alert at a time. A batch has one firing per
--- alert (the insert trigger groups a statement's failed events first), so
+-- queues their deliveries: one firing at a time. A batch has about one
+-- firing per alert (the insert trigger groups a statement's failed events
+-- first), so
 -- 10,000 failed events repeating 20 errors are 20 turns here; and most
 -- inserts fail one event, for which a few plain statements cost a third of
 -- the set-based statements this once was (they wrote three tables from one
@@ -127,8 +105,19 @@ declare
   v_queued boolean := false;
 begin
   -- In the order of their first events: the hourly limit goes to the
-  -- earliest new errors.
-  for v_firing in select * from tracing.alert_firing_windows(p_firings) f order by f.event_id nulls last, f.fingerprint loop
+  -- earliest new errors, and of two firings of one alert (a rule of every
+  -- organization, failed in two of them) the earlier raises it and the
+  -- other counts into it.
+  for v_firing in
+    select f.rule_id, f.fingerprint, f.organization_id, f.event_id, f.details, f.firings,
+           case when r.group_seconds > 0
+             then date_bin(make_interval(secs => r.group_seconds), now(), timestamptz '2000-01-01 00:00:00+00') else now() end
+             as group_start,
+           r.group_seconds, r.muted_until, r.max_alerts_per_hour
+      from unnest(p_firings) f
+      join tracing.alert_rules r on r.id = f.rule_id
+     order by f.event_id nulls last, f.fingerprint
+  loop
     v_alert_id := null;
     select a.id, a.state into v_alert_id, v_state
       from tracing.alerts a
@@ -257,6 +246,8 @@ create or replace trigger _600_raise_alerts_on_failure
 -- have found its trigger calling a missing function, and failed.
 drop function if exists tracing.tg_domain_events__raise_alerts();
 drop function if exists tracing.raise_alert(tracing.alert_rules, text, bigint, jsonb, uuid);
+-- A helper of an earlier set-based tracing.raise_alerts.
+drop function if exists tracing.alert_firing_windows(tracing.alert_firing[]);
 
 -- An alert's count (1 plus its repeats) and its last firing, for every
 -- reader of alerts.
