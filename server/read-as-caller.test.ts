@@ -1,6 +1,6 @@
 // readAsCaller: the read runs in one read-only transaction with the caller's
 // settings, a failed setting is what the caller hears (and nothing is read),
-// and the connection goes back clean.
+// the connection goes back clean, and the pool still closes mid-read.
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../db/tests/helpers/test-database.ts';
@@ -64,5 +64,19 @@ describe('readAsCaller', () => {
     await expect(readAsCaller(sql, reader, '1s', (tx) => tx`select 1 / 0`)).rejects.toThrow(/division by zero/);
     const [after] = await readAsCaller(sql, reader, '1s', (tx) => tx`select current_user as role`);
     expect(after!.role).toBe('tracegres_reader');
+  });
+
+  it('lets its pool close while a read is under way', async () => {
+    // A server's shutdown ends its pool while requests may still read.
+    const own = postgres(db.url, { max: 1, onnotice: () => {} });
+    const reading = readAsCaller(own, reader, '5s', (tx) => tx`select pg_sleep(0.2), 1 as one`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const closing = own.end();
+    const closed = await Promise.race([
+      closing.then(() => 'closed'),
+      new Promise((resolve) => setTimeout(resolve, 5_000, 'still open after 5 s')),
+    ]);
+    expect(closed).toBe('closed');
+    expect(await reading).toHaveLength(1);
   });
 });

@@ -30,7 +30,7 @@ export type AnonymousAccess = { organization: string } | 'tenant-header' | undef
 
 export interface JaegerCallers {
   /** Runs `read` in a read-only transaction as the caller the metadata names; throws CallerProblem. */
-  read<T>(metadata: grpc.Metadata, read: (sql: postgres.Sql) => Promise<T>): Promise<T>;
+  read<T>(metadata: grpc.Metadata, read: (sql: postgres.TransactionSql) => Promise<T>): Promise<T>;
 }
 
 export function createJaegerCallers(options: {

@@ -71,7 +71,7 @@ export async function startJaegerStorageServer(options: {
   });
 
   /** Runs one call as its caller, mapping failures to gRPC statuses. */
-  function unary(handle: (sql: postgres.Sql, request: Buffer) => Promise<Buffer>): grpc.handleUnaryCall<Buffer, Buffer> {
+  function unary(handle: (sql: postgres.TransactionSql, request: Buffer) => Promise<Buffer>): grpc.handleUnaryCall<Buffer, Buffer> {
     return (call, callback) => {
       callers
         .read(call.metadata, (sql) => handle(sql, call.request))
@@ -82,7 +82,7 @@ export async function startJaegerStorageServer(options: {
     };
   }
   function streaming(
-    handle: (sql: postgres.Sql, request: Buffer, write: (chunk: Buffer) => Promise<void>) => Promise<void>,
+    handle: (sql: postgres.TransactionSql, request: Buffer, write: (chunk: Buffer) => Promise<void>) => Promise<void>,
   ): grpc.handleServerStreamingCall<Buffer, Buffer> {
     return (call) => {
       // Waits for the client to take a chunk before the next is encoded, so
@@ -187,7 +187,7 @@ function catalogWindow() {
   return { from: new Date(to.getTime() - CATALOG_WINDOW_MS), to };
 }
 
-async function findTraces(sql: postgres.Sql, request: Buffer) {
+async function findTraces(sql: postgres.TransactionSql, request: Buffer) {
   const { query = {} } = decode<{ query?: TraceQuery }>(messages.FindTracesRequest, request);
   const search = toTraceSearch(query);
   return sql<{ trace_id: string; start_time: Date; duration_ms: number }[]>`
@@ -199,7 +199,7 @@ async function findTraces(sql: postgres.Sql, request: Buffer) {
  * smaller if that is too many bytes), never an empty one. One trace is read
  * at a time, so memory holds one trace (at most 10,000 spans), not the call's.
  */
-async function writeTraces(sql: postgres.Sql, ids: string[], write: (chunk: Buffer) => Promise<void>): Promise<void> {
+async function writeTraces(sql: postgres.TransactionSql, ids: string[], write: (chunk: Buffer) => Promise<void>): Promise<void> {
   for (const id of new Set(ids)) {
     const rows = await sql<StoredSpan[]>`select * from tracing.otlp_trace_spans(array[${id}::uuid])`;
     for (let start = 0; start < rows.length; start += SPANS_PER_MESSAGE) {

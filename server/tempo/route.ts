@@ -41,7 +41,7 @@ export interface TempoRouteOptions {
 
 class Unauthorized extends Error {}
 
-type Read = <T>(body: (sql: postgres.Sql) => Promise<T>) => Promise<T>;
+type Read = <T>(body: (sql: postgres.TransactionSql) => Promise<T>) => Promise<T>;
 type Answer = { status: number; type: string; body: string | Uint8Array };
 
 const json = (body: unknown, status = 200): Answer => ({ status, type: 'application/json', body: JSON.stringify(body) });
