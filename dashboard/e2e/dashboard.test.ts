@@ -26,6 +26,22 @@ async function recordDeepChain(sql: Sql) {
     from generate_series(1, ${DEEP_CHAIN_SPANS}) i`;
 }
 
+// One span more than the timeline reads (10,000): a root and its children,
+// the last of which is left out and the trace flagged trace_cut_at_limit.
+const CUT_TRACE_ID = 'c0771a11'.padEnd(32, '0');
+const CUT_TRACE_SPANS = 10_001;
+
+async function recordCutTrace(sql: Sql) {
+  await sql`
+    select tracing.record_spans(jsonb_agg(jsonb_build_object(
+      'trace_id', ${CUT_TRACE_ID}::text, 'span_id', lpad(to_hex(i), 16, '0'),
+      'parent_span_id', case when i > 1 then lpad(to_hex(1), 16, '0') end,
+      'organization_id', ${DEMO_ORGANIZATION_ID}::uuid, 'service', 'fan-out', 'name', 'call ' || i,
+      'start_time', to_char((timestamptz '2025-03-01 12:00:00+00' + i * interval '1 ms') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+      'end_time', to_char((timestamptz '2025-03-01 12:00:00+00' + (i + 20000) * interval '1 ms') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))))
+    from generate_series(1, ${CUT_TRACE_SPANS}) i`;
+}
+
 describe.skipIf(!haveChromium('dashboard e2e'))('the dashboard in Chromium', () => {
   let demo: DemoSummary;
   let adminToken: string;
@@ -33,6 +49,7 @@ describe.skipIf(!haveChromium('dashboard e2e'))('the dashboard in Chromium', () 
     async (db) => {
       demo = await seedDemo(db.sql, { requests: 60, largeTraceSpans: 10_000 });
       await recordDeepChain(db.sql);
+      await recordCutTrace(db.sql);
       adminToken = await browser.token({ role: 'admin', sub: 'e2e' });
     },
     {
@@ -268,6 +285,20 @@ describe.skipIf(!haveChromium('dashboard e2e'))('the dashboard in Chromium', () 
     expect(await details.locator('.note').textContent()).toContain('depth limit of 1,000 levels');
     expect(await details.textContent()).toContain((DEEP_CHAIN_SPANS - 1).toString(16).padStart(16, '0'));
     await page.close();
+  });
+
+  it('says when a trace is larger than the timeline reads, and draws its earliest spans', async () => {
+    const page = await signedIn(`/trace/${CUT_TRACE_ID}`);
+    await page.waitForSelector('.timeline-rows .span-row', { timeout: 30_000 });
+    expect(await page.locator('.timeline-rows').getAttribute('data-span-count')).toBe(String(CUT_TRACE_SPANS - 1));
+    expect(await page.locator('.trace-cut').textContent()).toContain('earliest 10,000 spans');
+    await saveScreenshot(page, 'trace-cut-at-limit.png', { fullPage: false, shownInDocs: true });
+    await page.close();
+    // A whole trace carries no such note.
+    const whole = await signedIn(`/trace/${DEEP_CHAIN_TRACE_ID}`);
+    await whole.waitForSelector('.timeline-rows .span-row');
+    expect(await whole.locator('.trace-cut').count()).toBe(0);
+    await whole.close();
   });
 
   it('shows a failed query with the reference id to quote (ErrorWithCorrelation)', async () => {

@@ -134,6 +134,8 @@ export interface TimelineSpan {
   isPlaceholder: boolean;
   breaksCycle: boolean;
   cutAtDepthLimit: boolean;
+  /** The trace is larger than the timeline reads or shows; these are its earliest spans. */
+  traceCutAtLimit: boolean;
   eventCount: number;
   events: SpanEvent[];
 }
@@ -143,7 +145,7 @@ export const TIMELINE_QUERY = `query Timeline($traceId: String!) {
     nodes {
       traceId spanId parentSpanId recordedParentSpanId name service kind status statusMessage attributes
       startTime endTime depth childCount offsetMs durationMs selfTimeMs onCriticalPath isInferred isPlaceholder
-      breaksCycle cutAtDepthLimit eventCount events
+      breaksCycle cutAtDepthLimit traceCutAtLimit eventCount events
     }
   }
 }`;

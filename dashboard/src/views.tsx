@@ -20,6 +20,12 @@ export function TraceTimeline({ traceId }: { traceId: string }) {
   return (
     <>
       <TraceReplays traceId={traceId} />
+      {spans[0]!.traceCutAtLimit && (
+        <p className="note trace-cut">
+          This trace is larger than the timeline reads: it is drawn from its earliest 10,000 spans and 10,000 events (at most 10,000 rows),
+          so its later spans are left out, and a parent that started after its children shows as a missing parent.
+        </p>
+      )}
       <TraceDrawing key={traceId} spans={spans} />
     </>
   );
