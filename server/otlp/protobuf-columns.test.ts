@@ -88,6 +88,8 @@ function span(g: Gen): OtlpSpan {
     spanId: bad === 1 ? g.pick(['', '00'.repeat(8), g.hex(4)]) : g.hex(8),
     ...(g.next() < 0.6 ? { parentSpanId: bad === 2 ? g.pick(['00'.repeat(8), g.hex(3)]) : g.hex(8) } : {}),
     name: bad === 3 ? '' : g.pick(['GET /', 'SELECT 1', 'a\u0000b', 'é']),
+    // Fields neither path stores, which the direct one must step over.
+    ...(g.next() < 0.5 ? { traceState: 'vendor=1', flags: 257, droppedAttributesCount: 2, droppedEventsCount: 1 } : {}),
     kind: bad === 4 ? 9 : g.int(6),
     startTimeUnixNano: bad === 5 ? '0' : String(start),
     endTimeUnixNano: bad === 6 ? String(start - 1n) : bad === 7 ? '253402300800000000000' : String(start + BigInt(g.int(10_000_000))),
@@ -106,7 +108,7 @@ function span(g: Gen): OtlpSpan {
           links: Array.from({ length: 1 + g.int(2) }, () => ({
             traceId: bad === 8 ? g.hex(3) : g.hex(16),
             spanId: g.hex(8),
-            ...(g.next() < 0.5 ? { traceState: 'k=v' } : {}),
+            ...(g.next() < 0.5 ? { traceState: 'k=v', flags: 1 } : {}),
             attributes: keyValues(g, 0, 2),
           })),
         }
@@ -122,7 +124,8 @@ function request(g: Gen): OtlpRequest {
     resourceSpans: Array.from({ length: 1 + g.int(2) }, () => ({
       ...(g.next() < 0.8 ? { resource: { attributes: keyValues(g, 0, 3) } } : {}),
       scopeSpans: Array.from({ length: 1 + g.int(2) }, () => ({
-        scope: { name: 'test' },
+        scope: { name: 'test', version: '1.0' },
+        ...(g.next() < 0.5 ? { schemaUrl: 'https://opentelemetry.io/schemas/1.26.0' } : {}),
         spans: Array.from({ length: g.int(6) }, () => span(g)),
       })),
     })),
