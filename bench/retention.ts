@@ -14,7 +14,12 @@
 //     no pacing (retention_settings.batch_pause_ratio 0), the default pacing
 //     and more, in rounds; archive_under_load sums up the default pacing
 //     (the issue's target: p99 <= 2x idle at >= 2x the naive mover's
-//     events/s under the same writers).
+//     events/s under the same writers);
+//   whole months: the same old events in a live table partitioned by month
+//     as it is some months after the upgrade (one partition a month), where
+//     tracing.archive_events moves each month older than the horizon to the
+//     archive as a partition instead of moving its rows: events/s against
+//     the naive mover, and the inserts' p99 while it works against idle.
 import postgres from 'postgres';
 import { withDatabase } from '../server/database/connection-strings.ts';
 import { summarize, type BenchContext } from './context.ts';
@@ -84,6 +89,42 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
     const indexed = await archiveRun(db.sql);
     await drop(db);
 
+    // 3b. Whole months: the same events seeded into monthly live partitions.
+    const monthly = await ctx.createDatabase();
+    const monthlyName = new URL(monthly.url).pathname.slice(1);
+    await monthlyPartitions(monthly.sql);
+    await seed(monthly.sql, ctx.events);
+    await monthly.sql.end();
+    let wholeMonths: Record<string, unknown>;
+    try {
+      const months = async () => {
+        const name = `${monthlyName}_months`;
+        await admin.unsafe(`drop database if exists ${name} with (force)`);
+        await admin.unsafe(`create database ${name} template ${monthlyName}`);
+        copies.push(name);
+        const url = withDatabase(ctx.serverUrl, name);
+        return { url, sql: postgres(url, { max: 4, onnotice: () => {} }), name };
+      };
+      db = await months();
+      await db.sql`checkpoint`;
+      ctx.log('retention: tracing.archive_events over monthly live partitions (whole months moved)');
+      const moved = await archiveRun(db.sql);
+      const [details] = await db.sql`select details from tracing.retention_runs where operation = 'archive' order by id desc limit 1`;
+      await drop(db);
+      db = await months();
+      const monthsDb = db;
+      const underLoad = await insertsWhile(ctx, admin, db, 'archive_events (whole months)', () => archiveRun(monthsDb.sql));
+      await drop(db);
+      wholeMonths = {
+        ...moved,
+        partitions_moved: details!.details.partitions_moved ?? [],
+        throughput_ratio: ratio(moved.events_per_s, naive.events_per_s),
+        inserts: { p99_ratio: underLoad.p99_ratio, idle: underLoad.idle, while_working: underLoad.while_working },
+      };
+    } finally {
+      await monthly.drop().catch(() => {});
+    }
+
     // 4. Inserts idle, then while a mover works: the naive mover, and
     // archive_events unpaced (as before pacing), at the default pacing and
     // paced more; each on its own copy, its idle figures measured just
@@ -129,6 +170,7 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
       naive_mover: naive,
       throughput_ratio: ratio(archive.events_per_s, naive.events_per_s),
       archive_events_into_indexed_partitions: { ...indexed, throughput_ratio: ratio(indexed.events_per_s, naive.events_per_s) },
+      archive_events_whole_months: wholeMonths,
       // The target: insert p99 while archiving <= 2x idle, at >= 2x the naive mover's events/s.
       archive_under_load: {
         batch_pause_ratio: pacing!.ratio,
@@ -220,6 +262,28 @@ async function insertsWhile(
     p99_ratio: ratio(summarize(busy).p99_ms, summarize(idle).p99_ms),
     mover: mover!,
   };
+}
+
+/** One live partition a month, from seven months back to two ahead, as months after the upgrade. */
+async function monthlyPartitions(sql: postgres.Sql): Promise<void> {
+  await sql.unsafe(`
+    do $$
+    declare
+      v_part record;
+      v_month timestamptz;
+    begin
+      for v_part in select b.partition from tracing.partition_bounds('tracing.domain_events') b where not b.is_default loop
+        execute format('drop table %s', v_part.partition);
+      end loop;
+      for k in -7 .. 2 loop
+        v_month := ((tracing.archive_month_start(now()) at time zone 'UTC') + make_interval(months => k)) at time zone 'UTC';
+        execute format('create table tracing.%I partition of tracing.domain_events for values from (%L) to (%L)',
+          tracing.live_partition_name('tracing.domain_events', v_month), v_month,
+          ((v_month at time zone 'UTC') + interval '1 month') at time zone 'UTC');
+      end loop;
+      perform tracing.index_live_event_partitions();
+      perform tracing.name_partition_indexes('tracing.domain_events');
+    end $$;`);
 }
 
 /** The archive's month partitions, created and indexed ahead (the naive mover's target, the steady state). */

@@ -151,7 +151,7 @@ end
 $$;
 
 comment on procedure tracing.archive_events(interval, boolean, integer, bigint, bigint) is
-  E'Moves events created more than p_older_than ago (default retention_settings.archive_after) from domain_events to the monthly archive, then whole traces whose spans ended before that to tracing.spans_archive, in batches of about p_batch_size rows, each its own transaction. p_dry_run counts what would move. Records the run (events_moved, spans_moved) in tracing.retention_runs.';
+  E'Moves events created more than p_older_than ago (default retention_settings.archive_after) from domain_events to the monthly archive (a live month older than that as a whole partition; one the horizon falls in waits until it is whole unless retention_settings.archive_whole_months is off), then whole traces whose spans ended before that to tracing.spans_archive, in batches of about p_batch_size rows, each its own transaction. p_dry_run counts what would move. Records the run (events_moved, spans_moved) in tracing.retention_runs.';
 
 create or replace procedure tracing.purge_archive(
   p_older_than interval default null,

@@ -3,6 +3,7 @@
 // table, renamed, its indexes kept), and falls back to the row batches when
 // a restore pins one of its events or its archive month already has rows.
 // Either way live + archive hold exactly the events written.
+import postgres from 'postgres';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../helpers/test-database.ts';
 import { createLedger, first, ledgerState, resetRetentionState, seedEvents, storeState } from '../../helpers/event-ledger.ts';
@@ -105,6 +106,43 @@ describe('archive_events over monthly partitions', () => {
       await db.sql`select bool_and(archived_at is not null) as stamped from tracing.domain_events_archive where event_data->>'tag' = 'month-a'`,
     );
     expect(stamped).toBe(true);
+  });
+
+  it('loses and doubles nothing while writers insert into the months it moves', async () => {
+    await seedEvents(db.sql, { count: 5000, ageDays: 200, tag: 'old' });
+    await seedEvents(db.sql, { count: 5000, ageDays: 160, tag: 'old' });
+    // Writers keep writing new events and events of those very months.
+    let writing = true;
+    let written = 0;
+    const clients = [0, 1, 2].map(() => postgres(db.url, { max: 1, onnotice: () => {} }));
+    const writers = clients.map(async (sql, w) => {
+      for (let i = 0; writing; i++) {
+        await seedEvents(sql, { count: 1 + (i % 3), ageDays: i % 2 === 0 ? 200 - (i % 40) : 0, tag: `writer-${w}` });
+        written++;
+      }
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      await db.sql`call tracing.archive_events(p_batch_size => 500)`;
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      writing = false;
+      await Promise.all(writers);
+      await Promise.all(clients.map((c) => c.end()));
+    }
+    expect(written).toBeGreaterThan(10);
+    await expectExactlyTheLedger();
+    const run = await lastRun();
+    expect(run.status).toBe('succeeded');
+    expect(run.details.partitions_moved.length).toBeGreaterThanOrEqual(1);
+    // What was written into a moved month meanwhile went to the default
+    // partition, and the next run takes it.
+    await db.sql`call tracing.archive_events()`;
+    await expectExactlyTheLedger();
+    const { oldLive } = first(
+      await db.sql`select count(*)::int as "oldLive" from tracing.domain_events where created_at < now() - interval '90 days'`,
+    );
+    expect(oldLive).toBe(0);
   });
 
   it('says in a dry run which months would move whole', async () => {
