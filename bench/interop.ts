@@ -36,6 +36,7 @@ import { createTokenVerifier, signToken } from '../server/auth/jwt.ts';
 import { startHttpServer } from '../server/http-server.ts';
 import { createTempoRoute } from '../server/tempo/route.ts';
 import { summarize, type BenchContext } from './context.ts';
+import { TIMELINE } from './trace-lookup-http.ts';
 
 const SPANS_PER_TRACE = 10;
 const BATCH_SPANS = 1000;
@@ -43,15 +44,6 @@ const IN_FLIGHT = 4;
 const WARMUP = 50;
 const SAMPLES = 500;
 const ORG = '0a000000-0000-4000-8000-00000000000a';
-// The fields a trace view asks for, as the dashboard asks for them.
-const TIMELINE = `query Timeline($traceId: String!) {
-  getTraceTimeline(pTraceId: $traceId) {
-    nodes {
-      traceId spanId parentSpanId name service kind status statusMessage attributes
-      startTime endTime depth childCount offsetMs durationMs selfTimeMs onCriticalPath events
-    }
-  }
-}`;
 const TARGET = { p50_ms: 1.5, p99_ms: 4 };
 
 export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {

@@ -39,7 +39,7 @@ import { startHttpServer } from '../server/http-server.ts';
 import { summarize, type BenchContext } from './context.ts';
 
 // The fields a trace view needs, as the dashboard asks for them.
-const TIMELINE = `query Timeline($traceId: String!) {
+export const TIMELINE = `query Timeline($traceId: String!) {
   getTraceTimeline(pTraceId: $traceId) {
     nodes {
       traceId spanId parentSpanId name service kind status statusMessage attributes
