@@ -32,13 +32,17 @@
 -- walk down can only come back to a span it saw by coming back to its
 -- root, and refusing the root as a child stops every loop at no cost.
 -- Paths are summed by hash (first per trace, for the trace count, then per
--- path), never sorted: sorting 70,000 arrays of text was a third of the
--- time. Invoker rights: row-level security decides which traces count.
+-- path), never sorted: the previous version sorted the 70,000 calls by
+-- their arrays of text. Invoker rights: row-level security decides which
+-- traces count.
 --
--- CPU time per call on the bench's 10,000 traces of 7 spans (2-core
--- machine, loaded): 0.33-0.35 s before (where nested calls were also
--- counted twice), see docs/flame-graphs-and-live-view.md for the current
--- figures.
+-- CPU time of a call on the bench's 10,000 traces of 7 spans (a tenant
+-- reader; 2-core machine, loaded), against the previous version in the same
+-- run: on Postgres 18 (the bench's) 0.25 s against 0.37 s; on Postgres 15
+-- (CI's) 0.16 s against 0.16 s with a fresh plan and 0.28 s with the
+-- generic plan that version kept from its sixth call in a session. Of the
+-- 0.16 s on Postgres 15: the operation's spans 12 ms, the walk 68 ms, self
+-- time 30 ms, the sums 46 ms.
 
 create or replace function api.operation_flame_graph(
   p_from timestamptz,
@@ -57,6 +61,9 @@ set work_mem = '32MB'
 -- session plpgsql would otherwise keep a generic plan, which took 1.8 times
 -- as long (planning a call takes 2-8 ms).
 set plan_cache_mode = force_custom_plan
+-- On a large table the estimates can pass jit_above_cost; compiled, a call
+-- took five times as long (1.3 s of CPU against 0.24 s).
+set jit = off
 as $$
 declare
   v_max integer := tracing.require_page_size(p_max_traces, 'p_max_traces', 10000, 10000);
@@ -76,20 +83,20 @@ begin
        limit v_max
     ),
     -- The parents of each operation span, up to 64 of them or back to the
-    -- span itself (a parent loop).
+    -- span itself (a parent loop). It starts from the span itself (step 0),
+    -- so spans without a parent start nothing: joining them to their
+    -- parents at once had Postgres 15 hash every span of the table first.
     ancestors (trace_id, organization_id, call_id, call_start, span_id, parent_span_id, start_time, is_operation, steps) as (
-      select o.trace_id, o.organization_id, o.span_id, o.start_time, p.span_id, p.parent_span_id, p.start_time,
-             p.service = p_service and p.name = p_operation, 1
+      select o.trace_id, o.organization_id, o.span_id, o.start_time, o.span_id, o.parent_span_id, o.start_time, false, 0
         from operation_spans o
-        join tracing.spans p on p.trace_id = o.trace_id and p.span_id = o.parent_span_id
-                            and p.organization_id is not distinct from o.organization_id
+       where o.parent_span_id is not null
       union all
       select a.trace_id, a.organization_id, a.call_id, a.call_start, p.span_id, p.parent_span_id, p.start_time,
              p.service = p_service and p.name = p_operation, a.steps + 1
         from ancestors a
         join tracing.spans p on p.trace_id = a.trace_id and p.span_id = a.parent_span_id
                             and p.organization_id is not distinct from a.organization_id
-       where a.steps < 64 and a.span_id <> a.call_id
+       where a.steps < 64 and (a.steps = 0 or a.span_id <> a.call_id)
     ),
     -- Calls inside another call of the operation: with an ancestor of the
     -- operation that starts earlier, or any such ancestor when the span is
@@ -99,15 +106,16 @@ begin
         from ancestors a
        group by a.trace_id, a.organization_id, a.call_id
       having bool_or(a.is_operation and a.span_id <> a.call_id and (a.start_time, a.span_id) < (a.call_start, a.call_id))
-          or (bool_or(a.is_operation and a.span_id <> a.call_id) and not bool_or(a.span_id = a.call_id))
+          or (bool_or(a.is_operation and a.span_id <> a.call_id) and not bool_or(a.steps > 0 and a.span_id = a.call_id))
     ),
     -- Down the call trees, children found through the spans' key (trace
-    -- prefix), each row carrying its parent's number and interval.
+    -- prefix), each row carrying its interval in ms after its root started
+    -- and its parent's number and interval.
     tree (trace_id, organization_id, root_span_id, root_start, num, parent_num, span_id, path, depth,
-          start_time, end_time, duration_ms, status, parent_start, parent_end) as (
+          duration_ms, status, start_ms, end_ms, parent_start_ms, parent_end_ms) as (
       select o.trace_id, o.organization_id, o.span_id, o.start_time, row_number() over () * 65, null::bigint, o.span_id,
-             array[p_service || ': ' || p_operation], 0, o.start_time, o.end_time, o.duration_ms, o.status,
-             null::timestamptz, null::timestamptz
+             array[p_service || ': ' || p_operation], 0, o.duration_ms, o.status,
+             0::double precision, date_part('epoch', o.end_time - o.start_time) * 1000, null::double precision, null::double precision
         from operation_spans o
        where not exists (select from nested n where n.trace_id = o.trace_id and n.call_id = o.span_id
                                                 and n.organization_id is not distinct from o.organization_id)
@@ -116,21 +124,19 @@ begin
       -- walk, and spread over the hash of a bigint (depth in the high bits
       -- collided there).
       select c.trace_id, c.organization_id, t.root_span_id, t.root_start, row_number() over () * 65 + t.depth + 1, t.num,
-             c.span_id, t.path || (c.service || ': ' || c.name), t.depth + 1, c.start_time, c.end_time, c.duration_ms, c.status,
-             t.start_time, t.end_time
+             c.span_id, t.path || (c.service || ': ' || c.name), t.depth + 1, c.duration_ms, c.status,
+             date_part('epoch', c.start_time - t.root_start) * 1000, date_part('epoch', c.end_time - t.root_start) * 1000,
+             t.start_ms, t.end_ms
         from tree t
         join tracing.spans c on c.trace_id = t.trace_id and c.parent_span_id = t.span_id
                             and c.organization_id is not distinct from t.organization_id
        where t.depth < 64 and c.span_id <> t.root_span_id
     ),
-    -- What each call's children cover of it, in ms after its root started.
+    -- What each call's children cover of it.
     cover as materialized (
       select cv.parent, cv.covered
-        from (select array_agg(t.parent_num) as parent,
-                     array_agg(date_part('epoch', t.start_time - t.root_start) * 1000) as child_start,
-                     array_agg(date_part('epoch', t.end_time - t.root_start) * 1000) as child_end,
-                     array_agg(date_part('epoch', t.parent_start - t.root_start) * 1000) as parent_start,
-                     array_agg(date_part('epoch', t.parent_end - t.root_start) * 1000) as parent_end
+        from (select array_agg(t.parent_num) as parent, array_agg(t.start_ms) as child_start, array_agg(t.end_ms) as child_end,
+                     array_agg(t.parent_start_ms) as parent_start, array_agg(t.parent_end_ms) as parent_end
                 from tree t
                where t.depth > 0) a,
              tracing.cover_by_parent(a.parent, a.child_start, a.child_end, a.parent_start, a.parent_end) cv
