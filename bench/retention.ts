@@ -22,6 +22,7 @@
 //     the naive mover, and the inserts' p99 while it works against idle.
 import postgres from 'postgres';
 import { withDatabase } from '../server/database/connection-strings.ts';
+import { partitionEventsByMonth } from '../db/tests/helpers/monthly-partitions.ts';
 import { summarize, type BenchContext } from './context.ts';
 
 const NAIVE_BATCH = 50_000;
@@ -92,7 +93,7 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
     // 3b. Whole months: the same events seeded into monthly live partitions.
     const monthly = await ctx.createDatabase();
     const monthlyName = new URL(monthly.url).pathname.slice(1);
-    await monthlyPartitions(monthly.sql);
+    await partitionEventsByMonth(monthly.sql, 7, 2);
     await seed(monthly.sql, ctx.events);
     await monthly.sql.end();
     let wholeMonths: Record<string, unknown>;
@@ -262,28 +263,6 @@ async function insertsWhile(
     p99_ratio: ratio(summarize(busy).p99_ms, summarize(idle).p99_ms),
     mover: mover!,
   };
-}
-
-/** One live partition a month, from seven months back to two ahead, as months after the upgrade. */
-async function monthlyPartitions(sql: postgres.Sql): Promise<void> {
-  await sql.unsafe(`
-    do $$
-    declare
-      v_part record;
-      v_month timestamptz;
-    begin
-      for v_part in select b.partition from tracing.partition_bounds('tracing.domain_events') b where not b.is_default loop
-        execute format('drop table %s', v_part.partition);
-      end loop;
-      for k in -7 .. 2 loop
-        v_month := ((tracing.archive_month_start(now()) at time zone 'UTC') + make_interval(months => k)) at time zone 'UTC';
-        execute format('create table tracing.%I partition of tracing.domain_events for values from (%L) to (%L)',
-          tracing.live_partition_name('tracing.domain_events', v_month), v_month,
-          ((v_month at time zone 'UTC') + interval '1 month') at time zone 'UTC');
-      end loop;
-      perform tracing.index_live_event_partitions();
-      perform tracing.name_partition_indexes('tracing.domain_events');
-    end $$;`);
 }
 
 /** The archive's month partitions, created and indexed ahead (the naive mover's target, the steady state). */

@@ -6,6 +6,7 @@
 import postgres from 'postgres';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../helpers/test-database.ts';
+import { partitionEventsByMonth } from '../../helpers/monthly-partitions.ts';
 import { createLedger, first, ledgerState, resetRetentionState, seedEvents, storeState } from '../../helpers/event-ledger.ts';
 
 const db = useTestDatabase();
@@ -19,23 +20,7 @@ beforeAll(async () => {
 // from eight months back to the months ahead.
 beforeEach(async () => {
   await resetRetentionState(db.sql);
-  await db.sql.unsafe(`
-    do $$
-    declare
-      v_part record;
-      v_month timestamptz;
-    begin
-      for v_part in select b.partition from tracing.partition_bounds('tracing.domain_events') b where not b.is_default loop
-        execute format('drop table %s', v_part.partition);
-      end loop;
-      for k in -8 .. 2 loop
-        v_month := ((tracing.archive_month_start(now()) at time zone 'UTC') + make_interval(months => k)) at time zone 'UTC';
-        execute format('create table tracing.%I partition of tracing.domain_events for values from (%L) to (%L)',
-          tracing.live_partition_name('tracing.domain_events', v_month), v_month,
-          ((v_month at time zone 'UTC') + interval '1 month') at time zone 'UTC');
-      end loop;
-      perform tracing.index_live_event_partitions();
-    end $$;`);
+  await partitionEventsByMonth(db.sql, 8, 2);
 });
 
 async function monthOf(ageDays: number) {
