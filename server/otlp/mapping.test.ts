@@ -82,6 +82,11 @@ describe('export mapping', () => {
 
   it('converts between ISO times and Unix nanoseconds at microsecond precision', () => {
     expect(nanosToIso(1772366400123456789n)).toBe('2026-03-01T12:00:00.123456Z');
+    // The next second, the same second again, and times past 2255 (beyond a Number's exact microseconds).
+    expect(nanosToIso(1772366401000000999n)).toBe('2026-03-01T12:00:01.000000Z');
+    expect(nanosToIso(1772366401999999000n)).toBe('2026-03-01T12:00:01.999999Z');
+    expect(nanosToIso(253402300799999999000n)).toBe('9999-12-31T23:59:59.999999Z');
+    expect(nanosToIso(9_000_000_000_000_001_000n)).toBe('2255-03-14T16:00:00.000001Z');
     expect(isoToNanos('2026-03-01T12:00:00.123456Z')).toBe('1772366400123456000');
     expect(isoToNanos('2026-03-01T12:00:00Z')).toBe('1772366400000000000');
     expect(isoToNanos('not a time')).toBeUndefined();

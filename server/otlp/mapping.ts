@@ -404,11 +404,25 @@ function nanos(value: unknown): bigint | undefined {
 
 /** Unix nanoseconds -> ISO 8601 (UTC, microseconds: what timestamptz keeps). */
 export function nanosToIso(value: bigint): string {
+  // Microseconds are exact as a Number until 2255; the spans of one
+  // request share their seconds, so a second's text is made once.
+  if (value < 9_000_000_000_000_000_000n) {
+    const micros = Number(value / 1000n);
+    const second = Math.floor(micros / 1_000_000);
+    if (second !== lastSecond) {
+      lastSecond = second;
+      lastSecondIso = new Date(second * 1000).toISOString().slice(0, 19);
+    }
+    return `${lastSecondIso}.${String(micros - second * 1_000_000).padStart(6, '0')}Z`;
+  }
   const micros = value / 1000n;
   const date = new Date(Number(micros / 1000n));
   const fraction = String(micros % 1000000n).padStart(6, '0');
   return `${date.toISOString().slice(0, 19)}.${fraction}Z`;
 }
+
+let lastSecond = Number.NaN;
+let lastSecondIso = '';
 
 /** ISO 8601 -> Unix nanoseconds, keeping microseconds when written. */
 export function isoToNanos(value: string): string | undefined {

@@ -42,7 +42,6 @@ export interface DecodedColumns {
 export class LeftToReferenceDecoder extends Error {}
 
 const SERVICE_NAME = 'service.name';
-const UUID_ATTRIBUTES = [SESSION_ID_ATTRIBUTE, CORRELATION_ID_ATTRIBUTE, ORGANIZATION_ID_ATTRIBUTE];
 
 // The wire format (protobuf encoding): a tag is a varint of field number
 // and wire type; these are the wire types OTLP's messages use.
@@ -197,15 +196,30 @@ function readSpan(reader: WireReader, start: number, end: number, resource: Memb
 
   // The attributes that name the service or have columns of their own
   // (the last value of each counts, as in an object).
-  const last = new Map<string, Member>();
-  for (const member of members) if (member.key === SERVICE_NAME || UUID_ATTRIBUTES.includes(member.key)) last.set(member.key, member);
-  const serviceText = stringValue(last.get(SERVICE_NAME));
-  const uuids = new Map<string, string>();
-  for (const key of UUID_ATTRIBUTES) {
-    const stored = storedUuid(stringValue(last.get(key)));
-    if (stored) uuids.set(key, stored);
+  let service: Member | undefined;
+  let session: Member | undefined;
+  let correlation: Member | undefined;
+  let organization: Member | undefined;
+  for (const member of members) {
+    if (member.key === SERVICE_NAME) service = member;
+    else if (member.key === SESSION_ID_ATTRIBUTE) session = member;
+    else if (member.key === CORRELATION_ID_ATTRIBUTE) correlation = member;
+    else if (member.key === ORGANIZATION_ID_ATTRIBUTE) organization = member;
   }
-  const kept = members.filter((m) => m.key !== SERVICE_NAME && !uuids.has(m.key));
+  const serviceText = stringValue(service);
+  const sessionId = session && storedUuid(stringValue(session));
+  const correlationId = correlation && storedUuid(stringValue(correlation));
+  const organizationId = organization && storedUuid(stringValue(organization));
+  const kept =
+    service || sessionId || correlationId || organizationId
+      ? members.filter(
+          (m) =>
+            m.key !== SERVICE_NAME &&
+            !(sessionId && m.key === SESSION_ID_ATTRIBUTE) &&
+            !(correlationId && m.key === CORRELATION_ID_ATTRIBUTE) &&
+            !(organizationId && m.key === ORGANIZATION_ID_ATTRIBUTE),
+        )
+      : members;
 
   const c = out.columns;
   c.positions.push(index);
@@ -222,8 +236,8 @@ function readSpan(reader: WireReader, start: number, end: number, resource: Memb
   c.attributes.push(toPostgresJsonText(objectJson(kept)));
   c.events.push(eventsJson === null ? null : toPostgresJsonText(eventsJson));
   c.links.push(linksJson === null ? null : toPostgresJsonText(linksJson));
-  c.correlation_id.push(uuids.get(CORRELATION_ID_ATTRIBUTE) ?? null);
-  c.session_id.push(uuids.get(SESSION_ID_ATTRIBUTE) ?? null);
+  c.correlation_id.push(correlationId || null);
+  c.session_id.push(sessionId || null);
 }
 
 /** The attribute's value when it is stored as a JSON string (text, and what JSON cannot hold exactly: big integers, NaN, bytes). */

@@ -82,12 +82,21 @@ export function columnsFromRecords(records: SpanRecord[], positions: number[]): 
  * connection that has not yet read the server's types, for everything.
  */
 export function spanColumnArguments(sql: postgres.Sql, c: SpanColumns, organizationId: string) {
-  return sql`${arrayLiteral(c.trace_id)}::uuid[], ${arrayLiteral(c.span_id)}::bigint[], ${arrayLiteral(c.parent_span_id)}::bigint[],
-    ${arrayLiteral(c.name)}::text[], ${arrayLiteral(c.service)}::text[], ${arrayLiteral(c.kind)}::text[],
-    ${arrayLiteral(c.start_time)}::timestamptz[], ${arrayLiteral(c.end_time)}::timestamptz[], ${arrayLiteral(c.status)}::text[],
+  return sql`${plainArrayLiteral(c.trace_id)}::uuid[], ${plainArrayLiteral(c.span_id)}::bigint[], ${plainArrayLiteral(c.parent_span_id)}::bigint[],
+    ${arrayLiteral(c.name)}::text[], ${arrayLiteral(c.service)}::text[], ${plainArrayLiteral(c.kind)}::text[],
+    ${plainArrayLiteral(c.start_time)}::timestamptz[], ${plainArrayLiteral(c.end_time)}::timestamptz[], ${plainArrayLiteral(c.status)}::text[],
     ${arrayLiteral(c.status_message)}::text[], ${arrayLiteral(c.attributes)}::jsonb[], ${arrayLiteral(c.events)}::jsonb[],
-    ${arrayLiteral(c.links)}::jsonb[], ${arrayLiteral(c.correlation_id)}::uuid[], ${arrayLiteral(c.session_id)}::uuid[],
-    ${arrayLiteral(c.trace_id.map(() => organizationId))}::uuid[]`;
+    ${arrayLiteral(c.links)}::jsonb[], ${plainArrayLiteral(c.correlation_id)}::uuid[], ${plainArrayLiteral(c.session_id)}::uuid[],
+    ${plainArrayLiteral(c.trace_id.map(() => organizationId))}::uuid[]`;
+}
+
+/**
+ * The array literal of values that need no quoting: hex and decimal ids,
+ * uuids, ISO 8601 times and the kind and status names, as the two decoding
+ * paths write them (checked there), never the word NULL.
+ */
+function plainArrayLiteral(values: Array<string | null>): string {
+  return `{${values.map((value) => value ?? 'NULL').join(',')}}`;
 }
 
 /** A one-dimensional Postgres array literal: every element quoted (backslash and quote escaped), NULL for null. */
