@@ -26,7 +26,18 @@
 -- one trace id on purpose) builds a tree of 10,000 and no more; at most
 -- 10,000 rows are returned, the first in depth-first order. Either cut sets
 -- trace_cut_at_limit on every row. Before, the whole tree was built and
--- only the answer limited (see bench/timeline.ts for the figures).
+-- only the answer limited. Execution time of one call, a random tree, on
+-- the 2-core machine at a load average of 11-12 (other engineers' tests),
+-- samples alternating, before (whole tree) / after (bounded):
+--   10,000 spans      0.77-1.12 s / 0.80-1.17 s (the same work)
+--   50,000 spans      3.7-4.1 s   / 0.83-1.13 s
+--   100,000 spans     6.1-7.8 s   / 0.79-1.23 s
+--   1,000,000 spans   39-79 s     / 0.69-0.98 s
+-- What still grows with the trace is choosing its earliest spans: every
+-- index entry of the trace is read for a top-N sort (about 0.3-0.5 s of
+-- the 1,000,000-span call at that load), since no index orders a trace's
+-- spans by start. npm run bench (query_api) times the 50,000 and 100,000
+-- span traces against the baseline (bench/timeline.ts).
 --
 -- Measured against the previous single plpgsql function (array passes),
 -- CPU time per call in one session on a loaded 2-core machine:
@@ -37,6 +48,17 @@
 -- time 0.3, critical path 0.7, the rows out about 2. npm run bench
 -- (query_api) times both side by side (bench/timeline.ts).
 
+-- The timeline's bound: spans and events read, rows returned. A function,
+-- immutable, so a statement that calls it is planned with the number (see
+-- tracing.trace_nodes on why that matters).
+create or replace function tracing.timeline_limit() returns integer
+language sql immutable parallel safe as $$ select 10000 $$;
+
+comment on function tracing.timeline_limit() is
+  E'The most spans and domain events the trace timeline reads of a trace, and the most rows it returns: 10,000.';
+
+grant execute on function tracing.timeline_limit() to tracegres_anonymous;
+
 create or replace function tracing.trace_timeline(p_trace_id uuid) returns setof api.timeline_span
 language plpgsql stable parallel safe
 set jit = off
@@ -44,9 +66,7 @@ set plan_cache_mode = force_generic_plan
 as $$
 declare
   depth_limit constant integer := 1000;
-  span_limit constant integer := 10000;
-  event_limit constant integer := 10000;
-  row_limit constant integer := 10000;
+  row_limit constant integer := tracing.timeline_limit();
   v_trace_cut boolean;
   v_trace_hex text := tracing.trace_id_to_hex(p_trace_id);
   n integer;
@@ -71,7 +91,7 @@ begin
          bool_or(t.trace_cut)
     into v_span_hex, v_parent, v_start, v_end, v_st, v_en, v_name, v_service, v_kind, v_status,
          v_status_message, v_attributes, v_is_inferred, v_is_placeholder, v_event_count, v_events, v_trace_cut
-    from (select * from tracing.trace_nodes(p_trace_id, span_limit, event_limit) x order by x.num) t;
+    from (select * from tracing.trace_nodes(p_trace_id, tracing.timeline_limit(), tracing.timeline_limit()) x order by x.num) t;
   n := coalesce(cardinality(v_span_hex), 0);
   if n = 0 then
     return;
