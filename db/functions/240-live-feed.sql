@@ -63,25 +63,57 @@ comment on function api.get_failed_events_by_id(bigint[]) is
 grant execute on function api.get_failed_events_by_id(bigint[]) to tracegres_anonymous;
 
 -- New traces, for live search results. The payload is the trace's
--- organization (empty for none), not the trace: Postgres folds identical
--- notifications of one transaction into one, so a batch of spans that
--- starts a thousand traces of one tenant sends a single notification, and
--- the ingest path pays one trigger call per new trace, none per span. The
--- server only tells that tenant's viewers (and admins) that something
--- arrived; their pages run their searches again through GraphQL, where
--- row-level security and the search itself decide what they get.
+-- organization, not the trace: Postgres folds identical notifications of
+-- one transaction into one, so a batch of spans that starts a thousand
+-- traces of one tenant sends a single notification, and the ingest path
+-- pays one trigger call per new trace, none per span. A trace of no
+-- organization is named instead (`none:` and its id), so who may see it can
+-- be asked of that trace (such traces come from writers without a tenant,
+-- not from authenticated ingest, so losing the folding costs little). The
+-- server asks api.sees_trace_activity, as each subscriber, whether to tell
+-- it that something arrived; their pages run their searches again through
+-- GraphQL, where row-level security and the search itself decide what they
+-- get.
 create or replace function tracing.tg_trace_summaries__notify_new() returns trigger
 language plpgsql volatile as $$
 begin
-  perform pg_notify('tracegres_new_traces', coalesce(new.organization_id::text, ''));
+  perform pg_notify('tracegres_new_traces', coalesce(new.organization_id::text, 'none:' || new.trace_id::text));
   return null;
 end
 $$;
 
 comment on function tracing.tg_trace_summaries__notify_new() is
-  E'Trigger: NOTIFY tracegres_new_traces with the organization of a trace seen for the first time.';
+  E'Trigger: NOTIFY tracegres_new_traces with the organization of a trace seen for the first time (none: and the trace id for a trace of no organization).';
 
 create or replace trigger _700_notify_new_trace
   after insert on tracing.trace_summaries
   for each row
   execute function tracing.tg_trace_summaries__notify_new();
+
+-- Whether the caller sees the traces a tracegres_new_traces notification
+-- announced, asked of row-level security itself: invoker rights, so the
+-- policies on trace_summaries decide, and the rule of who sees which
+-- organization stays written once, in the policies (the server used to
+-- repeat it in TypeScript). Each probe reads at most one index entry: a
+-- summary of the organization (trace_summaries_organization_start_time_idx),
+-- where a reader of another organization reads none, as the planner sees
+-- the policy's organization and this one must be equal and checks that
+-- once; or the announced trace of no organization by its id. Only the
+-- branch the argument picks runs.
+create or replace function api.sees_trace_activity(p_organization_id uuid, p_trace_id uuid) returns boolean
+language sql stable parallel safe as $$
+  select case
+    when p_organization_id is not null then
+      -- The index's order, so the plan reads the index even when one
+      -- organization holds most summaries (a generic plan's estimate).
+      coalesce((select true from tracing.trace_summaries t where t.organization_id = p_organization_id
+                 order by t.start_time desc limit 1), false)
+    else
+      exists (select from tracing.trace_summaries t where t.trace_id = p_trace_id and t.organization_id is null)
+  end
+$$;
+
+comment on function api.sees_trace_activity(uuid, uuid) is
+  E'Whether the caller may see traces of organization p_organization_id, or, when it is null, the trace p_trace_id of no organization, as row-level security decides: how the live view (traceActivity) decides whom to tell that traces arrived.';
+
+grant execute on function api.sees_trace_activity(uuid, uuid) to tracegres_anonymous;

@@ -146,6 +146,26 @@ describe('the live subscriptions', () => {
     }
   });
 
+  it('signals a trace of no organization to admins only', async () => {
+    const clients = [
+      connect(`Bearer ${await token({ role: 'reader', organization_id: ORG_A, sub: 'none-a' })}`),
+      connect(`Bearer ${await token({ role: 'admin', sub: 'none-ops' })}`),
+    ];
+    const [a, admin] = clients.map((client) => subscribe(client, TRACE_ACTIVITY)) as [Subscription, Subscription];
+    try {
+      await running([a, admin], (round) => recordSpans(db.sql, [span('root', { trace: `probe-none-a-${round}`, start: 0, end: 10 })]));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      for (const s of [a, admin]) s.results.splice(0);
+      await recordSpans(db.sql, [span('root', { trace: 'live-none', start: 0, end: 10, org: null })]);
+      await expect.poll(() => admin.results.length, { timeout: 5_000 }).toBe(1);
+      expect(admin.results[0]).toEqual({ data: { traceActivity: true } });
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(a.results).toEqual([]);
+    } finally {
+      for (const client of clients) await client.dispose();
+    }
+  });
+
   it('needs a token, caps the operations of one client, and applies the query budget', async () => {
     for (const authorization of [undefined, 'Bearer nope']) {
       const client = connect(authorization);
