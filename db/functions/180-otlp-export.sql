@@ -85,11 +85,17 @@ $$;
 comment on function tracing.otlp_span_key(uuid, bigint, uuid) is
   E'The key of a span in the lookup object of tracing.otlp_domain_events.';
 
-create or replace function tracing.otlp_domain_events(p_trace_ids uuid[]) returns jsonb
+-- The one-argument form of an earlier release.
+drop function if exists tracing.otlp_domain_events(uuid[]);
+
+create or replace function tracing.otlp_domain_events(p_trace_ids uuid[], p_events_per_trace integer default null) returns jsonb
 language sql stable parallel safe as $$
   -- One object for a whole set of traces, looked up per span: joined
   -- instead, a misjudged array parameter made the planner re-run the
-  -- grouping for every span.
+  -- grouping for every span. Each trace's events are read on their own,
+  -- oldest first through the trace index, at most p_events_per_trace of
+  -- them (null: all), so a read API's request costs the same however many
+  -- events were written into one trace id.
   select jsonb_object_agg(x.span_key, x.events)
     from (
       select tracing.otlp_span_key(e.trace_id, e.span_id, e.organization_id) as span_key,
@@ -102,15 +108,20 @@ language sql stable parallel safe as $$
                  'tracegres.stream.id', e.stream_id,
                  'tracegres.processing_error', e.processing_error))
              ) order by e.created_at, e.id) as events
-        from tracing.domain_events e
-       where e.trace_id = any (p_trace_ids)
-         and e.span_id is not null
+        from (select distinct t.trace_id from unnest(p_trace_ids) t(trace_id)) t
+        cross join lateral (
+          select * from tracing.domain_events d
+           where d.trace_id = t.trace_id
+           order by d.created_at, d.id
+           limit p_events_per_trace
+        ) e
+       where e.span_id is not null
        group by e.trace_id, e.span_id, e.organization_id
     ) as x
 $$;
 
-comment on function tracing.otlp_domain_events(uuid[]) is
-  E'The domain events of the given traces as OTLP span events (name, time_unix_nano, attributes), in one object keyed by tracing.otlp_span_key of the span that emitted them; events the caller may not see are left out.';
+comment on function tracing.otlp_domain_events(uuid[], integer) is
+  E'The domain events of the given traces as OTLP span events (name, time_unix_nano, attributes), in one object keyed by tracing.otlp_span_key of the span that emitted them; events the caller may not see are left out. At most the first p_events_per_trace events of each trace by time (all when null).';
 
 -- A stored span in OTLP's terms (type tracing.otlp_span, from migration
 -- 000026), written once for the export queue and the read APIs

@@ -19,8 +19,9 @@ language sql stable parallel safe as $$
   -- the mapping once per column, doubling the planning time (2.5 to 5 ms).
   -- The events' lookup object is built once (materialized): inlined, the
   -- planner rebuilt it for every span, and a trace of 1,000 spans with
-  -- 1,000 events took 18-29 s instead of 50-60 ms.
-  with events as materialized (select tracing.otlp_domain_events(p_trace_ids) as lookup)
+  -- 1,000 events took 18-29 s instead of 50-60 ms. Events are bounded like
+  -- spans: the first 10,000 of each trace.
+  with events as materialized (select tracing.otlp_domain_events(p_trace_ids, 10000) as lookup)
   select (x.span).*
     from unnest(p_trace_ids) with ordinality as t(trace_id, n)
     cross join events
@@ -35,7 +36,7 @@ language sql stable parallel safe as $$
 $$;
 
 comment on function tracing.otlp_trace_spans(uuid[], integer) is
-  E'The spans of the given traces the caller may see, in OTLP''s terms (hex ids, times in Unix nanoseconds as text) with the domain events each span emitted; grouped by trace in the order given, each in start order, at most p_spans_per_trace a trace (10,000 unless given, 10,001 at most, so a caller can ask for one more than it shows to learn that a trace was cut).';
+  E'The spans of the given traces the caller may see, in OTLP''s terms (hex ids, times in Unix nanoseconds as text) with the domain events each span emitted; grouped by trace in the order given, each in start order, at most p_spans_per_trace a trace (10,000 unless given, 10,001 at most, so a caller can ask for one more than it shows to learn that a trace was cut), with the domain events of the first 10,000 events of each trace.';
 
 -- Jaeger's UI asks for the services on every search page, so they come
 -- from a bounded sample: the spans of the newest traces of the window, at
@@ -60,7 +61,7 @@ comment on function tracing.span_operations(timestamptz, timestamptz) is
 grant execute on function
   tracing.otlp_trace_spans(uuid[], integer),
   tracing.to_otlp_span(tracing.spans, jsonb),
-  tracing.otlp_domain_events(uuid[]),
+  tracing.otlp_domain_events(uuid[], integer),
   tracing.otlp_span_key(uuid, bigint, uuid),
   tracing.otlp_unix_nano(timestamptz),
   tracing.span_operations(timestamptz, timestamptz)

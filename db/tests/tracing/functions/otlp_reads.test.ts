@@ -80,6 +80,21 @@ describe('tracing.otlp_trace_spans', () => {
     });
   });
 
+  it('reads at most the first 10,000 domain events of each trace, however many were written into it', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await seed(tx);
+      // 10,001 more events of the second trace's span, after the one seeded.
+      await tx`insert into tracing.domain_events (stream_type, stream_id, event_type, event_data, trace_id, span_id, organization_id, created_at)
+               select 'order', 'ord-1', 'Step' || i, '{}', ${SECOND}::uuid, tracing.hex_to_span_id('00000000000000b1'), ${ORG_A},
+                      now() + i * interval '1 ms'
+               from generate_series(1, 10001) i`;
+      const [row] = await asReader(tx, ORG_A, () => tx`select domain_events from tracing.otlp_trace_spans(${[SECOND]}::uuid[])`);
+      const events = row!.domain_events as Array<{ name: string }>;
+      expect(events).toHaveLength(10_000);
+      expect([events[0]!.name, events.at(-1)!.name]).toEqual(['OrderPlaced', 'Step9999']);
+    });
+  });
+
   it('builds the domain events of the traces asked once, not once a span', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       await seed(tx);
