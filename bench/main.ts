@@ -25,6 +25,7 @@ const suites: Record<string, () => Promise<BenchSuite>> = {
   peers: async () => (await import('./peers.ts')).run,
   replica: async () => (await import('./replica.ts')).run,
   span_partitions: async () => (await import('./span-partitions.ts')).run,
+  event_partitions: async () => (await import('./event-partitions.ts')).run,
 };
 
 const { values } = parseArgs({
