@@ -2,7 +2,8 @@
 //   p50/p99 of the three event lookups through GraphQL over HTTP (the real
 //   server, a reader token, row-level security on), at ctx.events events;
 //   api.get_trace_timeline in SQL against the function it replaced, from 10
-//   to 10,000 spans among 100,000 other spans (bench/timeline.ts); a trace
+//   to 10,000 spans among 100,000 other spans, and traces of 50,000 and
+//   100,000 spans that the timeline cuts (bench/timeline.ts); a trace
 //   by id (10 spans, getTraceTimeline) over HTTP, with where its time goes
 //   (bench/trace-lookup-http.ts).
 import { createHash } from 'node:crypto';

@@ -5,6 +5,12 @@
 // each is the statement's execution time in Postgres (EXPLAIN ANALYZE,
 // timing off). The two must return the same rows, or the figures mean
 // nothing and the suite fails.
+//
+// Traces of 50,000 and 100,000 spans show the bound on work: the baseline
+// builds the whole tree before it limits the answer; get_trace_timeline
+// builds the tree of the earliest 10,000 spans only. Their rows differ by
+// design, so there each must answer 10,000 rows, and only the current one
+// flags the trace as cut.
 import { readFile } from 'node:fs/promises';
 import type postgres from 'postgres';
 import { summarize, type BenchContext } from './context.ts';
@@ -17,7 +23,11 @@ interface Shape {
   fanout: number;
   samples: number;
   target_p99_ms?: number;
+  /** Larger than the timeline reads: the answer is cut to 10,000 rows. */
+  cut?: boolean;
 }
+
+const TIMELINE_ROWS = 10_000;
 
 // `thousand` and `tenthousand` are seeded by the caller.
 const shapes: Record<string, Shape & { seeded?: boolean }> = {
@@ -27,6 +37,8 @@ const shapes: Record<string, Shape & { seeded?: boolean }> = {
   spans_1000_fanout_2: { label: 'timeline-binary', spans: 1000, fanout: 2, samples: 100, target_p99_ms: 5 },
   spans_10000: { label: 'tenthousand', spans: 10_000, fanout: 8, samples: 20, target_p99_ms: 50, seeded: true },
   chain_1000_deep: { label: 'timeline-chain', spans: 1000, fanout: 1, samples: 50, target_p99_ms: 40 },
+  spans_50000_cut: { label: 'timeline-fifty-thousand', spans: 50_000, fanout: 8, samples: 5, cut: true },
+  spans_100000_cut: { label: 'timeline-hundred-thousand', spans: 100_000, fanout: 8, samples: 5, cut: true },
 };
 
 export async function compareTimelines(ctx: BenchContext, sql: postgres.Sql, seedTrace: SeedTrace): Promise<Record<string, unknown>> {
@@ -45,12 +57,21 @@ export async function compareTimelines(ctx: BenchContext, sql: postgres.Sql, see
     const id = row!.id as string;
     const current = `select * from api.get_trace_timeline('${id}')`;
     const baseline = `select * from tracing.trace_timeline_baseline(tracing.hex_to_trace_id('${id}')) t order by t.position limit 10000`;
-    const [difference] = await sql.unsafe(`
-      select (select count(*) from (${current}) c)::int as rows,
-             (select count(*) from ((${current}) except all (${baseline})) d)::int as only_current,
-             (select count(*) from ((${baseline}) except all (${current})) d)::int as only_baseline`);
-    if (difference!.rows !== shape.spans || difference!.only_current !== 0 || difference!.only_baseline !== 0) {
-      throw new Error(`timeline ${name}: the two functions disagree (${JSON.stringify(difference)})`);
+    if (shape.cut) {
+      const [answer] = await sql.unsafe(`
+        select (select count(*) from (${current}) c where c.trace_cut_at_limit)::int as current_cut_rows,
+               (select count(*) from (${baseline}) b)::int as baseline_rows`);
+      if (answer!.current_cut_rows !== TIMELINE_ROWS || answer!.baseline_rows !== TIMELINE_ROWS) {
+        throw new Error(`timeline ${name}: expected ${TIMELINE_ROWS} rows, the current ones flagged cut (${JSON.stringify(answer)})`);
+      }
+    } else {
+      const [difference] = await sql.unsafe(`
+        select (select count(*) from (${current}) c)::int as rows,
+               (select count(*) from ((${current}) except all (${baseline})) d)::int as only_current,
+               (select count(*) from ((${baseline}) except all (${current})) d)::int as only_baseline`);
+      if (difference!.rows !== shape.spans || difference!.only_current !== 0 || difference!.only_baseline !== 0) {
+        throw new Error(`timeline ${name}: the two functions disagree (${JSON.stringify(difference)})`);
+      }
     }
     const durations = { current: [] as number[], baseline: [] as number[] };
     // Three warm-up rounds (plans cached, pages in memory), then the samples.

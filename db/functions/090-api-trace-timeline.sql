@@ -26,18 +26,17 @@
 -- one trace id on purpose) builds a tree of 10,000 and no more; at most
 -- 10,000 rows are returned, the first in depth-first order. Either cut sets
 -- trace_cut_at_limit on every row. Before, the whole tree was built and
--- only the answer limited. Execution time of one call, a random tree, on
--- the 2-core machine at a load average of 11-12 (other engineers' tests),
--- samples alternating, before (whole tree) / after (bounded):
---   10,000 spans      0.77-1.12 s / 0.80-1.17 s (the same work)
---   50,000 spans      3.7-4.1 s   / 0.83-1.13 s
---   100,000 spans     6.1-7.8 s   / 0.79-1.23 s
---   1,000,000 spans   39-79 s     / 0.69-0.98 s
--- What still grows with the trace is choosing its earliest spans: every
--- index entry of the trace is read for a top-N sort (about 0.3-0.5 s of
--- the 1,000,000-span call at that load), since no index orders a trace's
--- spans by start. npm run bench (query_api) times the 50,000 and 100,000
--- span traces against the baseline (bench/timeline.ts).
+-- only the answer limited. npm run bench (query_api, bench/timeline.ts),
+-- one run at a load average of 10-13 on the 2-core machine, p50 against
+-- the baseline function (which builds the whole tree), samples alternating:
+--   10,000 spans      381 ms / 432 ms (the same work)
+--   50,000 spans      671 ms / 2,451 ms
+--   100,000 spans     552 ms / 3,942 ms
+-- and by hand, a random tree of 1,000,000 spans: 1.3-1.4 s against 39-79 s
+-- for the previous version of this function. What still grows with the
+-- trace is choosing its earliest spans: every index entry of the trace is
+-- read for a top-N sort (0.3-0.5 s of the 1,000,000-span call at that
+-- load), since no index orders a trace's spans by start.
 --
 -- Measured against the previous single plpgsql function (array passes),
 -- CPU time per call in one session on a loaded 2-core machine:
