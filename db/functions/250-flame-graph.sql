@@ -37,12 +37,14 @@
 -- traces count.
 --
 -- CPU time of a call on the bench's 10,000 traces of 7 spans (a tenant
--- reader; 2-core machine, loaded), against the previous version in the same
--- run: on Postgres 18 (the bench's) 0.25 s against 0.37 s; on Postgres 15
--- (CI's) 0.16 s against 0.16 s with a fresh plan and 0.28 s with the
--- generic plan that version kept from its sixth call in a session. Of the
--- 0.16 s on Postgres 15: the operation's spans 12 ms, the walk 68 ms, self
--- time 30 ms, the sums 46 ms.
+-- reader, ten calls in one session; 2-core machine at load 10-11), against
+-- the previous version in the same run: on Postgres 18 (the bench's)
+-- 0.33-0.36 s against 0.47-0.51 s with a fresh plan and 0.79-0.83 s with the
+-- generic plan it kept from its sixth call in a session; on Postgres 15
+-- (CI's) 0.35-0.40 s against 0.33-0.38 s and 0.55-0.56 s. Measured before
+-- tracing.spans was partitioned by month, at a lower load, a Postgres 15
+-- call took 0.16 s: the operation's spans 12 ms, the walk 68 ms, self time
+-- 30 ms, the sums 46 ms.
 
 create or replace function api.operation_flame_graph(
   p_from timestamptz,
