@@ -212,6 +212,24 @@ describe('the fast path for canonical metadata', () => {
     });
   });
 
+  it('skips the trigger function through a WHEN clause that calls no function of ours', async () => {
+    // The clause is compiled for every statement, and inlining a SQL
+    // function parses its body each time: calls of trace_id_to_hex and
+    // span_id_to_hex cost a single-row insert about 17 us of CPU more.
+    const [trigger] = await db.sql<{ definition: string }[]>`
+      select pg_get_triggerdef(oid) as definition from pg_trigger
+       where tgrelid = 'tracing.domain_events'::regclass and tgname = '_100_sync_trace_fields'`;
+    const clause = trigger!.definition.slice(trigger!.definition.indexOf(' WHEN '), trigger!.definition.indexOf(' EXECUTE '));
+    expect(clause).toContain('uuid_send(new.trace_id)');
+    expect(clause).not.toMatch(/tracing\./);
+    // Its spelling of the ids is the functions' spelling.
+    const [row] = await db.sql<{ same: boolean }[]>`
+      select encode(uuid_send(${TRACE}::uuid), 'hex') = tracing.trace_id_to_hex(${TRACE}::uuid)
+         and encode(int8send(tracing.hex_to_span_id(${HIGH_BIT_SPAN})), 'hex')
+             = tracing.span_id_to_hex(tracing.hex_to_span_id(${HIGH_BIT_SPAN})) as same`;
+    expect(row!.same).toBe(true);
+  });
+
   it('is inlined into the trigger, not called', async () => {
     // A stable function in its body (concat, say) would stop the planner
     // inlining it, and the call would cost more than the check.
