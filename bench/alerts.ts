@@ -16,13 +16,12 @@
 // (/proc/<pid>/schedstat, when the server runs on this Linux machine): on
 // a machine shared with other work the wall time mostly measures the
 // others, the CPU time what the triggers cost.
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type postgres from 'postgres';
 import { readAlertConfig } from '../server/alerts/config.ts';
 import { createAlertDelivery } from '../server/alerts/delivery-loop.ts';
-import { summarize, type BenchContext } from './context.ts';
+import { backendClock, summarize, type BenchContext } from './context.ts';
 
 const ROUNDS = 8;
 const SINGLE_PER_ROUND = 300;
@@ -76,17 +75,6 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
 }
 
 type Connection = postgres.ReservedSql;
-
-/** Milliseconds the Postgres process `pid` has been on a CPU, or undefined when it cannot be read here. */
-function backendClock(pid: number): () => number | undefined {
-  const read = () => Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
-  try {
-    read();
-    return read;
-  } catch {
-    return () => undefined;
-  }
-}
 
 async function setTriggers(sql: Connection, on: boolean) {
   const how = on ? 'enable' : 'disable';

@@ -2,6 +2,7 @@
 // run's settings. Suites live in bench/<topic>.ts and export
 // `run(ctx): Promise<Record<string, unknown>>`; bench/main.ts prints their
 // figures as one JSON document.
+import { readFileSync } from 'node:fs';
 import type postgres from 'postgres';
 
 export interface BenchDatabase {
@@ -34,4 +35,20 @@ export function summarize(durationsMs: number[]): { p50_ms: number; p99_ms: numb
     mean_ms: round(sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length)),
     samples: sorted.length,
   };
+}
+
+/**
+ * Milliseconds the Postgres process `pid` has been on a CPU, or undefined
+ * when it cannot be read here (/proc/<pid>/schedstat: the server runs on
+ * this Linux machine). On a machine shared with other work, wall time
+ * mostly measures the others; this measures what the statements cost.
+ */
+export function backendClock(pid: number): () => number | undefined {
+  const read = () => Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  try {
+    read();
+    return read;
+  } catch {
+    return () => undefined;
+  }
 }

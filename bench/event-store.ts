@@ -2,21 +2,33 @@
 //
 //   single-event inserts: one row per transaction, 2 concurrent writers, as
 //     edge functions write; domain_events (trigger + indexes) vs a plain
-//     table without them, as a ratio;
+//     table without them, as a ratio, for both writer shapes (columns and
+//     metadata as emitEvent writes; metadata only), with the CPU time of the
+//     writers' Postgres processes an insert beside the rates;
 //   bulk load: one INSERT ... SELECT of N events from a staging table, same
 //     ratio, for the emitEvent shape (columns and metadata) and for writers
 //     that give event_metadata only (every row goes through the trigger),
 //     beside the index floor (domain_events' indexes, no trigger) and the
 //     trigger alone (no indexes);
+//   what each part of domain_events costs a bulk load: the load into
+//     domain_events with one part taken away (each insert trigger, each
+//     index; all of them, leaving the partitioning alone), in transactions
+//     rolled back, as CPU time of the Postgres process a row, so the parts
+//     are compared on work done rather than on a shared machine's wall time;
 //   lookups by correlation, session and trace id: p50/p99 through the
 //     promoted columns vs JSONB extraction (expression indexes on
 //     event_metadata) on a table without the columns, the design replaced.
 import postgres from 'postgres';
-import { summarize, type BenchContext } from './context.ts';
+import { backendClock, summarize, type BenchContext } from './context.ts';
 
 const EVENTS_PER_REQUEST = 5;
 const REQUESTS_PER_SESSION = 8;
 const BULK_ROUNDS = 2;
+const PARTS_ROWS = 200_000;
+const PARTS_ROUNDS = 2;
+const COLUMNS_AND_METADATA =
+  'stream_type, stream_id, event_type, event_data, event_metadata, correlation_id, session_id, trace_id, span_id, parent_span_id, created_at';
+const METADATA_ONLY = 'stream_type, stream_id, event_type, event_data, event_metadata, created_at';
 
 export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
   const db = await ctx.createDatabase();
@@ -27,9 +39,10 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
     await stage(sql, ctx.events);
 
     const single = await singleEventInserts(ctx, db.url);
+    const parts = await writeCostParts(ctx, sql);
     const bulk = await bulkLoads(ctx, sql);
     const lookups = await lookupLatencies(ctx, sql);
-    return { single_event_inserts: single, bulk_load: bulk, lookups };
+    return { single_event_inserts: single, bulk_load: bulk, bulk_load_parts: parts, lookups };
   } finally {
     await db.drop();
   }
@@ -92,65 +105,196 @@ async function timed(body: () => Promise<unknown>): Promise<number> {
 async function singleEventInserts(ctx: BenchContext, url: string) {
   const perWriter = Math.min(5000, Math.max(500, Math.floor(ctx.events / 200)));
   const writers = 2;
-  const rate = async (table: string) => {
+  const rate = async (table: string, shape: 'both' | 'metadata') => {
     const clients = Array.from({ length: writers }, () => postgres(url, { max: 1, onnotice: () => {} }));
     try {
       const rows = await clients[0]!`select * from bench_source order by random() limit ${perWriter * writers}`;
+      const clocks = await Promise.all(clients.map(async (c) => backendClock((await c`select pg_backend_pid() as pid`)[0]!.pid)));
+      const cpu = () => {
+        let sum = 0;
+        for (const clock of clocks) {
+          const ms = clock();
+          if (ms === undefined) return undefined;
+          sum += ms;
+        }
+        return sum;
+      };
+      clocks.reduce<number | undefined>(
+        (sum, clock) => (sum === undefined ? undefined : ((n) => (n === undefined ? undefined : sum + n))(clock())),
+        0,
+      );
       const insertAll = (client: postgres.Sql, offset: number) => async () => {
         for (let i = offset; i < rows.length; i += writers) {
           const r = rows[i]!;
-          await client.unsafe(
-            `insert into ${table} (stream_type, stream_id, event_type, event_data, event_metadata,
-               correlation_id, session_id, trace_id, span_id, parent_span_id)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-            [
-              r.stream_type,
-              r.stream_id,
-              r.event_type,
-              r.event_data,
-              r.event_metadata,
-              r.correlation_id,
-              r.session_id,
-              r.trace_id,
-              r.span_id,
-              r.parent_span_id,
-            ],
-          );
+          if (shape === 'both') {
+            await client.unsafe(
+              `insert into ${table} (stream_type, stream_id, event_type, event_data, event_metadata,
+                 correlation_id, session_id, trace_id, span_id, parent_span_id)
+               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+              [
+                r.stream_type,
+                r.stream_id,
+                r.event_type,
+                r.event_data,
+                r.event_metadata,
+                r.correlation_id,
+                r.session_id,
+                r.trace_id,
+                r.span_id,
+                r.parent_span_id,
+              ],
+            );
+          } else {
+            await client.unsafe(
+              `insert into ${table} (stream_type, stream_id, event_type, event_data, event_metadata) values ($1, $2, $3, $4, $5)`,
+              [r.stream_type, r.stream_id, r.event_type, r.event_data, r.event_metadata],
+            );
+          }
         }
       };
+      const cpuBefore = cpu();
       const ms = await timed(() => Promise.all(clients.map((c, w) => insertAll(c, w)())));
-      return (rows.length / ms) * 1000;
+      const cpuAfter = cpu();
+      return {
+        perSecond: (rows.length / ms) * 1000,
+        cpuUs: cpuBefore === undefined || cpuAfter === undefined ? undefined : ((cpuAfter - cpuBefore) * 1000) / rows.length,
+      };
     } finally {
       await Promise.all(clients.map((c) => c.end()));
     }
   };
-  ctx.log(`single-event inserts: ${perWriter} per writer, ${writers} writers`);
+  ctx.log(`single-event inserts: ${perWriter} per writer, ${writers} writers, two writer shapes`);
   // Interleaved rounds so background noise hits both sides alike.
-  const plain: number[] = [];
-  const events: number[] = [];
+  type Rounds = { plain: number[]; events: number[]; plainCpu: number[]; eventsCpu: number[] };
+  const rounds: Record<'both' | 'metadata', Rounds> = {
+    both: { plain: [], events: [], plainCpu: [], eventsCpu: [] },
+    metadata: { plain: [], events: [], plainCpu: [], eventsCpu: [] },
+  };
   for (let round = 0; round < 3; round++) {
-    plain.push(await rate('bench_plain'));
-    events.push(await rate('tracing.domain_events'));
+    for (const shape of ['both', 'metadata'] as const) {
+      const plain = await rate('bench_plain', shape);
+      const events = await rate('tracing.domain_events', shape);
+      rounds[shape].plain.push(plain.perSecond);
+      rounds[shape].events.push(events.perSecond);
+      if (plain.cpuUs !== undefined && events.cpuUs !== undefined) {
+        rounds[shape].plainCpu.push(plain.cpuUs);
+        rounds[shape].eventsCpu.push(events.cpuUs);
+      }
+    }
   }
   const best = (xs: number[]) => Math.max(...xs);
+  const least = (xs: number[]) => Math.min(...xs);
+  const figures = (r: Rounds) => ({
+    plain_events_per_s: Math.round(best(r.plain)),
+    domain_events_per_s: Math.round(best(r.events)),
+    ratio: round3(best(r.events) / best(r.plain)),
+    // CPU time of the two writers' Postgres processes an insert (least of
+    // the rounds): what the table costs apart from waiting for the disk.
+    ...(r.plainCpu.length
+      ? {
+          plain_cpu_us_per_insert: round3(least(r.plainCpu)),
+          domain_events_cpu_us_per_insert: round3(least(r.eventsCpu)),
+          cpu_ratio: round3(least(r.plainCpu) / least(r.eventsCpu)),
+        }
+      : {}),
+  });
   return {
     writers,
     inserts_per_round: perWriter * writers,
-    plain_events_per_s: Math.round(best(plain)),
-    domain_events_per_s: Math.round(best(events)),
-    ratio: round3(best(events) / best(plain)),
+    columns_and_metadata: figures(rounds.both),
+    metadata_only: figures(rounds.metadata),
     target_ratio: 0.9,
   };
+}
+
+// Each part of domain_events taken away in turn, inside a transaction that
+// is rolled back: the promotion and every other insert trigger, each index,
+// and all of them at once (what is left is the partitioned table, whose
+// routing the plain table has not). A part's cost is the load with it less
+// the load without it. CPU time of the Postgres process, least of the rounds.
+async function writeCostParts(ctx: BenchContext, sql: postgres.Sql) {
+  const rows = Math.min(ctx.events, PARTS_ROWS);
+  ctx.log(`what each part costs: ${rows}-row loads, ${PARTS_ROUNDS} rounds`);
+  await sql.unsafe(`create unlogged table bench_parts_source as select * from bench_source limit ${rows}`);
+  const triggers = (
+    await sql<{ name: string }[]>`
+      select tgname as name from pg_trigger
+       where tgrelid = 'tracing.domain_events'::regclass and not tgisinternal
+         and tgtype & 4 <> 0 -- fires on insert
+       order by tgname`
+  ).map((r) => r.name);
+  const indexes = (
+    await sql<{ name: string }[]>`
+      select c.relname as name from pg_index x join pg_class c on c.oid = x.indexrelid
+       where x.indrelid = 'tracing.domain_events'::regclass order by c.relname`
+  ).map((r) => r.name);
+  const dropTrigger = (t: string) => `drop trigger ${t} on tracing.domain_events`;
+  const dropIndex = (i: string) => `drop index tracing.${i}`;
+  const variants: Record<string, { table: string; drop: string[] }> = {
+    plain: { table: 'bench_plain', drop: [] },
+    domain_events: { table: 'tracing.domain_events', drop: [] },
+    partitioning_only: { table: 'tracing.domain_events', drop: [...triggers.map(dropTrigger), ...indexes.map(dropIndex)] },
+    ...Object.fromEntries(triggers.map((t) => [`trigger ${t}`, { table: 'tracing.domain_events', drop: [dropTrigger(t)] }])),
+    ...Object.fromEntries(indexes.map((i) => [`index ${i}`, { table: 'tracing.domain_events', drop: [dropIndex(i)] }])),
+  };
+  const connection = await sql.reserve();
+  const cpuUs: Record<string, Record<'both' | 'metadata', number[]>> = {};
+  try {
+    const [{ pid }] = (await connection`select pg_backend_pid() as pid`) as unknown as [{ pid: number }];
+    const clock = backendClock(pid);
+    if (clock() === undefined) return { skipped: 'the Postgres process is not on this machine, so its CPU time cannot be read' };
+    for (let round = 0; round < PARTS_ROUNDS; round++) {
+      for (const [name, v] of Object.entries(variants)) {
+        for (const [shape, list] of [
+          ['both', COLUMNS_AND_METADATA],
+          ['metadata', METADATA_ONLY],
+        ] as const) {
+          await connection.unsafe(`truncate ${v.table}`);
+          await connection.unsafe('begin');
+          try {
+            for (const d of v.drop) await connection.unsafe(d);
+            const before = clock()!;
+            await connection.unsafe(`insert into ${v.table} (${list}) select ${list} from bench_parts_source`);
+            ((cpuUs[name] ??= { both: [], metadata: [] })[shape] as number[]).push(((clock()! - before) * 1000) / rows);
+          } finally {
+            await connection.unsafe('rollback');
+          }
+        }
+      }
+    }
+  } finally {
+    connection.release();
+    await sql.unsafe('drop table bench_parts_source');
+    await sql.unsafe('truncate bench_plain, tracing.domain_events');
+  }
+  const least = (name: string, shape: 'both' | 'metadata') => Math.min(...cpuUs[name]![shape]);
+  const shapeFigures = (shape: 'both' | 'metadata') => {
+    const full = least('domain_events', shape);
+    const plain = least('plain', shape);
+    const costs: Record<string, number> = {};
+    for (const name of Object.keys(variants)) {
+      if (name.startsWith('trigger ') || name.startsWith('index ')) costs[name] = round3(full - least(name, shape));
+    }
+    return {
+      plain_cpu_us_per_row: round3(plain),
+      domain_events_cpu_us_per_row: round3(full),
+      cpu_ratio: round3(plain / full),
+      partition_routing_us_per_row: round3(least('partitioning_only', shape) - plain),
+      // The load with the part less the load without it. For metadata-only
+      // rows the promotion's figure holds the index entries it makes (the
+      // trace indexes are partial: unpromoted rows have none); its own cost
+      // is about the metadata-only load less the columns-and-metadata one.
+      part_costs_us_per_row: costs,
+    };
+  };
+  return { rows, columns_and_metadata: shapeFigures('both'), metadata_only: shapeFigures('metadata') };
 }
 
 async function bulkLoads(ctx: BenchContext, sql: postgres.Sql) {
   const load = async (target: string, columns: 'both' | 'metadata') => {
     await sql.unsafe(`truncate ${target}`);
     await sql.unsafe('checkpoint');
-    const list =
-      columns === 'both'
-        ? 'stream_type, stream_id, event_type, event_data, event_metadata, correlation_id, session_id, trace_id, span_id, parent_span_id, created_at'
-        : 'stream_type, stream_id, event_type, event_data, event_metadata, created_at';
+    const list = columns === 'both' ? COLUMNS_AND_METADATA : METADATA_ONLY;
     return timed(() => sql.unsafe(`insert into ${target} (${list}) select ${list} from bench_source`));
   };
   // Two interleaved rounds, the faster of each kept, so a burst of other
@@ -257,7 +401,7 @@ async function lookupLatencies(ctx: BenchContext, sql: postgres.Sql) {
       };
     }
     const [sizes] = await sql`
-      select pg_relation_size('tracing.domain_events_trace_id_idx') as column_index_bytes,
+      select (select sum(pg_relation_size(relid)) from pg_partition_tree('tracing.domain_events_trace_id_idx')) as column_index_bytes,
              (select pg_relation_size(indexrelid) from pg_index where indrelid = 'bench_jsonb'::regclass
                and pg_get_indexdef(indexrelid) like '%trace_id%') as jsonb_index_bytes`;
     out.trace_index_size = { column_bytes: Number(sizes!.column_index_bytes), jsonb_bytes: Number(sizes!.jsonb_index_bytes) };
