@@ -357,13 +357,13 @@ end
 $$;
 
 -- Moves one whole live month to the archive, in the caller's transaction:
--- detaches it from domain_events, checks under that lock that no restore
--- pins one of its events, replaces an empty archive partition of the month,
--- gives it the archive's archived_at column (a default, so no row is
--- rewritten) and the archive's names for its table and indexes (those the
--- archive lacks are dropped), and attaches it to the archive. Returns the
--- archive partition's name, or raises (the caller rolls back to before the
--- detach). p_bound_check names the validated CHECK constraint matching the
+-- releases its idempotency keys, detaches it from domain_events, checks
+-- under that lock that no restore pins one of its events, replaces an empty
+-- archive partition of the month, gives it the archive's archived_at column
+-- (a default, so no row is rewritten) and the archive's names for its table
+-- and indexes (those the archive lacks are dropped), and attaches it to the
+-- archive. Returns the archive partition's name, or raises (the caller
+-- rolls back to before the release). p_bound_check names the validated CHECK constraint matching the
 -- month, which lets ATTACH skip its scan.
 create or replace function tracing.move_event_month_to_archive(
   p_partition regclass, p_from timestamptz, p_to timestamptz, p_bound_check text
@@ -385,6 +385,11 @@ begin
     left join pg_class cp on cp.oid = h.inhparent
    where x.indrelid = p_partition;
 
+  -- The month's idempotency keys leave with it, in this transaction (a
+  -- separate one after the commit, cut short, would leave them held by
+  -- archived events for good). Deleted before the detach's lock is taken:
+  -- no writer can add an event to a month this old.
+  delete from tracing.domain_event_idempotency_keys k where k.created_at >= p_from and k.created_at < p_to;
   execute format('alter table tracing.domain_events detach partition %s', p_partition);
   -- Under the detach's lock: a restore that committed while we waited is seen.
   if exists (select from tracing.restored_events r where r.keep_until > now()) then
@@ -429,8 +434,8 @@ $$;
 -- bounds, added NOT VALID and validated in transactions of their own (the
 -- validation scans the month without blocking writers); then the move, in
 -- one transaction whose wait for the live table's lock is cut short at 1 s,
--- since writers queue behind a waiting ACCESS EXCLUSIVE lock; then its
--- count and the release of its idempotency keys. A month that cannot move
+-- since writers queue behind a waiting ACCESS EXCLUSIVE lock, with the
+-- release of its idempotency keys; then its count. A month that cannot move
 -- (pinned events, an archive month with rows, a lock not granted) is left
 -- to the row batches, with the reason in the run's details; a cancel ends
 -- the run like a failure.
@@ -495,10 +500,8 @@ begin
     exit when error is not null;
     continue when v_archive_name is null;
 
-    -- Outside the live table's lock: the month's count, and its keys (the
-    -- lookup only answers for live events).
+    -- Outside the live table's lock: the month's count.
     execute format('select count(*) from tracing.%I', v_archive_name) into v_count;
-    delete from tracing.domain_event_idempotency_keys k where k.created_at >= v_month.from_at and k.created_at < v_month.to_at;
     events_moved := events_moved + v_count;
     months_moved := months_moved || v_archive_name;
     update tracing.retention_runs
@@ -517,7 +520,7 @@ $$;
 comment on function tracing.archive_whole_months(timestamptz) is
   E'The live month partitions of domain_events whose whole UTC month ended by p_horizon: what an archive run tries to move whole.';
 comment on function tracing.move_event_month_to_archive(regclass, timestamptz, timestamptz, text) is
-  E'Moves one live month partition of domain_events to the archive as that month (detach, checks, rename, attach), in the caller''s transaction; returns the archive partition''s name or raises. Called by tracing.archive_event_months_of_run.';
+  E'Moves one live month partition of domain_events to the archive as that month (release of its idempotency keys, detach, checks, rename, attach), in the caller''s transaction; returns the archive partition''s name or raises. Called by tracing.archive_event_months_of_run.';
 comment on procedure tracing.archive_event_months_of_run(bigint, timestamptz, bigint, text[], text, text) is
   E'The whole-month part of an archive run: moves each live month partition older than p_horizon to the archive as a partition when it can, one transaction each; the rest is left to the row batches. Progress and reasons in retention_runs. Called by tracing.archive_events.';
 

@@ -176,6 +176,35 @@ describe('archive_events over monthly partitions', () => {
     expect(pinned!.partition).toBe(`tracing.${a.live}`);
   });
 
+  it("releases a month's idempotency keys in the transaction that moves it, and keeps them when the move rolls back", async () => {
+    await seedEvents(db.sql, { count: 20, ageDays: 200, tag: 'keyed' });
+    await db.sql`update tracing.domain_events set event_metadata = event_metadata || jsonb_build_object('idempotency_key', 'k-' || id)`;
+    const a = await monthOf(200);
+    const countKeys = 'select count(*)::int as n from tracing.domain_event_idempotency_keys';
+    expect(first(await db.sql.unsafe(countKeys)).n).toBe(20);
+    const rolledBack = new Error('roll back');
+    await expect(
+      db.sql.begin(async (tx) => {
+        const { partition, from, to } = first(
+          await tx`
+            select b.partition::text as partition, b.from_at::text as "from", b.to_at::text as "to"
+              from tracing.partition_bounds('tracing.domain_events') b
+              join pg_class c on c.oid = b.partition where c.relname = ${a.live}`,
+        );
+        await tx.unsafe(`alter table ${partition} add constraint month_bounds check (created_at >= '${from}' and created_at < '${to}')`);
+        const { name } = first(
+          await tx`select tracing.move_event_month_to_archive(${partition}::regclass, ${from}::timestamptz, ${to}::timestamptz, 'month_bounds') as name`,
+        );
+        expect(name).toBe(a.archive);
+        // Gone when the move commits: no later step a cancel could skip.
+        expect(first(await tx.unsafe(countKeys)).n).toBe(0);
+        throw rolledBack;
+      }),
+    ).rejects.toBe(rolledBack);
+    expect(first(await db.sql.unsafe(countKeys)).n).toBe(20);
+    expect((await storeState(db.sql)).live).toBe(20);
+  });
+
   it('moves a month row by row when its archive month already holds events', async () => {
     // Events on the 10th and the 20th of the month of 200 days ago; a first
     // run whose horizon falls on the 14th archives the first ones, row by row.
