@@ -372,7 +372,10 @@ begin
   if v_count > 1000 then
     raise exception 'p_delivery_ids must hold at most 1000 ids' using errcode = '22023', detail = format('got %s', v_count);
   end if;
-  if (select count(distinct x) from unnest(p_delivery_ids) x) <> v_count or array_position(p_delivery_ids, null) is not null then
+  if array_position(p_delivery_ids, null) is not null then
+    raise exception 'p_delivery_ids must not hold null' using errcode = '22023';
+  end if;
+  if (select count(distinct x) from unnest(p_delivery_ids) x) <> v_count then
     raise exception 'p_delivery_ids must hold distinct ids' using errcode = '22023';
   end if;
   if cardinality(tracing.require_present(p_outcomes, 'p_outcomes')) <> v_count then

@@ -344,6 +344,11 @@ describe('claiming and settling deliveries', () => {
       ["select * from tracing.alert_finish_deliveries('{1}', '{delivered}')", 'p_outcomes must hold only sent, retry or dead_letter'],
       ["select * from tracing.alert_finish_deliveries('{1,2}', '{sent}')", 'p_outcomes must hold one outcome per delivery id'],
       ["select * from tracing.alert_finish_deliveries('{1,1}', '{sent,sent}')", 'p_delivery_ids must hold distinct ids'],
+      ["select * from tracing.alert_finish_deliveries('{1,null}', '{sent,sent}')", 'p_delivery_ids must not hold null'],
+      [
+        "select * from tracing.alert_finish_deliveries(array(select generate_series(1, 1001)::bigint), array_fill('sent'::text, array[1001]))",
+        'p_delivery_ids must hold at most 1000 ids',
+      ],
       ["select * from tracing.alert_finish_deliveries(null, '{sent}')", 'p_delivery_ids is required'],
       [
         "select * from tracing.alert_finish_deliveries('{1,2}', '{sent,retry}', null, '{200}')",
