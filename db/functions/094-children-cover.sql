@@ -31,6 +31,8 @@ create or replace function tracing.cover_by_parent(
 language sql immutable parallel safe as $$
   select x.parent, sum(x.added order by x.ord)
     from (
+      -- greatest() skips the null of a first child, which adds all of its
+      -- interval.
       select k.parent, k.ord,
              k.clip_end - greatest(k.clip_start, max(k.clip_end) over earlier) as added
         from (
@@ -42,7 +44,7 @@ language sql immutable parallel safe as $$
        where k.clip_end > k.clip_start
       window earlier as (partition by k.parent order by k.clip_start, k.ord rows between unbounded preceding and 1 preceding)
     ) x
-   where x.added > 0 or x.added is null
+   where x.added > 0
    group by x.parent
 $$;
 
