@@ -22,16 +22,12 @@ import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { Agent } from 'undici';
 
-export const ALLOW_PRIVATE_TARGETS_SETTING = 'TRACEGRES_ALERTS_ALLOW_PRIVATE_TARGETS';
-
-/** The address's range as ipaddr.js names it: 'unicast' for a public address, else 'private', 'loopback', 'linkLocal'... */
-export function addressRange(address: string): string {
-  return ipaddr.process(address).range();
-}
+const ALLOW_PRIVATE_TARGETS_SETTING = 'TRACEGRES_ALERTS_ALLOW_PRIVATE_TARGETS';
 
 /** Why a connection to this address is refused, or undefined when it is a public unicast address. */
 export function addressRefusal(address: string, host = address): string | undefined {
-  const range = ipaddr.isValid(address) ? addressRange(address) : 'invalid';
+  // The range as ipaddr.js names it: 'unicast' for a public address, else 'private', 'loopback', 'linkLocal'...
+  const range = ipaddr.isValid(address) ? ipaddr.process(address).range() : 'invalid';
   if (range === 'unicast') return undefined;
   return `${host === address ? address : `${host} resolves to ${address}, which`} is a ${range} address: alert deliveries reach public addresses only unless ${ALLOW_PRIVATE_TARGETS_SETTING} is set`;
 }
