@@ -389,7 +389,6 @@ interface TraceReplay {
   runStatus: string;
   runStartedAt: string;
   runReason: string;
-  runTraceId: string;
   traceId: string;
 }
 
@@ -401,7 +400,7 @@ interface TraceReplay {
 export function TraceReplays({ traceId }: { traceId: string }) {
   const { data } = useQuery<{ getTraceReplays: { nodes: TraceReplay[] } }>(
     `query ($traceId: String!) { getTraceReplays(pTraceId: $traceId) {
-      nodes { relation runId runStatus runStartedAt runReason runTraceId traceId } } }`,
+      nodes { relation runId runStatus runStartedAt runReason traceId } } }`,
     { traceId },
     traceId,
   );
