@@ -42,10 +42,13 @@ export function summarize(durationsMs: number[]): { p50_ms: number; p99_ms: numb
  * when it cannot be read here (/proc/<pid>/schedstat: the server runs on
  * this Linux machine). On a machine shared with other work, wall time
  * mostly measures the others; this measures what the statements cost.
+ * A server elsewhere (BENCH_DATABASE_URL) has backend pids that may name
+ * some other local process, so the process must be a postgres one.
  */
 export function backendClock(pid: number): () => number | undefined {
   const read = () => Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
   try {
+    if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') return () => undefined;
     read();
     return read;
   } catch {
