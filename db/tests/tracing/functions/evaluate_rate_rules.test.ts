@@ -60,6 +60,20 @@ describe('evaluating rate rules', () => {
     });
   });
 
+  it('gives each crossing operation of one rule its own example trace', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await traffic(tx);
+      // A failed health check, later than the failed checkout: 1 of 2 health checks fails.
+      await recordSpans(tx, [span('a6', { trace: 't8', start: 4000, end: 4010, name: 'GET /health', service: 'edge', status: 'error' })]);
+      await rateRule(tx, ORG_A, 'error_rate', 0.2);
+      expect(await evaluate(tx)).toEqual([{ n: 2 }]);
+      expect(await tx`select fingerprint, details->>'trace_id' as trace from tracing.alerts order by fingerprint`).toEqual([
+        { fingerprint: 'edge/GET /health', trace: traceId('t8') },
+        { fingerprint: 'edge/POST /checkout', trace: traceId('t3') },
+      ]);
+    });
+  });
+
   it('compares p95 durations, counts a lasting crossing into its alert, and stays quiet below the threshold', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       await traffic(tx);
