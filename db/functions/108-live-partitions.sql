@@ -8,9 +8,16 @@
 --
 -- Each month is made as a plain table like the parent, with a CHECK
 -- constraint matching its bounds, then ATTACHed: ATTACH PARTITION takes
--- only a SHARE UPDATE EXCLUSIVE lock on the parent, so writers and readers
--- go on, where CREATE TABLE ... PARTITION OF would take an ACCESS EXCLUSIVE
--- one; the CHECK constraint lets ATTACH skip scanning the new table.
+-- only a SHARE UPDATE EXCLUSIVE lock on the parent, where CREATE TABLE ...
+-- PARTITION OF would take an ACCESS EXCLUSIVE one; the CHECK constraint
+-- lets ATTACH skip scanning the new table. It still takes an ACCESS
+-- EXCLUSIVE lock on the DEFAULT partition, whose constraint changes, and
+-- scans it (it is small: rows of a month without a partition) until the
+-- transaction ends: inserts, which lock only the partition they go to, go
+-- on, but a read that cannot leave the default partition out (a lookup by
+-- trace or correlation id) waits, and queues behind the attach while it
+-- waits for a long read of that partition to finish. Hence one table a
+-- transaction, under a lock_timeout (tracing.archive_events).
 --
 -- A month another partition already covers, wholly or in part, is skipped
 -- (a table partitioned in place keeps its old rows in one partition up to a
