@@ -237,8 +237,9 @@ $$;
 -- Why definer rights: under row-level security the planner may not use the
 -- key's expression index, because `#>>` is not leakproof and so may not run
 -- before the tenant policy; a reader's lookup became a scan of the events
--- (1M spans, 200,000 events: 44 / 60 ms p50 / p99, against 0.77 / 4.9 for
--- an aggregate's stream_id, whose text equality is leakproof). Here, as the
+-- (the search bench, 1M spans and 200,000 events: 46.9 / 119.8 ms p50 / p99
+-- before, 1.12 / 1.62 after, docs/event-observability.md; an aggregate's
+-- stream_id, whose text equality is leakproof, kept its index). Here, as the
 -- tables' owner, the index is used and the reader's policy is applied
 -- explicitly, with the function it uses (tracing.current_organization_id);
 -- only readers may call it. The caller reads the events named again, under
