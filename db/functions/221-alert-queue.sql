@@ -85,11 +85,10 @@ comment on function tracing.event_alert_details(tracing.domain_events) is
 -- Raises the alerts of a batch of firings, or counts them as repeats, and
 -- queues their deliveries: one firing at a time. A batch has about one
 -- firing per alert (the insert trigger groups a statement's failed events
--- first), so
--- 10,000 failed events repeating 20 errors are 20 turns here; and most
--- inserts fail one event, for which a few plain statements cost a third of
--- the set-based statements this once was (they wrote three tables from one
--- plan, for every batch).
+-- first), so 10,000 failed events repeating 20 errors are 20 turns here;
+-- and most inserts fail one event, for which a few plain statements cost a
+-- third of the set-based statements this once was (they wrote three tables
+-- from one plan, for every batch).
 create or replace function tracing.raise_alerts(p_firings tracing.alert_firing[]) returns void
 language plpgsql volatile
 set search_path = pg_catalog, pg_temp
