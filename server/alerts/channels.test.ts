@@ -114,6 +114,22 @@ describe('receiver addresses', () => {
     }
   });
 
+  it('refuses for good a target the rule check lets through that is no URL, without throwing', async () => {
+    for (const allowPrivateTargets of [false, true]) {
+      const channels = createChannels(config(allowPrivateTargets));
+      try {
+        for (const target of ['http://example.com:99999/hook', 'https://[::1/hook', 'http://a%zz/']) {
+          expect(await channels.send(delivery(target))).toEqual({
+            kind: 'rejected',
+            reason: `the target ${JSON.stringify(target)} is not a valid URL`,
+          });
+        }
+      } finally {
+        channels.close();
+      }
+    }
+  });
+
   it('lets public unicast addresses through, and any address when the operator allows private targets', async () => {
     for (const address of ['8.8.8.8', '2606:4700::1111', '::ffff:8.8.8.8']) expect(addressRefusal(address)).toBeUndefined();
     const channels = createChannels(config(true));

@@ -40,7 +40,16 @@ export function createChannels(config: AlertConfig): Channels {
   const mailer = config.smtpUrl ? nodemailer.createTransport(config.smtpUrl) : undefined;
   const dispatcher = receiverDispatcher(config.allowPrivateTargets);
 
-  async function post(url: string, body: string, headers: Record<string, string>): Promise<SendOutcome> {
+  async function post(target: string, body: string, headers: Record<string, string>): Promise<SendOutcome> {
+    // The rule's check of a target (http or https, no spaces) lets through
+    // some that are no URL (a port past 65535, an unclosed [): refused for
+    // good here, never thrown, which would fail the whole claimed batch.
+    let url: URL;
+    try {
+      url = new URL(target);
+    } catch {
+      return { kind: 'rejected', reason: `the target ${JSON.stringify(target)} is not a valid URL` };
+    }
     const refusal = config.allowPrivateTargets ? undefined : literalAddressRefusal(url);
     if (refusal) return { kind: 'rejected', reason: refusal };
     let response: Awaited<ReturnType<typeof fetch>>;

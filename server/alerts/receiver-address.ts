@@ -38,8 +38,8 @@ export class ReceiverAddressError extends Error {
 }
 
 /** The refusal of a URL whose host is an IP address outside public unicast (checked before any connection). */
-export function literalAddressRefusal(url: string): string | undefined {
-  const host = new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
+export function literalAddressRefusal(url: URL): string | undefined {
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   return isIP(host) ? addressRefusal(host) : undefined;
 }
 
