@@ -25,10 +25,17 @@ as $$
            p_trace_id, p_span_id, p_parent_span_id, p_name, p_service, p_kind, p_start_time, p_end_time, p_status,
            p_status_message, p_attributes, p_events, p_links, p_correlation_id, p_session_id, p_organization_id, p_problem
          ) as r
+    -- Every stored span of a trace starts within its summary's range, so
+    -- the probe gets that range and reads only its monthly partitions, as
+    -- store_spans' does (a retried batch asks this for every span).
+    join tracing.trace_summaries t
+      on t.trace_id = r.trace_id
+     and t.organization_id is not distinct from r.organization_id
     join tracing.spans s
       on s.trace_id = r.trace_id
      and s.span_id = r.span_id
      and s.organization_id is not distinct from r.organization_id
+     and s.start_time between t.start_time and t.end_time
    where r.problem is null
      and (s.parent_span_id, s.name, s.service, s.kind, s.start_time, s.end_time, s.status)
          is distinct from (r.parent_span_id, r.name, r.service, r.kind, r.start_time, r.end_time, r.status)

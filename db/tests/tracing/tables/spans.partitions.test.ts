@@ -160,6 +160,33 @@ describe('tracing.spans partitions', () => {
     });
   });
 
+  it("looks for a re-sent span's conflicts only in the partitions of its trace's time range", async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const start = new Date(monthStart(1).getTime() + 3600_000);
+      const root = spanAt('root', 'retried', start, { ms: 1000 });
+      const child = spanAt('child', 'retried', new Date(start.getTime() + 100), { parent: 'root' });
+      expect(await recordSpans(tx, [root, child])).toBe(2);
+      // Scans of the other partitions by this transaction, so far.
+      const otherScans = async () =>
+        (
+          await tx`
+            select coalesce(sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0)), 0)::int as n
+              from pg_stat_xact_user_tables
+             where schemaname = 'tracing' and relid in (select inhrelid from pg_inherits where inhparent = 'tracing.spans'::regclass)
+               and relname <> ${monthName(1)}`
+        )[0]!.n as number;
+      const before = await otherScans();
+      // A retry with one span changed: stored nothing, so the conflicts are
+      // looked for, and found in the month alone.
+      const changed = { ...child, name: 'child renamed' };
+      expect(await record(tx, [root, changed])).toEqual({
+        recorded: 0,
+        rejected: [expect.objectContaining({ index: 1, reason: expect.stringMatching(/already recorded/) })],
+      });
+      expect(await otherScans()).toBe(before);
+    });
+  });
+
   it('keeps row-level security on every partition', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       const next = new Date(monthStart(1).getTime() + 3600_000);
