@@ -2,13 +2,15 @@
 // reaches a local HTTP receiver as a signed webhook and as a Slack message,
 // and an in-process SMTP server as a mail with text and HTML parts; a
 // receiver that is down and comes back loses nothing and gets nothing
-// twice, across a restart of the loop; refusals become dead letters alone;
-// NOTIFY wakes the loop long before its poll.
+// twice, across a restart of the loop; refusals become dead letters alone,
+// and a target that is no URL or a send that throws costs only its own
+// delivery; NOTIFY wakes the loop long before its poll.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertEvent, ORG_A, recordSpans, span, traceId } from '../../db/tests/helpers/trace-fixtures.ts';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { readAlertConfig, type AlertConfig } from './config.ts';
-import { createAlertDelivery } from './delivery-loop.ts';
+import { createChannels, type Channels } from './channels.ts';
+import { createAlertDelivery, type DeliveryResult } from './delivery-loop.ts';
 import { DELIVERY_ID_HEADER, SIGNATURE_HEADER, signWebhook, verifyWebhookSignature } from './signature.ts';
 import { startHttpReceiver, startSmtpReceiver, type HttpReceiver, type SmtpReceiver } from './test-receivers.ts';
 
@@ -214,6 +216,53 @@ describe('failures', () => {
     expect(http.requests.slice(original).map((r) => r.path)).toEqual(['/refuses', '/busy', '/fine']);
     const [status] = await db.sql`select dead_letters::int from tracing.alert_delivery_status`;
     expect(status!.dead_letters).toBe(1);
+  });
+});
+
+describe('one delivery at fault', () => {
+  it('is refused or retried alone: the batch beside it is recorded sent, and nothing is sent twice', async () => {
+    // The rule's check lets this target through; it is no URL (port past 65535).
+    const noUrl = 'http://127.0.0.1:99999/hook';
+    await rule('webhook', noUrl, 'nourl.*');
+    await rule('webhook', `${http.url}/throws`, 'throws.*');
+    await rule('webhook', `${http.url}/beside`, 'beside.*');
+    await fail('nourl.charge', 'x');
+    await fail('throws.charge', 'x');
+    await fail('beside.charge', 'x');
+    const original = http.requests.length;
+    // The real channels, but a send that throws for one target, as a fault
+    // of ours in building a message would; the deliveries of this test's
+    // rules are told apart from earlier tests' retries by their targets.
+    const real = createChannels(config);
+    const targets = new Map<string, string>();
+    const channels: Channels = {
+      send: async (delivery) => {
+        targets.set(delivery.delivery_id, delivery.target.replace(http.url, ''));
+        if (delivery.target.endsWith('/throws')) throw new Error('no message for this alert');
+        return real.send(delivery);
+      },
+      close: () => real.close(),
+    };
+    try {
+      const delivery = createAlertDelivery(db.sql, config, { log: () => {}, channels });
+      const mine = (results: DeliveryResult[]) =>
+        results
+          .map((r) => [targets.get(r.delivery_id), r.outcome, r.status, r.reason])
+          .filter(([target]) => target === noUrl || target === '/throws' || target === '/beside')
+          .sort();
+      expect(mine(await delivery.deliverBatch())).toEqual([
+        ['/beside', 'sent', 'sent', undefined],
+        ['/throws', 'retry', 'queued', 'could not be sent: no message for this alert'],
+        [noUrl, 'rejected', 'dead_letter', 'the target "http://127.0.0.1:99999/hook" is not a valid URL'],
+      ]);
+      // Once its backoff has passed, only the delivery that threw is tried
+      // again: the sent one is not sent twice, the dead letter not at all.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(mine(await delivery.deliverBatch())).toEqual([['/throws', 'retry', 'queued', 'could not be sent: no message for this alert']]);
+      expect(http.requests.slice(original).filter((r) => r.path === '/beside')).toHaveLength(1);
+    } finally {
+      real.close();
+    }
   });
 });
 

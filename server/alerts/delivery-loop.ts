@@ -56,6 +56,18 @@ export function createAlertDelivery(sql: postgres.Sql, config: AlertConfig, opti
   let lastStatus = '';
   let failures = 0;
 
+  // Channels answer a receiver's failure; a throw is a fault of ours (an
+  // odd message, say). It costs that delivery a retry, never the batch: out
+  // of the claim it would roll back the outcomes of deliveries already sent,
+  // which would go out again at every poll.
+  async function sendAlone(delivery: ClaimedDelivery): Promise<SendOutcome> {
+    try {
+      return await channels.send(delivery);
+    } catch (error) {
+      return { kind: 'retry', reason: `could not be sent: ${(error as Error).message}` };
+    }
+  }
+
   async function deliverBatch(deliveryId?: string): Promise<DeliveryResult[]> {
     return sql.begin(async (tx) => {
       const claimed = (await tx`
@@ -63,7 +75,7 @@ export function createAlertDelivery(sql: postgres.Sql, config: AlertConfig, opti
           from tracing.alert_claim_deliveries(${config.batchSize}, ${deliveryId ?? null}::bigint)`) as unknown as ClaimedDelivery[];
       if (claimed.length === 0) return [];
       // Each to its own receiver at once; one receiver's failure is its own.
-      const outcomes = await Promise.all(claimed.map((delivery) => channels.send(delivery)));
+      const outcomes = await Promise.all(claimed.map(sendAlone));
       // All outcomes recorded in one call, in the claiming transaction.
       const reason = (outcome: SendOutcome) => (outcome.kind === 'sent' ? null : outcome.reason);
       const settled = await tx`
