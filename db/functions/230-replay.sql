@@ -476,8 +476,7 @@ begin
   return query
     -- This trace is a run's own: the traces its root span links to (at
     -- most 128, tracing.record_replay_run_span's bound).
-    (select 'replay_of'::text, r.id, r.status, r.started_at, r.reason, tracing.trace_id_to_hex(r.trace_id),
-            l.link ->> 'trace_id'
+    (select 'replay_of'::text, r.id, r.status, r.started_at, r.reason, l.link ->> 'trace_id'
      from tracing.replay_runs r
      join tracing.spans s on s.trace_id = r.trace_id and s.span_id = r.span_id
        and s.organization_id is not distinct from r.organization_id
@@ -489,8 +488,7 @@ begin
     union all
     -- Runs that replayed events of this trace, newest first. Span links
     -- have no index; the runs' items do (by event).
-    (select 'replayed_by'::text, r.id, r.status, r.started_at, r.reason, tracing.trace_id_to_hex(r.trace_id),
-            tracing.trace_id_to_hex(r.trace_id)
+    (select 'replayed_by'::text, r.id, r.status, r.started_at, r.reason, tracing.trace_id_to_hex(r.trace_id)
      from tracing.replay_runs r
      where r.id in (select i.run_id
                     from tracing.all_events e
