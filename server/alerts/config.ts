@@ -10,7 +10,7 @@ export interface AlertConfig {
   pollIntervalMs: number;
   /** Give up on a receiver after this long, ms (TRACEGRES_ALERTS_TIMEOUT_MS). */
   timeoutMs: number;
-  /** Deliveries claimed at once (TRACEGRES_ALERTS_BATCH_SIZE). */
+  /** Deliveries claimed at once, at most 1,000 as tracing.alert_claim_deliveries allows (TRACEGRES_ALERTS_BATCH_SIZE). */
   batchSize: number;
   /** Whether webhook and Slack deliveries may reach loopback, private and link-local addresses (TRACEGRES_ALERTS_ALLOW_PRIVATE_TARGETS; receiver-address.ts). */
   allowPrivateTargets: boolean;
@@ -33,7 +33,7 @@ export function readAlertConfig(env: NodeJS.ProcessEnv = process.env, defaultDas
     emailFrom: env.TRACEGRES_ALERTS_EMAIL_FROM?.trim() || 'tracegres <alerts@localhost>',
     pollIntervalMs: positiveInteger(env.TRACEGRES_ALERTS_POLL_MS, 'TRACEGRES_ALERTS_POLL_MS', 1000),
     timeoutMs: positiveInteger(env.TRACEGRES_ALERTS_TIMEOUT_MS, 'TRACEGRES_ALERTS_TIMEOUT_MS', 10_000),
-    batchSize: positiveInteger(env.TRACEGRES_ALERTS_BATCH_SIZE, 'TRACEGRES_ALERTS_BATCH_SIZE', 20),
+    batchSize: positiveInteger(env.TRACEGRES_ALERTS_BATCH_SIZE, 'TRACEGRES_ALERTS_BATCH_SIZE', 20, MAX_BATCH_SIZE),
     allowPrivateTargets: flag(env.TRACEGRES_ALERTS_ALLOW_PRIVATE_TARGETS, 'TRACEGRES_ALERTS_ALLOW_PRIVATE_TARGETS'),
   };
 }
@@ -45,10 +45,18 @@ function flag(value: string | undefined, name: string): boolean {
   throw new AlertConfigError(`${name} must be true, false, 1 or 0, got ${JSON.stringify(value)}`);
 }
 
-function positiveInteger(value: string | undefined, name: string, fallback: number): number {
+// The claim's own bound (p_limit of tracing.alert_claim_deliveries): a larger
+// setting would pass here and then fail every claim.
+const MAX_BATCH_SIZE = 1000;
+
+function positiveInteger(value: string | undefined, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined || value.trim() === '') return fallback;
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1)
-    throw new AlertConfigError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > max)
+    throw new AlertConfigError(
+      max === Number.MAX_SAFE_INTEGER
+        ? `${name} must be a positive integer, got ${JSON.stringify(value)}`
+        : `${name} must be an integer from 1 to ${max}, got ${JSON.stringify(value)}`,
+    );
   return parsed;
 }
