@@ -9,6 +9,17 @@ language sql immutable parallel safe as $$
   select date_trunc('month', at at time zone 'UTC') at time zone 'UTC'
 $$;
 
+-- Whether [p_from, p_to) is one whole UTC month, as a monthly partition's
+-- bounds are (live or archived); null when a bound is (MINVALUE, MAXVALUE).
+create or replace function tracing.is_utc_month(p_from timestamptz, p_to timestamptz) returns boolean
+language sql immutable parallel safe as $$
+  select p_from = tracing.archive_month_start(p_from)
+     and p_to = ((p_from at time zone 'UTC') + interval '1 month') at time zone 'UTC'
+$$;
+
+comment on function tracing.is_utc_month(timestamptz, timestamptz) is
+  E'Whether [p_from, p_to) is exactly one UTC month (null when either bound is null).';
+
 create or replace function tracing.archive_partition_name(month_start timestamptz) returns text
 language sql immutable parallel safe as $$
   -- domain_events_archive_2026m05: sorts by month, and leaves room under

@@ -52,8 +52,7 @@ returns table (partition regclass, from_at timestamptz, to_at timestamptz)
 language sql stable as $$
   select b.partition, b.from_at, b.to_at
     from tracing.partition_bounds('tracing.domain_events') b
-   where b.from_at = tracing.archive_month_start(b.from_at)
-     and b.to_at = ((b.from_at at time zone 'UTC') + interval '1 month') at time zone 'UTC'
+   where tracing.is_utc_month(b.from_at, b.to_at)
      and b.to_at <= p_horizon
    order by b.from_at
 $$;
@@ -69,9 +68,7 @@ language sql stable as $$
   select b.partition, pg_relation_size(b.partition) / current_setting('block_size')::int
     from tracing.partition_bounds('tracing.domain_events') b
    where (b.is_default or b.from_at is null or b.from_at < p_horizon)
-     and not coalesce(p_whole_months and b.to_at > p_horizon
-                      and b.from_at = tracing.archive_month_start(b.from_at)
-                      and b.to_at = ((b.from_at at time zone 'UTC') + interval '1 month') at time zone 'UTC', false)
+     and not coalesce(p_whole_months and b.to_at > p_horizon and tracing.is_utc_month(b.from_at, b.to_at), false)
    order by b.is_default, b.from_at nulls first
 $$;
 
