@@ -4,11 +4,9 @@
 // partition the old table became; ids continue from where they were; the
 // idempotency keys of the old events still refuse a duplicate; what was
 // bound to the old table (a view) reads the new one.
-import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { migrateDatabase, projectRoot } from '../../../server/database/migrate.ts';
+import { migrateDatabase } from '../../../server/database/migrate.ts';
+import { migrateToBefore } from '../helpers/earlier-schema.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
 const EVENTS = 1_000_000;
@@ -28,23 +26,9 @@ async function snapshot(db: TestDatabase) {
 
 describe('partitioning domain_events in place', () => {
   it(`keeps ${EVENTS.toLocaleString('en')} events exactly once and unchanged, and goes on from them`, async () => {
-    const committed = (await readdir(path.join(projectRoot, 'db/migrations/committed'))).sort();
-    const partitioning = committed.findIndex((name) => name.includes('domain-events-partitioned-by-month'));
-    expect(partitioning).toBeGreaterThan(0);
-
     const db = await createTestDatabase();
     created.push(db);
-    await db.sql.unsafe(`drop schema if exists tracing, api, graphile_migrate cascade`);
-    const folder = await mkdtemp(path.join(os.tmpdir(), 'tracegres-migrations-'));
-    try {
-      await cp(path.join(projectRoot, 'db/migrations/committed'), path.join(folder, 'committed'), {
-        recursive: true,
-        filter: (src) => !committed.slice(partitioning).includes(path.basename(src)),
-      });
-      await migrateDatabase(db.url, { migrationsFolder: folder, withoutFunctions: true });
-    } finally {
-      await rm(folder, { recursive: true, force: true });
-    }
+    await migrateToBefore(db, '-domain-events-partitioned-by-month-');
 
     // A year and more of events, every 50th with an idempotency key, a third
     // of them an organization's, and a few written three months ahead (a

@@ -6,36 +6,23 @@
 // hours or days off their UTC months (which months go wrong depends on the
 // month of the upgrade: in New York, March, May, July, October, November and
 // December).
-import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { migrateDatabase, projectRoot, readMigrationSettings } from '../../../server/database/migrate.ts';
+import { migrateDatabase, readMigrationSettings } from '../../../server/database/migrate.ts';
+import { migrateToBefore } from '../helpers/earlier-schema.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
-const PARTITIONING = '000020-spans-partitioned-by-month-of-start-time-in-place-the-old-ta.sql';
-
 let db: TestDatabase | undefined;
-let folder: string | undefined;
 afterAll(async () => {
   await db?.drop();
-  if (folder) await rm(folder, { recursive: true, force: true });
 });
 
 describe('migrations and the time zone', () => {
   it('are run in UTC, so a database in another zone gets partitions on UTC months', async () => {
     expect((await readMigrationSettings()).pgSettings).toMatchObject({ timezone: 'UTC' });
 
-    const committed = (await readdir(path.join(projectRoot, 'db/migrations/committed'))).sort();
-    folder = await mkdtemp(path.join(os.tmpdir(), 'tracegres-time-zone-upgrade-'));
-    // The schema as it was before the spans were partitioned.
-    await cp(path.join(projectRoot, 'db/migrations/committed'), path.join(folder, 'committed'), {
-      recursive: true,
-      filter: (src) => !committed.slice(committed.indexOf(PARTITIONING)).includes(path.basename(src)),
-    });
+    // The schema as it was before the spans were partitioned (000020).
     db = await createTestDatabase();
-    await db.sql.unsafe(`drop schema if exists tracing, api, graphile_migrate cascade`);
-    await migrateDatabase(db.url, { migrationsFolder: folder, withoutFunctions: true });
+    await migrateToBefore(db, '-spans-partitioned-by-month-of-start-time-');
     // Every new session of this database starts in New York's zone.
     const [{ name }] = (await db.sql`select current_database() as name`) as unknown as [{ name: string }];
     await db.sql.unsafe(`alter database "${name}" set timezone to 'America/New_York'`);

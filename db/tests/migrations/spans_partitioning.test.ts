@@ -3,22 +3,17 @@
 // of every row equal, no span twice), all of them in the old table now
 // attached as the partition before next month, and recording goes on: a
 // re-sent old span merges, a new one lands in its month.
-import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { migrateDatabase, projectRoot } from '../../../server/database/migrate.ts';
+import { migrateDatabase } from '../../../server/database/migrate.ts';
+import { migrateToBefore } from '../helpers/earlier-schema.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 import { recordSpans } from '../helpers/trace-fixtures.ts';
 
 const ROWS = 1_000_000;
-const PARTITIONING = '000020-spans-partitioned-by-month-of-start-time-in-place-the-old-ta.sql';
 
 let db: TestDatabase | undefined;
-let folder: string | undefined;
 afterAll(async () => {
   await db?.drop();
-  if (folder) await rm(folder, { recursive: true, force: true });
 });
 
 // Every column of every row (generated duration_ms included), order-free.
@@ -33,17 +28,9 @@ async function fingerprint(sql: TestDatabase['sql']) {
 
 describe('migration 000020 on a table of a million spans', () => {
   it('keeps every row once and partitions the table in place', async () => {
-    const committed = (await readdir(path.join(projectRoot, 'db/migrations/committed'))).sort();
-    expect(committed).toContain(PARTITIONING);
-    folder = await mkdtemp(path.join(os.tmpdir(), 'tracegres-spans-upgrade-'));
     // The schema as it was just before: the migrations up to 000019.
-    await cp(path.join(projectRoot, 'db/migrations/committed'), path.join(folder, 'committed'), {
-      recursive: true,
-      filter: (src) => !committed.slice(committed.indexOf(PARTITIONING)).includes(path.basename(src)),
-    });
     db = await createTestDatabase();
-    await db.sql.unsafe(`drop schema if exists tracing, api, graphile_migrate cascade`);
-    await migrateDatabase(db.url, { migrationsFolder: folder, withoutFunctions: true });
+    await migrateToBefore(db, '000020-spans-partitioned-by-month-of-start-time-');
     const [kind] = await db.sql`select relkind from pg_class where oid = 'tracing.spans'::regclass`;
     expect(kind!.relkind).toBe('r');
 
