@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { expectArgumentErrors } from '../../helpers/argument-errors.ts';
 import { inRolledBackTransaction, useTestDatabase } from '../../helpers/test-database.ts';
-import { actAs, archiveEvent, insertEvent } from '../../helpers/trace-fixtures.ts';
+import { actAs, archiveEvent, insertEvent, ORG_A } from '../../helpers/trace-fixtures.ts';
 
 const db = useTestDatabase();
 
@@ -299,6 +299,35 @@ describe('tracing.claim_replay_event', () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       const error = await actAs(tx, 'tracegres_writer', null, () => tx`select * from tracing.replay_items`).catch((e) => e);
       expect(error.code).toBe('42501');
+    });
+  });
+
+  it('keeps claim tokens from readers and admins, who still read the rest of an item', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const runId = await seedRun(tx);
+      const [c] = await claim(tx);
+      for (const [role, org] of [
+        ['tracegres_reader', ORG_A],
+        ['tracegres_admin', null],
+      ] as const) {
+        const refused = await tx
+          .savepoint((sp) => actAs(sp as never, role, org, () => sp`select claim_token from tracing.replay_items`))
+          .catch((e) => e);
+        expect(refused.code).toBe('42501');
+        expect(refused.message).toMatch(/replay_items/);
+        const items = await actAs(
+          tx,
+          role,
+          org,
+          () => tx`select position, state, claimed_by from tracing.replay_items where run_id = ${runId}::bigint order by position`,
+        );
+        expect(items).toEqual([
+          { position: 1, state: 'claimed', claimed_by: 'orders-1' },
+          { position: 2, state: 'pending', claimed_by: null },
+          { position: 3, state: 'pending', claimed_by: null },
+        ]);
+      }
+      expect(c!.claim_token).toMatch(/^[0-9a-f-]{36}$/);
     });
   });
 });
