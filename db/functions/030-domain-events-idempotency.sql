@@ -64,7 +64,8 @@ grant execute on function tracing.domain_event_by_idempotency_key(text) to trace
 -- The key table follows the live events: an event with a key adds its key
 -- (refused, with unique_violation, when the organization's key is taken),
 -- an event leaving domain_events (archived, deleted) frees it, an update
--- that changes the key or organization moves it, and TRUNCATE empties it.
+-- that changes the key or organization moves it, one that changes
+-- created_at carries the new time to it, and TRUNCATE empties it.
 -- Events without a key never enter these functions (the WHEN clauses). A
 -- row moving between partitions of domain_events stays live and keeps its
 -- key: an UPDATE of created_at fires the delete and insert triggers in that
@@ -102,6 +103,23 @@ $$;
 
 comment on function tracing.tg_domain_events__release_idempotency_key() is
   E'Trigger: frees the idempotency key of an event that left domain_events (archived or deleted), unless it only moved between partitions.';
+
+create or replace function tracing.tg_domain_events__follow_created_at() returns trigger
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  update tracing.domain_event_idempotency_keys k
+     set created_at = new.created_at
+   where k.organization_key = coalesce(new.organization_id, '00000000-0000-0000-0000-000000000000'::uuid)
+     and k.idempotency_key = new.event_metadata ->> 'idempotency_key'
+     and k.event_id = new.id;
+  return null;
+end
+$$;
+
+comment on function tracing.tg_domain_events__follow_created_at() is
+  E'Trigger: gives the idempotency key of an event whose created_at changed within its partition the new created_at, which the key''s lookup returns and a whole month''s move to the archive releases keys by.';
 
 create or replace function tracing.tg_domain_events__release_all_idempotency_keys() returns trigger
 language plpgsql volatile security definer
@@ -143,6 +161,20 @@ create or replace trigger _050_move_idempotency_key_2_hold
                      and ((old.event_metadata ->> 'idempotency_key') is distinct from (new.event_metadata ->> 'idempotency_key')
                           or old.organization_id is distinct from new.organization_id))
   execute function tracing.tg_domain_events__hold_idempotency_key();
+
+-- An update of created_at that keeps the event in its partition (the same
+-- month, or within the default partition) fires no delete or insert
+-- trigger: the key's copy of created_at follows here (_3_, after a new key
+-- is held). One that moves the event to another partition fires no update
+-- trigger, and the delete and insert triggers above give the key the new
+-- created_at. Without this a later whole-month move to the archive
+-- (tracing.move_event_month_to_archive, by created_at) would free the keys
+-- of events that left the month and keep those of events that came into it.
+create or replace trigger _050_move_idempotency_key_3_created_at
+  after update of created_at on tracing.domain_events
+  for each row when ((new.event_metadata ->> 'idempotency_key') is not null
+                     and old.created_at is distinct from new.created_at)
+  execute function tracing.tg_domain_events__follow_created_at();
 
 create or replace trigger _050_release_idempotency_keys_on_truncate
   after truncate on tracing.domain_events

@@ -129,6 +129,48 @@ describe('tracing.domain_events partitions', () => {
     });
   });
 
+  // A whole month moves to the archive with the keys whose created_at is in
+  // that month (tracing.move_event_month_to_archive): the key's created_at
+  // must be its event's after any update of created_at.
+  it("keeps a key's created_at its event's through updates within a partition and across partitions", async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const event = await insertAt(tx, `tracing.archive_month_start(now()) + interval '1 day'`, { idempotency_key: 'a' });
+      const keyAndEvent = async () => {
+        const [row] = await tx`
+          select k.created_at as key_created_at, e.created_at, e.tableoid::regclass::text as partition, l.created_at as found_created_at
+            from tracing.domain_events e
+            join tracing.domain_event_idempotency_keys k on k.event_id = e.id
+            cross join tracing.domain_event_by_idempotency_key(k.idempotency_key) l
+           where e.id = ${event.id}`;
+        expect(row!.key_created_at).toEqual(row!.created_at);
+        expect(row!.found_created_at).toEqual(row!.created_at);
+        return row!;
+      };
+      const updates = [
+        // The same month, then another month, then years ahead (the default
+        // partition), within the default partition, and with a new key.
+        ["created_at + interval '2 days'", event.partition],
+        ["created_at + interval '40 days'", null],
+        ["now() + interval '5 years'", 'tracing.domain_events_default'],
+        ["now() + interval '6 years'", 'tracing.domain_events_default'],
+      ] as const;
+      let previous = event.created_at;
+      for (const [to, partition] of updates) {
+        await tx.unsafe(`update tracing.domain_events set created_at = ${to} where id = $1`, [event.id]);
+        const row = await keyAndEvent();
+        expect(row.created_at).not.toEqual(previous);
+        if (partition) expect(row.partition).toBe(partition);
+        else expect(row.partition).not.toBe(event.partition);
+        previous = row.created_at;
+      }
+      await tx`update tracing.domain_events set created_at = created_at + interval '1 day', event_metadata = '{"idempotency_key": "b"}'
+                where id = ${event.id}`;
+      const moved = await keyAndEvent();
+      expect(moved.created_at).not.toEqual(previous);
+      expect(await tx`select event_id from tracing.domain_event_idempotency_keys`).toEqual([{ event_id: event.id }]);
+    });
+  });
+
   it('reads only the months a time-bounded query asks for', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       const [next] = await tx`
