@@ -240,23 +240,58 @@ describe('the fast path for canonical metadata', () => {
   });
 });
 
-describe('columns to metadata', () => {
-  it('stores and flags an event whose event_metadata is not an object when a column is set', async () => {
+describe('event_metadata that is not a JSON object', () => {
+  // Such metadata cannot hold trace fields; the event is stored as written,
+  // with the columns it gives, and flagged. The WHEN clause must let it
+  // through even when no column is set: ->> of any key of it is null, so
+  // it looks like an event without trace fields. trace_field_errors given
+  // as '{}' sends the same insert through the full path, which must agree.
+  const metadata = ['[]', '[{"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"}]', '"x"', '42', 'null'];
+  const cases = metadata.flatMap((meta) => [
+    { meta, trace_id: null },
+    { meta, trace_id: TRACE },
+  ]);
+
+  it.each(cases)('$meta with trace_id column $trace_id', async ({ meta, trace_id }) => {
     await inRolledBackTransaction(db.sql, async (tx) => {
-      for (const metadata of ['[]', '"x"']) {
-        const [row] = await tx.unsafe(
-          `insert into tracing.domain_events (stream_type, stream_id, event_type, event_metadata, trace_id)
-           values ('order', 'o-1', 'order.placed', $1::text::jsonb, tracing.hex_to_trace_id($2))
-           returning event_metadata, tracing.trace_id_to_hex(trace_id) as trace_id, trace_field_errors`,
-          [metadata, TRACE],
-        );
-        expect(row!.event_metadata).toEqual(JSON.parse(metadata));
-        expect(row!.trace_id).toBe(TRACE);
-        expect(row!.trace_field_errors.event_metadata.reason).toMatch(/must be a JSON object/);
-      }
+      const rows = await tx.unsafe(
+        `insert into tracing.domain_events
+           (stream_type, stream_id, event_type, event_metadata, trace_id, trace_field_errors)
+         values ('order', 'o-1', 'order.placed', $1::text::jsonb, tracing.hex_to_trace_id($2), null),
+                ('order', 'o-1', 'order.placed', $1::text::jsonb, tracing.hex_to_trace_id($2), '{}')
+         returning id`,
+        [meta, trace_id],
+      );
+      const [row, full] = await Promise.all(rows.map((r) => read(tx, r.id)));
+      expect(row!.event_metadata).toEqual(JSON.parse(meta));
+      expect(row!.trace_id).toBe(trace_id);
+      expect(row!.span_id).toBeNull();
+      expect(row!.trace_field_errors).toEqual({
+        event_metadata: {
+          value: JSON.parse(meta),
+          reason: 'must be a JSON object; the trace columns were kept and not copied into it',
+        },
+      });
+      expect({ ...row!, id: null }).toEqual({ ...full!, id: null });
     });
   });
 
+  it('is flagged when an update makes it so, and cleared when an update makes it an object again', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      const row = await insert(tx, { service: 'checkout' });
+      await tx`update tracing.domain_events set event_metadata = '[1, 2]'::jsonb where id = ${row.id}`;
+      const flagged = await read(tx, row.id);
+      expect(flagged.event_metadata).toEqual([1, 2]);
+      expect(flagged.trace_field_errors!.event_metadata!.value).toEqual([1, 2]);
+      await tx`update tracing.domain_events set event_metadata = ${tx.json({ trace_id: TRACE })} where id = ${row.id}`;
+      const corrected = await read(tx, row.id);
+      expect(corrected.trace_id).toBe(TRACE);
+      expect(corrected.trace_field_errors).toBeNull();
+    });
+  });
+});
+
+describe('columns to metadata', () => {
   it('writes columns given directly into event_metadata', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       const row = await insert(
