@@ -243,6 +243,23 @@ drop function if exists tracing.archive_blocks_per_batch(integer);
 drop function if exists tracing.archive_event_blocks(text, bigint, bigint, timestamptz);
 drop function if exists tracing.ensure_archive_partitions_of_blocks(bigint, bigint, timestamptz);
 
+-- Whether an error is Postgres finding no partition of the archive for a
+-- row (a month the archive lacks), told by its fields, not its text, which
+-- lc_messages translates: SQLSTATE 23514 (check_violation) raised on the
+-- partitioned table tracing.domain_events_archive itself, naming no
+-- constraint. A CHECK constraint's violation names its constraint, and
+-- one of a partition names the partition.
+create or replace function tracing.is_missing_archive_partition_error(
+  p_sqlstate text, p_schema text, p_table text, p_constraint text
+) returns boolean
+language sql immutable as $$
+  select p_sqlstate = '23514' and p_schema = 'tracing' and p_table = 'domain_events_archive'
+     and coalesce(p_constraint, '') = ''
+$$;
+
+comment on function tracing.is_missing_archive_partition_error(text, text, text, text) is
+  E'Whether an error with SQLSTATE p_sqlstate and the schema, table and constraint names p_schema, p_table, p_constraint (GET STACKED DIAGNOSTICS) is the archive lacking the month partition for a row. Called by tracing.archive_events_of_run.';
+
 -- The row part of an archive run (tracing.archive_events calls it holding
 -- the retention lock): batches over the first p_blocks[i] blocks of each
 -- live partition p_partitions[i] (tracing.archive_scan_partitions), each
@@ -268,6 +285,9 @@ declare
   v_max_blocks bigint;
   v_moved bigint;
   v_missing_partition boolean;
+  v_error_schema text;
+  v_error_table text;
+  v_error_constraint text;
   v_new text[];
   v_started timestamptz := clock_timestamp();
   v_last_notice timestamptz := clock_timestamp();
@@ -293,7 +313,9 @@ begin
            where id = p_run_id;
         exception
           when check_violation then
-            if sqlerrm like 'no partition of relation%' then
+            get stacked diagnostics v_error_schema = schema_name, v_error_table = table_name,
+                                    v_error_constraint = constraint_name;
+            if tracing.is_missing_archive_partition_error(sqlstate, v_error_schema, v_error_table, v_error_constraint) then
               v_missing_partition := true;
             else
               error := sqlerrm;
