@@ -44,11 +44,18 @@
 -- where in p_filter it is (p_filter.traces.and[1].spans.op, ...).
 --
 -- Bounds: at most 32 conditions and 8 levels of nesting, a window of at
--- most 7 days, regular expressions of at most 256 characters; the GraphQL
--- statement timeout bounds the rest.
+-- most 7 days, regular expressions of at most 256 characters, events read
+-- for an event condition only from an hour before the window to a day after
+-- it (tracing.search_event_window); the GraphQL statement timeout bounds the
+-- rest.
 
 -- The first version of the trace compiler, without the window argument.
 drop function if exists tracing.search_trace_predicate(jsonb, text, integer);
+-- The versions that took the window's length alone, before event conditions
+-- were bounded by the window itself.
+drop function if exists tracing.search_trace_predicate(jsonb, text, interval, integer);
+drop function if exists tracing.search_event_predicate(jsonb, text, interval);
+drop function if exists tracing.search_key_events(text[], text);
 
 create or replace function tracing.search_error(p_path text, p_message text) returns text
 language plpgsql immutable parallel safe as $$
@@ -245,7 +252,7 @@ $$;
 -- only readers may call it. The caller reads the events named again, under
 -- its own policy, so what it gets back is still decided by row-level
 -- security. Only declared keys: an undeclared one would be a scan.
-create or replace function tracing.search_key_events(p_path text[], p_value text)
+create or replace function tracing.search_key_events(p_path text[], p_value text, p_from timestamptz, p_to timestamptz)
 returns table (id bigint, created_at timestamptz)
 language plpgsql stable
 security definer
@@ -256,29 +263,59 @@ begin
   if not tracing.search_key_declared(p_path) then
     perform tracing.search_error('p_path', format('%s is not a declared search key (tracing.add_search_key)', array_to_string(p_path, '.')));
   end if;
-  -- The path as a literal, so the statement matches the index's expression.
+  if p_from is null or p_to is null then
+    perform tracing.search_error('p_from and p_to', 'are required: the lookup reads a bounded time window');
+  end if;
+  if p_from >= p_to then
+    perform tracing.search_error('p_from', 'must be before p_to');
+  end if;
+  -- The widest window api.find_traces asks for: 7 days, widened by
+  -- tracing.search_event_window.
+  if p_to - p_from > interval '8 days 1 hour' then
+    perform tracing.search_error('p_to', 'must be at most 8 days 1 hour after p_from');
+  end if;
+  -- The path as a literal, so the statement matches the index's expression;
+  -- the bounds as parameters of a one-off plan, so only their months'
+  -- partitions are read.
   return query execute format(
     'select e.id, e.created_at from tracing.domain_events e
       where (e.event_data #>> %L::text[]) = $1 and e.trace_id is not null
+        and e.created_at >= $2 and e.created_at < $3
         and e.organization_id = tracing.current_organization_id()', p_path)
-  using p_value;
+  using p_value, p_from, p_to;
 end
 $$;
 
-comment on function tracing.search_key_events(text[], text) is
-  E'The events of the caller''s organization (tracing.current_organization_id) whose declared search key p_path has the text value p_value, by the key''s index: id and created_at. For readers, whose row-level security keeps the index out of the plan; api.find_traces reads the events named again under that security.';
+comment on function tracing.search_key_events(text[], text, timestamptz, timestamptz) is
+  E'The events of the caller''s organization (tracing.current_organization_id) created from p_from to before p_to (at most 8 days 1 hour apart) whose declared search key p_path has the text value p_value, by the key''s index: id and created_at. For readers, whose row-level security keeps the index out of the plan; api.find_traces reads the events named again under that security.';
 
-revoke all on function tracing.search_key_events(text[], text) from public;
-grant execute on function tracing.search_key_events(text[], text) to tracegres_reader;
+revoke all on function tracing.search_key_events(text[], text, timestamptz, timestamptz) from public;
+grant execute on function tracing.search_key_events(text[], text, timestamptz, timestamptz) to tracegres_reader;
+
+-- The events an event condition reads for traces that start from p_from to
+-- before p_to: those created from an hour before the window (clock skew:
+-- a span's start is the sender's clock, an event's created_at the
+-- database's) to a day after it (a trace that starts near the end of the
+-- window goes on recording events). A trace's events outside this range
+-- are not searched; without a bound a common value cost a scan of every
+-- event with it, and every month's partition.
+create or replace function tracing.search_event_window(p_from timestamptz, p_to timestamptz, out r_from timestamptz, out r_to timestamptz)
+language sql immutable parallel safe as $$
+  select p_from - interval '1 hour', p_to + interval '1 day'
+$$;
+
+comment on function tracing.search_event_window(timestamptz, timestamptz) is
+  E'The created_at range of the events an api.find_traces event condition reads for traces starting from p_from to before p_to: an hour before to a day after.';
 
 -- An event condition as SQL over the event alias e: its aggregate
 -- (stream_type with stream_id), its type, or a value in its event_data.
-create or replace function tracing.search_event_predicate(p_expr jsonb, p_path text, p_window interval) returns text
+create or replace function tracing.search_event_predicate(p_expr jsonb, p_path text, p_from timestamptz, p_to timestamptz) returns text
 language plpgsql stable parallel safe as $$
 declare
   v_parts text[];
   v_key text;
   v_data_path text[];
+  v_events record := tracing.search_event_window(p_from, p_to);
 begin
   if jsonb_typeof(p_expr) is distinct from 'object' or not (p_expr ?| array['stream_type', 'stream_id', 'event_type', 'data']) then
     perform tracing.search_error(p_path, 'must have stream_type and stream_id, event_type, or data');
@@ -304,7 +341,7 @@ begin
     if jsonb_typeof(p_expr #> '{data,value}') not in ('string', 'number', 'boolean') then
       perform tracing.search_error(p_path || '.data.value', 'must be a string, number or boolean');
     end if;
-    if p_window > interval '1 hour' and not tracing.search_key_declared(v_data_path) then
+    if p_to - p_from > interval '1 hour' and not tracing.search_key_declared(v_data_path) then
       perform tracing.search_error(p_path || '.data.key',
         format('%s is not a declared search key: declare it with tracing.add_search_key(%L), or search a window of at most 1 hour',
                p_expr #>> '{data,key}', p_expr #>> '{data,key}'));
@@ -315,12 +352,15 @@ begin
     -- key's index directly. The text form, as the index has it.
     if tracing.search_key_declared(v_data_path)
        and pg_has_role('tracegres_reader', 'member') and not pg_has_role('tracegres_admin', 'member') then
-      v_parts := v_parts || format('(e.id, e.created_at) in (select k.id, k.created_at from tracing.search_key_events(%L::text[], %L) k)',
-                                   v_data_path, p_expr #>> '{data,value}');
+      v_parts := v_parts || format('(e.id, e.created_at) in (select k.id, k.created_at from tracing.search_key_events(%L::text[], %L, %L::timestamptz, %L::timestamptz) k)',
+                                   v_data_path, p_expr #>> '{data,value}', v_events.r_from, v_events.r_to);
     else
       v_parts := v_parts || format('(e.event_data #>> %L::text[]) = %L', v_data_path, p_expr #>> '{data,value}');
     end if;
   end if;
+  -- Every event condition reads the events of the search's window only
+  -- (tracing.search_event_window), which also prunes the other months.
+  v_parts := v_parts || format('e.created_at >= %L::timestamptz and e.created_at < %L::timestamptz', v_events.r_from, v_events.r_to);
   return '(' || array_to_string(v_parts, ' and ') || ')';
 end
 $$;
@@ -381,7 +421,7 @@ comment on function tracing.drop_search_key(text) is
   E'Removes a search key declared with tracing.add_search_key and drops its index. Returns whether the key was declared.';
 
 -- One trace condition as SQL over the trace summary alias t.
-create or replace function tracing.search_trace_predicate(p_expr jsonb, p_path text, p_window interval, p_depth integer default 0)
+create or replace function tracing.search_trace_predicate(p_expr jsonb, p_path text, p_from timestamptz, p_to timestamptz, p_depth integer default 0)
 returns text
 language plpgsql stable parallel safe as $$
 declare
@@ -398,7 +438,7 @@ begin
     perform tracing.search_error(p_path, 'must be an object: a spans, events, relation, trace_duration_ms, and or or condition');
   end if;
   if p_expr ? 'and' or p_expr ? 'or' then
-    return (select '(' || string_agg(tracing.search_trace_predicate(o.item, o.path, p_window, p_depth + 1), o.joiner order by o.n) || ')'
+    return (select '(' || string_agg(tracing.search_trace_predicate(o.item, o.path, p_from, p_to, p_depth + 1), o.joiner order by o.n) || ')'
               from tracing.search_operands(p_expr, p_path, 'trace conditions') o);
   end if;
   -- A span condition is checked trace by trace, through the spans' (trace,
@@ -413,7 +453,7 @@ begin
   -- declared key): the traces come from the events' own indexes.
   if p_expr ? 'events' then
     return format('t.trace_id in (select e.trace_id from tracing.domain_events e where e.trace_id is not null and %s)',
-                  tracing.search_event_predicate(p_expr -> 'events', p_path || '.events', p_window));
+                  tracing.search_event_predicate(p_expr -> 'events', p_path || '.events', p_from, p_to));
   end if;
   if p_expr ? 'trace_duration_ms' then
     v_op := p_expr #>> '{trace_duration_ms,op}';
@@ -510,7 +550,7 @@ begin
     if tracing.search_count_conditions(p_filter -> 'traces') > 32 then
       perform tracing.search_error('p_filter.traces', 'has more than 32 conditions');
     end if;
-    v_where := tracing.search_trace_predicate(p_filter -> 'traces', 'p_filter.traces', v_to - v_from);
+    v_where := tracing.search_trace_predicate(p_filter -> 'traces', 'p_filter.traces', v_from, v_to);
     v_conditions := tracing.search_span_conditions(p_filter -> 'traces');
     if jsonb_array_length(v_conditions) > 0 then
       select string_agg(tracing.search_span_predicate(c, 's', 'p_filter.traces'), ' or ') into v_match
@@ -564,7 +604,7 @@ end
 $$;
 
 comment on function api.find_traces(jsonb, integer, timestamptz, text) is
-  E'Traces of a time window that match a structured filter, newest first, each with the spans that matched. p_filter: {"from", "to" (ISO 8601, required, at most 7 days apart), "traces": condition, "spans_per_trace": 1-20 (default 3)}. A condition is {"spans": span condition} (a span of the trace matches), {"events": {"stream_type", "stream_id"} | {"event_type"} | {"data": {"key", "value"}}} (an event of the trace belongs to that aggregate, has that type, or that event_data value: a key declared with tracing.add_search_key, or any key within a 1-hour window), {"and"|"or": [conditions]}, {"relation": "descendant"|"child"|"ancestor"|"parent"|"sibling", "left": span condition, "right": span condition} (TraceQL >> > << < ~), or {"trace_duration_ms": {"op", "value"}}. A span condition is {"field": "service"|"name"|"kind"|"status"|"duration_ms", "op", "value"}, {"attribute": key, "op", "value"} (ops = != < <= > >= =~ !~ exists not_exists), or {"and"|"or": [...]} / {"not": ...}. At most 32 conditions. Page with p_first (1-100, default 20); for the next page pass the start_time and trace_id of the last trace received. Bad input raises an error naming the place in p_filter.';
+  E'Traces of a time window that match a structured filter, newest first, each with the spans that matched. p_filter: {"from", "to" (ISO 8601, required, at most 7 days apart), "traces": condition, "spans_per_trace": 1-20 (default 3)}. A condition is {"spans": span condition} (a span of the trace matches), {"events": {"stream_type", "stream_id"} | {"event_type"} | {"data": {"key", "value"}}} (an event of the trace belongs to that aggregate, has that type, or that event_data value: a key declared with tracing.add_search_key, or any key within a 1-hour window; only events created from an hour before the window to a day after it are read), {"and"|"or": [conditions]}, {"relation": "descendant"|"child"|"ancestor"|"parent"|"sibling", "left": span condition, "right": span condition} (TraceQL >> > << < ~), or {"trace_duration_ms": {"op", "value"}}. A span condition is {"field": "service"|"name"|"kind"|"status"|"duration_ms", "op", "value"}, {"attribute": key, "op", "value"} (ops = != < <= > >= =~ !~ exists not_exists), or {"and"|"or": [...]} / {"not": ...}. At most 32 conditions. Page with p_first (1-100, default 20); for the next page pass the start_time and trace_id of the last trace received. Bad input raises an error naming the place in p_filter.';
 
 grant execute on function
   tracing.search_error(text, text),
@@ -572,10 +612,11 @@ grant execute on function
   tracing.search_regex(jsonb, text),
   tracing.search_operands(jsonb, text, text),
   tracing.search_span_predicate(jsonb, text, text, integer),
-  tracing.search_trace_predicate(jsonb, text, interval, integer),
+  tracing.search_trace_predicate(jsonb, text, timestamptz, timestamptz, integer),
   tracing.search_key_path(text, text),
   tracing.search_key_declared(text[]),
-  tracing.search_event_predicate(jsonb, text, interval),
+  tracing.search_event_window(timestamptz, timestamptz),
+  tracing.search_event_predicate(jsonb, text, timestamptz, timestamptz),
   tracing.search_span_conditions(jsonb),
   tracing.find_traces(jsonb, integer, timestamptz, uuid),
   tracing.span_ancestors(uuid, bigint),

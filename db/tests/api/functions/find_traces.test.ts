@@ -252,6 +252,79 @@ describe('business data', () => {
   });
 });
 
+describe('event conditions read only the events of the window', () => {
+  const plansOf = async (filter: Record<string, unknown>, setup: string[] = []) =>
+    (await nestedPlans(db.url, `select * from api.find_traces($1::text::jsonb)`, [JSON.stringify(filter)], setup)).join('\n');
+  const asReader = ['set local role tracegres_reader', `select set_config('jwt.claims.organization_id', '${ORG_A}', true)`];
+
+  it('reads the partitions of the window, widened by an hour before and a day after, and no other', async () => {
+    await db.sql`select tracing.add_search_key('customer.id')`;
+    try {
+      const partitions = (await db.sql`
+        select b.partition::text as name, b.is_default, b.from_at, b.to_at from tracing.partition_bounds('tracing.domain_events') b`) as unknown as {
+        name: string;
+        is_default: boolean;
+        from_at: Date | null;
+        to_at: Date | null;
+      }[];
+      // The partitions that hold none of [from - 1 hour, to + 1 day).
+      const outside = (from: string, to: string) =>
+        partitions
+          .filter(
+            (p) =>
+              !p.is_default &&
+              ((p.to_at !== null && p.to_at.getTime() <= Date.parse(from) - 3_600_000) ||
+                (p.from_at !== null && p.from_at.getTime() >= Date.parse(to) + 86_400_000)),
+          )
+          .map((p) => p.name.replace(/^tracing\./, ''));
+      // A month of its own, after the fixture's window.
+      const month = partitions.find((p) => !p.is_default && p.from_at !== null && p.from_at.getTime() > Date.parse(TO) + 86_400_000);
+      expect(month).toBeDefined();
+      const later = {
+        from: new Date(month!.from_at!.getTime() + 86_400_000).toISOString(),
+        to: new Date(month!.from_at!.getTime() + 90_000_000).toISOString(),
+      };
+      const byCustomer = { events: { data: { key: 'customer.id', value: 'c-42' } } };
+      for (const traces of [
+        byCustomer,
+        { events: { event_type: 'order.placed' } },
+        { events: { stream_type: 'order', stream_id: 'ord-1058' } },
+      ]) {
+        for (const setup of [[], asReader]) {
+          for (const window of [{ from: FROM, to: TO }, later]) {
+            const plans = await plansOf({ ...window, traces }, setup);
+            const skipped = outside(window.from, window.to);
+            expect(skipped.length).toBeGreaterThan(0);
+            for (const name of skipped) expect(plans).not.toMatch(new RegExp(`\\b${name}\\b`));
+          }
+          // The later window reads its own month's partition.
+          expect(await plansOf({ ...later, traces }, setup)).toMatch(new RegExp(`\\b${month!.name.replace(/^tracing\./, '')}\\b`));
+        }
+      }
+    } finally {
+      await db.sql`select tracing.drop_search_key('customer.id')`;
+    }
+  });
+
+  it('finds an event recorded up to a day after the window, not later, and from an hour before it', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      // The browse trace starts at 1000 ms; its events come late or early.
+      const search = async (type: string) =>
+        (
+          await tx`select trace_id from api.find_traces(${tx.json({ from: FROM, to: TO, traces: { events: { event_type: type } } } as never)}::jsonb)`
+        ).map((r) => r.trace_id);
+      await insertEvent(tx, { trace: 'browse', span: 'root', at: 3_600_000 + 23 * 3_600_000, type: 'late.within' });
+      await insertEvent(tx, { trace: 'browse', span: 'root', at: 3_600_000 + 25 * 3_600_000, type: 'late.beyond' });
+      await insertEvent(tx, { trace: 'browse', span: 'root', at: -60_000 - 50 * 60_000, type: 'early.within' });
+      await insertEvent(tx, { trace: 'browse', span: 'root', at: -60_000 - 70 * 60_000, type: 'early.beyond' });
+      expect(await search('late.within')).toEqual([traceId('browse')]);
+      expect(await search('late.beyond')).toEqual([]);
+      expect(await search('early.within')).toEqual([traceId('browse')]);
+      expect(await search('early.beyond')).toEqual([]);
+    });
+  });
+});
+
 describe('results', () => {
   it('returns the spans that matched, earliest first, at most spans_per_trace', async () => {
     const [row] = await find({ traces: spans({ field: 'service', op: '=', value: 'payments' }), spans_per_trace: 1 }, { first: 1 });
@@ -342,7 +415,7 @@ describe('tenants', () => {
           tx,
           'tracegres_reader',
           ORG_A,
-          () => tx`select id from tracing.search_key_events('{customer,id}', 'c-42')`,
+          () => tx`select id from tracing.search_key_events('{customer,id}', 'c-42', ${FROM}, ${TO})`,
         );
         const owners =
           await tx`select distinct organization_id from tracing.domain_events where id = any(${named.map((r) => r.id)}::bigint[])`;
@@ -353,14 +426,28 @@ describe('tenants', () => {
           tx,
           'tracegres_anonymous',
           null,
-          () => tx`select * from tracing.search_key_events('{customer,id}', 'c-42')`,
+          () => tx`select * from tracing.search_key_events('{customer,id}', 'c-42', ${FROM}, ${TO})`,
         ).catch((e: { code: string }) => e);
         expect((refused as { code: string }).code).toBe('42501');
       });
-      const undeclared = await db.sql`select * from tracing.search_key_events('{total}', '99')`.catch(
-        (e: { code: string; message: string }) => e,
-      );
-      expect(undeclared).toMatchObject({ code: '22023', message: expect.stringMatching(/p_path total is not a declared search key/) });
+      const lookup = (path: string, from: string | null, to: string | null) =>
+        db.sql`select * from tracing.search_key_events(${path}, 'c-42', ${from}, ${to})`.catch((e: { code: string; message: string }) => e);
+      expect(await lookup('{total}', FROM, TO)).toMatchObject({
+        code: '22023',
+        message: expect.stringMatching(/p_path total is not a declared search key/),
+      });
+      expect(await lookup('{customer,id}', null, TO)).toMatchObject({
+        code: '22023',
+        message: expect.stringMatching(/^p_from and p_to are required/),
+      });
+      expect(await lookup('{customer,id}', TO, FROM)).toMatchObject({
+        code: '22023',
+        message: expect.stringMatching(/^p_from must be before p_to/),
+      });
+      expect(await lookup('{customer,id}', FROM, at(9 * 86_400_000))).toMatchObject({
+        code: '22023',
+        message: expect.stringMatching(/^p_to must be at most 8 days 1 hour after p_from/),
+      });
     } finally {
       await db.sql`select tracing.drop_search_key('customer.id')`;
     }
