@@ -33,6 +33,7 @@ declare
   v_months text[] := '{}';
   v_parent regclass;
   v_live_created text[] := '{}';
+  v_live_not_created jsonb := '[]';
   v_created text[] := '{}';
   v_indexed text[];
   v_index_error text;
@@ -80,16 +81,33 @@ begin
   -- The live tables' months ahead (108-live-partitions.sql): this run is
   -- their upkeep, whichever scheduler runs it. One table a transaction, and
   -- apart from the archive's partitions below, so a reader of several of
-  -- them never waits in a cycle with this run's locks.
+  -- them never waits in a cycle with this run's locks. Its wait for a lock
+  -- is cut short at 10 s (or the session's lock_timeout, if shorter). A
+  -- table whose upkeep fails (a lock not granted, say) is recorded in the
+  -- run's details and the server log, and the run goes on archiving: the
+  -- months ahead are not needed yet (the current month is kept months_ahead
+  -- in advance, and rows of a month without one land in the default
+  -- partition), and the next run tries again. A cancel ends the run.
   foreach v_parent in array array(select tracing.live_partitioned_tables()) loop
     begin
-      set local lock_timeout = '10s';
+      if current_setting('lock_timeout')::interval not between interval '1 microsecond' and interval '10 seconds' then
+        set local lock_timeout = '10s';
+      end if;
       v_live_created := v_live_created || array(select tracing.ensure_live_partitions_ahead(v_parent));
-    exception when query_canceled or others then
-      v_error := format('creating partitions of %s ahead: %s', v_parent, sqlerrm);
-      v_sqlstate := sqlstate;
+    exception
+      when query_canceled then
+        v_error := format('creating partitions of %s ahead: %s', v_parent, sqlerrm);
+        v_sqlstate := sqlstate;
+      when others then
+        v_live_not_created := v_live_not_created
+          || jsonb_build_object('table', v_parent::text, 'reason', sqlerrm, 'sqlstate', sqlstate);
+        raise warning 'archive run %: creating partitions of % ahead failed, the next run tries again: % (SQLSTATE %)',
+          run_id, v_parent, sqlerrm, sqlstate;
     end;
-    update tracing.retention_runs set details = details || jsonb_build_object('live_partitions_created', v_live_created)
+    update tracing.retention_runs
+       set details = details || jsonb_build_object('live_partitions_created', v_live_created)
+                     || case when jsonb_array_length(v_live_not_created) > 0
+                             then jsonb_build_object('live_partitions_not_created', v_live_not_created) else '{}' end
      where id = run_id;
     commit;
     exit when v_error is not null;
