@@ -129,35 +129,60 @@ $$;
 comment on function api.service_map(timestamptz, timestamptz) is
   E'Which service calls which among the traces that started in [p_from, p_to) (at most 7 days): one row per caller and callee service, with how many calls (spans of the callee whose parent span is of the caller) and how many of them failed.';
 
+do $$
+begin
+  -- compare_traces did not say whether a side was cut at the timeline's
+  -- limit before; a function's result type can only change by dropping it.
+  if to_regprocedure('api.compare_traces(text, text)') is not null
+     and not exists (select from pg_proc p where p.oid = to_regprocedure('api.compare_traces(text, text)')
+                                             and 'cut_at_limit_a' = any (p.proargnames)) then
+    drop function api.compare_traces(text, text);
+  end if;
+end
+$$;
+
 create or replace function api.compare_traces(p_trace_a text, p_trace_b text)
 returns table (
   service text, operation text, count_a bigint, count_b bigint, total_ms_a double precision, total_ms_b double precision,
-  self_ms_a double precision, self_ms_b double precision, self_ms_difference double precision
+  self_ms_a double precision, self_ms_b double precision, self_ms_difference double precision,
+  cut_at_limit_a boolean, cut_at_limit_b boolean
 )
 language plpgsql stable parallel safe as $$
 declare
   v_a uuid := tracing.require_trace_id(p_trace_a, 'p_trace_a');
   v_b uuid := tracing.require_trace_id(p_trace_b, 'p_trace_b');
 begin
+  -- Each side is its timeline, which reads at most tracing.timeline_limit()
+  -- spans and events of a trace: whether a side was cut is carried on every
+  -- row, so a comparison of part of a trace says so.
   return query
     with spans as (
-      select 'a' as side, l.service, l.name, l.duration_ms, l.self_time_ms from tracing.trace_timeline(v_a) l where not l.is_placeholder
+      select 'a' as side, l.service, l.name, l.duration_ms, l.self_time_ms, l.is_placeholder, l.trace_cut_at_limit
+        from tracing.trace_timeline(v_a) l
       union all
-      select 'b', l.service, l.name, l.duration_ms, l.self_time_ms from tracing.trace_timeline(v_b) l where not l.is_placeholder
+      select 'b', l.service, l.name, l.duration_ms, l.self_time_ms, l.is_placeholder, l.trace_cut_at_limit
+        from tracing.trace_timeline(v_b) l
+    ),
+    cut as (
+      select coalesce(bool_or(s.trace_cut_at_limit) filter (where s.side = 'a'), false) as a,
+             coalesce(bool_or(s.trace_cut_at_limit) filter (where s.side = 'b'), false) as b
+        from spans s
     )
     select coalesce(s.service, '(inferred)'), coalesce(s.name, '(inferred)'),
            count(*) filter (where s.side = 'a'), count(*) filter (where s.side = 'b'),
            coalesce(sum(s.duration_ms) filter (where s.side = 'a'), 0), coalesce(sum(s.duration_ms) filter (where s.side = 'b'), 0),
            coalesce(sum(s.self_time_ms) filter (where s.side = 'a'), 0), coalesce(sum(s.self_time_ms) filter (where s.side = 'b'), 0),
-           coalesce(sum(s.self_time_ms) filter (where s.side = 'b'), 0) - coalesce(sum(s.self_time_ms) filter (where s.side = 'a'), 0)
-      from spans s
-     group by 1, 2
+           coalesce(sum(s.self_time_ms) filter (where s.side = 'b'), 0) - coalesce(sum(s.self_time_ms) filter (where s.side = 'a'), 0),
+           c.a, c.b
+      from spans s cross join cut c
+     where not s.is_placeholder
+     group by 1, 2, c.a, c.b
      order by abs(coalesce(sum(s.self_time_ms) filter (where s.side = 'b'), 0) - coalesce(sum(s.self_time_ms) filter (where s.side = 'a'), 0)) desc, 1, 2;
 end
 $$;
 
 comment on function api.compare_traces(text, text) is
-  E'Two traces side by side, per service and operation (span name): how many spans each has, their total and self durations in ms, and the self-time difference (b minus a), largest difference first; e.g. a slow checkout (p_trace_b) against a normal one (p_trace_a). Spans known only from events count as (inferred). Trace ids: 32 lowercase hex characters.';
+  E'Two traces side by side, per service and operation (span name): how many spans each has, their total and self durations in ms, and the self-time difference (b minus a), largest difference first; e.g. a slow checkout (p_trace_b) against a normal one (p_trace_a). Spans known only from events count as (inferred). Each side is its trace timeline, which reads at most the earliest 10,000 spans and 10,000 events of a trace: cut_at_limit_a and cut_at_limit_b (the same on every row) say that trace a or b was larger and only that part of it is compared. Trace ids: 32 lowercase hex characters.';
 
 create or replace function api.list_operations(p_from timestamptz, p_to timestamptz)
 returns table (service text, operation text, span_count bigint)

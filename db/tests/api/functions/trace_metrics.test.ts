@@ -138,6 +138,41 @@ describe('compare_traces', () => {
       ['edge', 'POST /checkout', 1, 1, 20, 20, 0],
       ['payments', 'charge', 1, 1, 20, 20, 0],
     ]);
+    expect(rows.every((r) => r.cut_at_limit_a === false && r.cut_at_limit_b === false)).toBe(true);
+  });
+
+  it('says which side was larger than the timeline reads (10,000 spans) and so compared only in part', async () => {
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      // 10,001 spans: a root and 10,000 children, one past the timeline's limit.
+      await tx`
+        select tracing.record_spans(jsonb_agg(jsonb_build_object(
+          'trace_id', ${traceId('large')}::text, 'span_id', lpad(to_hex(i), 16, '0'),
+          'parent_span_id', case when i > 1 then lpad(to_hex(1), 16, '0') end,
+          'name', case when i = 1 then 'batch' else 'item' end, 'service', 'worker',
+          'start_time', to_char((timestamptz '2025-03-01 12:00:00+00' + i * interval '1 ms') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+          'end_time', to_char((timestamptz '2025-03-01 12:00:00+00' + (i + 1) * interval '1 ms') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))))
+        from generate_series(1, 10001) i`;
+      const compared = async (a: string, b: string) =>
+        (await tx`select * from api.compare_traces(${traceId(a)}, ${traceId(b)})`).map((r) => [
+          r.service,
+          r.operation,
+          Number(r.count_a),
+          Number(r.count_b),
+          r.cut_at_limit_a,
+          r.cut_at_limit_b,
+        ]);
+      // Only the first 9,999 items were compared, and every row says so
+      // (the batch's 1 ms is nearly all covered by its first item).
+      expect(await compared('c1', 'large')).toEqual([
+        ['worker', 'item', 0, 9_999, false, true],
+        ['bank', 'authorize', 1, 0, false, true],
+        ['edge', 'POST /checkout', 1, 0, false, true],
+        ['payments', 'charge', 1, 0, false, true],
+        ['worker', 'batch', 0, 1, false, true],
+      ]);
+      expect((await compared('large', 'c1')).every(([, , , , a, b]) => a === true && b === false)).toBe(true);
+      expect((await compared('large', 'large')).every(([, , , , a, b]) => a === true && b === true)).toBe(true);
+    });
   });
 });
 
