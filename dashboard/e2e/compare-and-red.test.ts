@@ -5,11 +5,16 @@ import { describe, expect, it } from 'vitest';
 import { seedDemo, type DemoSummary } from '../../cli/demo.ts';
 import { formatDuration } from '../../dashboard/src/format.ts';
 import { haveChromium, saveScreenshot, useBrowser } from './browser-harness.ts';
+import { recordCutTrace } from './cut-trace.ts';
+
+// Larger than the timeline reads, its spans named after 5 operations.
+const CUT_TRACE_ID = 'c0a1c071'.padEnd(32, '0');
 
 describe.skipIf(!haveChromium('compare and RED charts'))('comparing traces and duration charts in Chromium', () => {
   let demo: DemoSummary;
   const browser = useBrowser(async (db) => {
     demo = await seedDemo(db.sql, { requests: 12 });
+    await recordCutTrace(db.sql, CUT_TRACE_ID, 5);
   });
 
   /** The duration in ms of one operation's span in a trace, from the table. */
@@ -63,6 +68,27 @@ describe.skipIf(!haveChromium('compare and RED charts'))('comparing traces and d
     await page.click(`.compare-traces a[data-id="${slow.traceId}"]`);
     await page.waitForURL(new RegExp(`/trace/${slow.traceId}$`));
     await page.close();
+  });
+
+  it('says which trace was larger than the timeline reads and compared only in part', async () => {
+    const normal = demo.requests[0]!.traceId;
+    const page = await browser.signedIn(`/compare?a=${normal}&b=${CUT_TRACE_ID}`);
+    await page.waitForSelector('table.compare tbody tr');
+    expect(await page.locator('.trace-cut').textContent()).toMatch(
+      /^Trace B is larger than the timeline reads: only the earliest 10,000 spans/,
+    );
+    // The 10,000 spans compared: the root and 9,999 of its 10,000 children.
+    expect(await page.locator('table.compare tfoot td').nth(1).textContent()).toBe('10000');
+    await saveScreenshot(page, 'compare-trace-cut.png', { fullPage: false, shownInDocs: true });
+    await page.close();
+    const whole = await browser.signedIn(`/compare?a=${normal}&b=${demo.requests[1]!.traceId}`);
+    await whole.waitForSelector('table.compare tbody tr');
+    expect(await whole.locator('.trace-cut').count()).toBe(0);
+    await whole.close();
+    const both = await browser.signedIn(`/compare?a=${CUT_TRACE_ID}&b=${CUT_TRACE_ID}`);
+    await both.waitForSelector('table.compare tbody tr');
+    expect(await both.locator('.trace-cut').textContent()).toMatch(/^Traces A and B are larger than the timeline reads/);
+    await both.close();
   });
 
   it('names a bad trace id in the comparison instead of showing an empty table', async () => {

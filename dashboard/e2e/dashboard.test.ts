@@ -7,6 +7,7 @@ import type { Sql } from 'postgres';
 import { DEMO_ORGANIZATION_ID, seedDemo, type DemoSummary } from '../../cli/demo.ts';
 import { signToken } from '../../server/auth/jwt.ts';
 import { haveChromium, saveScreenshot, useBrowser } from './browser-harness.ts';
+import { CUT_TRACE_SPANS, recordCutTrace } from './cut-trace.ts';
 
 const PAGE_SIZE = 20;
 
@@ -26,21 +27,8 @@ async function recordDeepChain(sql: Sql) {
     from generate_series(1, ${DEEP_CHAIN_SPANS}) i`;
 }
 
-// One span more than the timeline reads (10,000): a root and its children,
-// the last of which is left out and the trace flagged trace_cut_at_limit.
+// One span more than the timeline reads (dashboard/e2e/cut-trace.ts).
 const CUT_TRACE_ID = 'c0771a11'.padEnd(32, '0');
-const CUT_TRACE_SPANS = 10_001;
-
-async function recordCutTrace(sql: Sql) {
-  await sql`
-    select tracing.record_spans(jsonb_agg(jsonb_build_object(
-      'trace_id', ${CUT_TRACE_ID}::text, 'span_id', lpad(to_hex(i), 16, '0'),
-      'parent_span_id', case when i > 1 then lpad(to_hex(1), 16, '0') end,
-      'organization_id', ${DEMO_ORGANIZATION_ID}::uuid, 'service', 'fan-out', 'name', 'call ' || i,
-      'start_time', to_char((timestamptz '2025-03-01 12:00:00+00' + i * interval '1 ms') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-      'end_time', to_char((timestamptz '2025-03-01 12:00:00+00' + (i + 20000) * interval '1 ms') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))))
-    from generate_series(1, ${CUT_TRACE_SPANS}) i`;
-}
 
 describe.skipIf(!haveChromium('dashboard e2e'))('the dashboard in Chromium', () => {
   let demo: DemoSummary;
@@ -49,7 +37,7 @@ describe.skipIf(!haveChromium('dashboard e2e'))('the dashboard in Chromium', () 
     async (db) => {
       demo = await seedDemo(db.sql, { requests: 60, largeTraceSpans: 10_000 });
       await recordDeepChain(db.sql);
-      await recordCutTrace(db.sql);
+      await recordCutTrace(db.sql, CUT_TRACE_ID);
       adminToken = await browser.token({ role: 'admin', sub: 'e2e' });
     },
     {

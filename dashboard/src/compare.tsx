@@ -17,6 +17,9 @@ interface Row {
   selfMsA: number;
   selfMsB: number;
   selfMsDifference: number;
+  /** Trace a (b) has more spans or events than the timeline reads: only its earliest part is compared. */
+  cutAtLimitA: boolean;
+  cutAtLimitB: boolean;
 }
 
 /** The compare page's address for baseline trace `a` and trace `b`. */
@@ -35,7 +38,7 @@ export function CompareTraces({ params }: { params: URLSearchParams }) {
   const b = params.get('b') ?? '';
   const { data, error, loading } = useQuery<{ compareTraces: { nodes: Row[] } }>(
     `query Compare($a: String!, $b: String!) {
-      compareTraces(pTraceA: $a, pTraceB: $b) { nodes { service operation countA countB totalMsA totalMsB selfMsA selfMsB selfMsDifference } }
+      compareTraces(pTraceA: $a, pTraceB: $b) { nodes { service operation countA countB totalMsA totalMsB selfMsA selfMsB selfMsDifference cutAtLimitA cutAtLimitB } }
     }`,
     { a, b },
     `${a}-${b}`,
@@ -55,8 +58,21 @@ export function CompareTraces({ params }: { params: URLSearchParams }) {
       </dl>
       {error ? <QueryFailure error={error} /> : null}
       {!data && loading ? <Loading what="the comparison" /> : null}
+      {data && <CutNote rows={data.compareTraces.nodes} />}
       {data && <CompareTable rows={data.compareTraces.nodes} />}
     </section>
+  );
+}
+
+/** Which side was larger than the timeline reads, so compared only in part (the same on every row). */
+function CutNote({ rows }: { rows: Row[] }) {
+  const cut = [rows[0]?.cutAtLimitA && 'A', rows[0]?.cutAtLimitB && 'B'].filter(Boolean);
+  if (cut.length === 0) return null;
+  return (
+    <p className="note trace-cut">
+      {cut.length === 2 ? 'Traces A and B are' : `Trace ${cut[0]} is`} larger than the timeline reads: only the earliest 10,000 spans and
+      10,000 events of {cut.length === 2 ? 'each' : 'it'} are compared.
+    </p>
   );
 }
 
