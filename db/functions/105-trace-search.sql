@@ -263,12 +263,9 @@ begin
   if not tracing.search_key_declared(p_path) then
     perform tracing.search_error('p_path', format('%s is not a declared search key (tracing.add_search_key)', array_to_string(p_path, '.')));
   end if;
-  if p_from is null or p_to is null then
-    perform tracing.search_error('p_from and p_to', 'are required: the lookup reads a bounded time window');
-  end if;
-  if p_from >= p_to then
-    perform tracing.search_error('p_from', 'must be before p_to');
-  end if;
+  perform tracing.require_present(p_from, 'p_from');
+  perform tracing.require_present(p_to, 'p_to');
+  perform tracing.require_time_range(p_from, p_to);
   -- The widest window api.find_traces asks for: 7 days, widened by
   -- tracing.search_event_window.
   if p_to - p_from > interval '8 days 1 hour' then

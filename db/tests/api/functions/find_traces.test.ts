@@ -438,7 +438,7 @@ describe('tenants', () => {
       });
       expect(await lookup('{customer,id}', null, TO)).toMatchObject({
         code: '22023',
-        message: expect.stringMatching(/^p_from and p_to are required/),
+        message: expect.stringMatching(/^p_from is required/),
       });
       expect(await lookup('{customer,id}', TO, FROM)).toMatchObject({
         code: '22023',
