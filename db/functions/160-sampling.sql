@@ -152,23 +152,102 @@ language sql stable as $$
 $$;
 
 -- Deletes the spans recorded after p_since of traces decided 'dropped'
--- (spans arriving after their trace was dropped included) and the summaries
--- those spans fed; returns how many spans went. Domain events stay.
+-- (spans arriving after their trace was dropped included); returns how many
+-- spans went. Domain events stay.
+--
+-- A dropped trace may keep older spans: ones recorded before the watermark
+-- (before sampling was installed, or by a transaction that committed after
+-- a run had moved past its recorded_at). Every live span must stay under a
+-- summary (store_spans finds a re-sent span, and archive_traces a trace's
+-- spans, only within the summary's time range), so a summary goes only
+-- with the last span of its trace; otherwise it is folded again from the
+-- spans left.
 create or replace function tracing.drop_sampled_out_spans(p_since timestamptz) returns bigint
-language sql volatile as $$
+language plpgsql volatile as $$
+declare
+  v_dropped bigint;
+begin
+  -- The summaries first, locked in store_spans' order: a batch adding to
+  -- one of these traces meanwhile waits, and then merges into the summary
+  -- folded here instead of being overwritten by it. The refold below is a
+  -- new statement, so it sees every span committed before the lock.
+  perform
+    from tracing.trace_summaries t
+   where exists (
+           select from tracing.spans s
+             join tracing.trace_sampling d
+               on d.trace_id = s.trace_id and d.organization_id is not distinct from s.organization_id
+            where s.recorded_at > p_since and d.sampled_by = 'dropped'
+              and s.trace_id = t.trace_id and s.organization_id is not distinct from t.organization_id)
+   order by t.trace_id, t.organization_id
+     for update of t;
+
   with gone as (
     delete from tracing.spans s
      using tracing.trace_sampling d
      where s.recorded_at > p_since and d.trace_id = s.trace_id
        and d.organization_id is not distinct from s.organization_id and d.sampled_by = 'dropped'
-    returning s.trace_id, s.organization_id
+    returning s.trace_id, s.span_id, s.organization_id, s.start_time
   ),
-  summaries as (
-    delete from tracing.trace_summaries t
+  -- The summaries of the traces that lost spans: the ones locked above,
+  -- unless one appeared since (with spans as new as this statement).
+  touched as (
+    select t.trace_id, t.organization_id, t.start_time, t.end_time
+      from tracing.trace_summaries t
      where exists (select from gone g
                     where g.trace_id = t.trace_id and g.organization_id is not distinct from t.organization_id)
+  ),
+  -- The spans each trace keeps, read within its summary's range (only the
+  -- partitions of that range). This statement still sees the spans it
+  -- deletes, so they are left out by their keys.
+  kept as (
+    select s.*
+      from touched t
+      join tracing.spans s
+        on s.trace_id = t.trace_id and s.organization_id is not distinct from t.organization_id
+       and s.start_time between t.start_time and t.end_time
+     where not exists (
+             select from gone g
+              where g.trace_id = s.trace_id and g.span_id = s.span_id
+                and g.organization_id is not distinct from s.organization_id and g.start_time = s.start_time)
+  ),
+  -- The same fold as store_spans' batch of inserted spans.
+  refolded as (
+    select trace_id, organization_id,
+           min(start_time) as start_time,
+           max(end_time) as end_time,
+           (array_agg(span_id order by start_time, span_id) filter (where parent_span_id is null))[1] as root_span_id,
+           (array_agg(name order by start_time, span_id) filter (where parent_span_id is null))[1] as root_name,
+           (array_agg(service order by start_time, span_id) filter (where parent_span_id is null))[1] as root_service,
+           min(start_time) filter (where parent_span_id is null) as root_start_time,
+           array_agg(distinct service) as services,
+           count(*)::integer as span_count,
+           (count(*) filter (where status = 'error'))::integer as error_count,
+           (array_agg(session_id order by start_time, span_id) filter (where session_id is not null))[1] as session_id,
+           (array_agg(correlation_id order by start_time, span_id) filter (where correlation_id is not null))[1] as correlation_id
+      from kept
+     group by trace_id, organization_id
+  ),
+  updated as (
+    update tracing.trace_summaries t
+       set (start_time, end_time, root_span_id, root_name, root_service, root_start_time, services, span_count,
+            error_count, session_id, correlation_id) =
+           (r.start_time, r.end_time, r.root_span_id, r.root_name, r.root_service, r.root_start_time, r.services,
+            r.span_count, r.error_count, r.session_id, r.correlation_id),
+           updated_at = now()
+      from refolded r
+     where t.trace_id = r.trace_id and t.organization_id is not distinct from r.organization_id
+  ),
+  emptied as (
+    delete from tracing.trace_summaries t
+     using touched c
+     where t.trace_id = c.trace_id and t.organization_id is not distinct from c.organization_id
+       and not exists (select from refolded r
+                        where r.trace_id = c.trace_id and r.organization_id is not distinct from c.organization_id)
   )
-  select count(*) from gone
+  select count(*) into v_dropped from gone;
+  return v_dropped;
+end
 $$;
 
 -- Dropped decisions only serve spans that arrive late; after a day a

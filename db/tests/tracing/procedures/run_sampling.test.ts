@@ -21,6 +21,8 @@ interface SpanSpec {
   root?: boolean;
   status?: 'ok' | 'error' | 'unset';
   durationMs?: number;
+  /** Start after the trace's first span, in ms. */
+  startMs?: number;
   attributes?: Record<string, unknown>;
 }
 
@@ -33,8 +35,8 @@ async function recordTrace(trace: string, spans: SpanSpec[] = [{ root: true }, {
     parent_span_id: i === 0 || s.root ? null : rootId,
     name: s.name ?? (i === 0 ? 'GET /orders' : 'db.query'),
     service: 'api',
-    start_time: new Date(start).toISOString(),
-    end_time: new Date(start + (s.durationMs ?? 40)).toISOString(),
+    start_time: new Date(start + (s.startMs ?? 0)).toISOString(),
+    end_time: new Date(start + (s.startMs ?? 0) + (s.durationMs ?? 40)).toISOString(),
     status: s.status ?? 'ok',
     attributes: s.attributes ?? {},
     organization_id: organizationId ?? null,
@@ -237,6 +239,115 @@ describe('run_sampling in production (10%)', () => {
     await runSampling();
     expect(await decision(old)).toBe('undecided');
     expect((await counts(old)).spans).toBe(2);
+  });
+
+  it("keeps a dropped trace's summary over the spans the drop leaves, so they stay found by re-send checks and retention", async () => {
+    // Spans recorded before the watermark (before sampling was installed,
+    // or by a transaction that committed after a run moved past its
+    // recorded_at) are outside every run's window: the drop leaves them.
+    const trace = traceId(false);
+    await recordTrace(trace, [{ root: true, durationMs: 300 }]);
+    await db.sql`update tracing.spans set recorded_at = now() - interval '2 days'`;
+    await recordTrace(trace, [{ name: 'late', durationMs: 40 }]);
+    await age();
+    const result = await runSampling();
+    expect(Number(result.traces_dropped)).toBe(1);
+    expect(await counts(trace)).toMatchObject({ spans: 1, summaries: 1 });
+    const [summary] = await db.sql`
+      select t.span_count, t.error_count, t.root_name, t.start_time = s.start_time and t.end_time = s.end_time as covers_exactly
+        from tracing.trace_summaries t join tracing.spans s on s.trace_id = t.trace_id
+       where t.trace_id = tracing.hex_to_trace_id(${trace})`;
+    expect(summary).toEqual({ span_count: 1, error_count: 0, root_name: 'GET /orders', covers_exactly: true });
+
+    // The span left is found through the summary: sent again with another
+    // start time it is a conflict, not a second copy.
+    const stored = first(
+      await db.sql`
+      select tracing.trace_id_to_hex(trace_id) as trace_id, tracing.span_id_to_hex(span_id) as span_id
+        from tracing.spans where trace_id = tracing.hex_to_trace_id(${trace})`,
+    );
+    const resent = [
+      {
+        trace_id: stored.trace_id,
+        span_id: stored.span_id,
+        parent_span_id: null,
+        name: 'GET /orders',
+        service: 'api',
+        start_time: '2026-01-01T00:00:00.100Z',
+        end_time: '2026-01-01T00:00:00.300Z',
+        status: 'ok',
+      },
+    ];
+    const answer = first(await db.sql`select (tracing.record_spans(${db.sql.json(resent as unknown as postgres.JSONValue)})).*`);
+    expect(answer.recorded).toBe(0);
+    expect(answer.rejected).toHaveLength(1);
+    expect((await counts(trace)).spans).toBe(1);
+
+    // And retention moves it with its summary.
+    await db.sql`select tracing.archive_traces(array[tracing.hex_to_trace_id(${trace})], array[null::uuid])`;
+    const [archived] = await db.sql`
+      select (select count(*)::int from tracing.spans_archive where trace_id = tracing.hex_to_trace_id(${trace})) as spans,
+             (select span_count from tracing.trace_summaries_archive where trace_id = tracing.hex_to_trace_id(${trace})) as span_count`;
+    expect(archived).toEqual({ spans: 1, span_count: 1 });
+    expect(await counts(trace)).toMatchObject({ spans: 0, summaries: 0 });
+  });
+
+  it('refolds a summary only after a batch adding to its trace meanwhile has committed, so no span is left outside it', async () => {
+    const trace = traceId(false);
+    await recordTrace(trace, [{ root: true, durationMs: 300 }]);
+    await db.sql`update tracing.spans set recorded_at = now() - interval '2 days'`;
+    await recordTrace(trace, [{ name: 'late' }]);
+    await age();
+    await runSampling();
+    expect(await decision(trace)).toBe('dropped@0.1');
+
+    // A straggler is there to drop, and a writer's batch for the trace,
+    // later than the summary's range, holds the summary as the drop starts.
+    await recordTrace(trace, [{ name: 'straggler' }]);
+    const writer = await db.sql.reserve();
+    const dropper = await db.sql.reserve();
+    let dropping: Promise<postgres.RowList<postgres.Row[]>> | undefined;
+    try {
+      await writer`begin`;
+      const straggler = [
+        {
+          trace_id: trace,
+          span_id: 'ffffffffffff0001',
+          parent_span_id: null,
+          name: 'later straggler',
+          service: 'worker',
+          start_time: '2026-01-01T00:00:05Z',
+          end_time: '2026-01-01T00:00:06Z',
+          status: 'ok',
+        },
+      ];
+      await writer`select tracing.record_spans(${writer.json(straggler as unknown as postgres.JSONValue)})`;
+      const { pid } = first(await dropper`select pg_backend_pid() as pid`);
+      dropping = dropper`select tracing.drop_sampled_out_spans(now() - interval '1 hour') as dropped`.execute();
+      await expect
+        .poll(async () => (await db.sql`select wait_event_type from pg_stat_activity where pid = ${pid}`)[0]?.wait_event_type, {
+          timeout: 5000,
+        })
+        .toBe('Lock');
+      await writer`commit`;
+      const { dropped } = first(await dropping);
+      // The drop waited for the batch, so read it too: both stragglers go.
+      expect(Number(dropped)).toBe(2);
+    } finally {
+      // On a failure above, the writer's open transaction would hold the
+      // summary for the tests after this one.
+      await writer`rollback`;
+      await dropping?.catch(() => {});
+      writer.release();
+      dropper.release();
+    }
+    const [state] = await db.sql`
+      select count(*)::int as spans,
+             count(*) filter (where s.start_time between t.start_time and t.end_time)::int as within_summary,
+             min(t.span_count) as span_count
+        from tracing.spans s join tracing.trace_summaries t on t.trace_id = s.trace_id
+       where s.trace_id = tracing.hex_to_trace_id(${trace})`;
+    expect(state).toEqual({ spans: 1, within_summary: 1, span_count: 1 });
   });
 
   it('skips while another run is at work', async () => {
