@@ -5,9 +5,10 @@
 // ..." in German), and a server with another language would otherwise fail
 // every run that meets a new month.
 //
-// The test servers here cannot show a translated message (the embedded
-// Postgres ships no translations, and the machine has no locale but C), so
-// the classification is checked on errors raised with translated text and
+// The test servers cannot be counted on to give a translated message (the
+// embedded Postgres ships no translations, and Debian's has them but the
+// machines running the tests have no locale but C for lc_messages), so the
+// classification is checked on errors raised with translated text and on
 // the real error's fields, plus a run that goes through that path.
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../helpers/test-database.ts';

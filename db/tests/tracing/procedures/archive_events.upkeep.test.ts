@@ -43,7 +43,7 @@ describe('archive_events when the upkeep of live partitions fails', () => {
     );
 
     const reader = postgres(db.url, { max: 1, onnotice: () => {} });
-    const runner = postgres(db.url, { max: 1, onnotice: () => {}, connection: { lock_timeout: '300ms' } });
+    const runner = postgres(db.url, { max: 1, onnotice: () => {}, connection: { lock_timeout: 300 } });
     try {
       await reader.begin(async (tx) => {
         await tx.unsafe(`lock table ${defaultPartition} in access share mode`);
