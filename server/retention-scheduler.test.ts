@@ -117,8 +117,10 @@ describe('startRetentionScheduler', () => {
     await until(async () => first(await db.sql`select count(*)::int as n from tracing.retention_runs where batches > 2`).n === 1);
     await scheduler.stop();
     const { status, error } = first(await db.sql`select status, error from tracing.retention_runs where operation = 'archive'`);
+    // 'interrupted' is the status of a run whose error was SQLSTATE 57014
+    // (query_canceled); the error's text is the server's, in its lc_messages.
     expect(status).toBe('interrupted');
-    expect(error).toMatch(/cancel/);
+    expect(error).not.toBeNull();
     expect(log.some((l) => /^retention: run failed: .*cancel/i.test(l))).toBe(true);
     // Whatever moved is in the archive, the rest live; nothing lost or doubled.
     const state = await storeState(db.sql);

@@ -137,7 +137,8 @@ describe('archive_events', () => {
   });
 
   it('refuses to run inside a transaction block, before taking any lock', async () => {
-    await expect(db.sql.begin((tx) => tx`call tracing.archive_events()`)).rejects.toThrow(/invalid transaction termination/);
+    // 2D000 invalid_transaction_termination: by SQLSTATE, which lc_messages does not translate.
+    await expect(db.sql.begin((tx) => tx`call tracing.archive_events()`)).rejects.toMatchObject({ code: '2D000' });
     const { held } = first(
       await db.sql`select count(*)::int as held from pg_locks
        where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`,
