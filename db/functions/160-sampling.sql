@@ -187,7 +187,7 @@ begin
      using tracing.trace_sampling d
      where s.recorded_at > p_since and d.trace_id = s.trace_id
        and d.organization_id is not distinct from s.organization_id and d.sampled_by = 'dropped'
-    returning s.trace_id, s.span_id, s.organization_id, s.start_time
+    returning s.trace_id, s.organization_id
   ),
   -- The summaries of the traces that lost spans: the ones locked above,
   -- unless one appeared since (with spans as new as this statement).
@@ -197,36 +197,31 @@ begin
      where exists (select from gone g
                     where g.trace_id = t.trace_id and g.organization_id is not distinct from t.organization_id)
   ),
-  -- The spans each trace keeps, read within its summary's range (only the
-  -- partitions of that range). This statement still sees the spans it
-  -- deletes, so they are left out by their keys.
-  kept as (
-    select s.*
-      from touched t
-      join tracing.spans s
-        on s.trace_id = t.trace_id and s.organization_id is not distinct from t.organization_id
-       and s.start_time between t.start_time and t.end_time
-     where not exists (
-             select from gone g
-              where g.trace_id = s.trace_id and g.span_id = s.span_id
-                and g.organization_id is not distinct from s.organization_id and g.start_time = s.start_time)
-  ),
-  -- The same fold as store_spans' batch of inserted spans.
+  -- Each trace folded again from the spans it keeps, the same fold as
+  -- store_spans' batch of inserted spans, read per trace within its
+  -- summary's range (only the partitions of that range). This statement
+  -- still sees the spans it deletes: every trace here was dropped, so the
+  -- ones it keeps are those recorded up to p_since.
   refolded as (
-    select trace_id, organization_id,
-           min(start_time) as start_time,
-           max(end_time) as end_time,
-           (array_agg(span_id order by start_time, span_id) filter (where parent_span_id is null))[1] as root_span_id,
-           (array_agg(name order by start_time, span_id) filter (where parent_span_id is null))[1] as root_name,
-           (array_agg(service order by start_time, span_id) filter (where parent_span_id is null))[1] as root_service,
-           min(start_time) filter (where parent_span_id is null) as root_start_time,
-           array_agg(distinct service) as services,
-           count(*)::integer as span_count,
-           (count(*) filter (where status = 'error'))::integer as error_count,
-           (array_agg(session_id order by start_time, span_id) filter (where session_id is not null))[1] as session_id,
-           (array_agg(correlation_id order by start_time, span_id) filter (where correlation_id is not null))[1] as correlation_id
-      from kept
-     group by trace_id, organization_id
+    select t.trace_id, t.organization_id, k.*
+      from touched t
+     cross join lateral (
+       select min(s.start_time) as start_time,
+              max(s.end_time) as end_time,
+              (array_agg(s.span_id order by s.start_time, s.span_id) filter (where s.parent_span_id is null))[1] as root_span_id,
+              (array_agg(s.name order by s.start_time, s.span_id) filter (where s.parent_span_id is null))[1] as root_name,
+              (array_agg(s.service order by s.start_time, s.span_id) filter (where s.parent_span_id is null))[1] as root_service,
+              min(s.start_time) filter (where s.parent_span_id is null) as root_start_time,
+              array_agg(distinct s.service) as services,
+              count(*)::integer as span_count,
+              (count(*) filter (where s.status = 'error'))::integer as error_count,
+              (array_agg(s.session_id order by s.start_time, s.span_id) filter (where s.session_id is not null))[1] as session_id,
+              (array_agg(s.correlation_id order by s.start_time, s.span_id) filter (where s.correlation_id is not null))[1] as correlation_id
+         from tracing.spans s
+        where s.trace_id = t.trace_id and s.organization_id is not distinct from t.organization_id
+          and s.start_time between t.start_time and t.end_time
+          and s.recorded_at <= p_since
+     ) as k
   ),
   updated as (
     update tracing.trace_summaries t
@@ -236,14 +231,12 @@ begin
             r.span_count, r.error_count, r.session_id, r.correlation_id),
            updated_at = now()
       from refolded r
-     where t.trace_id = r.trace_id and t.organization_id is not distinct from r.organization_id
+     where t.trace_id = r.trace_id and t.organization_id is not distinct from r.organization_id and r.span_count > 0
   ),
   emptied as (
     delete from tracing.trace_summaries t
-     using touched c
-     where t.trace_id = c.trace_id and t.organization_id is not distinct from c.organization_id
-       and not exists (select from refolded r
-                        where r.trace_id = c.trace_id and r.organization_id is not distinct from c.organization_id)
+     using refolded r
+     where t.trace_id = r.trace_id and t.organization_id is not distinct from r.organization_id and r.span_count = 0
   )
   select count(*) into v_dropped from gone;
   return v_dropped;
