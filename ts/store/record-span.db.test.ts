@@ -1,8 +1,7 @@
-// recordSpan and withTracing against a real database. The writer function
-// tracing.record_spans(jsonb) comes with the query-API work; until it is
-// migrated, the tests that need it report themselves skipped.
+// recordSpan and withTracing against a real database, through
+// tracing.record_spans(jsonb).
 import postgres from 'postgres';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { recordSpan } from './record-span.ts';
 import { withTracing } from '../edge/with-tracing.ts';
@@ -10,16 +9,6 @@ import { extractTracingContext } from '../trace-context/extract.ts';
 import { createSpan, endSpan, type FinishedSpan } from '../trace-context/span.ts';
 
 const db = useTestDatabase();
-let hasRecordSpans = false;
-let hasSpansTable = false;
-
-beforeAll(async () => {
-  const [row] = await db.sql<{ fn: string | null; tbl: string | null }[]>`
-    select to_regprocedure('tracing.record_spans(jsonb)')::text as fn, to_regclass('tracing.spans')::text as tbl`;
-  hasRecordSpans = row?.fn != null;
-  hasSpansTable = row?.tbl != null;
-});
-
 afterEach(() => {
   vi.restoreAllMocks();
 });
@@ -40,14 +29,13 @@ async function storedCount(traceId: string, spanId: string): Promise<number> {
 }
 
 describe('recordSpan', () => {
-  it('writes a span through tracing.record_spans, idempotently', async (ctx) => {
-    if (!hasRecordSpans) ctx.skip('tracing.record_spans(jsonb) is not migrated yet');
+  it('writes a span through tracing.record_spans, idempotently', async () => {
     const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
     const span = finishedSpan();
     expect(await recordSpan(db.sql, span)).toBe(true);
     expect(await recordSpan(db.sql, span)).toBe(true);
     expect(errors).not.toHaveBeenCalled();
-    if (hasSpansTable) expect(await storedCount(span.traceId, span.spanId)).toBe(1);
+    expect(await storedCount(span.traceId, span.spanId)).toBe(1);
   });
 
   it('stores a span with NUL in its name or an attribute, or an empty name', async () => {
@@ -95,8 +83,7 @@ describe('recordSpan', () => {
 });
 
 describe('withTracing with a database', () => {
-  it('records the server span after the response, through waitUntil', async (ctx) => {
-    if (!hasRecordSpans) ctx.skip('tracing.record_spans(jsonb) is not migrated yet');
+  it('records the server span after the response, through waitUntil', async () => {
     const pending: Promise<unknown>[] = [];
     let spanId = '';
     const handler = withTracing(
@@ -110,7 +97,7 @@ describe('withTracing with a database', () => {
     expect(response.status).toBe(200);
     expect(pending).toHaveLength(1);
     expect(await pending[0]).toBe(true);
-    if (hasSpansTable) expect(await storedCount('4bf92f3577b34da6a3ce929d0e0e4736', spanId)).toBe(1);
+    expect(await storedCount('4bf92f3577b34da6a3ce929d0e0e4736', spanId)).toBe(1);
   });
 });
 
