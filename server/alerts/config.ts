@@ -1,4 +1,6 @@
 // Alert delivery settings, all from the environment (docs/alerts.md).
+import { positiveInteger } from '../config-values.ts';
+
 export interface AlertConfig {
   /** Base URL of the dashboard, for the trace links in messages (TRACEGRES_ALERTS_DASHBOARD_URL). */
   dashboardUrl: string;
@@ -31,9 +33,9 @@ export function readAlertConfig(env: NodeJS.ProcessEnv = process.env, defaultDas
     dashboardUrl,
     smtpUrl,
     emailFrom: env.TRACEGRES_ALERTS_EMAIL_FROM?.trim() || 'tracegres <alerts@localhost>',
-    pollIntervalMs: positiveInteger(env.TRACEGRES_ALERTS_POLL_MS, 'TRACEGRES_ALERTS_POLL_MS', 1000),
-    timeoutMs: positiveInteger(env.TRACEGRES_ALERTS_TIMEOUT_MS, 'TRACEGRES_ALERTS_TIMEOUT_MS', 10_000),
-    batchSize: positiveInteger(env.TRACEGRES_ALERTS_BATCH_SIZE, 'TRACEGRES_ALERTS_BATCH_SIZE', 20, MAX_BATCH_SIZE),
+    pollIntervalMs: positiveInteger(env.TRACEGRES_ALERTS_POLL_MS, 'TRACEGRES_ALERTS_POLL_MS', 1000, AlertConfigError),
+    timeoutMs: positiveInteger(env.TRACEGRES_ALERTS_TIMEOUT_MS, 'TRACEGRES_ALERTS_TIMEOUT_MS', 10_000, AlertConfigError),
+    batchSize: positiveInteger(env.TRACEGRES_ALERTS_BATCH_SIZE, 'TRACEGRES_ALERTS_BATCH_SIZE', 20, AlertConfigError, MAX_BATCH_SIZE),
     allowPrivateTargets: flag(env.TRACEGRES_ALERTS_ALLOW_PRIVATE_TARGETS, 'TRACEGRES_ALERTS_ALLOW_PRIVATE_TARGETS'),
   };
 }
@@ -48,15 +50,3 @@ function flag(value: string | undefined, name: string): boolean {
 // The claim's own bound (p_limit of tracing.alert_claim_deliveries): a larger
 // setting would pass here and then fail every claim.
 const MAX_BATCH_SIZE = 1000;
-
-function positiveInteger(value: string | undefined, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (value === undefined || value.trim() === '') return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1 || parsed > max)
-    throw new AlertConfigError(
-      max === Number.MAX_SAFE_INTEGER
-        ? `${name} must be a positive integer, got ${JSON.stringify(value)}`
-        : `${name} must be an integer from 1 to ${max}, got ${JSON.stringify(value)}`,
-    );
-  return parsed;
-}

@@ -2,6 +2,7 @@
 // (OpenTelemetry specification, "OTLP Exporter Configuration"), plus a few
 // of tracegres' own for the queue and the ingest endpoint.
 import { UUID_PATTERN } from '../../ts/trace-context/headers.ts';
+import { positiveInteger } from '../config-values.ts';
 import { readPortSetting } from '../port-setting.ts';
 import type { Protocol } from './protocol.ts';
 import type { ResourceConfig } from './mapping.ts';
@@ -58,6 +59,7 @@ export function readOtlpExportConfig(env: NodeJS.ProcessEnv = process.env): Otlp
     env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT || env.OTEL_EXPORTER_OTLP_TIMEOUT,
     'OTEL_EXPORTER_OTLP_TIMEOUT',
     10_000,
+    OtlpConfigError,
   );
   const compression = (env.OTEL_EXPORTER_OTLP_TRACES_COMPRESSION || env.OTEL_EXPORTER_OTLP_COMPRESSION || 'none').trim();
   if (compression !== 'none' && compression !== 'gzip') {
@@ -76,12 +78,12 @@ export function readOtlpExportConfig(env: NodeJS.ProcessEnv = process.env): Otlp
     timeoutMs,
     gzip: compression === 'gzip',
     resource: { attributes: resourceAttributes, serviceName },
-    batchSize: positiveInteger(env.TRACEGRES_OTLP_BATCH_SIZE, 'TRACEGRES_OTLP_BATCH_SIZE', 1000),
-    concurrency: positiveInteger(env.TRACEGRES_OTLP_CONCURRENCY, 'TRACEGRES_OTLP_CONCURRENCY', 2),
+    batchSize: positiveInteger(env.TRACEGRES_OTLP_BATCH_SIZE, 'TRACEGRES_OTLP_BATCH_SIZE', 1000, OtlpConfigError),
+    concurrency: positiveInteger(env.TRACEGRES_OTLP_CONCURRENCY, 'TRACEGRES_OTLP_CONCURRENCY', 2, OtlpConfigError),
     maxQueuedSpans: env.TRACEGRES_OTLP_MAX_QUEUED_SPANS
-      ? positiveInteger(env.TRACEGRES_OTLP_MAX_QUEUED_SPANS, 'TRACEGRES_OTLP_MAX_QUEUED_SPANS', 0)
+      ? positiveInteger(env.TRACEGRES_OTLP_MAX_QUEUED_SPANS, 'TRACEGRES_OTLP_MAX_QUEUED_SPANS', 0, OtlpConfigError)
       : undefined,
-    statsIntervalMs: positiveInteger(env.TRACEGRES_OTLP_STATS_INTERVAL_MS, 'TRACEGRES_OTLP_STATS_INTERVAL_MS', 60_000),
+    statsIntervalMs: positiveInteger(env.TRACEGRES_OTLP_STATS_INTERVAL_MS, 'TRACEGRES_OTLP_STATS_INTERVAL_MS', 60_000, OtlpConfigError),
   };
 }
 
@@ -101,13 +103,6 @@ export function parseKeyValueList(value: string | undefined, name: string): Reco
     }
   }
   return out;
-}
-
-function positiveInteger(value: string | undefined, name: string, fallback: number): number {
-  if (value === undefined || value.trim() === '') return fallback;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new OtlpConfigError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
-  return n;
 }
 
 export interface OtlpIngestConfig {
@@ -140,7 +135,7 @@ export function readOtlpIngestConfig(env: NodeJS.ProcessEnv = process.env): Otlp
   }
   return {
     ...(token ? { token, organizationId } : {}),
-    maxBodyBytes: positiveInteger(env.TRACEGRES_OTLP_MAX_BODY_BYTES, 'TRACEGRES_OTLP_MAX_BODY_BYTES', 16 * 1024 * 1024),
+    maxBodyBytes: positiveInteger(env.TRACEGRES_OTLP_MAX_BODY_BYTES, 'TRACEGRES_OTLP_MAX_BODY_BYTES', 16 * 1024 * 1024, OtlpConfigError),
     grpcPort: readPortSetting(env.TRACEGRES_OTLP_GRPC_PORT, 'TRACEGRES_OTLP_GRPC_PORT', 4317),
   };
 }
