@@ -85,6 +85,20 @@ $$;
 comment on function tracing.require_time_range(timestamptz, timestamptz) is
   E'Checks that a [p_from, p_to) range is not empty; raises 22023 otherwise.';
 
+-- A window whose both ends the caller must give (metrics, failed-event
+-- sets, search-key lookups): each end present, and a non-empty range.
+create or replace function tracing.require_bounded_time_range(p_from timestamptz, p_to timestamptz) returns void
+language plpgsql immutable parallel safe as $$
+begin
+  perform tracing.require_present(p_from, 'p_from');
+  perform tracing.require_present(p_to, 'p_to');
+  perform tracing.require_time_range(p_from, p_to);
+end
+$$;
+
+comment on function tracing.require_bounded_time_range(timestamptz, timestamptz) is
+  E'Checks that p_from and p_to are both given and that [p_from, p_to) is not empty; raises 22023 naming the argument otherwise.';
+
 -- The retention procedures' age and keep-for arguments: null means "the
 -- setting", anything else must be a positive interval.
 create or replace function tracing.require_positive_interval(p_value interval, p_argument text) returns void
@@ -107,6 +121,7 @@ grant execute on function
   tracing.require_page_size(integer, text, integer, integer),
   tracing.require_cursor(timestamptz, text, anyelement, text),
   tracing.require_time_range(timestamptz, timestamptz),
+  tracing.require_bounded_time_range(timestamptz, timestamptz),
   tracing.hex_to_trace_id(text),
   tracing.hex_to_span_id(text),
   tracing.trace_id_to_hex(uuid),

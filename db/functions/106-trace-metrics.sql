@@ -36,9 +36,7 @@ create or replace function tracing.require_metrics_window(p_from timestamptz, p_
 returns void
 language plpgsql immutable parallel safe as $$
 begin
-  perform tracing.require_present(p_from, 'p_from');
-  perform tracing.require_present(p_to, 'p_to');
-  perform tracing.require_time_range(p_from, p_to);
+  perform tracing.require_bounded_time_range(p_from, p_to);
   if p_to - p_from > interval '7 days' then
     raise exception 'p_to must be at most 7 days after p_from' using errcode = '22023';
   end if;

@@ -83,9 +83,7 @@ create or replace function tracing.require_failed_event_range(p_from timestamptz
 returns integer
 language plpgsql immutable parallel safe as $$
 begin
-  perform tracing.require_present(p_from, 'p_from');
-  perform tracing.require_present(p_to, 'p_to');
-  perform tracing.require_time_range(p_from, p_to);
+  perform tracing.require_bounded_time_range(p_from, p_to);
   return tracing.require_page_size(p_first, 'p_first', 100, tracing.replay_set_limit());
 end
 $$;
