@@ -55,3 +55,23 @@ export function backendClock(pid: number): () => number | undefined {
     return () => undefined;
   }
 }
+
+/**
+ * Durations in ms of `read` on a partitioned table and on its unpartitioned
+ * copy, `rounds` times, the one read first alternating each round so the
+ * machine's load and the caches fall on both alike.
+ */
+export async function timeInTurns(
+  rounds: number,
+  read: (table: 'partitioned' | 'unpartitioned', round: number) => Promise<unknown>,
+): Promise<{ partitioned: number[]; unpartitioned: number[] }> {
+  const times = { partitioned: [] as number[], unpartitioned: [] as number[] };
+  for (let round = 0; round < rounds; round++) {
+    for (const table of round % 2 ? (['partitioned', 'unpartitioned'] as const) : (['unpartitioned', 'partitioned'] as const)) {
+      const began = performance.now();
+      await read(table, round);
+      times[table].push(performance.now() - began);
+    }
+  }
+  return times;
+}

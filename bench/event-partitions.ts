@@ -4,7 +4,7 @@
 // month, and in an unpartitioned copy with the same indexes, read in turns
 // in the same run, so the machine's load falls on both alike.
 import { partitionEventsByMonth } from '../db/tests/helpers/monthly-partitions.ts';
-import { summarize, type BenchSuite } from './context.ts';
+import { summarize, timeInTurns, type BenchSuite } from './context.ts';
 
 const MONTHS_BACK = 6;
 const EVENTS_PER_REQUEST = 5;
@@ -41,38 +41,26 @@ export const run: BenchSuite = async (ctx) => {
       ['session_id', 's', EVENTS_PER_REQUEST * 8],
       ['trace_id', 't', EVENTS_PER_REQUEST],
     ] as const) {
-      const times = { partitioned: [] as number[], unpartitioned: [] as number[] };
-      for (let i = 0; i < LOOKUPS; i++) {
-        const id = `${key}${Math.floor((Math.random() * events) / per)}`;
-        for (const table of i % 2 ? (['partitioned', 'unpartitioned'] as const) : (['unpartitioned', 'partitioned'] as const)) {
-          const relation = table === 'partitioned' ? 'tracing.domain_events' : 'bench_events_flat';
-          const began = performance.now();
-          const rows = await sql.unsafe(
-            `select id, created_at from ${relation} where ${lookup} = md5($1)::uuid order by created_at desc limit 50`,
-            [id],
-          );
-          times[table].push(performance.now() - began);
-          if (rows.length === 0) throw new Error(`${lookup} ${id}: nothing in ${table}`);
-        }
-      }
+      const ids = Array.from({ length: LOOKUPS }, () => `${key}${Math.floor((Math.random() * events) / per)}`);
+      const times = await timeInTurns(LOOKUPS, async (table, i) => {
+        const relation = table === 'partitioned' ? 'tracing.domain_events' : 'bench_events_flat';
+        const rows = await sql.unsafe(
+          `select id, created_at from ${relation} where ${lookup} = md5($1)::uuid order by created_at desc limit 50`,
+          [ids[i]!],
+        );
+        if (rows.length === 0) throw new Error(`${lookup} ${ids[i]}: nothing in ${table}`);
+      });
       figures[`by_${lookup}`] = lookupFigures(times);
     }
 
     // The events of one day, somewhere in the third month back.
-    const window = { partitioned: [] as number[], unpartitioned: [] as number[] };
-    for (let i = 0; i < WINDOW_READS; i++) {
-      const day = 60 + (i % 20);
-      for (const table of i % 2 ? (['partitioned', 'unpartitioned'] as const) : (['unpartitioned', 'partitioned'] as const)) {
-        const relation = table === 'partitioned' ? 'tracing.domain_events' : 'bench_events_flat';
-        const began = performance.now();
-        await sql.unsafe(
-          `select count(*), count(distinct correlation_id) from ${relation}
-            where created_at >= now() - make_interval(days => $1) and created_at < now() - make_interval(days => $1 - 1)`,
-          [day],
-        );
-        window[table].push(performance.now() - began);
-      }
-    }
+    const window = await timeInTurns(WINDOW_READS, (table, i) =>
+      sql.unsafe(
+        `select count(*), count(distinct correlation_id) from ${table === 'partitioned' ? 'tracing.domain_events' : 'bench_events_flat'}
+          where created_at >= now() - make_interval(days => $1) and created_at < now() - make_interval(days => $1 - 1)`,
+        [60 + (i % 20)],
+      ),
+    );
     figures.one_day_count = lookupFigures(window);
     return { events, partitions: partitions!.n, lookups: LOOKUPS, ...figures };
   } finally {

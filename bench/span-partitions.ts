@@ -3,7 +3,7 @@
 // month instead of the whole table): the same spans in the partitioned
 // table and in an unpartitioned copy with the same indexes, read in turns
 // in the same run, so the machine's load falls on both alike.
-import { summarize, type BenchSuite } from './context.ts';
+import { summarize, timeInTurns, type BenchSuite } from './context.ts';
 
 const MONTHS = 6;
 const SPANS_PER_TRACE = 10;
@@ -42,38 +42,30 @@ export const run: BenchSuite = async (ctx) => {
     const [partitions] = await sql`
       select count(*)::int as n from pg_inherits where inhparent = 'tracing.spans'::regclass`;
 
-    const byId = { partitioned: [] as number[], unpartitioned: [] as number[] };
-    for (let i = 0; i < LOOKUPS; i++) {
-      const trace = `t${1 + Math.floor(Math.random() * traces)}`;
-      for (const table of i % 2 ? (['partitioned', 'unpartitioned'] as const) : (['unpartitioned', 'partitioned'] as const)) {
-        const began = performance.now();
-        const rows =
-          table === 'partitioned'
-            ? await sql`select * from tracing.spans where trace_id = md5(${trace})::uuid`
-            : await sql`select * from bench_spans_flat where trace_id = md5(${trace})::uuid`;
-        byId[table].push(performance.now() - began);
-        if (rows.length !== SPANS_PER_TRACE) throw new Error(`trace ${trace}: ${rows.length} spans in ${table}`);
-      }
-    }
+    const ids = Array.from({ length: LOOKUPS }, () => `t${1 + Math.floor(Math.random() * traces)}`);
+    const byId = await timeInTurns(LOOKUPS, async (table, i) => {
+      const trace = ids[i]!;
+      const rows =
+        table === 'partitioned'
+          ? await sql`select * from tracing.spans where trace_id = md5(${trace})::uuid`
+          : await sql`select * from bench_spans_flat where trace_id = md5(${trace})::uuid`;
+      if (rows.length !== SPANS_PER_TRACE) throw new Error(`trace ${trace}: ${rows.length} spans in ${table}`);
+    });
 
     // One day's spans, somewhere in the third month.
-    const window = { partitioned: [] as number[], unpartitioned: [] as number[] };
-    for (let i = 0; i < WINDOW_READS; i++) {
-      const day = 60 + Math.floor(Math.random() * 25);
-      for (const table of i % 2 ? (['partitioned', 'unpartitioned'] as const) : (['unpartitioned', 'partitioned'] as const)) {
-        const began = performance.now();
-        if (table === 'partitioned') {
-          await sql`select count(*) from tracing.spans
-                     where start_time >= ${start}::timestamptz + ${`${day} days`}::interval
-                       and start_time < ${start}::timestamptz + ${`${day + 1} days`}::interval`;
-        } else {
-          await sql`select count(*) from bench_spans_flat
-                     where start_time >= ${start}::timestamptz + ${`${day} days`}::interval
-                       and start_time < ${start}::timestamptz + ${`${day + 1} days`}::interval`;
-        }
-        window[table].push(performance.now() - began);
+    const days = Array.from({ length: WINDOW_READS }, () => 60 + Math.floor(Math.random() * 25));
+    const window = await timeInTurns(WINDOW_READS, async (table, i) => {
+      const day = days[i]!;
+      if (table === 'partitioned') {
+        await sql`select count(*) from tracing.spans
+                   where start_time >= ${start}::timestamptz + ${`${day} days`}::interval
+                     and start_time < ${start}::timestamptz + ${`${day + 1} days`}::interval`;
+      } else {
+        await sql`select count(*) from bench_spans_flat
+                   where start_time >= ${start}::timestamptz + ${`${day} days`}::interval
+                     and start_time < ${start}::timestamptz + ${`${day + 1} days`}::interval`;
       }
-    }
+    });
 
     const ratio = (a: number[], b: number[]) => Math.round((summarize(a).p50_ms / summarize(b).p50_ms) * 100) / 100;
     return {
