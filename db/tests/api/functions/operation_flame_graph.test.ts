@@ -29,24 +29,24 @@ const flame = (tx: Tx, from = at(0), to = at(10_000)) =>
   tx`select path, depth, calls::int, traces::int, total_ms, self_ms, error_count::int
      from api.operation_flame_graph(${from}, ${to}, 'edge', 'checkout')`;
 
+/** An expected row of flame(): its depth is its path's, and it has no errors unless `figures` say so. */
+const frame = (path: string[], figures: { calls: number; traces: number; total_ms: number; self_ms: number; error_count?: number }) => ({
+  path,
+  depth: path.length - 1,
+  error_count: 0,
+  ...figures,
+});
+
 describe('api.operation_flame_graph', () => {
   it('sums calls, total and self time per call path over the traces of the window', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       await seed(tx);
       const rows = await actAs(tx, 'tracegres_reader', ORG_A, () => flame(tx));
       expect(rows).toEqual([
-        { path: ['edge: checkout'], depth: 0, calls: 2, traces: 2, total_ms: 150, self_ms: 40, error_count: 0 },
-        { path: ['edge: checkout', 'worker: charge'], depth: 1, calls: 2, traces: 2, total_ms: 100, self_ms: 80, error_count: 1 },
-        {
-          path: ['edge: checkout', 'worker: charge', 'db: insert'],
-          depth: 2,
-          calls: 1,
-          traces: 1,
-          total_ms: 20,
-          self_ms: 20,
-          error_count: 0,
-        },
-        { path: ['edge: checkout', 'worker: email'], depth: 1, calls: 1, traces: 1, total_ms: 40, self_ms: 40, error_count: 0 },
+        frame(['edge: checkout'], { calls: 2, traces: 2, total_ms: 150, self_ms: 40 }),
+        frame(['edge: checkout', 'worker: charge'], { calls: 2, traces: 2, total_ms: 100, self_ms: 80, error_count: 1 }),
+        frame(['edge: checkout', 'worker: charge', 'db: insert'], { calls: 1, traces: 1, total_ms: 20, self_ms: 20 }),
+        frame(['edge: checkout', 'worker: email'], { calls: 1, traces: 1, total_ms: 40, self_ms: 40 }),
       ]);
       // An admin sees the other tenant's checkout too.
       const all = await actAs(tx, 'tracegres_admin', null, () => flame(tx));
@@ -81,27 +81,11 @@ describe('api.operation_flame_graph', () => {
       const rows = await flame(tx);
       expect(rows).toEqual([
         // Two outermost checkouts (100 + 100 ms): t6 covers 50 + 20, t7 80.
-        { path: ['edge: checkout'], depth: 0, calls: 2, traces: 2, total_ms: 200, self_ms: 50, error_count: 0 },
-        { path: ['edge: checkout', 'edge: checkout'], depth: 1, calls: 1, traces: 1, total_ms: 50, self_ms: 30, error_count: 0 },
-        {
-          path: ['edge: checkout', 'edge: checkout', 'db: insert'],
-          depth: 2,
-          calls: 1,
-          traces: 1,
-          total_ms: 20,
-          self_ms: 20,
-          error_count: 0,
-        },
-        { path: ['edge: checkout', 'worker: charge'], depth: 1, calls: 2, traces: 2, total_ms: 100, self_ms: 40, error_count: 0 },
-        {
-          path: ['edge: checkout', 'worker: charge', 'edge: checkout'],
-          depth: 2,
-          calls: 1,
-          traces: 1,
-          total_ms: 60,
-          self_ms: 60,
-          error_count: 0,
-        },
+        frame(['edge: checkout'], { calls: 2, traces: 2, total_ms: 200, self_ms: 50 }),
+        frame(['edge: checkout', 'edge: checkout'], { calls: 1, traces: 1, total_ms: 50, self_ms: 30 }),
+        frame(['edge: checkout', 'edge: checkout', 'db: insert'], { calls: 1, traces: 1, total_ms: 20, self_ms: 20 }),
+        frame(['edge: checkout', 'worker: charge'], { calls: 2, traces: 2, total_ms: 100, self_ms: 40 }),
+        frame(['edge: checkout', 'worker: charge', 'edge: checkout'], { calls: 1, traces: 1, total_ms: 60, self_ms: 60 }),
       ]);
     });
   });
