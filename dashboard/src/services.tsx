@@ -8,6 +8,7 @@ import { formatDuration } from './format.ts';
 import { useQuery } from './hooks.ts';
 import { operationFlameGraphLink } from './operation-flame-graph.tsx';
 import { linkProps } from './router.ts';
+import { timeScale } from './time-scale.ts';
 
 const RANGES: Array<[string, number]> = [
   ['Last hour', 60],
@@ -242,10 +243,9 @@ const PERCENTILES = ['p50Ms', 'p95Ms', 'p99Ms'] as const;
 function DurationChart({ buckets, from, to }: { buckets: Red[]; from: string; to: string }) {
   const width = 160;
   const height = 32;
-  const t0 = Date.parse(from);
-  const range = Math.max(Date.parse(to) - t0, 1);
+  const at = timeScale(from, to, width);
   const slowest = Math.max(...buckets.map((b) => b.p99Ms), 0);
-  const x = (b: Red) => (((Date.parse(b.bucketStart) - t0) / range) * width).toFixed(1);
+  const x = (b: Red) => at(b.bucketStart).toFixed(1);
   const y = (ms: number) => (height - (slowest > 0 ? (ms / slowest) * (height - 2) : 0)).toFixed(1);
   return (
     <svg

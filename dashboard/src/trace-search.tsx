@@ -10,6 +10,7 @@ import { formatDuration, formatTime } from './format.ts';
 import { useQuery } from './hooks.ts';
 import { useLiveNewTraces } from './live.ts';
 import { linkProps, navigate } from './router.ts';
+import { timeScale } from './time-scale.ts';
 
 const RANGES: Array<[string, number]> = [
   ['Last 15 minutes', 15],
@@ -323,8 +324,7 @@ function ComparePicked({ picked }: { picked: FoundTrace[] }) {
 function Scatter({ traces, from, to }: { traces: FoundTrace[]; from: string; to: string }) {
   const width = 800;
   const height = 180;
-  const t0 = Date.parse(from);
-  const span = Math.max(Date.parse(to) - t0, 1);
+  const at = timeScale(from, to, width);
   const longest = Math.max(...traces.map((t) => t.durationMs), 1);
   return (
     <svg className="scatter" viewBox={`0 0 ${width} ${height + 20}`} role="img" aria-label="Trace duration over time">
@@ -343,7 +343,7 @@ function Scatter({ traces, from, to }: { traces: FoundTrace[]; from: string; to:
           key={t.traceId}
           data-trace-id={t.traceId}
           className={t.errorCount ? 'point failed' : 'point'}
-          cx={((Date.parse(t.startTime) - t0) / span) * width}
+          cx={at(t.startTime)}
           cy={height - (t.durationMs / longest) * (height - 16)}
           r={5}
           onClick={() => navigate(`/trace/${t.traceId}`)}
