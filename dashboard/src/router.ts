@@ -31,3 +31,11 @@ export function linkProps(to: string) {
     },
   };
 }
+
+/** The page at `path` with its parameters kept and the `live` flag set or cleared: how a page's Live toggle navigates. */
+export function liveToggleLink(path: string, params: URLSearchParams, live: boolean): string {
+  const next = new URLSearchParams(params);
+  if (live) next.set('live', '1');
+  else next.delete('live');
+  return next.size ? `${path}?${next}` : path;
+}

@@ -9,7 +9,7 @@ import { compareLink } from './compare.tsx';
 import { formatDuration, formatTime } from './format.ts';
 import { useQuery } from './hooks.ts';
 import { useLiveNewTraces } from './live.ts';
-import { linkProps, navigate } from './router.ts';
+import { linkProps, liveToggleLink, navigate } from './router.ts';
 import { timeScale } from './time-scale.ts';
 
 const RANGES: Array<[string, number]> = [
@@ -104,12 +104,7 @@ export function TraceSearch({ params }: { params: URLSearchParams }) {
           <input
             type="checkbox"
             checked={live}
-            onChange={(event) => {
-              const next = new URLSearchParams(params);
-              if (event.currentTarget.checked) next.set('live', '1');
-              else next.delete('live');
-              navigate(`/traces?${next}`);
-            }}
+            onChange={(event) => navigate(liveToggleLink('/traces', params, event.currentTarget.checked))}
           />{' '}
           Live{' '}
           {live && (

@@ -5,7 +5,7 @@ import { formatDuration, formatTime, json } from './format.ts';
 import { useQuery } from './hooks.ts';
 import { useLiveFailedEvents } from './live.ts';
 import { replayLink, TraceReplays } from './replay.tsx';
-import { linkProps, navigate } from './router.ts';
+import { linkProps, liveToggleLink, navigate } from './router.ts';
 import { TraceFlameGraph } from './flame-graph.tsx';
 import { Timeline } from './timeline.tsx';
 
@@ -304,12 +304,7 @@ export function FailedEvents({ params }: { params: URLSearchParams }) {
             name="live"
             value="1"
             defaultChecked={live}
-            onChange={(event) => {
-              const next = new URLSearchParams(params);
-              if (event.currentTarget.checked) next.set('live', '1');
-              else next.delete('live');
-              navigate(next.size ? `/?${next}` : '/');
-            }}
+            onChange={(event) => navigate(liveToggleLink('/', params, event.currentTarget.checked))}
           />{' '}
           Live
         </label>
