@@ -24,6 +24,20 @@
 
 -- Keys are unique within an organization (migration 000009): another
 -- tenant's event with the same key is not this writer's earlier attempt.
+-- The key table's organization_key is the event's organization, with the
+-- nil uuid standing for "no organization" (a primary key column cannot be
+-- null, and no organization has the nil uuid as its id). A SQL function,
+-- immutable, so the planner inlines it into each caller's expression and a
+-- trigger's per-row cost stays that of the coalesce.
+create or replace function tracing.idempotency_organization_key(p_organization_id uuid) returns uuid
+language sql immutable parallel safe
+as $$
+  select coalesce(p_organization_id, '00000000-0000-0000-0000-000000000000'::uuid)
+$$;
+
+comment on function tracing.idempotency_organization_key(uuid) is
+  E'The organization_key of tracing.domain_event_idempotency_keys for an event of organization p_organization_id: the organization, or the nil uuid for events without one.';
+
 create or replace function tracing.domain_event_by_idempotency_key(p_key text, p_organization_id uuid)
 returns table (id bigint, created_at timestamptz)
 language sql stable
@@ -34,7 +48,7 @@ rows 1
 as $$
   select k.event_id, k.created_at
     from tracing.domain_event_idempotency_keys k
-   where k.organization_key = coalesce(p_organization_id, '00000000-0000-0000-0000-000000000000'::uuid)
+   where k.organization_key = tracing.idempotency_organization_key(p_organization_id)
      and k.idempotency_key = p_key
 $$;
 
@@ -77,7 +91,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 begin
   insert into tracing.domain_event_idempotency_keys (organization_key, idempotency_key, event_id, created_at)
-  values (coalesce(new.organization_id, '00000000-0000-0000-0000-000000000000'::uuid),
+  values (tracing.idempotency_organization_key(new.organization_id),
           new.event_metadata ->> 'idempotency_key', new.id, new.created_at);
   return null;
 end
@@ -93,7 +107,7 @@ as $$
 begin
   if current_setting('tracegres.moving_partition_rows', true) is distinct from 'on' then
     delete from tracing.domain_event_idempotency_keys k
-     where k.organization_key = coalesce(old.organization_id, '00000000-0000-0000-0000-000000000000'::uuid)
+     where k.organization_key = tracing.idempotency_organization_key(old.organization_id)
        and k.idempotency_key = old.event_metadata ->> 'idempotency_key'
        and k.event_id = old.id;
   end if;
@@ -111,7 +125,7 @@ as $$
 begin
   update tracing.domain_event_idempotency_keys k
      set created_at = new.created_at
-   where k.organization_key = coalesce(new.organization_id, '00000000-0000-0000-0000-000000000000'::uuid)
+   where k.organization_key = tracing.idempotency_organization_key(new.organization_id)
      and k.idempotency_key = new.event_metadata ->> 'idempotency_key'
      and k.event_id = new.id;
   return null;
