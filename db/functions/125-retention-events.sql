@@ -470,54 +470,45 @@ declare
   v_archive_name text;
   v_count bigint;
   v_not_moved jsonb := '[]';
+  v_step text;
+  v_step_failed boolean;
 begin
+  <<months>>
   for v_month in select * from tracing.archive_whole_months(p_horizon) loop
     v_check := (select c.relname from pg_class c where c.oid = v_month.partition) || '_bounds';
     v_archive_name := null;
-    begin
-      if not exists (select from pg_constraint k where k.conrelid = v_month.partition and k.conname = v_check) then
-        set local lock_timeout = '1s';
-        execute format('alter table %s add constraint %I check (created_at >= %L and created_at < %L) not valid',
-                       v_month.partition, v_check, v_month.from_at, v_month.to_at);
-      end if;
-    exception
-      when query_canceled then
-        error := sqlerrm;
-        error_sqlstate := sqlstate;
-      when others then
-        v_not_moved := v_not_moved || jsonb_build_object('partition', v_month.partition::text, 'reason', sqlerrm);
-        continue;
-    end;
-    commit;
-    exit when error is not null;
-    begin
-      if not (select k.convalidated from pg_constraint k where k.conrelid = v_month.partition and k.conname = v_check) then
-        execute format('alter table %s validate constraint %I', v_month.partition, v_check);
-      end if;
-    exception
-      when query_canceled then
-        error := sqlerrm;
-        error_sqlstate := sqlstate;
-      when others then
-        v_not_moved := v_not_moved || jsonb_build_object('partition', v_month.partition::text, 'reason', sqlerrm);
-    end;
-    commit;
-    exit when error is not null;
-    continue when not (select k.convalidated from pg_constraint k where k.conrelid = v_month.partition and k.conname = v_check);
-
-    begin
-      set local lock_timeout = '1s';
-      v_archive_name := tracing.move_event_month_to_archive(v_month.partition, v_month.from_at, v_month.to_at, v_check);
-    exception
-      when query_canceled then
-        error := sqlerrm;
-        error_sqlstate := sqlstate;
-      when others then
-        v_not_moved := v_not_moved || jsonb_build_object('partition', v_month.partition::text, 'reason', sqlerrm);
-    end;
-    commit;
-    exit when error is not null;
-    continue when v_archive_name is null;
+    -- Each step in a transaction of its own. A step that fails leaves the
+    -- month to the row batches, with the reason; a cancel ends the run.
+    foreach v_step in array array['add check', 'validate check', 'move'] loop
+      v_step_failed := false;
+      begin
+        case v_step
+          when 'add check' then
+            if not exists (select from pg_constraint k where k.conrelid = v_month.partition and k.conname = v_check) then
+              set local lock_timeout = '1s';
+              execute format('alter table %s add constraint %I check (created_at >= %L and created_at < %L) not valid',
+                             v_month.partition, v_check, v_month.from_at, v_month.to_at);
+            end if;
+          when 'validate check' then
+            if not (select k.convalidated from pg_constraint k where k.conrelid = v_month.partition and k.conname = v_check) then
+              execute format('alter table %s validate constraint %I', v_month.partition, v_check);
+            end if;
+          when 'move' then
+            set local lock_timeout = '1s';
+            v_archive_name := tracing.move_event_month_to_archive(v_month.partition, v_month.from_at, v_month.to_at, v_check);
+        end case;
+      exception
+        when query_canceled then
+          error := sqlerrm;
+          error_sqlstate := sqlstate;
+        when others then
+          v_not_moved := v_not_moved || jsonb_build_object('partition', v_month.partition::text, 'reason', sqlerrm);
+          v_step_failed := true;
+      end;
+      commit;
+      exit months when error is not null;
+      continue months when v_step_failed;
+    end loop;
 
     -- Outside the live table's lock: the month's count.
     execute format('select count(*) from tracing.%I', v_archive_name) into v_count;

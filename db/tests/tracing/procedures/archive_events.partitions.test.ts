@@ -1,7 +1,8 @@
 // tracing.archive_events on a live table partitioned by month: a whole
 // month older than the horizon moves to the archive as a partition (the same
 // table, renamed, its indexes kept), and falls back to the row batches when
-// a restore pins one of its events or its archive month already has rows.
+// a restore pins one of its events, its archive month already has rows or
+// its lock is not granted within a second.
 // Either way live + archive hold exactly the events written.
 import postgres from 'postgres';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -203,6 +204,28 @@ describe('archive_events over monthly partitions', () => {
     ).rejects.toBe(rolledBack);
     expect(first(await db.sql.unsafe(countKeys)).n).toBe(20);
     expect((await storeState(db.sql)).live).toBe(20);
+  });
+
+  it('moves a month row by row when its lock is not granted within a second, and says so', async () => {
+    await seedEvents(db.sql, { count: 300, ageDays: 200, tag: 'locked' });
+    const a = await monthOf(200);
+    // A reader's open transaction on the month: adding its bounds check waits
+    // for the lock, gives up after a second, and the run goes on.
+    const reader = await db.sql.reserve();
+    try {
+      await reader`begin`;
+      await reader.unsafe(`lock table tracing.${a.live} in access share mode`);
+      await db.sql`call tracing.archive_events(p_batch_size => 100)`;
+    } finally {
+      await reader`rollback`;
+      reader.release();
+    }
+    expect(await expectExactlyTheLedger()).toMatchObject({ live: 0, archived: 300 });
+    const run = await lastRun();
+    expect(run.status).toBe('succeeded');
+    expect(run.details.partitions_not_moved.map((m: { partition: string }) => m.partition)).toEqual([`tracing.${a.live}`]);
+    expect(run.details.partitions_moved ?? []).not.toContain(a.archive);
+    expect(Number(run.events_moved)).toBe(300);
   });
 
   it('moves a month row by row when its archive month already holds events', async () => {
