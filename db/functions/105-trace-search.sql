@@ -263,9 +263,7 @@ begin
   if not tracing.search_key_declared(p_path) then
     perform tracing.search_error('p_path', format('%s is not a declared search key (tracing.add_search_key)', array_to_string(p_path, '.')));
   end if;
-  perform tracing.require_present(p_from, 'p_from');
-  perform tracing.require_present(p_to, 'p_to');
-  perform tracing.require_time_range(p_from, p_to);
+  perform tracing.require_bounded_time_range(p_from, p_to);
   -- The widest window api.find_traces asks for: 7 days, widened by
   -- tracing.search_event_window.
   if p_to - p_from > interval '8 days 1 hour' then
