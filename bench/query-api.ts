@@ -37,8 +37,11 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
       from generate_series(0, ${ctx.events - 1}) i`);
     await sql.unsafe('vacuum analyze tracing.domain_events');
 
-    ctx.log('seeding spans: 100,000 background, one trace of 1,000 and one of 10,000');
-    await seedTrace(sql, 'background', 100_000, 10);
+    // As many background spans as events (at least 100,000), so the lookups
+    // below run at the table size the targets name (10M with --events 10000000).
+    const backgroundSpans = Math.max(100_000, Math.round(ctx.events / 1000) * 1000);
+    ctx.log(`seeding spans: ${backgroundSpans} background, one trace of 1,000 and one of 10,000`);
+    await seedTrace(sql, 'background', backgroundSpans, 10);
     await seedTrace(sql, 'thousand', 1_000, 8);
     await seedTrace(sql, 'tenthousand', 10_000, 8);
     await sql.unsafe('vacuum analyze tracing.spans');
@@ -53,7 +56,13 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
         .digest('hex'),
     );
     const traceById = await traceLookupOverHttp(ctx, db.url, ORG, tenSpanTraces);
-    return { graphql_over_http: graphql, trace_by_id_over_http: traceById, timeline_in_sql: timelines };
+    return {
+      events: ctx.events,
+      spans: backgroundSpans + 11_000,
+      graphql_over_http: graphql,
+      trace_by_id_over_http: traceById,
+      timeline_in_sql: timelines,
+    };
   } finally {
     await db.drop();
   }
