@@ -54,145 +54,184 @@ const FIXED32 = 5;
 export function protobufToSpanColumns(body: Uint8Array): DecodedColumns {
   const reader = new WireReader(Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
   const result: DecodedColumns = { columns: emptySpanColumns(), rejected: [] };
-  let total = 0;
-  reader.fields(0, reader.buf.length, (field, wireType, start, end) => {
-    if (field !== 1) return;
-    expectWireType(wireType, LENGTH_DELIMITED);
-    // ResourceSpans: the resource may come after its spans on the wire.
-    let resource: Member[] = [];
-    const scopes: Array<[number, number]> = [];
-    reader.fields(start, end, (f, w, s, e) => {
-      if (f === 1) {
-        expectWireType(w, LENGTH_DELIMITED);
-        resource = [];
-        reader.fields(s, e, (rf, rw, rs, re) => {
-          if (rf !== 1) return;
-          expectWireType(rw, LENGTH_DELIMITED);
-          resource.push(readKeyValue(reader, rs, re, 0));
-        });
-      } else if (f === 2) {
-        expectWireType(w, LENGTH_DELIMITED);
-        scopes.push([s, e]);
-      }
-    });
-    for (const [s, e] of scopes) {
-      reader.fields(s, e, (f, w, spanStart, spanEnd) => {
-        if (f !== 2) return;
-        expectWireType(w, LENGTH_DELIMITED);
-        readSpan(reader, spanStart, spanEnd, resource, total++, result);
-      });
-    }
-  });
+  let spans = 0;
+  for (let pos = 0, end = reader.buf.length; pos < end;) {
+    pos = reader.next(pos, end);
+    if (reader.field !== 1) continue;
+    expectWireType(reader.wireType, LENGTH_DELIMITED);
+    spans = readResourceSpans(reader, reader.start, reader.end, spans, result);
+  }
   return result;
+}
+
+/** The spans of one ResourceSpans, the first being span `first` of the request; answers the index of the next. */
+function readResourceSpans(reader: WireReader, start: number, end: number, first: number, out: DecodedColumns): number {
+  // The resource may come after its spans on the wire.
+  let resource: Member[] = [];
+  const scopes: number[] = [];
+  for (let pos = start; pos < end;) {
+    pos = reader.next(pos, end);
+    if (reader.field === 1) {
+      expectWireType(reader.wireType, LENGTH_DELIMITED);
+      resource = readAttributes(reader, reader.start, reader.end, 1);
+    } else if (reader.field === 2) {
+      expectWireType(reader.wireType, LENGTH_DELIMITED);
+      scopes.push(reader.start, reader.end);
+    }
+  }
+  let index = first;
+  for (let i = 0; i < scopes.length; i += 2) {
+    for (let pos = scopes[i]!, scopeEnd = scopes[i + 1]!; pos < scopeEnd;) {
+      pos = reader.next(pos, scopeEnd);
+      if (reader.field !== 2) continue;
+      expectWireType(reader.wireType, LENGTH_DELIMITED);
+      readSpan(reader, reader.start, reader.end, resource, index++, out);
+    }
+  }
+  return index;
+}
+
+/** The KeyValues of a message (field `field`), as object members. */
+function readAttributes(reader: WireReader, start: number, end: number, field: number): Member[] {
+  const members: Member[] = [];
+  for (let pos = start; pos < end;) {
+    pos = reader.next(pos, end);
+    if (reader.field !== field) continue;
+    expectWireType(reader.wireType, LENGTH_DELIMITED);
+    members.push(readKeyValue(reader, reader.start, reader.end, 0));
+  }
+  return members;
 }
 
 /** An attribute as a JSON object member. */
 interface Member {
   key: string;
   json: string;
+  /** stringValue's answer, kept: a resource's members are read for each of its spans. */
+  text?: string | undefined;
 }
 
 function readSpan(reader: WireReader, start: number, end: number, resource: Member[], index: number, out: DecodedColumns): void {
   const buf = reader.buf;
-  let traceId: [number, number] = [0, 0];
-  let spanId: [number, number] = [0, 0];
-  let parent: [number, number] = [0, 0];
+  let traceStart = 0;
+  let traceEnd = 0;
+  let spanStart = 0;
+  let spanEnd = 0;
+  let parentStart = 0;
+  let parentEnd = 0;
   let name = '';
   let kind = 0;
   let startNanos = 0n;
   let endNanos = 0n;
-  const attributes: Array<[number, number]> = [];
-  const events: Array<[number, number]> = [];
-  const links: Array<[number, number]> = [];
-  let status: [number, number] | undefined;
-  reader.fields(start, end, (field, wireType, s, e) => {
-    switch (field) {
-      case 1:
-        expectWireType(wireType, LENGTH_DELIMITED);
-        traceId = [s, e];
-        break;
-      case 2:
-        expectWireType(wireType, LENGTH_DELIMITED);
-        spanId = [s, e];
-        break;
-      case 4:
-        expectWireType(wireType, LENGTH_DELIMITED);
-        parent = [s, e];
-        break;
-      case 5:
-        expectWireType(wireType, LENGTH_DELIMITED);
-        name = buf.toString('utf8', s, e);
-        break;
-      case 6:
-        expectWireType(wireType, VARINT);
-        kind = reader.int32At(s);
-        break;
-      case 7:
-        expectWireType(wireType, FIXED64);
-        startNanos = buf.readBigUInt64LE(s);
-        break;
-      case 8:
-        expectWireType(wireType, FIXED64);
-        endNanos = buf.readBigUInt64LE(s);
-        break;
-      case 9:
-        expectWireType(wireType, LENGTH_DELIMITED);
-        attributes.push([s, e]);
-        break;
-      case 11:
-        expectWireType(wireType, LENGTH_DELIMITED);
-        events.push([s, e]);
-        break;
-      case 13:
-        expectWireType(wireType, LENGTH_DELIMITED);
-        links.push([s, e]);
-        break;
-      case 15:
-        expectWireType(wireType, LENGTH_DELIMITED);
-        status = [s, e];
-        break;
-    }
-  });
+  let statusStart = -1;
+  let statusEnd = -1;
   // Attributes, events and links are read before any check: one nested
   // beyond the limit goes the reference way whatever else is wrong, as the
   // reference decoder refuses such a span before it checks anything.
   // Resource attributes are kept with the span; the span's own win a clash
   // (a JSON object's last member wins in jsonb, as in the reference's merge).
-  const members = [...resource];
-  for (const [s, e] of attributes) members.push(readKeyValue(reader, s, e, 0));
-  const eventsJson = events.length ? `[${events.map(([s, e]) => readEvent(reader, s, e)).join(',')}]` : null;
-  const linkParts = links.map(([s, e]) => readLink(reader, s, e));
+  const members = resource.slice();
+  let eventsJson: string | null = null;
+  let linksJson: string | null = null;
+  let badLink = -1;
+  let links = 0;
+  for (let pos = start; pos < end;) {
+    pos = reader.next(pos, end);
+    const s = reader.start;
+    const e = reader.end;
+    switch (reader.field) {
+      case 1:
+        expectWireType(reader.wireType, LENGTH_DELIMITED);
+        traceStart = s;
+        traceEnd = e;
+        break;
+      case 2:
+        expectWireType(reader.wireType, LENGTH_DELIMITED);
+        spanStart = s;
+        spanEnd = e;
+        break;
+      case 4:
+        expectWireType(reader.wireType, LENGTH_DELIMITED);
+        parentStart = s;
+        parentEnd = e;
+        break;
+      case 5:
+        expectWireType(reader.wireType, LENGTH_DELIMITED);
+        name = buf.toString('utf8', s, e);
+        break;
+      case 6:
+        expectWireType(reader.wireType, VARINT);
+        kind = reader.int32At(s);
+        break;
+      case 7:
+        expectWireType(reader.wireType, FIXED64);
+        startNanos = buf.readBigUInt64LE(s);
+        break;
+      case 8:
+        expectWireType(reader.wireType, FIXED64);
+        endNanos = buf.readBigUInt64LE(s);
+        break;
+      case 9:
+        expectWireType(reader.wireType, LENGTH_DELIMITED);
+        members.push(readKeyValue(reader, s, e, 0));
+        break;
+      case 11:
+        expectWireType(reader.wireType, LENGTH_DELIMITED);
+        eventsJson = eventsJson === null ? readEvent(reader, s, e) : `${eventsJson},${readEvent(reader, s, e)}`;
+        break;
+      case 13: {
+        expectWireType(reader.wireType, LENGTH_DELIMITED);
+        const link = readLink(reader, s, e);
+        if (link === undefined) {
+          if (badLink < 0) badLink = links;
+        } else linksJson = linksJson === null ? link : `${linksJson},${link}`;
+        links++;
+        break;
+      }
+      case 15:
+        expectWireType(reader.wireType, LENGTH_DELIMITED);
+        statusStart = s;
+        statusEnd = e;
+        break;
+    }
+  }
 
-  const hex = ([s, e]: [number, number]) => buf.toString('hex', s, e);
-  const reject = (reason: string) => out.rejected.push({ index, traceId: hex(traceId), spanId: hex(spanId), reason });
   // The checks of mapping.ts' spanFromOtlp, in its order.
-  if (!isId(buf, traceId, 16)) return void reject(SPAN_RULES.traceId);
-  if (!isId(buf, spanId, 8)) return void reject(SPAN_RULES.spanId);
-  if (parent[1] > parent[0] && !isId(buf, parent, 8)) return void reject(SPAN_RULES.parentSpanId);
-  if (name === '') return void reject(SPAN_RULES.name);
-  if (startNanos === 0n) return void reject(SPAN_RULES.startTime);
-  if (endNanos === 0n) return void reject(SPAN_RULES.endTime);
-  if (endNanos < startNanos) return void reject(SPAN_RULES.endBeforeStart);
-  if (startNanos > MAX_NANOS || endNanos > MAX_NANOS) return void reject(SPAN_RULES.timeRange);
-  if (!(kind >= 0 && kind < KIND_NAMES.length)) return void reject(SPAN_RULES.kind);
+  let problem: string | undefined;
+  if (!isId(buf, traceStart, traceEnd, 16)) problem = SPAN_RULES.traceId;
+  else if (!isId(buf, spanStart, spanEnd, 8)) problem = SPAN_RULES.spanId;
+  else if (parentEnd > parentStart && !isId(buf, parentStart, parentEnd, 8)) problem = SPAN_RULES.parentSpanId;
+  else if (name === '') problem = SPAN_RULES.name;
+  else if (startNanos === 0n) problem = SPAN_RULES.startTime;
+  else if (endNanos === 0n) problem = SPAN_RULES.endTime;
+  else if (endNanos < startNanos) problem = SPAN_RULES.endBeforeStart;
+  else if (startNanos > MAX_NANOS || endNanos > MAX_NANOS) problem = SPAN_RULES.timeRange;
+  else if (!(kind >= 0 && kind < KIND_NAMES.length)) problem = SPAN_RULES.kind;
   let statusCode = 0;
   let statusMessage = '';
-  if (status) {
-    reader.fields(status[0], status[1], (f, w, s, e) => {
-      if (f === 3) {
-        expectWireType(w, VARINT);
-        statusCode = reader.int32At(s);
-      } else if (f === 2) {
-        expectWireType(w, LENGTH_DELIMITED);
-        statusMessage = buf.toString('utf8', s, e);
+  if (problem === undefined && statusStart >= 0) {
+    for (let pos = statusStart; pos < statusEnd;) {
+      pos = reader.next(pos, statusEnd);
+      if (reader.field === 3) {
+        expectWireType(reader.wireType, VARINT);
+        statusCode = reader.int32At(reader.start);
+      } else if (reader.field === 2) {
+        expectWireType(reader.wireType, LENGTH_DELIMITED);
+        statusMessage = buf.toString('utf8', reader.start, reader.end);
       }
-    });
+    }
   }
-  if (!(statusCode >= 0 && statusCode < STATUS_NAMES.length)) return void reject(SPAN_RULES.statusCode);
-
-  const badLink = linkParts.indexOf(undefined);
-  if (badLink >= 0) return void reject(SPAN_RULES.link(badLink));
-  const linksJson = linkParts.length ? `[${linkParts.join(',')}]` : null;
+  if (problem === undefined && !(statusCode >= 0 && statusCode < STATUS_NAMES.length)) problem = SPAN_RULES.statusCode;
+  if (problem === undefined && badLink >= 0) problem = SPAN_RULES.link(badLink);
+  if (problem !== undefined) {
+    out.rejected.push({
+      index,
+      traceId: buf.toString('hex', traceStart, traceEnd),
+      spanId: buf.toString('hex', spanStart, spanEnd),
+      reason: problem,
+    });
+    return;
+  }
 
   // The attributes that name the service or have columns of their own
   // (the last value of each counts, as in an object).
@@ -223,9 +262,9 @@ function readSpan(reader: WireReader, start: number, end: number, resource: Memb
 
   const c = out.columns;
   c.positions.push(index);
-  c.trace_id.push(hex(traceId));
-  c.span_id.push(buf.readBigInt64BE(spanId[0]).toString());
-  c.parent_span_id.push(parent[1] > parent[0] ? buf.readBigInt64BE(parent[0]).toString() : null);
+  c.trace_id.push(buf.toString('hex', traceStart, traceEnd));
+  c.span_id.push(buf.readBigInt64BE(spanStart).toString());
+  c.parent_span_id.push(parentEnd > parentStart ? buf.readBigInt64BE(parentStart).toString() : null);
   c.name.push(toPostgresText(name));
   c.service.push(serviceText ? toPostgresText(serviceText) : 'unknown_service');
   c.kind.push(KIND_NAMES[kind]!);
@@ -234,15 +273,16 @@ function readSpan(reader: WireReader, start: number, end: number, resource: Memb
   c.status.push(STATUS_NAMES[statusCode]!);
   c.status_message.push(statusMessage ? toPostgresText(statusMessage) : null);
   c.attributes.push(toPostgresJsonText(objectJson(kept)));
-  c.events.push(eventsJson === null ? null : toPostgresJsonText(eventsJson));
-  c.links.push(linksJson === null ? null : toPostgresJsonText(linksJson));
+  c.events.push(eventsJson === null ? null : toPostgresJsonText(`[${eventsJson}]`));
+  c.links.push(linksJson === null ? null : toPostgresJsonText(`[${linksJson}]`));
   c.correlation_id.push(correlationId || null);
   c.session_id.push(sessionId || null);
 }
 
 /** The attribute's value when it is stored as a JSON string (text, and what JSON cannot hold exactly: big integers, NaN, bytes). */
 function stringValue(member: Member | undefined): string | undefined {
-  return member?.json.startsWith('"') ? (JSON.parse(member.json) as string) : undefined;
+  if (!member?.json.startsWith('"')) return undefined;
+  return (member.text ??= JSON.parse(member.json) as string);
 }
 
 function objectJson(members: Member[]): string {
@@ -255,18 +295,19 @@ function readEvent(reader: WireReader, start: number, end: number): string {
   let nanos = 0n;
   let name = '';
   const attributes: Member[] = [];
-  reader.fields(start, end, (f, w, s, e) => {
-    if (f === 1) {
-      expectWireType(w, FIXED64);
-      nanos = reader.buf.readBigUInt64LE(s);
-    } else if (f === 2) {
-      expectWireType(w, LENGTH_DELIMITED);
-      name = reader.buf.toString('utf8', s, e);
-    } else if (f === 3) {
-      expectWireType(w, LENGTH_DELIMITED);
-      attributes.push(readKeyValue(reader, s, e, 0));
+  for (let pos = start; pos < end;) {
+    pos = reader.next(pos, end);
+    if (reader.field === 1) {
+      expectWireType(reader.wireType, FIXED64);
+      nanos = reader.buf.readBigUInt64LE(reader.start);
+    } else if (reader.field === 2) {
+      expectWireType(reader.wireType, LENGTH_DELIMITED);
+      name = reader.buf.toString('utf8', reader.start, reader.end);
+    } else if (reader.field === 3) {
+      expectWireType(reader.wireType, LENGTH_DELIMITED);
+      attributes.push(readKeyValue(reader, reader.start, reader.end, 0));
     }
-  });
+  }
   // As the reference maps an event: a zero time is no time.
   const time = nanos ? JSON.stringify(nanosToIso(nanos)) : 'null';
   const timeNanos = nanos ? JSON.stringify(nanos.toString()) : 'null';
@@ -275,28 +316,33 @@ function readEvent(reader: WireReader, start: number, end: number): string {
 
 /** The link as JSON, or undefined when its ids are not valid. */
 function readLink(reader: WireReader, start: number, end: number): string | undefined {
-  let traceId: [number, number] = [0, 0];
-  let spanId: [number, number] = [0, 0];
+  let traceStart = 0;
+  let traceEnd = 0;
+  let spanStart = 0;
+  let spanEnd = 0;
   let traceState = '';
   const attributes: Member[] = [];
-  reader.fields(start, end, (f, w, s, e) => {
-    if (f === 1) {
-      expectWireType(w, LENGTH_DELIMITED);
-      traceId = [s, e];
-    } else if (f === 2) {
-      expectWireType(w, LENGTH_DELIMITED);
-      spanId = [s, e];
-    } else if (f === 3) {
-      expectWireType(w, LENGTH_DELIMITED);
-      traceState = reader.buf.toString('utf8', s, e);
-    } else if (f === 4) {
-      expectWireType(w, LENGTH_DELIMITED);
-      attributes.push(readKeyValue(reader, s, e, 0));
+  for (let pos = start; pos < end;) {
+    pos = reader.next(pos, end);
+    if (reader.field === 1) {
+      expectWireType(reader.wireType, LENGTH_DELIMITED);
+      traceStart = reader.start;
+      traceEnd = reader.end;
+    } else if (reader.field === 2) {
+      expectWireType(reader.wireType, LENGTH_DELIMITED);
+      spanStart = reader.start;
+      spanEnd = reader.end;
+    } else if (reader.field === 3) {
+      expectWireType(reader.wireType, LENGTH_DELIMITED);
+      traceState = reader.buf.toString('utf8', reader.start, reader.end);
+    } else if (reader.field === 4) {
+      expectWireType(reader.wireType, LENGTH_DELIMITED);
+      attributes.push(readKeyValue(reader, reader.start, reader.end, 0));
     }
-  });
-  if (!isId(reader.buf, traceId, 16) || !isId(reader.buf, spanId, 8)) return undefined;
+  }
+  if (!isId(reader.buf, traceStart, traceEnd, 16) || !isId(reader.buf, spanStart, spanEnd, 8)) return undefined;
   const state = traceState ? `,"trace_state":${JSON.stringify(traceState)}` : '';
-  return `{"trace_id":"${reader.buf.toString('hex', traceId[0], traceId[1])}","span_id":"${reader.buf.toString('hex', spanId[0], spanId[1])}"${state},"attributes":${objectJson(attributes)}}`;
+  return `{"trace_id":"${reader.buf.toString('hex', traceStart, traceEnd)}","span_id":"${reader.buf.toString('hex', spanStart, spanEnd)}"${state},"attributes":${objectJson(attributes)}}`;
 }
 
 /** A KeyValue at `depth` (the level of the object holding it, 0 for a span's attributes). */
@@ -304,17 +350,20 @@ function readKeyValue(reader: WireReader, start: number, end: number, depth: num
   // Deeper values go the reference way, which rejects their span with its message.
   if (depth > MAX_ATTRIBUTE_DEPTH) throw new LeftToReferenceDecoder('attribute values nested beyond the limit');
   let key = '';
-  let value: [number, number] | undefined;
-  reader.fields(start, end, (f, w, s, e) => {
-    if (f === 1) {
-      expectWireType(w, LENGTH_DELIMITED);
-      key = reader.buf.toString('utf8', s, e);
-    } else if (f === 2) {
-      expectWireType(w, LENGTH_DELIMITED);
-      value = [s, e];
+  let valueStart = -1;
+  let valueEnd = -1;
+  for (let pos = start; pos < end;) {
+    pos = reader.next(pos, end);
+    if (reader.field === 1) {
+      expectWireType(reader.wireType, LENGTH_DELIMITED);
+      key = reader.buf.toString('utf8', reader.start, reader.end);
+    } else if (reader.field === 2) {
+      expectWireType(reader.wireType, LENGTH_DELIMITED);
+      valueStart = reader.start;
+      valueEnd = reader.end;
     }
-  });
-  return { key, json: value ? readAnyValue(reader, value[0], value[1], depth) : 'null' };
+  }
+  return { key, json: valueStart >= 0 ? readAnyValue(reader, valueStart, valueEnd, depth) : 'null' };
 }
 
 /** An AnyValue as JSON, as mapping.ts' fromAnyValue stores it. */
@@ -324,13 +373,15 @@ function readAnyValue(reader: WireReader, start: number, end: number, depth: num
   let field = 0;
   let s0 = 0;
   let e0 = 0;
-  reader.fields(start, end, (f, w, s, e) => {
-    if (f < 1 || f > 7) return;
-    expectWireType(w, f === 2 || f === 3 ? VARINT : f === 4 ? FIXED64 : LENGTH_DELIMITED);
+  for (let pos = start; pos < end;) {
+    pos = reader.next(pos, end);
+    const f = reader.field;
+    if (f < 1 || f > 7) continue;
+    expectWireType(reader.wireType, f === 2 || f === 3 ? VARINT : f === 4 ? FIXED64 : LENGTH_DELIMITED);
     field = f;
-    s0 = s;
-    e0 = e;
-  });
+    s0 = reader.start;
+    e0 = reader.end;
+  }
   switch (field) {
     case 1:
       return JSON.stringify(buf.toString('utf8', s0, e0));
@@ -349,21 +400,24 @@ function readAnyValue(reader: WireReader, start: number, end: number, depth: num
     }
     case 5: {
       if (depth + 1 > MAX_ATTRIBUTE_DEPTH) throw new LeftToReferenceDecoder('attribute values nested beyond the limit');
-      const items: string[] = [];
-      reader.fields(s0, e0, (f, w, s, e) => {
-        if (f !== 1) return;
-        expectWireType(w, LENGTH_DELIMITED);
-        items.push(readAnyValue(reader, s, e, depth + 1));
-      });
-      return `[${items.join(',')}]`;
+      let items = '';
+      for (let pos = s0; pos < e0;) {
+        pos = reader.next(pos, e0);
+        if (reader.field !== 1) continue;
+        expectWireType(reader.wireType, LENGTH_DELIMITED);
+        const item = readAnyValue(reader, reader.start, reader.end, depth + 1);
+        items = items ? `${items},${item}` : item;
+      }
+      return `[${items}]`;
     }
     case 6: {
       const members: Member[] = [];
-      reader.fields(s0, e0, (f, w, s, e) => {
-        if (f !== 1) return;
-        expectWireType(w, LENGTH_DELIMITED);
-        members.push(readKeyValue(reader, s, e, depth + 1));
-      });
+      for (let pos = s0; pos < e0;) {
+        pos = reader.next(pos, e0);
+        if (reader.field !== 1) continue;
+        expectWireType(reader.wireType, LENGTH_DELIMITED);
+        members.push(readKeyValue(reader, reader.start, reader.end, depth + 1));
+      }
       if (depth + 1 > MAX_ATTRIBUTE_DEPTH) throw new LeftToReferenceDecoder('attribute values nested beyond the limit');
       return objectJson(members);
     }
@@ -375,7 +429,7 @@ function readAnyValue(reader: WireReader, start: number, end: number, depth: num
   }
 }
 
-function isId(buf: Buffer, [start, end]: [number, number], bytes: number): boolean {
+function isId(buf: Buffer, start: number, end: number, bytes: number): boolean {
   if (end - start !== bytes) return false;
   for (let i = start; i < end; i++) if (buf[i] !== 0) return true;
   return false;
@@ -385,59 +439,76 @@ function expectWireType(actual: number, expected: number): void {
   if (actual !== expected) throw new LeftToReferenceDecoder(`wire type ${actual} where ${expected} was expected`);
 }
 
-/** Reads fields of the protobuf wire format by position, without copying or allocating messages. */
+/**
+ * Reads fields of the protobuf wire format by position, without copying or
+ * allocating: next() reads one field and leaves its number, wire type and
+ * payload in the reader's own properties, which the next call overwrites
+ * (so a caller copies what it keeps before reading a nested message).
+ */
 class WireReader {
+  /** The field last read by next(): its number and wire type. */
+  field = 0;
+  wireType = 0;
+  /** Where its payload starts and ends (a varint's or fixed value's own bytes for the other wire types). */
+  start = 0;
+  end = 0;
+  // Where the varint last read by varint32 ends.
+  private after = 0;
+
   constructor(readonly buf: Buffer) {}
 
-  /**
-   * Calls `each` with every field of the message between start and end:
-   * number, wire type, and where its payload starts and ends (a varint's or
-   * fixed value's own bytes for the other wire types).
-   */
-  fields(start: number, end: number, each: (field: number, wireType: number, start: number, end: number) => void): void {
-    let pos = start;
-    while (pos < end) {
-      const [tag, afterTag] = this.varint32(pos, end);
-      const field = tag >>> 3;
-      const wireType = tag & 7;
-      if (field === 0) throw new LeftToReferenceDecoder('field number 0');
-      let payloadStart = afterTag;
-      let payloadEnd: number;
-      switch (wireType) {
-        case VARINT:
-          payloadEnd = this.skipVarint(afterTag, end);
-          break;
-        case FIXED64:
-          payloadEnd = afterTag + 8;
-          break;
-        case LENGTH_DELIMITED: {
-          const [length, afterLength] = this.varint32(afterTag, end);
-          payloadStart = afterLength;
-          payloadEnd = afterLength + length;
-          break;
-        }
-        case FIXED32:
-          payloadEnd = afterTag + 4;
-          break;
-        default:
-          throw new LeftToReferenceDecoder(`wire type ${wireType}`);
+  /** Reads the field at pos of a message ending at limit; answers where the next field begins. */
+  next(pos: number, limit: number): number {
+    const tag = this.varint32(pos, limit);
+    const field = tag >>> 3;
+    const wireType = tag & 7;
+    if (field === 0) throw new LeftToReferenceDecoder('field number 0');
+    let payloadStart = this.after;
+    let payloadEnd: number;
+    switch (wireType) {
+      case VARINT:
+        payloadEnd = this.skipVarint(payloadStart, limit);
+        break;
+      case FIXED64:
+        payloadEnd = payloadStart + 8;
+        break;
+      case LENGTH_DELIMITED: {
+        const length = this.varint32(payloadStart, limit);
+        payloadStart = this.after;
+        payloadEnd = payloadStart + length;
+        break;
       }
-      if (payloadEnd > end) throw new LeftToReferenceDecoder('a field runs past its message');
-      each(field, wireType, payloadStart, payloadEnd);
-      pos = payloadEnd;
+      case FIXED32:
+        payloadEnd = payloadStart + 4;
+        break;
+      default:
+        throw new LeftToReferenceDecoder(`wire type ${wireType}`);
     }
+    if (payloadEnd > limit) throw new LeftToReferenceDecoder('a field runs past its message');
+    this.field = field;
+    this.wireType = wireType;
+    this.start = payloadStart;
+    this.end = payloadEnd;
+    return payloadEnd;
   }
 
-  /** An unsigned varint of at most 32 bits (tags, lengths), and the position after it. */
-  private varint32(pos: number, end: number): [number, number] {
+  /** An unsigned varint of at most 32 bits (tags, lengths); this.after is the position after it. */
+  private varint32(pos: number, end: number): number {
+    const buf = this.buf;
+    // Most tags and lengths take one or two bytes.
+    if (pos < end && buf[pos]! < 0x80) {
+      this.after = pos + 1;
+      return buf[pos]!;
+    }
     let value = 0;
     for (let shift = 0; shift < 35; shift += 7) {
       if (pos >= end) throw new LeftToReferenceDecoder('a varint runs past its message');
-      const byte = this.buf[pos++]!;
+      const byte = buf[pos++]!;
       value += (byte & 0x7f) * 2 ** shift;
       if (byte < 0x80) {
         if (value > 0xffffffff) throw new LeftToReferenceDecoder('a varint beyond 32 bits');
-        return [value, pos];
+        this.after = pos;
+        return value;
       }
     }
     throw new LeftToReferenceDecoder('a varint beyond 32 bits');

@@ -80,14 +80,25 @@ export function columnsFromRecords(records: SpanRecord[], positions: number[]): 
  * `organizationId`. Each array goes as the text of an array literal: the
  * client's own array parameters come out wrong for nulls, and on a
  * connection that has not yet read the server's types, for everything.
+ * The JSON columns go as one JSON array each, which needs no escaping
+ * (tracing.jsonb_elements_array turns it into the jsonb[]).
  */
 export function spanColumnArguments(sql: postgres.Sql, c: SpanColumns, organizationId: string) {
   return sql`${plainArrayLiteral(c.trace_id)}::uuid[], ${plainArrayLiteral(c.span_id)}::bigint[], ${plainArrayLiteral(c.parent_span_id)}::bigint[],
     ${arrayLiteral(c.name)}::text[], ${arrayLiteral(c.service)}::text[], ${plainArrayLiteral(c.kind)}::text[],
     ${plainArrayLiteral(c.start_time)}::timestamptz[], ${plainArrayLiteral(c.end_time)}::timestamptz[], ${plainArrayLiteral(c.status)}::text[],
-    ${arrayLiteral(c.status_message)}::text[], ${arrayLiteral(c.attributes)}::jsonb[], ${arrayLiteral(c.events)}::jsonb[],
-    ${arrayLiteral(c.links)}::jsonb[], ${plainArrayLiteral(c.correlation_id)}::uuid[], ${plainArrayLiteral(c.session_id)}::uuid[],
+    ${arrayLiteral(c.status_message)}::text[], tracing.jsonb_elements_array(${jsonArray(c.attributes)}::text::jsonb),
+    tracing.jsonb_elements_array(${jsonArray(c.events)}::text::jsonb), tracing.jsonb_elements_array(${jsonArray(c.links)}::text::jsonb),
+    ${plainArrayLiteral(c.correlation_id)}::uuid[], ${plainArrayLiteral(c.session_id)}::uuid[],
     ${plainArrayLiteral(c.trace_id.map(() => organizationId))}::uuid[]`;
+}
+
+/** JSON texts as the text of one JSON array, null as JSON null; null when every one is (no span has the field). */
+function jsonArray(values: Array<string | null>): string | null {
+  if (values.every((value) => value === null)) return null;
+  let text = '[';
+  for (let i = 0; i < values.length; i++) text += `${i ? ',' : ''}${values[i] ?? 'null'}`;
+  return `${text}]`;
 }
 
 /**
