@@ -14,17 +14,34 @@
 //   jwt_verify            the server's token check for one Authorization header
 //   jwt_verify_uncached   jose's signature and claims check, which every
 //                         request paid before verified tokens were remembered
-//   parse_and_validate    graphql parse + validate of the document (grafserv
-//                         keeps the result per document text, so a repeated
-//                         query skips it)
-//   budget_check          the query cost check (server/graphql/query-cost.ts)
+//   parse_and_validate_   graphql parse + validate of the document: paid once
+//     uncached            per document text, since grafserv keeps the result
+//                         (an LRU of 500 texts), so a repeated query skips it
+//   budget_check          the query cost check (server/graphql/query-cost.ts),
+//                         which walks the cached document, not a new parse
 //   graphql_in_process    grafast execution as the server runs it, without HTTP
-//   http_round_trip       a request to /health: Node's HTTP server and client alone
-//   graphql_over_http     the whole lookup, as a client sees it
+//   http_round_trip       a request to /health: Node's HTTP server and the
+//                         fetch client alone
+//   graphql_over_http     the whole lookup, as a client using fetch sees it
+//   http_round_trip_node_ the same two through node:http with a keep-alive
+//     client, graphql_    agent instead of fetch (undici): how much of the
+//     over_http_node_     lookup is the client's own work
+//     client
+//   server_stages         graphql_over_http's requests cut where the server
+//                         hands its first statement to the driver and where
+//                         the query's rows are back (bench/server-stages.ts):
+//                         before_database (token, body, grafserv, budget,
+//                         grafast planning and SQL text, pool checkout),
+//                         database (one round trip: the transaction's opening
+//                         and the query leave in one write), after_database
+//                         (grafast output, JSON, response written), and
+//                         client_and_transport (the rest of the client's
+//                         wait: fetch's own work and the loopback HTTP)
+//   statements_per_request what one GraphQL request sends to Postgres
 //   gc                    the process's garbage collections during the rounds
 //                         (client and server share it): how many, their total
 //                         and longest pause, and the total per lookup over HTTP
-import type { IncomingMessage } from 'node:http';
+import { Agent, request, type IncomingMessage } from 'node:http';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { jwtVerify } from 'jose';
 import { createWithPgClient } from 'postgraphile/adaptors/pg';
@@ -37,6 +54,7 @@ import { withSettingsTransaction } from '../server/graphql/settings-transaction.
 import { assertWithinBudget } from '../server/graphql/query-cost.ts';
 import { startHttpServer } from '../server/http-server.ts';
 import { summarize, type BenchContext } from './context.ts';
+import { traceServerStages, type RequestStages } from './server-stages.ts';
 
 // The fields a trace view needs, as the dashboard asks for them.
 export const TIMELINE = `query Timeline($traceId: String!) {
@@ -103,6 +121,7 @@ export async function traceLookupOverHttp(ctx: BenchContext, databaseUrl: string
     // a GraphQL query (read-only: begin and set_config go with the query).
     // The server's own pool.
     const pool = (resolvedPreset.pgServices![0]!.adaptorSettings as { pool: Parameters<typeof withSettingsTransaction>[0] }).pool;
+    const stages = traceServerStages(http.server, pool as never);
     const withDataplanPgClient = createWithPgClient({ pool });
     const withOwnPgClient = withSettingsTransaction(pool);
     const transactionSettings = { ...settings, statement_timeout: '10s', transaction_read_only: 'on' };
@@ -110,6 +129,28 @@ export async function traceLookupOverHttp(ctx: BenchContext, databaseUrl: string
     const req = {} as IncomingMessage;
     requestSettings.set(req, settings);
     let spans = 0;
+    const countSpans = (body: { data?: { getTraceTimeline: { nodes: unknown[] } }; errors?: unknown }) => {
+      if (body.errors) throw new Error(`GraphQL error: ${JSON.stringify(body.errors)}`);
+      spans += body.data!.getTraceTimeline.nodes.length;
+    };
+    const lookupBody = (i: number) => JSON.stringify({ query: TIMELINE, variables: { traceId: trace(i) } });
+    // The same requests through node:http, one kept-alive connection.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const { hostname, port } = new URL(http.url);
+    const nodeClient = (path: string, body?: string) =>
+      new Promise<string>((resolve, reject) => {
+        const headers = body ? { 'content-type': 'application/json', authorization, 'content-length': Buffer.byteLength(body) } : {};
+        const req = request({ hostname, port, path, method: body ? 'POST' : 'GET', agent, headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    // The server's stages of each fetch lookup, with the client's wait beside them.
+    const traced: Array<RequestStages & { client: number }> = [];
     // Every pause the collector makes while the rounds run.
     const pauses: number[] = [];
     const gc = new PerformanceObserver((list) => {
@@ -126,7 +167,7 @@ export async function traceLookupOverHttp(ctx: BenchContext, databaseUrl: string
         // The signature and claims check itself, as every request paid it
         // before verified tokens were remembered.
         jwt_verify_uncached: () => jwtVerify(token, secretKey, { algorithms: ['HS256'], requiredClaims: ['exp'] }),
-        parse_and_validate: () => validate(schema, parse(TIMELINE), specifiedRules),
+        parse_and_validate_uncached: () => validate(schema, parse(TIMELINE), specifiedRules),
         budget_check: (i) => assertWithinBudget(schema, document, null, { traceId: trace(i) }),
         graphql_in_process: async (i) => {
           const result = (await grafast({
@@ -140,15 +181,20 @@ export async function traceLookupOverHttp(ctx: BenchContext, databaseUrl: string
         },
         http_round_trip: async () => (await fetch(`${http.url}/health`)).text(),
         graphql_over_http: async (i) => {
+          stages.take();
+          const start = performance.now();
           const response = await fetch(`${http.url}/graphql`, {
             method: 'POST',
             headers: { 'content-type': 'application/json', authorization },
-            body: JSON.stringify({ query: TIMELINE, variables: { traceId: trace(i) } }),
+            body: lookupBody(i),
           });
-          const body = (await response.json()) as { data?: { getTraceTimeline: { nodes: unknown[] } }; errors?: unknown };
-          if (body.errors) throw new Error(`GraphQL error: ${JSON.stringify(body.errors)}`);
-          spans += body.data!.getTraceTimeline.nodes.length;
+          countSpans(await response.json());
+          const client = performance.now() - start;
+          const request = stages.take();
+          if (request && i >= WARMUP) traced.push({ ...request, client });
         },
+        http_round_trip_node_client: () => nodeClient('/health'),
+        graphql_over_http_node_client: async (i) => countSpans(JSON.parse(await nodeClient('/graphql', lookupBody(i)))),
       }),
     );
     gc.disconnect();
@@ -160,11 +206,27 @@ export async function traceLookupOverHttp(ctx: BenchContext, databaseUrl: string
       longest_ms: round(Math.max(0, ...pauses)),
       per_lookup_over_http_ms: round(paused / (SAMPLES + WARMUP)),
     };
-    if (spans !== (SAMPLES + WARMUP) * 10) throw new Error(`expected 10 spans a trace, got ${spans / (SAMPLES + WARMUP)} on average`);
+    agent.destroy();
+    if (spans !== (SAMPLES + WARMUP) * 20) throw new Error(`expected 10 spans a trace, got ${spans / (SAMPLES + WARMUP) / 2} on average`);
+    if (traced.length < SAMPLES / 2) throw new Error(`only ${traced.length} of ${SAMPLES} lookups had their server stages traced`);
+    out.server_stages = {
+      before_database: summarize(traced.map((t) => t.firstStatement)),
+      database: summarize(traced.map((t) => t.rows - t.firstStatement)),
+      after_database: summarize(traced.map((t) => t.finished - t.rows)),
+      client_and_transport: summarize(traced.map((t) => t.client - t.finished)),
+      traced: traced.length,
+    };
+    // The statements of a typical request: the list most requests sent
+    // (a connection's first request also turns JIT optimization off).
+    const lists = new Map<string, number>();
+    for (const { statements } of traced) lists.set(JSON.stringify(statements), (lists.get(JSON.stringify(statements)) ?? 0) + 1);
+    const [typical, requests] = [...lists].sort((a, b) => b[1] - a[1])[0]!;
+    out.statements_per_request = { statements: JSON.parse(typical) as string[], requests, of: traced.length };
 
     const p50 = (key: string) => (out[key] as Summary).p50_ms;
     const p99 = (key: string) => (out[key] as Summary).p99_ms;
     out.graphql_overhead_over_sql_p50_ms = round(p50('graphql_over_http') - p50('sql_round_trip'));
+    out.graphql_overhead_over_sql_node_client_p50_ms = round(p50('graphql_over_http_node_client') - p50('sql_round_trip'));
     out.targets = { p50_ms: 1.5, p99_ms: 4, graphql_overhead_over_sql_p50_ms: 0.7 };
     out.met = {
       p50: p50('graphql_over_http') <= 1.5,
