@@ -57,6 +57,34 @@ export function backendClock(pid: number): () => number | undefined {
 }
 
 /**
+ * A clock of the CPU milliseconds the whole local Postgres server spends:
+ * every process pg_stat_activity lists (backends, and the background
+ * processes such as the WAL writer), read from /proc/<pid>/schedstat. Call
+ * the answer to read how much since this call; a process started meanwhile
+ * counts whole. Undefined when the server is not a postgres on this machine.
+ */
+export async function serverCpuClock(sql: postgres.Sql): Promise<() => Promise<number | undefined>> {
+  const read = async () => {
+    const rows = await sql<{ pid: number }[]>`select pid from pg_stat_activity`;
+    const times = new Map<number, number>();
+    for (const { pid } of rows) {
+      const clock = backendClock(pid);
+      const ms = clock();
+      if (ms !== undefined) times.set(pid, ms);
+    }
+    return times;
+  };
+  const before = await read();
+  return async () => {
+    const after = await read();
+    if (after.size === 0) return undefined;
+    let total = 0;
+    for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
+    return total;
+  };
+}
+
+/**
  * Durations in ms of `read` on a partitioned table and on its unpartitioned
  * copy, `rounds` times, the one read first alternating each round so the
  * machine's load and the caches fall on both alike.

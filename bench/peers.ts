@@ -17,6 +17,9 @@
 // its figures count spans accepted, not stored. Badger runs as Jaeger ships
 // it (`consistency: false`: writes not synced) and with `consistency: true`.
 // A side gets at most SIDE_SECONDS per level; its `spans` say how many it got.
+// For tracegres it also prints the CPU milliseconds a request cost this
+// process (server and load client) and the whole Postgres server, the
+// figures that a machine shared with other work changes least.
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -33,7 +36,7 @@ import {
 } from '../server/jaeger/testing/jaeger-process.ts';
 import { createOtlpIngestRoute } from '../server/otlp/ingest-http.ts';
 import { encodeRequestProtobuf } from '../server/otlp/protocol.ts';
-import { summarize, type BenchContext } from './context.ts';
+import { serverCpuClock, summarize, type BenchContext } from './context.ts';
 import { otlpRequest } from './otlp.ts';
 import type { LoadRequest, LoadResult } from './peers-client.ts';
 
@@ -83,15 +86,39 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
     })),
   ];
   let tracegresSpans = WARM_UP_REQUESTS * BATCH * IN_FLIGHT.length;
-  type Figures = { spans: number; spans_per_s: number; request_500_spans: ReturnType<typeof summarize> };
+  type Figures = {
+    spans: number;
+    spans_per_s: number;
+    request_500_spans: ReturnType<typeof summarize>;
+    cpu_ms_per_request?: { server_and_client_process: number; postgres: number | null };
+  };
+  const round = (ms: number) => Math.round(ms * 100) / 100;
   async function measure(side: (typeof sides)[number], inFlight: number, requests: Requests): Promise<Figures> {
     const target = await side.start();
     try {
       await load(target, requests.warmUp, 1);
+      const tracegres = side.name === 'tracegres';
+      const nodeBefore = process.cpuUsage();
+      const postgresCpu = tracegres ? await serverCpuClock(db.sql) : undefined;
       const { sent, seconds, latencies } = await load(target, requests.bodies, inFlight);
-      if (side.name === 'tracegres') tracegresSpans += sent * BATCH;
-      ctx.log(`peers: ${side.name}, ${inFlight} in flight: ${Math.round((sent * BATCH) / seconds)} spans/s`);
-      return { spans: sent * BATCH, spans_per_s: Math.round((sent * BATCH) / seconds), request_500_spans: summarize(latencies) };
+      const figures: Figures = {
+        spans: sent * BATCH,
+        spans_per_s: Math.round((sent * BATCH) / seconds),
+        request_500_spans: summarize(latencies),
+      };
+      if (tracegres) {
+        tracegresSpans += sent * BATCH;
+        // CPU per request survives a loaded machine better than spans/s.
+        // This process's figure includes the load client's worker thread.
+        const node = process.cpuUsage(nodeBefore);
+        const postgresMs = await postgresCpu!();
+        figures.cpu_ms_per_request = {
+          server_and_client_process: round((node.user + node.system) / 1000 / sent),
+          postgres: postgresMs === undefined ? null : round(postgresMs / sent),
+        };
+      }
+      ctx.log(`peers: ${side.name}, ${inFlight} in flight: ${figures.spans_per_s} spans/s`);
+      return figures;
     } finally {
       await target.close();
     }
