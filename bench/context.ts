@@ -2,7 +2,7 @@
 // run's settings. Suites live in bench/<topic>.ts and export
 // `run(ctx): Promise<Record<string, unknown>>`; bench/main.ts prints their
 // figures as one JSON document.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type postgres from 'postgres';
 
 export interface BenchDatabase {
@@ -58,29 +58,49 @@ export function backendClock(pid: number): () => number | undefined {
 
 /**
  * A clock of the CPU milliseconds the whole local Postgres server spends:
- * every process pg_stat_activity lists (backends, and the background
- * processes such as the WAL writer), read from /proc/<pid>/schedstat. Call
- * the answer to read how much since this call; a process started meanwhile
- * counts whole. Undefined when the server is not a postgres on this machine.
+ * the postmaster and every process it started (backends, the WAL writer,
+ * autovacuum workers), including those that ended meanwhile, as the kernel
+ * adds a reaped child's time to its parent's (/proc/<pid>/stat: utime and
+ * stime, cutime and cstime). Call the answer to read how much since this
+ * call. Undefined when the server is not a postgres on this machine.
  */
-export async function serverCpuClock(sql: postgres.Sql): Promise<() => Promise<number | undefined>> {
-  const read = async () => {
-    const rows = await sql<{ pid: number }[]>`select pid from pg_stat_activity`;
-    const times = new Map<number, number>();
-    for (const { pid } of rows) {
-      const clock = backendClock(pid);
-      const ms = clock();
-      if (ms !== undefined) times.set(pid, ms);
+export async function serverCpuClock(sql: postgres.Sql): Promise<() => number | undefined> {
+  const [{ pid }] = await sql<[{ pid: number }]>`select pg_backend_pid() as pid`;
+  if (backendClock(pid)() === undefined) return () => undefined;
+  const postmaster = procStat(pid)?.parent;
+  if (postmaster === undefined) return () => undefined;
+  const read = () => {
+    let ticks = 0;
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const stat = procStat(Number(entry));
+      if (!stat) continue;
+      if (Number(entry) === postmaster) ticks += stat.ownTicks + stat.reapedChildrenTicks;
+      else if (stat.parent === postmaster) ticks += stat.ownTicks;
     }
-    return times;
+    return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
   };
-  const before = await read();
-  return async () => {
-    const after = await read();
-    if (after.size === 0) return undefined;
-    let total = 0;
-    for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
-    return total;
+  const before = read();
+  return () => read() - before;
+}
+
+// USER_HZ: Linux reports process times in hundredths of a second.
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** Parent pid and CPU clock ticks of a process (proc(5): fields 4, 14-17), or undefined when it is gone. */
+function procStat(pid: number): { parent: number; ownTicks: number; reapedChildrenTicks: number } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) may hold spaces; the fields after it start after its ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return {
+    parent: Number(fields[1]),
+    ownTicks: Number(fields[11]) + Number(fields[12]),
+    reapedChildrenTicks: Number(fields[13]) + Number(fields[14]),
   };
 }
 

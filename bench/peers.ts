@@ -111,7 +111,7 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
         // CPU per request survives a loaded machine better than spans/s.
         // This process's figure includes the load client's worker thread.
         const node = process.cpuUsage(nodeBefore);
-        const postgresMs = await postgresCpu!();
+        const postgresMs = postgresCpu!();
         figures.cpu_ms_per_request = {
           server_and_client_process: round((node.user + node.system) / 1000 / sent),
           postgres: postgresMs === undefined ? null : round(postgresMs / sent),
