@@ -36,7 +36,9 @@
 //                         and the query leave in one write), after_database
 //                         (grafast output, JSON, response written), and
 //                         client_and_transport (the rest of the client's
-//                         wait: fetch's own work and the loopback HTTP)
+//                         wait: fetch's own work and the loopback HTTP);
+//                         server_stages_node_client: the same for the
+//                         node:http client's requests
 //   statements_per_request what one GraphQL request sends to Postgres
 //   gc                    the process's garbage collections during the rounds
 //                         (client and server share it): how many, their total
@@ -149,8 +151,16 @@ export async function traceLookupOverHttp(ctx: BenchContext, databaseUrl: string
         req.on('error', reject);
         req.end(body);
       });
-    // The server's stages of each fetch lookup, with the client's wait beside them.
-    const traced: Array<RequestStages & { client: number }> = [];
+    // The server's stages of each lookup, with the client's wait beside them.
+    const traced: Record<'fetch' | 'node_client', Array<RequestStages & { client: number }>> = { fetch: [], node_client: [] };
+    const tracedLookup = async (i: number, client: keyof typeof traced, lookup: () => Promise<void>) => {
+      stages.take();
+      const start = performance.now();
+      await lookup();
+      const wait = performance.now() - start;
+      const request = stages.take();
+      if (request && i >= WARMUP) traced[client].push({ ...request, client: wait });
+    };
     // Every pause the collector makes while the rounds run.
     const pauses: number[] = [];
     const gc = new PerformanceObserver((list) => {
@@ -180,21 +190,18 @@ export async function traceLookupOverHttp(ctx: BenchContext, databaseUrl: string
           if (result.errors) throw new Error(`GraphQL error: ${JSON.stringify(result.errors)}`);
         },
         http_round_trip: async () => (await fetch(`${http.url}/health`)).text(),
-        graphql_over_http: async (i) => {
-          stages.take();
-          const start = performance.now();
-          const response = await fetch(`${http.url}/graphql`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', authorization },
-            body: lookupBody(i),
-          });
-          countSpans(await response.json());
-          const client = performance.now() - start;
-          const request = stages.take();
-          if (request && i >= WARMUP) traced.push({ ...request, client });
-        },
+        graphql_over_http: (i) =>
+          tracedLookup(i, 'fetch', async () => {
+            const response = await fetch(`${http.url}/graphql`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', authorization },
+              body: lookupBody(i),
+            });
+            countSpans(await response.json());
+          }),
         http_round_trip_node_client: () => nodeClient('/health'),
-        graphql_over_http_node_client: async (i) => countSpans(JSON.parse(await nodeClient('/graphql', lookupBody(i)))),
+        graphql_over_http_node_client: (i) =>
+          tracedLookup(i, 'node_client', async () => countSpans(JSON.parse(await nodeClient('/graphql', lookupBody(i))))),
       }),
     );
     gc.disconnect();
@@ -208,20 +215,24 @@ export async function traceLookupOverHttp(ctx: BenchContext, databaseUrl: string
     };
     agent.destroy();
     if (spans !== (SAMPLES + WARMUP) * 20) throw new Error(`expected 10 spans a trace, got ${spans / (SAMPLES + WARMUP) / 2} on average`);
-    if (traced.length < SAMPLES / 2) throw new Error(`only ${traced.length} of ${SAMPLES} lookups had their server stages traced`);
-    out.server_stages = {
-      before_database: summarize(traced.map((t) => t.firstStatement)),
-      database: summarize(traced.map((t) => t.rows - t.firstStatement)),
-      after_database: summarize(traced.map((t) => t.finished - t.rows)),
-      client_and_transport: summarize(traced.map((t) => t.client - t.finished)),
-      traced: traced.length,
+    const stagesOf = (lookups: Array<RequestStages & { client: number }>) => {
+      if (lookups.length < SAMPLES / 2) throw new Error(`only ${lookups.length} of ${SAMPLES} lookups had their server stages traced`);
+      return {
+        before_database: summarize(lookups.map((t) => t.firstStatement)),
+        database: summarize(lookups.map((t) => t.rows - t.firstStatement)),
+        after_database: summarize(lookups.map((t) => t.finished - t.rows)),
+        client_and_transport: summarize(lookups.map((t) => t.client - t.finished)),
+        traced: lookups.length,
+      };
     };
+    out.server_stages = stagesOf(traced.fetch);
+    out.server_stages_node_client = stagesOf(traced.node_client);
     // The statements of a typical request: the list most requests sent
     // (a connection's first request also turns JIT optimization off).
     const lists = new Map<string, number>();
-    for (const { statements } of traced) lists.set(JSON.stringify(statements), (lists.get(JSON.stringify(statements)) ?? 0) + 1);
+    for (const { statements } of traced.fetch) lists.set(JSON.stringify(statements), (lists.get(JSON.stringify(statements)) ?? 0) + 1);
     const [typical, requests] = [...lists].sort((a, b) => b[1] - a[1])[0]!;
-    out.statements_per_request = { statements: JSON.parse(typical) as string[], requests, of: traced.length };
+    out.statements_per_request = { statements: JSON.parse(typical) as string[], requests, of: traced.fetch.length };
 
     const p50 = (key: string) => (out[key] as Summary).p50_ms;
     const p99 = (key: string) => (out[key] as Summary).p99_ms;
