@@ -4,7 +4,7 @@
 --   tracing.trace_nodes       the recorded, inferred and placeholder spans,
 --                             numbered in start order with parent numbers
 --   tracing.span_tree         depth, depth-first position, sibling order
---                             (recursive CTE; depth bounded)
+--                             (one pass over arrays; depth bounded)
 --   tracing.parent_loop_cuts  where parent loops are cut (only when the
 --                             walk left nodes out)
 --   tracing.children_cover    the time children cover, for self time

@@ -4,52 +4,72 @@
 -- span's start. The same inside each critical child. The roots are the
 -- children of the whole trace, which ends with its latest span.
 --
--- A recursive CTE that visits only the path: the children are listed once,
--- grouped by parent, latest clipped end first; each step scans on from the
--- last critical child of a span to the next one that ended before it
--- started (a LIMIT 1 probe), and steps into that child. Every child is
--- scanned at most once, so the walk is linear; a walk that re-scans all
--- children per step was measured at 8.8 s for 10,000 spans. CPU time on a
--- loaded 2-core machine: 0.7 ms for a 1,000-span tree, 5.7 ms for a
--- 1,000-deep chain (a step per level), 5 ms for 10,000 spans.
-
+-- The children are listed once, clipped, grouped by parent, latest clipped
+-- end first (one sorted statement); then a plpgsql pass walks from the
+-- trace down, with a stack of the critical spans whose children are still
+-- to scan. Each span's children are scanned once, so the walk is linear (a
+-- walk that re-scans all children per step was measured at 8.8 s for
+-- 10,000 spans). It replaced a recursive CTE that stepped child by child
+-- along the path with a LIMIT 1 probe per step, which cost 1.1-1.4 ms of
+-- CPU (Postgres 15) and 0.6 ms (18) inside a 1,000-span timeline, and
+-- 5.7 ms for a 1,000-deep chain. This one, per call on a loaded 2-core
+-- machine (Postgres 15 / 18): 0.3 / 0.7 ms for a 1,000-span tree,
+-- 1.3 / 2.0 ms for a 1,000-deep chain, 2.5 / 4.4 ms for 10,000 spans.
 create or replace function tracing.critical_path(p_parent integer[], p_start double precision[], p_end double precision[])
 returns boolean[]
-language sql immutable parallel safe as $$
-  with recursive
-  ranked as materialized (
-    select u.parent, u.num::integer as num, c.clip_start, c.clip_end,
-           row_number() over (order by u.parent, c.clip_end desc, c.clip_start desc, u.num desc)::integer as slot
-      from unnest(p_parent) with ordinality u(parent, num),
-           lateral (select case when u.parent = 0 then p_start[u.num] else greatest(p_start[u.num], p_start[u.parent]) end as clip_start,
-                           case when u.parent = 0 then p_end[u.num] else least(p_end[u.num], p_end[u.parent]) end as clip_end) c
-     where c.clip_start <= c.clip_end
-  ),
-  lists as materialized (
-    select r.list, r.clip_start, r.clip_end, g.first_slot, g.last_slot
-      from (select array_agg(r.num order by r.slot) as list, array_agg(r.clip_start order by r.slot) as clip_start,
-                   array_agg(r.clip_end order by r.slot) as clip_end
-              from ranked r) r,
-           (select array_agg(coalesce(g.first_slot, 1) order by p.parent) as first_slot,
-                   array_agg(coalesce(g.last_slot, 0) order by p.parent) as last_slot
-              from generate_series(0, cardinality(p_parent)) p(parent)
-              full join (select r.parent, min(r.slot) as first_slot, max(r.slot) as last_slot from ranked r group by r.parent) g
-                on g.parent = p.parent) g
-  ),
-  walk(span, slot, barrier, critical) as (
-    select 0, l.first_slot[1] - 1, (select max(e) from unnest(p_end) e), 0
-      from lists l
-    union all
-    select v.span, v.slot, v.barrier, v.critical
-      from walk w, lists l,
-           lateral (select s from generate_series(w.slot + 1, l.last_slot[w.span + 1]) s
-                     where l.clip_end[s] <= w.barrier limit 1) hit,
-           lateral (values (w.span, hit.s, l.clip_start[hit.s], 0),
-                           (l.list[hit.s], l.first_slot[l.list[hit.s] + 1] - 1, p_end[l.list[hit.s]], l.list[hit.s])) v(span, slot, barrier, critical)
-  )
-  select array_agg(c.num is not null order by g.num)
-    from generate_series(1, cardinality(p_parent)) g(num)
-    full join (select distinct w.critical as num from walk w where w.critical <> 0) c on c.num = g.num
+language plpgsql immutable parallel safe as $$
+declare
+  n constant integer := cardinality(p_parent);
+  by_end integer[];    -- children grouped by parent, latest clipped end first
+  slot_start double precision[];  -- per slot of by_end: the child clipped to its parent
+  slot_end double precision[];
+  from_slot integer[]; -- per parent (index parent + 1, the roots at 1): its first slot in by_end
+  to_slot integer[];   -- and its last
+  critical boolean[];
+  stack integer[];
+  top integer := 1;
+  trace_end double precision;
+  span integer; child integer; parent integer; barrier double precision;
+begin
+  if coalesce(n, 0) = 0 then
+    return null;
+  end if;
+  select array_agg(u.num), array_agg(u.clip_start), array_agg(u.clip_end)
+    into by_end, slot_start, slot_end
+    from (select k.num::integer as num, c.clip_start, c.clip_end
+            from unnest(p_parent) with ordinality k(parent, num),
+                 lateral (select case when k.parent = 0 then p_start[k.num] else greatest(p_start[k.num], p_start[k.parent]) end as clip_start,
+                                 case when k.parent = 0 then p_end[k.num] else least(p_end[k.num], p_end[k.parent]) end as clip_end) c
+           where c.clip_start <= c.clip_end
+           order by k.parent, c.clip_end desc, c.clip_start desc, k.num desc) u;
+  from_slot := array_fill(1, array[n + 1]);
+  to_slot := array_fill(0, array[n + 1]);
+  for slot in 1..coalesce(cardinality(by_end), 0) loop
+    parent := p_parent[by_end[slot]] + 1;
+    if to_slot[parent] = 0 then from_slot[parent] := slot; end if;
+    to_slot[parent] := slot;
+  end loop;
+  critical := array_fill(false, array[n]);
+  trace_end := (select max(e) from unnest(p_end) e);
+  -- Depth-first from the whole trace (span 0), which ends with its latest
+  -- span; a stack holds the critical spans whose children are still to walk.
+  stack := array_fill(0, array[n + 1]);  -- top = 1: the trace, span 0
+  while top > 0 loop
+    span := stack[top];
+    top := top - 1;
+    barrier := case when span = 0 then trace_end else p_end[span] end;
+    for slot in from_slot[span + 1]..to_slot[span + 1] loop
+      if slot_end[slot] <= barrier then
+        child := by_end[slot];
+        critical[child] := true;
+        top := top + 1;
+        stack[top] := child;
+        barrier := slot_start[slot];
+      end if;
+    end loop;
+  end loop;
+  return critical;
+end
 $$;
 
 comment on function tracing.critical_path(integer[], double precision[], double precision[]) is
