@@ -88,6 +88,25 @@ describe('raising alerts from failed events', () => {
     });
   });
 
+  it("looks at a writer's inserts with the writer's rights, and only the owner may insert a failed event", async () => {
+    // The insert trigger runs with the inserter's rights (221-alert-queue.sql):
+    // a writer's statement stops at the look at its own rows, and the column
+    // that would take it further is not the writer's to insert.
+    await inRolledBackTransaction(db.sql, async (tx) => {
+      await eventRule(tx, { org: null });
+      await tx`set local role tracegres_writer`;
+      await tx`insert into tracing.domain_events (stream_type, stream_id, event_type) values ('order', 'w', 'payment.declined')`;
+      await tx`savepoint failed_insert`;
+      await expect(
+        tx`insert into tracing.domain_events (stream_type, stream_id, event_type, processing_error)
+           values ('order', 'w', 'payment.declined', 'card declined')`,
+      ).rejects.toMatchObject({ code: '42501' });
+      await tx`rollback to savepoint failed_insert`;
+      await tx`reset role`;
+      expect(await alerts(tx)).toEqual([]);
+    });
+  });
+
   it('groups a storm in one statement into one alert per fingerprint, one first message and one summary each', async () => {
     await inRolledBackTransaction(db.sql, async (tx) => {
       await eventRule(tx, { org: null });
@@ -156,7 +175,8 @@ describe('raising alerts from failed events', () => {
       const limited = await eventRule(tx, { eventType: 'order.*', extra: 'max_alerts_per_hour=2' });
       await insertEvent(tx, { at: 0, type: 'payment.declined', error: 'a' });
       for (const error of ['a', 'b', 'c', 'd']) await insertEvent(tx, { at: 0, type: 'order.failed', error });
-      const states = await tx`select rule_id::text, state, count(*)::int as n from tracing.alerts group by 1, 2 order by 1, 2`;
+      const states =
+        await tx`select a.rule_id::text, a.state, count(*)::int as n from tracing.alerts a group by a.rule_id, a.state order by a.rule_id, a.state`;
       expect(states).toEqual([
         { rule_id: muted, state: 'muted', n: 1 },
         { rule_id: limited, state: 'queued', n: 2 },

@@ -1,8 +1,8 @@
 // tracing.trace_id_to_hex and tracing.span_id_to_hex spell the typed ids as
 // W3C hex (32 and 16 lowercase digits, a span id's 64 bits as their two's
-// complement). The promotion trigger's WHEN clause spells three ids this way
-// for every event, so they print the ids' bytes; these cases pin them to the
-// text forms they replaced.
+// complement). The promotion trigger compares every event's columns with
+// its metadata in this spelling; they print the ids' bytes, and these cases
+// pin them to the text forms they replaced.
 import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../../helpers/test-database.ts';
 
