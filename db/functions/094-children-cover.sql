@@ -15,6 +15,13 @@
 -- and 5.1 ms (it read its arrays in place, where this one first gathers
 -- each child's and its parent's interval into arrays of their own).
 --
+-- The children's arrays are gathered from one sorted list rather than one
+-- ordered aggregate each: Postgres 15 sorts every ordered aggregate on its
+-- own (16 and later share the sort). CPU time per call from plpgsql, one
+-- run, loaded 2-core machine, Postgres 15: 0.9 ms for a 1,000-span tree,
+-- 6.3 ms for 10,000 spans (with five sorts: 1.2 and 11.6 ms); Postgres
+-- 18: 0.7 and 6.2 ms either way.
+--
 -- Children are swept in order of their clipped start; ties keep the order
 -- they were passed in. The union of the intervals does not depend on the
 -- order of ties, and the sum is taken in the order passed, so a caller that
@@ -64,12 +71,12 @@ language sql immutable parallel safe as $$
   ),
   cover as (
     select c.parent, c.covered
-      from (select array_agg(k.parent::bigint order by k.num) as parent,
-                   array_agg(p_start[k.num] order by k.num) as child_start,
-                   array_agg(p_end[k.num] order by k.num) as child_end,
-                   array_agg(p_start[k.parent] order by k.num) as parent_start,
-                   array_agg(p_end[k.parent] order by k.num) as parent_end
-              from children k) a,
+      from (select array_agg(k.parent::bigint) as parent,
+                   array_agg(p_start[k.num]) as child_start,
+                   array_agg(p_end[k.num]) as child_end,
+                   array_agg(p_start[k.parent]) as parent_start,
+                   array_agg(p_end[k.parent]) as parent_end
+              from (select * from children k order by k.num) k) a,
            tracing.cover_by_parent(a.parent, a.child_start, a.child_end, a.parent_start, a.parent_end) c
   )
   select array_agg(coalesce(cv.covered, 0) order by g.num)
