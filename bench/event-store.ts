@@ -5,6 +5,10 @@
 //     table without them, as a ratio, for both writer shapes (columns and
 //     metadata as emitEvent writes; metadata only), with the CPU time of the
 //     writers' Postgres processes an insert beside the rates;
+//   what each part of domain_events costs a single-row insert: the same
+//     inserts into databases with one part dropped each (each insert
+//     trigger; all indexes; all of them), alternating in small batches,
+//     as CPU time of the backend an insert (single_insert_parts);
 //   bulk load: one INSERT ... SELECT of N events from a staging table, same
 //     ratio, for the emitEvent shape (columns and metadata) and for writers
 //     that give event_metadata only (every row goes through the trigger),
@@ -19,13 +23,15 @@
 //     promoted columns vs JSONB extraction (expression indexes on
 //     event_metadata) on a table without the columns, the design replaced.
 import postgres from 'postgres';
-import { backendClock, summarize, type BenchContext } from './context.ts';
+import { backendClock, summarize, type BenchContext, type BenchDatabase } from './context.ts';
 
 const EVENTS_PER_REQUEST = 5;
 const REQUESTS_PER_SESSION = 8;
 const BULK_ROUNDS = 2;
 const PARTS_ROWS = 200_000;
 const PARTS_ROUNDS = 2;
+const SINGLE_PARTS_BATCH = 100;
+const SINGLE_PARTS_BATCHES = 21;
 const COLUMNS_AND_METADATA =
   'stream_type, stream_id, event_type, event_data, event_metadata, correlation_id, session_id, trace_id, span_id, parent_span_id, created_at';
 const METADATA_ONLY = 'stream_type, stream_id, event_type, event_data, event_metadata, created_at';
@@ -39,10 +45,11 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
     await stage(sql, ctx.events);
 
     const single = await singleEventInserts(ctx, db.url);
+    const singleParts = await singleInsertParts(ctx);
     const parts = await writeCostParts(ctx, sql);
     const bulk = await bulkLoads(ctx, sql);
     const lookups = await lookupLatencies(ctx, sql);
-    return { single_event_inserts: single, bulk_load: bulk, bulk_load_parts: parts, lookups };
+    return { single_event_inserts: single, single_insert_parts: singleParts, bulk_load: bulk, bulk_load_parts: parts, lookups };
   } finally {
     await db.drop();
   }
@@ -102,6 +109,37 @@ async function timed(body: () => Promise<unknown>): Promise<number> {
   return performance.now() - start;
 }
 
+type Shape = 'both' | 'metadata';
+
+// One single-row insert as a writer of each shape sends it: columns and
+// metadata (as emitEvent writes) or metadata only.
+async function insertOne(client: postgres.Sql, table: string, shape: Shape, r: postgres.Row): Promise<void> {
+  if (shape === 'both') {
+    await client.unsafe(
+      `insert into ${table} (stream_type, stream_id, event_type, event_data, event_metadata,
+         correlation_id, session_id, trace_id, span_id, parent_span_id)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [
+        r.stream_type,
+        r.stream_id,
+        r.event_type,
+        r.event_data,
+        r.event_metadata,
+        r.correlation_id,
+        r.session_id,
+        r.trace_id,
+        r.span_id,
+        r.parent_span_id,
+      ],
+    );
+  } else {
+    await client.unsafe(
+      `insert into ${table} (stream_type, stream_id, event_type, event_data, event_metadata) values ($1, $2, $3, $4, $5)`,
+      [r.stream_type, r.stream_id, r.event_type, r.event_data, r.event_metadata],
+    );
+  }
+}
+
 async function singleEventInserts(ctx: BenchContext, url: string) {
   const perWriter = Math.min(5000, Math.max(500, Math.floor(ctx.events / 200)));
   const writers = 2;
@@ -124,33 +162,7 @@ async function singleEventInserts(ctx: BenchContext, url: string) {
         0,
       );
       const insertAll = (client: postgres.Sql, offset: number) => async () => {
-        for (let i = offset; i < rows.length; i += writers) {
-          const r = rows[i]!;
-          if (shape === 'both') {
-            await client.unsafe(
-              `insert into ${table} (stream_type, stream_id, event_type, event_data, event_metadata,
-                 correlation_id, session_id, trace_id, span_id, parent_span_id)
-               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-              [
-                r.stream_type,
-                r.stream_id,
-                r.event_type,
-                r.event_data,
-                r.event_metadata,
-                r.correlation_id,
-                r.session_id,
-                r.trace_id,
-                r.span_id,
-                r.parent_span_id,
-              ],
-            );
-          } else {
-            await client.unsafe(
-              `insert into ${table} (stream_type, stream_id, event_type, event_data, event_metadata) values ($1, $2, $3, $4, $5)`,
-              [r.stream_type, r.stream_id, r.event_type, r.event_data, r.event_metadata],
-            );
-          }
-        }
+        for (let i = offset; i < rows.length; i += writers) await insertOne(client, table, shape, rows[i]!);
       };
       const cpuBefore = cpu();
       const ms = await timed(() => Promise.all(clients.map((c, w) => insertAll(c, w)())));
@@ -216,20 +228,7 @@ async function writeCostParts(ctx: BenchContext, sql: postgres.Sql) {
   const rows = Math.min(ctx.events, PARTS_ROWS);
   ctx.log(`what each part costs: ${rows}-row loads, ${PARTS_ROUNDS} rounds`);
   await sql.unsafe(`create unlogged table bench_parts_source as select * from bench_source limit ${rows}`);
-  const triggers = (
-    await sql<{ name: string }[]>`
-      select tgname as name from pg_trigger
-       where tgrelid = 'tracing.domain_events'::regclass and not tgisinternal
-         and tgtype & 4 <> 0 -- fires on insert
-       order by tgname`
-  ).map((r) => r.name);
-  const indexes = (
-    await sql<{ name: string }[]>`
-      select c.relname as name from pg_index x join pg_class c on c.oid = x.indexrelid
-       where x.indrelid = 'tracing.domain_events'::regclass order by c.relname`
-  ).map((r) => r.name);
-  const dropTrigger = (t: string) => `drop trigger ${t} on tracing.domain_events`;
-  const dropIndex = (i: string) => `drop index tracing.${i}`;
+  const { triggers, indexes, dropTrigger, dropIndex } = await domainEventsParts(sql);
   const variants: Record<string, { table: string; drop: string[] }> = {
     plain: { table: 'bench_plain', drop: [] },
     domain_events: { table: 'tracing.domain_events', drop: [] },
@@ -267,27 +266,145 @@ async function writeCostParts(ctx: BenchContext, sql: postgres.Sql) {
     await sql.unsafe('drop table bench_parts_source');
     await sql.unsafe('truncate bench_plain, tracing.domain_events');
   }
-  const least = (name: string, shape: 'both' | 'metadata') => Math.min(...cpuUs[name]![shape]);
-  const shapeFigures = (shape: 'both' | 'metadata') => {
-    const full = least('domain_events', shape);
-    const plain = least('plain', shape);
-    const costs: Record<string, number> = {};
-    for (const name of Object.keys(variants)) {
-      if (name.startsWith('trigger ') || name.startsWith('index ')) costs[name] = round3(full - least(name, shape));
-    }
-    return {
-      plain_cpu_us_per_row: round3(plain),
-      domain_events_cpu_us_per_row: round3(full),
-      cpu_ratio: round3(plain / full),
-      partition_routing_us_per_row: round3(least('partitioning_only', shape) - plain),
-      // The load with the part less the load without it. For metadata-only
-      // rows the promotion's figure holds the index entries it makes (the
-      // trace indexes are partial: unpromoted rows have none); its own cost
-      // is about the metadata-only load less the columns-and-metadata one.
-      part_costs_us_per_row: costs,
-    };
-  };
+  const least = (name: string, shape: Shape) => Math.min(...cpuUs[name]![shape]);
+  // For metadata-only rows the promotion's figure holds the index entries
+  // it makes (the trace indexes are partial: unpromoted rows have none); its
+  // own cost is about the metadata-only load less the columns-and-metadata one.
+  const shapeFigures = (shape: Shape) => partFigures((name) => least(name, shape), Object.keys(cpuUs), 'row');
   return { rows, columns_and_metadata: shapeFigures('both'), metadata_only: shapeFigures('metadata') };
+}
+
+// What each part of domain_events costs a single-row insert. Such an
+// insert pays for each statement what a bulk load pays once (a WHEN clause
+// compiled, a statement trigger and its transition table, the routing to a
+// partition) and for each transaction what plpgsql sets up once a
+// transaction, so these parts are
+// measured on inserts of one row a transaction, into databases of their
+// own with one part dropped in each (the DDL must commit, so a rolled-back
+// transaction cannot serve), in small batches alternating among them. The
+// sessions turn synchronous_commit off: the commit's WAL flush adds the
+// same 60-70 us of kernel CPU to an insert into either table, and its
+// swings hide parts of a few us. CPU time of the backend an insert, first
+// quartile of the batches (the first batch of each session warms it).
+async function singleInsertParts(ctx: BenchContext) {
+  const perSession = SINGLE_PARTS_BATCH * SINGLE_PARTS_BATCHES;
+  ctx.log(`what each part costs a single-row insert: ${SINGLE_PARTS_BATCHES} batches of ${SINGLE_PARTS_BATCH}`);
+  const databases: BenchDatabase[] = [];
+  const sessions: {
+    variant: string;
+    shape: Shape;
+    client: postgres.Sql;
+    table: string;
+    rows: postgres.Row[];
+    clock: () => number | undefined;
+    us: number[];
+  }[] = [];
+  try {
+    const full = await ctx.createDatabase();
+    databases.push(full);
+    const parts = await domainEventsParts(full.sql);
+    const variants: Record<string, string[]> = {
+      domain_events: [],
+      partitioning_only: [...parts.triggers.map(parts.dropTrigger), ...parts.indexes.map(parts.dropIndex)],
+      ...Object.fromEntries(parts.triggers.map((t) => [`trigger ${t}`, [parts.dropTrigger(t)]])),
+      indexes: parts.indexes.map(parts.dropIndex),
+    };
+    for (const [variant, drop] of Object.entries(variants)) {
+      const db = variant === 'domain_events' ? full : await ctx.createDatabase();
+      if (db !== full) databases.push(db);
+      await db.sql.unsafe(
+        'create table bench_plain (like tracing.domain_events including defaults including identity); alter table bench_plain add primary key (id)',
+      );
+      await stage(db.sql, perSession * 2);
+      for (const d of drop) await db.sql.unsafe(d);
+      const tables: [string, string][] =
+        variant === 'domain_events'
+          ? [
+              ['plain', 'bench_plain'],
+              [variant, 'tracing.domain_events'],
+            ]
+          : [[variant, 'tracing.domain_events']];
+      for (const [name, table] of tables) {
+        for (const shape of ['both', 'metadata'] as const) {
+          const client = postgres(db.url, { max: 1, onnotice: () => {} });
+          await client`set synchronous_commit = off`;
+          const rows = await client`select * from bench_source order by random() limit ${perSession}`;
+          const clock = backendClock((await client`select pg_backend_pid() as pid`)[0]!.pid);
+          if (clock() === undefined) {
+            await client.end();
+            return { skipped: 'the Postgres processes are not on this machine, so their CPU time cannot be read' };
+          }
+          sessions.push({ variant: name, shape, client, table, rows: [...rows], clock, us: [] });
+        }
+      }
+    }
+    for (let batch = 0; batch < SINGLE_PARTS_BATCHES; batch++) {
+      // A new order each batch, so a burst of other work falls on any of them.
+      for (const s of [...sessions].sort(() => Math.random() - 0.5)) {
+        const before = s.clock()!;
+        for (const r of s.rows.slice(batch * SINGLE_PARTS_BATCH, (batch + 1) * SINGLE_PARTS_BATCH))
+          await insertOne(s.client, s.table, s.shape, r);
+        if (batch > 0) s.us.push(((s.clock()! - before) * 1000) / SINGLE_PARTS_BATCH);
+      }
+    }
+  } finally {
+    await Promise.all(sessions.map((s) => s.client.end()));
+    for (const db of databases) await db.drop();
+  }
+  const quartile = (variant: string, shape: Shape) => {
+    const us = [...sessions.find((s) => s.variant === variant && s.shape === shape)!.us].sort((a, b) => a - b);
+    return us[Math.floor(us.length / 4)]!;
+  };
+  const variants = [...new Set(sessions.map((s) => s.variant))];
+  const shapeFigures = (shape: Shape) => partFigures((variant) => quartile(variant, shape), variants, 'insert');
+  return {
+    synchronous_commit: 'off',
+    batches: SINGLE_PARTS_BATCHES - 1,
+    inserts_per_batch: SINGLE_PARTS_BATCH,
+    columns_and_metadata: shapeFigures('both'),
+    metadata_only: shapeFigures('metadata'),
+  };
+}
+
+// The insert triggers and the indexes of domain_events, and the DDL that
+// drops one, for the measures that take the parts away one at a time.
+async function domainEventsParts(sql: postgres.Sql) {
+  const triggers = (
+    await sql<{ name: string }[]>`
+      select tgname as name from pg_trigger
+       where tgrelid = 'tracing.domain_events'::regclass and not tgisinternal
+         and tgtype & 4 <> 0 -- fires on insert
+       order by tgname`
+  ).map((r) => r.name);
+  const indexes = (
+    await sql<{ name: string }[]>`
+      select c.relname as name from pg_index x join pg_class c on c.oid = x.indexrelid
+       where x.indrelid = 'tracing.domain_events'::regclass order by c.relname`
+  ).map((r) => r.name);
+  return {
+    triggers,
+    indexes,
+    dropTrigger: (t: string) => `drop trigger ${t} on tracing.domain_events`,
+    dropIndex: (i: string) => `drop index tracing.${i}`,
+  };
+}
+
+// The figures of a measure of domain_events with its parts taken away one
+// at a time (CPU time, in us a row or an insert): a part's cost is the
+// measure with it less the measure without it, and the partitioned table's
+// own (its routing) is the measure without any trigger or index less the
+// plain table's.
+function partFigures(measure: (variant: string) => number, variants: string[], unit: 'row' | 'insert') {
+  const full = measure('domain_events');
+  const plain = measure('plain');
+  const parts = variants.filter((v) => v.startsWith('trigger ') || v.startsWith('index'));
+  return {
+    [`plain_cpu_us_per_${unit}`]: round3(plain),
+    [`domain_events_cpu_us_per_${unit}`]: round3(full),
+    cpu_ratio: round3(plain / full),
+    [`partition_routing_us_per_${unit}`]: round3(measure('partitioning_only') - plain),
+    [`part_costs_us_per_${unit}`]: Object.fromEntries(parts.map((v) => [v, round3(full - measure(v))])),
+  };
 }
 
 async function bulkLoads(ctx: BenchContext, sql: postgres.Sql) {
