@@ -3,7 +3,7 @@
 // clean connection behind.
 import { makePgService } from 'postgraphile/adaptors/pg';
 import { parse } from 'postgraphile/graphql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { useTestDatabase } from '../../db/tests/helpers/test-database.ts';
 import { makePreset } from './preset.ts';
 import { makeSettingsTransactionPgService, withSettingsTransaction } from './settings-transaction.ts';
@@ -145,6 +145,30 @@ describe('the preset', () => {
       expect(client.pipeline).toBe(true);
     } finally {
       client.release();
+      await own.release?.();
+    }
+  });
+
+  it("keeps idle connections open past pg's 10 s, so a lookup after a quiet spell neither connects nor plans again", async () => {
+    const own = makeSettingsTransactionPgService({ connectionString: db.url, schemas: ['api'], pubsub: false });
+    const pool = (own.adaptorSettings as { pool: Parameters<typeof withSettingsTransaction>[0] & { idleCount: number } }).pool;
+    const backend = async () => {
+      const client = await pool.connect();
+      try {
+        return (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+      } finally {
+        client.release();
+      }
+    };
+    // The pool's timers only: its idle timeout is a setTimeout.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const first = await backend();
+      vi.advanceTimersByTime(10 * 60_000);
+      expect(pool.idleCount).toBe(1);
+      expect(await backend()).toBe(first);
+    } finally {
+      vi.useRealTimers();
       await own.release?.();
     }
   });
