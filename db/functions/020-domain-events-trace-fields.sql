@@ -89,30 +89,6 @@ begin
     end if;
   end if;
 
-  -- Nothing to do (the trigger's former WHEN clause, see the trigger): every
-  -- column agrees with its field (both absent counts), no column is all
-  -- zeros, nothing is flagged and the metadata is an object. What emitEvent
-  -- writes (columns and metadata in agreement) and an event without trace
-  -- fields end here.
-  if ((meta->>'correlation_id') is distinct from new.correlation_id::text
-      or (meta->>'session_id') is distinct from new.session_id::text
-      or (meta->>'trace_id') is distinct from tracing.trace_id_to_hex(new.trace_id)
-      or (meta->>'span_id') is distinct from tracing.span_id_to_hex(new.span_id)
-      or (meta->>'parent_span_id') is distinct from tracing.span_id_to_hex(new.parent_span_id)
-      or new.trace_field_errors is not null
-      -- ->> of any key of metadata that is not an object (an array, a
-      -- string, a number, JSON null) is null: it would pass for an event
-      -- without trace fields.
-      or jsonb_typeof(meta) <> 'object'
-      -- A typed column can still hold an id W3C forbids: all zeros.
-      or new.correlation_id = '00000000-0000-0000-0000-000000000000'
-      or new.session_id = '00000000-0000-0000-0000-000000000000'
-      or new.trace_id = '00000000-0000-0000-0000-000000000000'
-      or new.span_id = 0
-      or new.parent_span_id = 0) is not true then
-    return new;
-  end if;
-
   -- Metadata that is not an object (an array, a string) cannot take the
   -- trace fields: the event is stored as written, with its typed columns,
   -- and flagged, rather than failing inside jsonb_set.
@@ -323,35 +299,69 @@ $$;
 comment on function tracing.add_trace_field_refusal(jsonb, text, text, text, text, jsonb) is
   E'Adds the refusal, if any, of one trace field (an invalid metadata value, an all-zero column, a metadata id replaced by the column) to a trace_field_errors object.';
 
--- No WHEN clause. The trigger had one that let the rows needing nothing
--- (columns and metadata in agreement, as emitEvent writes, and events
--- without trace fields) skip the function, but Postgres reads a trigger's
--- WHEN clause from its stored text (7.8 kB of node text here) and compiles
--- it again for every statement, while the same test as the function's
--- second statement is planned once a session and set up once a
--- transaction. Single-row inserts, one a transaction, as the event_store
--- benchmark and emitEvent write them (Postgres 15, CPU time of the backend
--- with synchronous_commit off so the WAL flush stays out of the figure,
--- batches of 150 alternating with the old trigger, machine loaded): the
--- change saved 9 us an insert for writers of columns and metadata (120 ->
--- 111 us) and 16 us for metadata-only writers (131 -> 115 us), beside the
--- plain table's 54 us. The price is paid by bulk loads
--- of columns and metadata: a plpgsql call a row where the clause cost
--- 0.65 us, about 1 us a row more (100,000-row loads, 8 -> 9 us; metadata
--- only unchanged). Events are written one at a time (emitEvent, the
--- workflow activities), so the single row wins. The clause was kept
--- earlier on a measure of 2,000 inserts in one transaction, where the
--- function's test is set up only once.
+-- Whether an event needs the trigger function: a column disagrees with its
+-- field of event_metadata (both absent counts as agreeing), a column is
+-- all zeros, trace_field_errors is set or the metadata is not an object
+-- (->> of any key of an array, a string, a number or JSON null is null, so
+-- it would pass for an event without trace fields). An event that gives no
+-- trace column goes to the function's fast path at once, without the
+-- comparisons. It is the trigger's WHEN clause, and plpgsql, not SQL, on
+-- purpose: Postgres reads a WHEN clause from its stored node text and
+-- compiles it again for every statement, and an inlined SQL function is
+-- parsed again each time. The comparisons written out in the clause were
+-- 7.8 kB of node text and cost each single-row insert 9-12 us of CPU; this
+-- call is 1 kB, and its body is planned once a session. Single-row inserts,
+-- one a transaction (Postgres 15, backend CPU, synchronous_commit off,
+-- batches of 150 alternating among the versions, first quartile, machine
+-- loaded; the plain table 51 us): columns and metadata 113 us with the
+-- comparisons in the clause, 95 us with them in the trigger function and
+-- no clause, 98 us with this call; metadata only 125, 102 and 103 us
+-- (the first figures also hold the alert trigger's old definer rights,
+-- 221-alert-queue.sql).
+-- 100,000-row bulk loads, CPU a row (least of nine, two runs): columns and
+-- metadata 7.7-7.9, 8.5-9.4 and 8.0-8.3 us (the trigger function's call
+-- costs a bulk row more than this one); metadata only 11.8-12.1 us in all.
+create or replace function tracing.trace_fields_need_sync(
+  event_metadata jsonb, correlation_id uuid, session_id uuid, trace_id uuid, span_id bigint, parent_span_id bigint,
+  trace_field_errors jsonb
+) returns boolean
+language plpgsql immutable parallel safe as $$
+begin
+  if correlation_id is null and session_id is null and trace_id is null and span_id is null and parent_span_id is null then
+    return true;
+  end if;
+  return ((event_metadata->>'correlation_id') is distinct from correlation_id::text
+          or (event_metadata->>'session_id') is distinct from session_id::text
+          or (event_metadata->>'trace_id') is distinct from tracing.trace_id_to_hex(trace_id)
+          or (event_metadata->>'span_id') is distinct from tracing.span_id_to_hex(span_id)
+          or (event_metadata->>'parent_span_id') is distinct from tracing.span_id_to_hex(parent_span_id)
+          or trace_field_errors is not null
+          or jsonb_typeof(event_metadata) <> 'object'
+          -- A typed column can still hold an id W3C forbids: all zeros.
+          or correlation_id = '00000000-0000-0000-0000-000000000000'
+          or session_id = '00000000-0000-0000-0000-000000000000'
+          or trace_id = '00000000-0000-0000-0000-000000000000'
+          or span_id = 0
+          or parent_span_id = 0) is true;
+end
+$$;
+
+comment on function tracing.trace_fields_need_sync(jsonb, uuid, uuid, uuid, bigint, bigint, jsonb) is
+  E'Whether an event''s trace columns and event_metadata need the promotion trigger: a trace column given that disagrees with its field or is all zeros, trace_field_errors set, metadata that is not an object, or no trace column given at all (the fast path promotes the metadata).';
+
 -- _100_ orders it among future triggers on the table (graphile-starter convention).
 create or replace trigger _100_sync_trace_fields
   before insert or update of event_metadata, correlation_id, session_id, trace_id, span_id, parent_span_id
   on tracing.domain_events
   for each row
+  when (tracing.trace_fields_need_sync(new.event_metadata, new.correlation_id, new.session_id, new.trace_id,
+                                       new.span_id, new.parent_span_id, new.trace_field_errors))
   execute function tracing.tg_domain_events__sync_trace_fields();
 
 grant execute on function
   tracing.trace_field_error(jsonb, text, jsonb, text), tracing.trace_texts_are_canonical(text, text, text, text, text),
   tracing.trace_columns_as_text(uuid, uuid, uuid, bigint, bigint), tracing.canonical_trace_field(text, text),
   tracing.is_zero_trace_id(text), tracing.trace_field_stale_side(boolean, boolean),
-  tracing.trace_field_column(text, text, text), tracing.add_trace_field_refusal(jsonb, text, text, text, text, jsonb)
+  tracing.trace_field_column(text, text, text), tracing.add_trace_field_refusal(jsonb, text, text, text, text, jsonb),
+  tracing.trace_fields_need_sync(jsonb, uuid, uuid, uuid, bigint, bigint, jsonb)
   to tracegres_writer;
